@@ -1,0 +1,242 @@
+/*!
+Command line: subcommands, global flags and the generated `--help` text.
+
+Parsing only records what the user typed (`Cli`); `settings::resolve` turns
+the setting flags plus the environment into validated `Settings`. Help text
+is generated from `settings::SETTINGS`, so it cannot drift from the parser.
+*/
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::settings::{SETTINGS, Source};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Watch the cluster until stopped (the default).
+    Run,
+    /// Ask the API server whether this identity has every permission it needs.
+    Check,
+}
+
+impl Command {
+    fn name(self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Check => "check",
+        }
+    }
+}
+
+/// What the user typed.
+#[derive(Debug)]
+pub struct Cli {
+    pub command: Command,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// Setting flags given, keyed by flag (`--health-check-port`).
+    pub flags: HashMap<&'static str, String>,
+}
+
+#[derive(Debug)]
+pub enum Parsed {
+    Cli(Cli),
+    /// Print this on stdout and exit 0.
+    Help(String),
+    Version,
+}
+
+/// Settings come from the flags first, then the process environment.
+impl Source for Cli {
+    fn flag(&self, flag: &str) -> Option<String> {
+        self.flags.get(flag).cloned()
+    }
+    fn env(&self, env: &str) -> Option<String> {
+        std::env::var(env).ok()
+    }
+}
+
+pub fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
+    let mut args = pico_args::Arguments::from_vec(args);
+    if args.contains("--version") || args.contains("-V") {
+        return Ok(Parsed::Version);
+    }
+    let wants_help = args.contains(["-h", "--help"]);
+    let command = match args.subcommand().map_err(|e| e.to_string())? {
+        None => Command::Run,
+        Some(s) if s == "run" => Command::Run,
+        Some(s) if s == "check" => Command::Check,
+        Some(s) if s == "help" => {
+            let topic = args.subcommand().map_err(|e| e.to_string())?;
+            return Ok(Parsed::Help(match topic.as_deref() {
+                Some("check") => help(Command::Check),
+                _ => help(Command::Run),
+            }));
+        }
+        Some(s) => {
+            return Err(format!(
+                "unknown command {s:?} (allowed: run, check, help; see --help)"
+            ));
+        }
+    };
+    if wants_help {
+        return Ok(Parsed::Help(help(command)));
+    }
+
+    let value = |args: &mut pico_args::Arguments, flag: &'static str| {
+        args.opt_value_from_str::<_, String>(flag)
+            .map_err(|e| format!("{flag}: {e}"))
+    };
+    let kubeconfig = value(&mut args, "--kubeconfig")?.map(PathBuf::from);
+    let context = value(&mut args, "--context")?;
+    let mut flags = HashMap::new();
+    for spec in SETTINGS {
+        if let Some(v) = value(&mut args, spec.flag)? {
+            flags.insert(spec.flag, v);
+        }
+    }
+    let rest = args.finish();
+    if let Some(first) = rest.first() {
+        return Err(format!(
+            "unexpected argument {:?} for `{}` (see `opsctrl-daemon {} --help`)",
+            first.to_string_lossy(),
+            command.name(),
+            command.name()
+        ));
+    }
+    Ok(Parsed::Cli(Cli {
+        command,
+        kubeconfig,
+        context,
+        flags,
+    }))
+}
+
+const CLUSTER_FLAGS: &str = "\
+Cluster access (kubectl's order: --kubeconfig, KUBECONFIG, in-cluster service account, ~/.kube/config):
+    --kubeconfig PATH    Kubeconfig file to use
+    --context NAME       Kubeconfig context to use (default: current-context)
+";
+
+pub fn help(command: Command) -> String {
+    let mut out = String::new();
+    match command {
+        Command::Run => {
+            let _ = write!(
+                out,
+                "opsctrl-daemon {VERSION}: watches Kubernetes pods and reports failures.
+
+Usage: opsctrl-daemon [run] [OPTIONS]
+       opsctrl-daemon check [OPTIONS]
+       opsctrl-daemon help [COMMAND] | --version
+
+Commands:
+    run      Watch the cluster until SIGTERM/SIGINT (the default)
+    check    Check that this identity has every permission the daemon needs
+
+{CLUSTER_FLAGS}
+Settings (a flag beats its environment variable, which beats the default):
+"
+            );
+            for s in SETTINGS {
+                let flag = format!("{} {}", s.flag, s.value);
+                let _ = writeln!(
+                    out,
+                    "    {flag:<42} [env {}] (default {:?})",
+                    s.env, s.default
+                );
+                let _ = writeln!(out, "        {}", s.doc);
+                let _ = writeln!(out, "        Allowed: {}.", s.allowed);
+            }
+            out.push_str(
+                "\nA bad setting stops start-up with exit code 2 and one line per problem.\n",
+            );
+        }
+        Command::Check => {
+            let _ = write!(
+                out,
+                "opsctrl-daemon check: can this identity do its job?
+
+Usage: opsctrl-daemon check [--kubeconfig PATH] [--context NAME] [SETTINGS]
+
+Asks the API server (SelfSubjectAccessReview) for each permission the daemon
+needs with the current settings (pods list/watch and events list, cluster-wide
+or in each of WATCH_NAMESPACES) and prints yes/no, with the RBAC change that
+fixes each no. Exit 0 when all are granted, 1 when any is missing, 2 on error.
+
+{CLUSTER_FLAGS}
+Every setting flag of `run` is accepted too (see `opsctrl-daemon --help`).
+"
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Parsed, String> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn no_command_means_run() {
+        match parse_strs(&[]).unwrap() {
+            Parsed::Cli(c) => assert_eq!(c.command, Command::Run),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn setting_flags_and_cluster_flags_are_recorded() {
+        let p = parse_strs(&[
+            "check",
+            "--kubeconfig",
+            "/tmp/kc",
+            "--context=prod",
+            "--health-check-port",
+            "4000",
+        ])
+        .unwrap();
+        let Parsed::Cli(c) = p else { panic!() };
+        assert_eq!(c.command, Command::Check);
+        assert_eq!(c.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        assert_eq!(c.context.as_deref(), Some("prod"));
+        assert_eq!(c.flag("--health-check-port").as_deref(), Some("4000"));
+    }
+
+    #[test]
+    fn unknown_arguments_and_commands_are_errors() {
+        assert!(parse_strs(&["--bogus"]).unwrap_err().contains("--bogus"));
+        assert!(parse_strs(&["launch"]).unwrap_err().contains("launch"));
+        assert!(parse_strs(&["--health-check-port"]).is_err());
+    }
+
+    #[test]
+    fn help_lists_every_setting() {
+        let Parsed::Help(h) = parse_strs(&["--help"]).unwrap() else {
+            panic!()
+        };
+        for s in SETTINGS {
+            assert!(h.contains(s.env) && h.contains(s.flag), "{}", s.env);
+        }
+        let Parsed::Help(h) = parse_strs(&["check", "--help"]).unwrap() else {
+            panic!()
+        };
+        assert!(h.contains("SelfSubjectAccessReview"));
+    }
+
+    #[test]
+    fn version_flag_wins() {
+        assert!(matches!(
+            parse_strs(&["run", "--version"]).unwrap(),
+            Parsed::Version
+        ));
+    }
+}

@@ -1,0 +1,677 @@
+/*!
+Wire types for pods, lists, watch events and `Status` — only the fields the
+daemon reads — and the compact `PodRecord` kept per pod.
+
+Decoding ignores unknown fields and tolerates missing ones: a pod with no
+status, an unknown container state or a 1 MB annotation must decode, never
+fail. `managedFields`, labels, annotations (but ours), env values and most of
+the spec are skipped by serde without being stored. Free-text fields are
+capped at `MAX_TEXT` so one absurd pod cannot bloat the store.
+*/
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::time::parse_rfc3339;
+
+/// Longest message or reason kept per field (bytes); the rest is cut with a marker.
+pub const MAX_TEXT: usize = 4096;
+
+/// The annotation that tells the daemon to ignore a pod.
+pub const IGNORE_ANNOTATION: &str = "opsctrl.dev/ignore";
+
+// ---------------------------------------------------------------- wire types
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(deserialize_with = "nullable")]
+    pub namespace: String,
+    #[serde(deserialize_with = "nullable")]
+    pub uid: String,
+    #[serde(deserialize_with = "nullable")]
+    pub resource_version: String,
+    pub creation_timestamp: Option<String>,
+    pub deletion_timestamp: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub owner_references: Vec<OwnerReference>,
+    #[serde(deserialize_with = "ignore_annotation")]
+    pub annotations: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OwnerReference {
+    #[serde(deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    pub controller: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodSpec {
+    pub node_name: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub containers: Vec<ContainerSpec>,
+    #[serde(deserialize_with = "nullable")]
+    pub init_containers: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContainerSpec {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(deserialize_with = "nullable")]
+    pub image: String,
+    #[serde(deserialize_with = "nullable")]
+    pub resources: Resources,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    #[serde(deserialize_with = "nullable")]
+    pub limits: ResourceList,
+    #[serde(deserialize_with = "nullable")]
+    pub requests: ResourceList,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResourceList {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodStatus {
+    pub phase: Option<String>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub conditions: Vec<PodCondition>,
+    #[serde(deserialize_with = "nullable")]
+    pub container_statuses: Vec<ContainerStatus>,
+    #[serde(deserialize_with = "nullable")]
+    pub init_container_statuses: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodCondition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(deserialize_with = "nullable")]
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub last_transition_time: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContainerStatus {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(deserialize_with = "nullable")]
+    pub image: String,
+    #[serde(deserialize_with = "nullable")]
+    pub ready: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub restart_count: u32,
+    #[serde(deserialize_with = "nullable")]
+    pub state: ContainerStateWire,
+    #[serde(deserialize_with = "nullable")]
+    pub last_state: ContainerStateWire,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContainerStateWire {
+    pub waiting: Option<StateDetail>,
+    pub running: Option<StateDetail>,
+    pub terminated: Option<StateDetail>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StateDetail {
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// A pod as decoded from the wire (only the fields above).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Pod {
+    #[serde(deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(deserialize_with = "nullable")]
+    pub spec: PodSpec,
+    #[serde(deserialize_with = "nullable")]
+    pub status: PodStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ListMeta {
+    #[serde(deserialize_with = "nullable")]
+    pub resource_version: String,
+    #[serde(rename = "continue")]
+    pub continue_token: Option<String>,
+}
+
+/// One page of a pod LIST.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PodList {
+    pub metadata: ListMeta,
+    #[serde(deserialize_with = "nullable")]
+    pub items: Vec<Pod>,
+}
+
+/// An API `Status` (error bodies, and the object of a watch `ERROR` event).
+#[derive(Debug, Default, Deserialize, Clone, PartialEq, Eq)]
+#[serde(default)]
+pub struct Status {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The object of a watch event decoded in one pass: a pod (ADDED, MODIFIED,
+/// DELETED), a bare object carrying only a resourceVersion (BOOKMARK) or a
+/// Status (ERROR). `status` is an object for pods and a string for Status, so
+/// it goes through `pod_status_or_string`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WatchObject {
+    #[serde(deserialize_with = "nullable")]
+    metadata: ObjectMeta,
+    #[serde(deserialize_with = "nullable")]
+    spec: PodSpec,
+    #[serde(deserialize_with = "pod_status_or_string")]
+    status: PodStatus,
+    code: u16,
+    reason: String,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WatchLine {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    object: WatchObject,
+}
+
+/// A decoded watch event.
+#[derive(Debug)]
+pub enum WatchEvent {
+    Added(Pod),
+    Modified(Pod),
+    Deleted(Pod),
+    Bookmark { resource_version: String },
+    Error(Status),
+}
+
+#[derive(Debug)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes one line of a watch stream.
+pub fn decode_watch_line(line: &[u8]) -> Result<WatchEvent, DecodeError> {
+    let wl: WatchLine = serde_json::from_slice(line).map_err(|e| DecodeError(e.to_string()))?;
+    let o = wl.object;
+    let pod = |o: WatchObject| Pod {
+        metadata: o.metadata,
+        spec: o.spec,
+        status: o.status,
+    };
+    match wl.kind.as_str() {
+        "ADDED" => Ok(WatchEvent::Added(pod(o))),
+        "MODIFIED" => Ok(WatchEvent::Modified(pod(o))),
+        "DELETED" => Ok(WatchEvent::Deleted(pod(o))),
+        "BOOKMARK" => Ok(WatchEvent::Bookmark {
+            resource_version: o.metadata.resource_version,
+        }),
+        "ERROR" => Ok(WatchEvent::Error(Status {
+            code: o.code,
+            reason: o.reason,
+            message: o.message,
+        })),
+        other => Err(DecodeError(format!("unknown watch event type {other:?}"))),
+    }
+}
+
+/// Treats an explicit `null` like a missing field.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn pod_status_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<PodStatus, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = PodStatus;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a pod status object or a Status string")
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<PodStatus, E> {
+            Ok(PodStatus::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<PodStatus, E> {
+            Ok(PodStatus::default())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PodStatus, A::Error> {
+            PodStatus::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Reads annotations without storing them: only whether ours says "true".
+fn ignore_annotation<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an annotations map")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut ignore = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == IGNORE_ANNOTATION {
+                    let v: Option<String> = map.next_value()?;
+                    ignore = v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(ignore)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+// ------------------------------------------------------------ compact record
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl Phase {
+    fn from_wire(s: Option<&str>) -> Phase {
+        match s {
+            Some("Pending") => Phase::Pending,
+            Some("Running") => Phase::Running,
+            Some("Succeeded") => Phase::Succeeded,
+            Some("Failed") => Phase::Failed,
+            _ => Phase::Unknown,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: Box<str>,
+    pub name: Box<str>,
+}
+
+/// `True` / `False` / `Unknown` plus why and since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub status: Option<bool>,
+    pub reason: Option<Box<str>>,
+    pub message: Option<Box<str>>,
+    pub since: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terminated {
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub reason: Option<Box<str>>,
+    pub message: Option<Box<str>>,
+    pub finished: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerState {
+    Unknown,
+    Waiting {
+        reason: Option<Box<str>>,
+        message: Option<Box<str>>,
+    },
+    Running {
+        started: Option<i64>,
+    },
+    Terminated(Terminated),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerRecord {
+    pub name: Box<str>,
+    pub image: Box<str>,
+    pub ready: bool,
+    pub restart_count: u32,
+    pub state: ContainerState,
+    pub last_terminated: Option<Terminated>,
+    pub memory_limit: Option<Box<str>>,
+    pub cpu_limit: Option<Box<str>>,
+    pub memory_request: Option<Box<str>>,
+    pub cpu_request: Option<Box<str>>,
+}
+
+/// What the daemon keeps per pod: enough for detection and diagnosis, no more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRecord {
+    pub namespace: Box<str>,
+    pub name: Box<str>,
+    pub uid: Box<str>,
+    pub created: Option<i64>,
+    pub deleting: Option<i64>,
+    pub owner: Option<Owner>,
+    pub node: Option<Box<str>>,
+    pub phase: Phase,
+    pub reason: Option<Box<str>>,
+    pub message: Option<Box<str>>,
+    pub scheduled: Option<Condition>,
+    pub ready: Option<Condition>,
+    pub ignore: bool,
+    pub containers: Box<[ContainerRecord]>,
+    pub init_containers: Box<[ContainerRecord]>,
+}
+
+impl PodRecord {
+    /// `namespace/name`, the store key.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Cuts `s` to `MAX_TEXT` bytes on a char boundary, with a visible marker.
+fn text(s: Option<String>) -> Option<Box<str>> {
+    let mut s = s?;
+    if s.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("…[truncated]");
+    }
+    Some(s.into_boxed_str())
+}
+
+fn condition(c: PodCondition) -> Condition {
+    Condition {
+        status: match c.status.as_str() {
+            "True" => Some(true),
+            "False" => Some(false),
+            _ => None,
+        },
+        reason: text(c.reason),
+        message: text(c.message),
+        since: c.last_transition_time.as_deref().and_then(parse_rfc3339),
+    }
+}
+
+fn terminated(d: StateDetail) -> Terminated {
+    Terminated {
+        exit_code: d.exit_code.unwrap_or(0),
+        signal: d.signal,
+        reason: text(d.reason),
+        message: text(d.message),
+        finished: d.finished_at.as_deref().and_then(parse_rfc3339),
+    }
+}
+
+fn state(s: ContainerStateWire) -> ContainerState {
+    // kubelet sets exactly one; if several appear, the most final one wins.
+    if let Some(t) = s.terminated {
+        ContainerState::Terminated(terminated(t))
+    } else if let Some(w) = s.waiting {
+        ContainerState::Waiting {
+            reason: text(w.reason),
+            message: text(w.message),
+        }
+    } else if let Some(r) = s.running {
+        ContainerState::Running {
+            started: r.started_at.as_deref().and_then(parse_rfc3339),
+        }
+    } else {
+        ContainerState::Unknown
+    }
+}
+
+fn containers(
+    statuses: Vec<ContainerStatus>,
+    specs: &mut Vec<ContainerSpec>,
+) -> Box<[ContainerRecord]> {
+    let mut out: Vec<ContainerRecord> = Vec::with_capacity(statuses.len().max(specs.len()));
+    for st in statuses {
+        let spec = specs
+            .iter()
+            .position(|c| c.name == st.name)
+            .map(|i| specs.swap_remove(i))
+            .unwrap_or_default();
+        out.push(container(st, spec));
+    }
+    // Containers with no status yet (a pod not scheduled, or just created).
+    for spec in specs.drain(..) {
+        let st = ContainerStatus {
+            name: spec.name.clone(),
+            ..ContainerStatus::default()
+        };
+        out.push(container(st, spec));
+    }
+    out.into_boxed_slice()
+}
+
+fn container(st: ContainerStatus, spec: ContainerSpec) -> ContainerRecord {
+    let image = if st.image.is_empty() {
+        spec.image
+    } else {
+        st.image
+    };
+    let lim = spec.resources.limits;
+    let req = spec.resources.requests;
+    ContainerRecord {
+        name: st.name.into_boxed_str(),
+        image: image.into_boxed_str(),
+        ready: st.ready,
+        restart_count: st.restart_count,
+        state: state(st.state),
+        last_terminated: st.last_state.terminated.map(terminated),
+        memory_limit: lim.memory.map(String::into_boxed_str),
+        cpu_limit: lim.cpu.map(String::into_boxed_str),
+        memory_request: req.memory.map(String::into_boxed_str),
+        cpu_request: req.cpu.map(String::into_boxed_str),
+    }
+}
+
+impl From<Pod> for PodRecord {
+    fn from(p: Pod) -> PodRecord {
+        let Pod {
+            metadata: m,
+            mut spec,
+            status: s,
+        } = p;
+        let owner = {
+            let mut refs = m.owner_references;
+            let i = refs
+                .iter()
+                .position(|r| r.controller == Some(true))
+                .unwrap_or(0);
+            (i < refs.len()).then(|| {
+                let r = refs.swap_remove(i);
+                Owner {
+                    kind: r.kind.into_boxed_str(),
+                    name: r.name.into_boxed_str(),
+                }
+            })
+        };
+        let mut scheduled = None;
+        let mut ready = None;
+        for c in s.conditions {
+            match c.kind.as_str() {
+                "PodScheduled" => scheduled = Some(condition(c)),
+                "Ready" => ready = Some(condition(c)),
+                _ => {}
+            }
+        }
+        PodRecord {
+            namespace: m.namespace.into_boxed_str(),
+            name: m.name.into_boxed_str(),
+            uid: m.uid.into_boxed_str(),
+            created: m.creation_timestamp.as_deref().and_then(parse_rfc3339),
+            deleting: m.deletion_timestamp.as_deref().and_then(parse_rfc3339),
+            owner,
+            node: spec.node_name.take().map(String::into_boxed_str),
+            phase: Phase::from_wire(s.phase.as_deref()),
+            reason: text(s.reason),
+            message: text(s.message),
+            scheduled,
+            ready,
+            ignore: m.annotations,
+            containers: containers(s.container_statuses, &mut spec.containers),
+            init_containers: containers(s.init_container_statuses, &mut spec.init_containers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CRASHLOOP: &str = r#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1",
+      "metadata":{"name":"web-7d4b9c-x2x","namespace":"shop","uid":"u1","resourceVersion":"42",
+        "creationTimestamp":"2024-03-01T12:00:00Z",
+        "annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"huge\":1}","opsctrl.dev/ignore":"true"},
+        "managedFields":[{"manager":"kubelet","fieldsV1":{"f:status":{}}}],
+        "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d4b9c","uid":"r","controller":true}]},
+      "spec":{"nodeName":"node-1","containers":[{"name":"app","image":"shop/web:1.2",
+        "resources":{"limits":{"memory":"128Mi","cpu":"500m"},"requests":{"memory":"64Mi"}},
+        "env":[{"name":"PASSWORD","value":"s3cret"}]}]},
+      "status":{"phase":"Running","conditions":[
+          {"type":"Ready","status":"False","reason":"ContainersNotReady","lastTransitionTime":"2024-03-01T12:01:00Z"},
+          {"type":"PodScheduled","status":"True","lastTransitionTime":"2024-03-01T12:00:00Z"}],
+        "containerStatuses":[{"name":"app","image":"shop/web:1.2","ready":false,"restartCount":4,
+          "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 1m20s restarting failed container"}},
+          "lastState":{"terminated":{"exitCode":137,"reason":"OOMKilled","startedAt":"2024-03-01T12:04:00Z","finishedAt":"2024-03-01T12:05:00Z"}}}]}}}"#;
+
+    #[test]
+    fn a_crash_looping_pod_decodes_into_a_compact_record() {
+        let WatchEvent::Modified(pod) = decode_watch_line(CRASHLOOP.as_bytes()).unwrap() else {
+            panic!("not MODIFIED")
+        };
+        assert_eq!(pod.metadata.resource_version, "42");
+        let r = PodRecord::from(pod);
+        assert_eq!(r.key(), "shop/web-7d4b9c-x2x");
+        assert!(r.ignore);
+        assert_eq!(r.owner.as_ref().map(|o| &*o.kind), Some("ReplicaSet"));
+        assert_eq!(r.node.as_deref(), Some("node-1"));
+        assert_eq!(r.phase, Phase::Running);
+        assert_eq!(r.ready.as_ref().and_then(|c| c.status), Some(false));
+        assert_eq!(
+            r.ready.as_ref().and_then(|c| c.since),
+            parse_rfc3339("2024-03-01T12:01:00Z")
+        );
+        let c = &r.containers[0];
+        assert_eq!(c.restart_count, 4);
+        assert_eq!(c.memory_limit.as_deref(), Some("128Mi"));
+        assert!(
+            matches!(&c.state, ContainerState::Waiting { reason: Some(r), .. } if &**r == "CrashLoopBackOff")
+        );
+        let last = c.last_terminated.as_ref().unwrap();
+        assert_eq!(
+            (last.exit_code, last.reason.as_deref()),
+            (137, Some("OOMKilled"))
+        );
+    }
+
+    #[test]
+    fn bookmarks_and_errors_decode() {
+        let b = br#"{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"99","annotations":{"k8s.io/initial-events-end":"true"}}}}"#;
+        assert!(
+            matches!(decode_watch_line(b).unwrap(), WatchEvent::Bookmark { resource_version } if resource_version == "99")
+        );
+        let e = br#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}}"#;
+        let WatchEvent::Error(s) = decode_watch_line(e).unwrap() else {
+            panic!()
+        };
+        assert_eq!((s.code, s.reason.as_str()), (410, "Expired"));
+    }
+
+    #[test]
+    fn odd_pods_decode_without_failing() {
+        // No status, no spec, unknown container state, null fields.
+        let lines: [&[u8]; 4] = [
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a","namespace":"n"}}}"#,
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a","namespace":"n","annotations":null},"status":null,"spec":{"containers":null}}}"#,
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a","namespace":"n"},"status":{"containerStatuses":[{"name":"c","state":{"paused":{}}}]}}}"#,
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a","namespace":"n"},"status":{"phase":"Weird","conditions":[{"type":"Ready"}]}}}"#,
+        ];
+        for l in lines {
+            let WatchEvent::Added(p) = decode_watch_line(l)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(l)))
+            else {
+                panic!()
+            };
+            let _ = PodRecord::from(p);
+        }
+    }
+
+    #[test]
+    fn huge_messages_are_capped() {
+        let msg = "é".repeat(10_000);
+        let line = format!(
+            r#"{{"type":"ADDED","object":{{"metadata":{{"name":"a","namespace":"n"}},"status":{{"phase":"Failed","message":"{msg}"}}}}}}"#
+        );
+        let WatchEvent::Added(p) = decode_watch_line(line.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let r = PodRecord::from(p);
+        let m = r.message.unwrap();
+        assert!(m.len() <= MAX_TEXT + 20 && m.ends_with("[truncated]"));
+    }
+
+    #[test]
+    fn garbage_and_unknown_types_are_errors_not_panics() {
+        for l in [
+            &b"not json"[..],
+            b"{\"type\":\"SYNC\",\"object\":{}}",
+            b"{\"type\":",
+            b"",
+        ] {
+            assert!(decode_watch_line(l).is_err());
+        }
+    }
+}

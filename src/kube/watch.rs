@@ -1,0 +1,706 @@
+/*!
+The list+watch engine (a reflector), one blocking thread per stream.
+
+The protocol is an explicit state machine with a pure transition, `step`:
+it gets the outcome of the last request and returns the next state and how
+long to wait. The reader loop (`Stream::run`) performs the request each state
+asks for and sends what it read down the channel to the classification
+thread, which owns the pod store.
+
+- LIST pages with `limit` + `continue`, then WATCH from the list's
+  `resourceVersion` with bookmarks and a jittered `timeoutSeconds`.
+- A watch the server ends normally resumes from the last seen
+  resourceVersion (bookmarks advance it): no relist.
+- 410 Gone (HTTP, an `ERROR` event, or an expired continue token) relists;
+  the store turns the new list into updates and deletions.
+- Anything else is retried with backoff, forever unless
+  `RECONNECTION_ENABLED=false`. A malformed line is counted and the watch is
+  reopened from the last good resourceVersion, so the event it carried is
+  sent again rather than lost.
+*/
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use super::backoff::{self, Backoff};
+use super::client::{Client, Error};
+use super::store::{Event, StreamId};
+use super::types::{PodRecord, WatchEvent, decode_watch_line};
+use crate::metrics::{Counters, Metrics, Phase};
+use crate::settings::Reconnect;
+use crate::time::unix_now;
+
+/// Server-side watch timeout range (seconds), jittered per request so
+/// streams do not all reconnect at once.
+pub const WATCH_TIMEOUT_SECS: (u64, u64) = (300, 600);
+/// A watch that lasted this long, or delivered anything, was productive.
+const PRODUCTIVE_AFTER: Duration = Duration::from_secs(10);
+
+/// Where the stream is in the list+watch protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Nothing listed: LIST from the first page next.
+    Empty,
+    /// In the middle of a LIST: fetch the page after this token.
+    Listing { continue_token: String },
+    /// Listed: (re)open a WATCH from this resourceVersion.
+    Watching { resource_version: String },
+}
+
+/// What the last request came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// A LIST page arrived (its pods were already sent).
+    Page {
+        resource_version: String,
+        continue_token: Option<String>,
+    },
+    /// The server ended the watch normally.
+    Closed {
+        resource_version: String,
+        productive: bool,
+    },
+    /// 410 Gone: the resourceVersion or continue token is too old.
+    Gone,
+    /// A retryable failure; `resource_version` is the last one seen, if any.
+    Failed {
+        error: String,
+        retry_after: Option<Duration>,
+        resource_version: Option<String>,
+        productive: bool,
+    },
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Step {
+    pub next: State,
+    /// Wait this long before the next request.
+    pub wait: Option<Duration>,
+    /// The LIST finished: the store should swap it in.
+    pub list_done: bool,
+}
+
+/// The pure transition of the protocol.
+pub fn step(state: State, outcome: Outcome, backoff: &mut Backoff) -> Step {
+    let go = |next, wait| Step {
+        next,
+        wait,
+        list_done: false,
+    };
+    match (state, outcome) {
+        (_, Outcome::Gone) => {
+            // Relist at once the first time; a second 410 before any
+            // productive watch means something is off: back off.
+            let wait = if backoff.failures() == 0 {
+                backoff.bump();
+                None
+            } else {
+                Some(backoff.next_delay(None))
+            };
+            go(State::Empty, wait)
+        }
+        (
+            State::Empty | State::Listing { .. },
+            Outcome::Page {
+                continue_token: Some(t),
+                ..
+            },
+        ) if !t.is_empty() => go(State::Listing { continue_token: t }, None),
+        (
+            State::Empty | State::Listing { .. },
+            Outcome::Page {
+                resource_version, ..
+            },
+        ) => Step {
+            next: State::Watching { resource_version },
+            wait: None,
+            list_done: true,
+        },
+        (
+            State::Watching { .. },
+            Outcome::Closed {
+                resource_version,
+                productive,
+            },
+        ) => {
+            let wait = if productive {
+                backoff.reset();
+                None
+            } else {
+                // Closed at once with nothing to show: do not spin.
+                Some(backoff.next_delay(None))
+            };
+            go(State::Watching { resource_version }, wait)
+        }
+        (
+            State::Watching { resource_version },
+            Outcome::Failed {
+                retry_after,
+                resource_version: seen,
+                productive,
+                ..
+            },
+        ) => {
+            if productive {
+                backoff.reset();
+            }
+            let wait = backoff.next_delay(retry_after);
+            go(
+                State::Watching {
+                    resource_version: seen.unwrap_or(resource_version),
+                },
+                Some(wait),
+            )
+        }
+        // A failed page is retried with the same token; an expired token
+        // comes back as Gone and restarts the list.
+        (s @ (State::Empty | State::Listing { .. }), Outcome::Failed { retry_after, .. }) => {
+            let wait = backoff.next_delay(retry_after);
+            go(s, Some(wait))
+        }
+        // Outcomes that cannot follow these states: start over, safely.
+        (State::Watching { .. }, Outcome::Page { .. })
+        | (State::Empty | State::Listing { .. }, Outcome::Closed { .. }) => {
+            go(State::Empty, Some(backoff.next_delay(None)))
+        }
+    }
+}
+
+/// What reader threads send to the classification thread.
+#[derive(Debug)]
+pub enum Msg {
+    Store {
+        stream: StreamId,
+        event: Event,
+    },
+    /// A stream failed and reconnection is disabled: stop with exit 1.
+    Fatal(String),
+    /// SIGTERM or SIGINT.
+    Shutdown,
+}
+
+/// One LIST+WATCH stream: cluster-wide or one namespace.
+#[derive(Clone, Debug)]
+pub struct StreamSpec {
+    pub id: StreamId,
+    /// For logs: `all namespaces` or `namespace shop`.
+    pub name: String,
+    /// `/api/v1/pods` or `/api/v1/namespaces/{ns}/pods`.
+    pub path: String,
+    pub field_selector: Option<String>,
+    pub label_selector: Option<String>,
+    pub page_size: u32,
+}
+
+pub struct Stream {
+    pub spec: StreamSpec,
+    pub client: Client,
+    pub tx: SyncSender<Msg>,
+    pub metrics: Arc<Metrics>,
+    pub reconnect: Reconnect,
+    pub shutdown: Arc<AtomicBool>,
+}
+
+impl Stream {
+    fn selectors(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(f) = &self.spec.field_selector {
+            q.push(("fieldSelector", f.clone()));
+        }
+        if let Some(l) = &self.spec.label_selector {
+            q.push(("labelSelector", l.clone()));
+        }
+        q
+    }
+
+    fn send(&self, event: Event) -> bool {
+        self.tx
+            .send(Msg::Store {
+                stream: self.spec.id,
+                event,
+            })
+            .is_ok()
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.metrics.counters
+    }
+
+    /// Runs the stream until shutdown (or a failure, when reconnection is off).
+    pub fn run(self) {
+        let mut backoff = Backoff::new(&self.reconnect, backoff::seed(self.spec.id as usize));
+        let mut state = State::Empty;
+        let mut lists = 0u64;
+        let mut watches = 0u64;
+        let mut failures = 0u32;
+        while !self.shutdown.load(Ordering::Relaxed) {
+            let outcome = match &state {
+                State::Empty | State::Listing { .. } => {
+                    let token = match &state {
+                        State::Listing { continue_token } => Some(continue_token.as_str()),
+                        _ => None,
+                    };
+                    if token.is_none() {
+                        if lists > 0 {
+                            Counters::inc(&self.counters().relists);
+                            log::info!("relisting stream={} after 410 Gone", self.spec.name);
+                        }
+                        lists += 1;
+                        if !self.send(Event::Init) {
+                            return;
+                        }
+                    }
+                    self.list_page(token)
+                }
+                State::Watching { resource_version } => {
+                    if watches > 0 {
+                        Counters::inc(&self.counters().watch_restarts);
+                    }
+                    watches += 1;
+                    self.watch(resource_version, &mut failures)
+                }
+            };
+            let failed = match &outcome {
+                Outcome::Failed { error, .. } => Some(error.clone()),
+                _ => None,
+            };
+            let step = step(state, outcome, &mut backoff);
+            if step.list_done && !self.send(Event::InitDone) {
+                return;
+            }
+            if let Some(error) = failed {
+                Counters::inc(&self.counters().api_errors);
+                failures += 1;
+                if !self.reconnect.enabled {
+                    let _ = self.tx.send(Msg::Fatal(format!(
+                        "watch of {} failed and RECONNECTION_ENABLED=false: {error}",
+                        self.spec.name
+                    )));
+                    return;
+                }
+                self.note_failure(&error, failures, step.wait);
+            }
+            state = step.next;
+            if let Some(wait) = step.wait {
+                self.sleep(wait);
+            }
+        }
+    }
+
+    fn note_failure(&self, error: &str, failures: u32, wait: Option<Duration>) {
+        let wait_ms = wait.map_or(0, |w| w.as_millis() as u64);
+        self.metrics.update_stream(self.spec.id as usize, |s| {
+            s.phase = Phase::Retrying;
+            s.consecutive_failures = failures;
+            s.last_error = Some(error.to_string());
+            s.backoff_ms = wait_ms;
+        });
+        let name = &self.spec.name;
+        if failures == self.reconnect.max_failures {
+            log::error!(
+                "watch unhealthy stream={name} failures={failures}: {error}; still retrying (next in {wait_ms} ms)"
+            );
+        } else if failures > 1 || error.contains("403") {
+            log::warn!(
+                "watch failed stream={name} failures={failures} retry_in_ms={wait_ms}: {error}"
+            );
+        } else {
+            log::info!("watch failed stream={name} retry_in_ms={wait_ms}: {error}");
+        }
+    }
+
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.shutdown.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    fn failed(error: &Error, resource_version: Option<String>, productive: bool) -> Outcome {
+        if error.is_gone() {
+            return Outcome::Gone;
+        }
+        let mut text = error.to_string();
+        if error.code() == Some(403) {
+            text.push_str(" (RBAC: run `opsctrl-daemon check` to see which permission is missing)");
+        }
+        Outcome::Failed {
+            error: text,
+            retry_after: error.retry_after(),
+            resource_version,
+            productive,
+        }
+    }
+
+    fn list_page(&self, continue_token: Option<&str>) -> Outcome {
+        let limit = self.spec.page_size.to_string();
+        let sel = self.selectors();
+        let mut query: Vec<(&str, &str)> = vec![("limit", &limit)];
+        if let Some(t) = continue_token {
+            query.push(("continue", t));
+        }
+        query.extend(sel.iter().map(|(k, v)| (*k, v.as_str())));
+        Counters::inc(&self.counters().list_requests);
+        let list = match self.client.list_pods(&self.spec.path, &query) {
+            Ok(l) => l,
+            Err(e) => return Self::failed(&e, None, false),
+        };
+        log::debug!(
+            "listed stream={} pods={} rv={} more={}",
+            self.spec.name,
+            list.items.len(),
+            list.metadata.resource_version,
+            list.metadata
+                .continue_token
+                .as_deref()
+                .is_some_and(|t| !t.is_empty())
+        );
+        if list.metadata.resource_version.is_empty() {
+            return Outcome::Failed {
+                error: "LIST answer has no resourceVersion".into(),
+                retry_after: None,
+                resource_version: None,
+                productive: false,
+            };
+        }
+        let records: Vec<PodRecord> = list.items.into_iter().map(PodRecord::from).collect();
+        if !self.send(Event::Page(records)) {
+            return Outcome::Failed {
+                error: "classification thread stopped".into(),
+                retry_after: None,
+                resource_version: None,
+                productive: false,
+            };
+        }
+        Outcome::Page {
+            resource_version: list.metadata.resource_version,
+            continue_token: list.metadata.continue_token,
+        }
+    }
+
+    fn watch(&self, from: &str, failures: &mut u32) -> Outcome {
+        let mut rv = from.to_string();
+        let mut jitter = Backoff::new(&self.reconnect, backoff::seed(self.spec.id as usize + 7));
+        let timeout = jitter.between(WATCH_TIMEOUT_SECS.0, WATCH_TIMEOUT_SECS.1);
+        let timeout_s = timeout.to_string();
+        let sel = self.selectors();
+        let mut query: Vec<(&str, &str)> = vec![
+            ("watch", "true"),
+            ("resourceVersion", from),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", &timeout_s),
+        ];
+        query.extend(sel.iter().map(|(k, v)| (*k, v.as_str())));
+        Counters::inc(&self.counters().watch_requests);
+        let started = Instant::now();
+        // The server ends the watch after `timeout`; a stream alive much
+        // longer than that is a dead connection nobody told us about.
+        let mut body =
+            match self
+                .client
+                .watch(&self.spec.path, &query, Duration::from_secs(timeout + 30))
+            {
+                Ok(b) => b,
+                Err(e) => return Self::failed(&e, Some(rv), false),
+            };
+        *failures = 0;
+        self.metrics.update_stream(self.spec.id as usize, |s| {
+            if s.phase != Phase::Streaming {
+                log::info!("watch streaming stream={} rv={rv}", s.name);
+            }
+            s.phase = Phase::Streaming;
+            s.consecutive_failures = 0;
+            s.backoff_ms = 0;
+            s.last_success = Some(unix_now());
+        });
+        let mut events = 0u64;
+        let mut line = Vec::with_capacity(16 * 1024);
+        loop {
+            let productive = events > 0 || started.elapsed() >= PRODUCTIVE_AFTER;
+            match body.next_line(&mut line) {
+                Ok(false) => {
+                    log::debug!(
+                        "watch ended stream={} rv={rv} events={events}",
+                        self.spec.name
+                    );
+                    return Outcome::Closed {
+                        resource_version: rv,
+                        productive,
+                    };
+                }
+                Err(e) => {
+                    return Outcome::Failed {
+                        error: format!("watch stream broken: {e}"),
+                        retry_after: None,
+                        resource_version: Some(rv),
+                        productive,
+                    };
+                }
+                Ok(true) => {}
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let event = match decode_watch_line(&line) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    Counters::inc(&self.counters().malformed_lines);
+                    let shown: String = String::from_utf8_lossy(&line).chars().take(120).collect();
+                    log::warn!(
+                        "malformed watch line stream={} rv={rv}: {e}; reopening from the last good resourceVersion (line starts {shown:?})",
+                        self.spec.name
+                    );
+                    return Outcome::Failed {
+                        error: format!("malformed watch line: {e}"),
+                        retry_after: None,
+                        resource_version: Some(rv),
+                        productive,
+                    };
+                }
+            };
+            events += 1;
+            let sent = match event {
+                WatchEvent::Added(p) | WatchEvent::Modified(p) => {
+                    rv = advance(rv, &p.metadata.resource_version);
+                    self.send(Event::Apply(Box::new(PodRecord::from(p))))
+                }
+                WatchEvent::Deleted(p) => {
+                    rv = advance(rv, &p.metadata.resource_version);
+                    self.send(Event::Delete(Box::new(PodRecord::from(p))))
+                }
+                WatchEvent::Bookmark { resource_version } => {
+                    Counters::inc(&self.counters().bookmarks);
+                    rv = advance(rv, &resource_version);
+                    true
+                }
+                WatchEvent::Error(status) if status.code == 410 => {
+                    log::info!(
+                        "watch expired stream={} rv={rv}: {} {}",
+                        self.spec.name,
+                        status.reason,
+                        status.message
+                    );
+                    return Outcome::Gone;
+                }
+                WatchEvent::Error(status) => {
+                    return Outcome::Failed {
+                        error: format!(
+                            "watch ERROR event {} {}: {}",
+                            status.code, status.reason, status.message
+                        ),
+                        retry_after: None,
+                        resource_version: Some(rv),
+                        productive,
+                    };
+                }
+            };
+            if !sent {
+                return Outcome::Failed {
+                    error: "classification thread stopped".into(),
+                    retry_after: None,
+                    resource_version: Some(rv),
+                    productive,
+                };
+            }
+        }
+    }
+}
+
+/// resourceVersions are opaque; an empty one (never sent by a real server)
+/// must not erase the last known one.
+fn advance(current: String, seen: &str) -> String {
+    if seen.is_empty() {
+        current
+    } else {
+        seen.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backoff() -> Backoff {
+        Backoff::new(
+            &Reconnect {
+                enabled: true,
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+                multiplier: 2.0,
+                max_failures: 5,
+            },
+            42,
+        )
+    }
+    fn watching(rv: &str) -> State {
+        State::Watching {
+            resource_version: rv.into(),
+        }
+    }
+    fn failed(rv: Option<&str>, productive: bool) -> Outcome {
+        Outcome::Failed {
+            error: "boom".into(),
+            retry_after: None,
+            resource_version: rv.map(Into::into),
+            productive,
+        }
+    }
+
+    #[test]
+    fn list_pages_follow_the_continue_token_then_watch_from_the_list_rv() {
+        let mut b = backoff();
+        let s = step(
+            State::Empty,
+            Outcome::Page {
+                resource_version: "10".into(),
+                continue_token: Some("tok".into()),
+            },
+            &mut b,
+        );
+        assert_eq!(
+            s,
+            Step {
+                next: State::Listing {
+                    continue_token: "tok".into()
+                },
+                wait: None,
+                list_done: false
+            }
+        );
+        let s = step(
+            s.next,
+            Outcome::Page {
+                resource_version: "10".into(),
+                continue_token: None,
+            },
+            &mut b,
+        );
+        assert_eq!(
+            s,
+            Step {
+                next: watching("10"),
+                wait: None,
+                list_done: true
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_continue_token_ends_the_list() {
+        let s = step(
+            State::Empty,
+            Outcome::Page {
+                resource_version: "7".into(),
+                continue_token: Some(String::new()),
+            },
+            &mut backoff(),
+        );
+        assert!(s.list_done);
+        assert_eq!(s.next, watching("7"));
+    }
+
+    #[test]
+    fn closed_stream_resumes_without_relist() {
+        let s = step(
+            watching("10"),
+            Outcome::Closed {
+                resource_version: "15".into(),
+                productive: true,
+            },
+            &mut backoff(),
+        );
+        assert_eq!(s.next, watching("15"));
+        assert_eq!(s.wait, None);
+        assert!(!s.list_done);
+    }
+
+    #[test]
+    fn a_watch_closed_at_once_with_nothing_backs_off() {
+        let s = step(
+            watching("10"),
+            Outcome::Closed {
+                resource_version: "10".into(),
+                productive: false,
+            },
+            &mut backoff(),
+        );
+        assert_eq!(s.next, watching("10"));
+        assert!(s.wait.is_some());
+    }
+
+    #[test]
+    fn gone_relists_at_once_and_backs_off_if_it_repeats() {
+        let mut b = backoff();
+        let s = step(watching("10"), Outcome::Gone, &mut b);
+        assert_eq!((s.next, s.wait), (State::Empty, None));
+        let s = step(watching("11"), Outcome::Gone, &mut b);
+        assert_eq!(s.next, State::Empty);
+        assert!(s.wait.is_some());
+        // An expired continue token also relists from scratch.
+        let mut b = backoff();
+        let s = step(
+            State::Listing {
+                continue_token: "old".into(),
+            },
+            Outcome::Gone,
+            &mut b,
+        );
+        assert_eq!(s.next, State::Empty);
+    }
+
+    #[test]
+    fn failures_resume_from_the_last_seen_rv_with_growing_backoff() {
+        let mut b = backoff();
+        let s1 = step(watching("10"), failed(Some("12"), false), &mut b);
+        assert_eq!(s1.next, watching("12"));
+        let s2 = step(watching("12"), failed(None, false), &mut b);
+        assert_eq!(s2.next, watching("12"));
+        assert!(s2.wait.unwrap() > Duration::from_millis(999));
+        assert_eq!(b.failures(), 2);
+    }
+
+    #[test]
+    fn a_productive_watch_resets_the_backoff_before_waiting() {
+        let mut b = backoff();
+        for _ in 0..5 {
+            step(watching("1"), failed(None, false), &mut b);
+        }
+        let s = step(watching("1"), failed(Some("9"), true), &mut b);
+        assert!(s.wait.unwrap() <= Duration::from_secs(1));
+        assert_eq!(b.failures(), 1);
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let mut b = backoff();
+        let s = step(
+            watching("1"),
+            Outcome::Failed {
+                error: "429".into(),
+                retry_after: Some(Duration::from_secs(12)),
+                resource_version: None,
+                productive: false,
+            },
+            &mut b,
+        );
+        assert_eq!(s.wait, Some(Duration::from_secs(12)));
+    }
+
+    #[test]
+    fn a_failed_page_is_retried_with_the_same_token() {
+        let st = State::Listing {
+            continue_token: "t2".into(),
+        };
+        let s = step(st.clone(), failed(None, false), &mut backoff());
+        assert_eq!(s.next, st);
+        assert!(s.wait.is_some());
+        let s = step(State::Empty, failed(None, false), &mut backoff());
+        assert_eq!(s.next, State::Empty);
+    }
+}

@@ -1,0 +1,18 @@
+/*!
+opsctrl-daemon: a synchronous Kubernetes pod-failure daemon.
+
+The binary (`src/main.rs`) only wires these modules together. Pure decisions
+(watch state transitions, settings validation) live apart from the threads
+that do I/O, so they can be tested with plain values.
+*/
+
+pub mod check;
+pub mod cli;
+pub mod daemon;
+pub mod kube;
+pub mod metrics;
+pub mod secret;
+pub mod serve;
+pub mod settings;
+pub mod shutdown;
+pub mod time;

@@ -1,0 +1,67 @@
+//! Entry point: parse, validate, dispatch. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use opsctrl_daemon::cli::{self, Command, Parsed};
+use opsctrl_daemon::kube::client::Client;
+use opsctrl_daemon::kube::config::{self, Env};
+use opsctrl_daemon::{check, daemon, settings};
+
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args_os().skip(1).collect()) {
+        Ok(Parsed::Cli(c)) => c,
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("opsctrl-daemon {}", cli::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(2, &e),
+    };
+    let settings = match settings::resolve(&cli) {
+        Ok(s) => s,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("opsctrl-daemon: {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::new()
+        .parse_filters(&settings.log_filter)
+        .target(env_logger::Target::Stderr)
+        .init();
+    let cluster = match config::load(
+        cli.kubeconfig.as_deref(),
+        cli.context.as_deref(),
+        &Env::from_process(),
+    ) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    match cli.command {
+        Command::Run => match daemon::run(&settings, &cluster) {
+            Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
+            Ok(daemon::Exit::Failed(e)) => fail(1, &e),
+            Err(e) => fail(1, &e),
+        },
+        Command::Check => {
+            let client = match Client::new(&cluster) {
+                Ok(c) => c,
+                Err(e) => return fail(2, &format!("{}: {e}", cluster.origin)),
+            };
+            match check::run(&settings, &client) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail(2, &e),
+            }
+        }
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("opsctrl-daemon: {message}");
+    ExitCode::from(code)
+}
