@@ -581,4 +581,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_readme_documents_every_setting_as_the_code_does() {
+        let readme = include_str!("../README.md");
+        for spec in SETTINGS {
+            let default = if spec.default.is_empty() {
+                "(none)".to_string()
+            } else {
+                format!("`{}`", spec.default)
+            };
+            let row = format!(
+                "| `{}` | `{} {}` | {} | {} | {} |",
+                spec.env, spec.flag, spec.value, default, spec.allowed, spec.doc
+            );
+            assert!(readme.contains(&row), "README lacks or misstates:\n{row}");
+        }
+    }
 }

@@ -1,0 +1,4 @@
+mod cli;
+mod fake_api_check;
+mod util;
+mod watch_engine;

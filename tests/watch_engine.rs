@@ -1,0 +1,398 @@
+//! The list+watch engine, end to end: the real binary against the fake API server.
+
+use std::time::Duration;
+
+use crate::util::daemon::{Daemon, Scratch, running_pod};
+use crate::util::fake_api::{Auth, FakeApi, Fault, Options};
+
+const T: Duration = Duration::from_secs(30);
+
+fn pod_lists(api: &FakeApi) -> Vec<crate::util::fake_api::Req> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.list && r.path.ends_with("/pods"))
+        .collect()
+}
+
+/// LIST operations started (a page without `continue` starts one).
+fn list_operations(api: &FakeApi) -> usize {
+    pod_lists(api)
+        .iter()
+        .filter(|r| r.param("continue").is_none())
+        .count()
+}
+
+fn pod_watches(api: &FakeApi) -> Vec<crate::util::fake_api::Req> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.watch && r.path.ends_with("/pods"))
+        .collect()
+}
+
+fn load(api: &FakeApi, namespaces: &[&str], per_ns: usize) {
+    for ns in namespaces {
+        for i in 0..per_ns {
+            api.upsert_pod(running_pod(ns, &format!("web-{i}")));
+        }
+    }
+}
+
+#[test]
+fn starts_with_one_paged_list_then_watches_from_its_resource_version() {
+    let api = FakeApi::start();
+    load(&api, &["shop", "blog"], 12);
+    load(&api, &["kube-system"], 3);
+    let home = Scratch::new("paged");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[("LIST_PAGE_SIZE", "10")]);
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 24.0);
+
+    let lists = pod_lists(&api);
+    assert_eq!(
+        list_operations(&api),
+        1,
+        "exactly one LIST at start: {lists:#?}"
+    );
+    assert_eq!(lists.len(), 3, "24 pods in pages of 10");
+    for l in &lists {
+        assert_eq!(l.path, "/api/v1/pods");
+        assert_eq!(l.param("limit"), Some("10"));
+        let fs = l.param("fieldSelector").unwrap_or("");
+        assert!(fs.contains("metadata.namespace!=kube-system"), "{fs}");
+    }
+    let w = &pod_watches(&api)[0];
+    assert_eq!(w.param("allowWatchBookmarks"), Some("true"));
+    let timeout: u64 = w.param("timeoutSeconds").unwrap().parse().unwrap();
+    assert!((300..=600).contains(&timeout), "{timeout}");
+    let rv: u64 = w.param("resourceVersion").unwrap().parse().unwrap();
+    assert!(
+        rv >= 27,
+        "watch starts from the list's resourceVersion, got {rv}"
+    );
+
+    // Changes stream in without another LIST.
+    api.upsert_pod(running_pod("shop", "new-pod"));
+    api.delete_pod("blog", "web-0");
+    api.delete_pod("blog", "web-1");
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 23.0);
+    assert_eq!(list_operations(&api), 1);
+    assert_eq!(d.metric("opsctrl_watch_relists_total"), Some(0.0));
+}
+
+#[test]
+fn a_watch_the_server_ends_resumes_from_the_last_resource_version_without_relisting() {
+    let api = FakeApi::start_with(Options {
+        max_watch_timeout: Duration::from_millis(1500),
+        bookmark_interval: Duration::from_millis(300),
+        ..Options::default()
+    });
+    load(&api, &["shop"], 3);
+    let home = Scratch::new("resume");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    for i in 0..3 {
+        api.upsert_pod(running_pod("shop", &format!("later-{i}")));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    d.wait("four watches", T, |_| pod_watches(&api).len() >= 4);
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 6.0);
+    assert_eq!(list_operations(&api), 1, "a normal close must not relist");
+    let rvs: Vec<u64> = pod_watches(&api)
+        .iter()
+        .map(|w| w.param("resourceVersion").unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        rvs.windows(2).all(|w| w[0] <= w[1]),
+        "resume points only advance: {rvs:?}"
+    );
+    assert!(
+        rvs.last() > rvs.first(),
+        "events and bookmarks advance the resume point: {rvs:?}"
+    );
+    assert!(d.metric("opsctrl_watch_bookmarks_total").unwrap() >= 1.0);
+    assert!(d.metric("opsctrl_watch_restarts_total").unwrap() >= 3.0);
+    assert_eq!(d.get("/readyz").map(|r| r.0), Some(200));
+}
+
+fn relist_after_gone(http_410: bool) {
+    let api = FakeApi::start();
+    api.set_expired_watch_as_http_410(http_410);
+    load(&api, &["shop"], 3);
+    let home = Scratch::new("gone");
+    let kc = api.write_kubeconfig(home.path(), Auth::ClientCert);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
+
+    // The API server goes away; meanwhile pods change and history is compacted.
+    api.go_down();
+    api.delete_pod("shop", "web-1");
+    api.modify_pod("shop", "web-2", |p| {
+        p["status"]["phase"] = "Failed".into();
+    });
+    api.upsert_pod(running_pod("shop", "web-9"));
+    api.compact();
+    std::thread::sleep(Duration::from_millis(500));
+    api.come_up();
+
+    d.wait_metric("opsctrl_watch_relists_total", T, |v| v == 1.0);
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
+    d.wait("the relist's difference in the log", T, |d| {
+        let l = d.logs();
+        l.contains("pod deleted shop/web-1")
+            && l.contains("pod updated shop/web-2")
+            && l.contains("pod added shop/web-9")
+    });
+    assert!(
+        !d.logs().contains("pod updated shop/web-0"),
+        "unchanged pods produce nothing"
+    );
+    assert_eq!(list_operations(&api), 2);
+    d.wait_ready();
+}
+
+#[test]
+fn gone_as_an_error_event_relists_and_synthesizes_what_changed() {
+    relist_after_gone(false);
+}
+
+#[test]
+fn gone_as_http_410_relists_and_synthesizes_what_changed() {
+    relist_after_gone(true);
+}
+
+#[test]
+fn an_api_server_restart_without_compaction_resumes_the_watch() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 2);
+    let home = Scratch::new("restart");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    api.go_down();
+    d.wait("/readyz to report the outage", T, |d| {
+        d.get("/readyz")
+            .is_some_and(|(s, b)| s == 503 && b.contains("retrying"))
+    });
+    api.upsert_pod(running_pod("shop", "born-while-down"));
+    api.come_up();
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
+    assert_eq!(list_operations(&api), 1, "history was kept, so no relist");
+    assert!(d.metric("opsctrl_api_errors_total").unwrap() >= 1.0);
+}
+
+#[test]
+fn server_errors_and_broken_streams_are_retried_and_lose_nothing() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 2);
+    let home = Scratch::new("faults");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+
+    api.inject(Fault::WatchStatus(500, None));
+    api.inject(Fault::CloseWatchesMidChunk);
+    api.upsert_pod(running_pod("shop", "after-cut"));
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
+
+    api.inject(Fault::WatchStatus(429, Some(1)));
+    api.inject(Fault::EndWatches);
+    api.upsert_pod(running_pod("shop", "after-429"));
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 4.0);
+
+    assert!(d.metric("opsctrl_api_errors_total").unwrap() >= 2.0);
+    assert_eq!(list_operations(&api), 1);
+    d.wait_ready();
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let home = Scratch::new("retry-after");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    let before = pod_watches(&api).len();
+    api.inject(Fault::WatchStatus(429, Some(2)));
+    api.inject(Fault::EndWatches);
+    d.wait("a retry after the 429", T, |_| {
+        pod_watches(&api).len() >= before + 2
+    });
+    let watches = pod_watches(&api);
+    let refused = watches
+        .iter()
+        .rposition(|w| w.status == 429)
+        .expect("a 429 was served");
+    assert!(watches.len() > refused + 1);
+    // The backoff alone would wait at most 1 s (RECONNECTION_MAX_BACKOFF_MS);
+    // the daemon's report of the delay it chose shows Retry-After won.
+    assert!(d.logs().contains("retry_in_ms=2000"), "{}", d.logs());
+}
+
+#[test]
+fn a_garbage_line_is_counted_and_the_watch_reopens_from_the_last_good_version() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 2);
+    let home = Scratch::new("garbage");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    api.inject(Fault::GarbageLine);
+    d.wait_metric("opsctrl_watch_malformed_lines_total", T, |v| v == 1.0);
+    api.upsert_pod(running_pod("shop", "after-garbage"));
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
+    assert_eq!(list_operations(&api), 1);
+    assert!(d.logs().contains("malformed watch line"));
+}
+
+#[test]
+fn forbidden_lists_keep_retrying_and_the_endpoints_say_why() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 2);
+    api.inject_persistent(Fault::ListStatus(403));
+    let home = Scratch::new("forbidden");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[("RECONNECTION_MAX_FAILURES", "2")]);
+    d.wait("/readyz 503 naming the 403", T, |d| {
+        d.get("/readyz")
+            .is_some_and(|(s, b)| s == 503 && b.contains("403"))
+    });
+    d.wait("/health 503 after RECONNECTION_MAX_FAILURES", T, |d| {
+        d.get("/health")
+            .is_some_and(|(s, b)| s == 503 && b.contains("\"isHealthy\":false"))
+    });
+    assert!(
+        d.logs().contains("opsctrl-daemon check"),
+        "the log points at `check`"
+    );
+    api.clear_faults();
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 2.0);
+    assert_eq!(d.get("/health").map(|r| r.0), Some(200));
+}
+
+#[test]
+fn a_rotated_token_file_is_picked_up_after_a_401() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let home = Scratch::new("rotate");
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, api.token()).unwrap();
+    let kc = api.write_kubeconfig(home.path(), Auth::TokenFile(token_file.clone()));
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    let old = api.token();
+
+    // Rotate: the server accepts only the new token, the file holds it.
+    let new = "rotated-token-0123456789";
+    api.set_tokens(&[new]);
+    std::fs::write(&token_file, new).unwrap();
+    api.inject(Fault::EndWatches);
+    api.upsert_pod(running_pod("shop", "after-rotation"));
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 2.0);
+    d.wait_ready();
+    let watches = pod_watches(&api);
+    let refused = watches
+        .iter()
+        .position(|w| w.status == 401)
+        .expect("the cached old token was refused once");
+    assert!(
+        watches[refused + 1..].iter().any(|w| w.status == 200),
+        "after the 401 the token file is re-read and the watch goes on: {watches:#?}"
+    );
+    let logs = d.logs();
+    assert!(
+        !logs.contains(&old) && !logs.contains(new),
+        "tokens never reach the log"
+    );
+}
+
+#[test]
+fn a_namespace_list_is_one_stream_per_namespace() {
+    let api = FakeApi::start();
+    load(&api, &["a", "b", "c"], 2);
+    let home = Scratch::new("ns");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(
+        home.path(),
+        &kc,
+        &[
+            ("WATCH_NAMESPACES", "a,b"),
+            ("WATCH_LABEL_SELECTOR", "app=web"),
+        ],
+    );
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 4.0);
+    let mut paths: Vec<String> = pod_lists(&api).into_iter().map(|r| r.path).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/api/v1/namespaces/a/pods", "/api/v1/namespaces/b/pods"]
+    );
+    assert!(
+        pod_watches(&api)
+            .iter()
+            .all(|w| w.param("labelSelector") == Some("app=web"))
+    );
+    let (_, health) = d.get("/health").unwrap();
+    assert!(
+        health.contains("\"activeNamespaces\":[\"a\",\"b\"]"),
+        "{health}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_daemon_promptly_with_exit_0() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let home = Scratch::new("sigterm");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    // A reader is now blocked in a read on an idle watch.
+    let (status, took, logs) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+    assert!(logs.contains("SIGTERM received"));
+}
+
+#[test]
+fn with_reconnection_disabled_a_failure_stops_the_daemon_with_exit_1() {
+    let api = FakeApi::start();
+    api.inject_persistent(Fault::ListStatus(500));
+    let home = Scratch::new("noreconnect");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let d = Daemon::start(home.path(), &kc, &[("RECONNECTION_ENABLED", "false")]);
+    let (status, logs) = d.wait_exit(T);
+    assert_eq!(status.code(), Some(1), "{logs}");
+    assert!(logs.contains("RECONNECTION_ENABLED=false"), "{logs}");
+}
+
+#[test]
+fn the_health_endpoint_rejects_what_it_does_not_serve() {
+    let api = FakeApi::start();
+    let home = Scratch::new("http");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    let port = d.port;
+    use crate::util::daemon::http;
+    assert_eq!(http(port, "GET", "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http(port, "GET", "/nope").map(|r| r.0), Some(404));
+    assert_eq!(http(port, "DELETE", "/metrics").map(|r| r.0), Some(405));
+    let (s, body) = http(port, "GET", "/metrics").unwrap();
+    assert_eq!(s, 200);
+    for m in [
+        "opsctrl_watch_restarts_total",
+        "opsctrl_watch_relists_total",
+        "opsctrl_watch_events_processed_total",
+        "opsctrl_watch_malformed_lines_total",
+        "opsctrl_pods_tracked",
+    ] {
+        assert!(body.contains(&format!("# TYPE {m} ")), "{m}");
+    }
+}
