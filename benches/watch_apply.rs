@@ -4,8 +4,26 @@
 //! measures the daemon's memory against the fake API server). Prints one
 //! markdown table. Not a pass/fail gate: machines here are noisy.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
+
+/// Counts live heap bytes, to report what the store costs per pod.
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 use opsctrl_daemon::kube::store::{Event, Store};
 use opsctrl_daemon::kube::types::{PodRecord, WatchEvent, decode_watch_line};
@@ -34,6 +52,7 @@ fn main() {
         .collect();
     let bytes: usize = lines.iter().map(String::len).sum();
 
+    let before = LIVE.load(Ordering::Relaxed);
     let mut store = Store::new();
     for l in &lines {
         let WatchEvent::Modified(p) = decode_watch_line(l.as_bytes()).expect("bench line decodes")
@@ -42,6 +61,8 @@ fn main() {
         };
         store.apply(0, Event::Apply(Box::new(PodRecord::from(p))));
     }
+
+    let store_bytes = LIVE.load(Ordering::Relaxed) - before;
 
     // Every event changes the pod (restartCount), so the store really updates.
     let churn: Vec<String> = (0..pods)
@@ -91,4 +112,8 @@ fn main() {
         full.as_secs_f64() * 1e6 / events as f64
     );
     println!("| pods in store | {} |", store.len());
+    println!(
+        "| store heap bytes per pod | {} |",
+        store_bytes / pods as isize
+    );
 }

@@ -2,7 +2,7 @@
 Standalone fake Kubernetes API server for benchmarks and for poking with kubectl.
 
     cargo run --example fake_apiserver -- --pods 5000 --churn-per-sec 1000 \
-        --kubeconfig-out /tmp/x/kubeconfig [--namespaces 20] [--seconds N] [--port P] \
+        --kubeconfig-out /tmp/x/kubeconfig [--namespaces 20] [--churn-delay-secs S] [--seconds N] [--port P] \
         [--history N] [--bookmark-ms MS] [--seed S]
 
 Loads N kubelet-shaped pods across the namespaces (mostly healthy, a few crash-looping,
@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 use fake_api::pods::{PodBuilder, pod};
 use fake_api::{Auth, FakeApi, Options};
 
-const USAGE: &str = "usage: fake_apiserver [--pods N] [--namespaces N] [--churn-per-sec R] [--seconds S] \
+const USAGE: &str = "usage: fake_apiserver [--pods N] [--namespaces N] [--churn-per-sec R] [--churn-delay-secs S] [--seconds S] \
 [--kubeconfig-out PATH] [--port P] [--history N] [--bookmark-ms MS] [--seed S]";
 
 struct Args {
     pods: usize,
     namespaces: usize,
     churn_per_sec: f64,
+    churn_delay_secs: u64,
     seconds: Option<u64>,
     kubeconfig_out: Option<PathBuf>,
     port: u16,
@@ -42,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         pods: 1000,
         namespaces: 20,
         churn_per_sec: 0.0,
+        churn_delay_secs: 0,
         seconds: None,
         kubeconfig_out: None,
         port: 0,
@@ -70,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("{flag}: not a number: {val}"))?
             }
             "--seconds" => a.seconds = Some(num(&val)?),
+            "--churn-delay-secs" => a.churn_delay_secs = num(&val)?,
             "--kubeconfig-out" => a.kubeconfig_out = Some(PathBuf::from(val)),
             "--port" => a.port = num(&val)? as u16,
             "--history" => a.history = num(&val)? as usize,
@@ -200,6 +203,15 @@ fn main() {
     let end = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
+    // Let a client list everything before the churn starts (benchmarks
+    // measure start-up and churn separately).
+    if args.churn_delay_secs > 0 {
+        std::thread::sleep(Duration::from_secs(args.churn_delay_secs));
+    }
+    if args.churn_per_sec > 0.0 {
+        println!("CHURN rate={}", args.churn_per_sec);
+        let _ = std::io::stdout().flush();
+    }
     let tick = Duration::from_millis(10);
     let mut budget = 0.0f64;
     let mut last = Instant::now();

@@ -176,7 +176,7 @@ pub fn run(settings: &Settings, cluster: &ClusterConfig) -> Result<Exit, String>
                             store.len()
                         );
                     } else {
-                        log::info!("relist done stream={name} changes={}", changes.len());
+                        log::info!("relist done stream={name} pods_tracked={}", store.len());
                     }
                 }
             }

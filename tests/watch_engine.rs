@@ -273,6 +273,11 @@ fn forbidden_lists_keep_retrying_and_the_endpoints_say_why() {
     d.wait_ready();
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 2.0);
     assert_eq!(d.get("/health").map(|r| r.0), Some(200));
+    assert_eq!(
+        d.metric("opsctrl_watch_relists_total"),
+        Some(0.0),
+        "retries are not relists"
+    );
 }
 
 #[test]

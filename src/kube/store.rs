@@ -2,12 +2,13 @@
 The pod store, owned by the classification thread alone (no locks).
 
 Fed by the watch streams through `apply`. A (re)list arrives as `Init`, one
-`Page` per LIST page, then `InitDone`; only at `InitDone` is the listed set
-swapped in, and the difference with what was known becomes changes: pods
-that changed while the watch was down come out as `Upserted`, pods that
-vanished as `Deleted`. So a 410 relist loses nothing and repeats nothing.
-Each stream only ever replaces its own pods (one stream per namespace, or
-one for the cluster).
+`Page` per LIST page, then `InitDone`. Pages are applied as they come (pods
+that changed while the watch was down come out as `Upserted`, unchanged ones
+as nothing) and every pod listed is marked with the list's generation; at
+`InitDone` the pods of that stream left unmarked are swept out as `Deleted`.
+So a 410 relist loses nothing and repeats nothing, and no second copy of the
+listed pods is ever held. Each stream only ever sweeps its own pods (one
+stream per namespace, or one for the cluster).
 */
 
 use std::collections::HashMap;
@@ -19,11 +20,11 @@ pub type StreamId = u16;
 /// What a watch stream tells the store.
 #[derive(Debug)]
 pub enum Event {
-    /// A LIST starts: forget any half-received earlier list.
+    /// A LIST starts: pods seen from now on belong to the new list.
     Init,
     /// One LIST page.
     Page(Vec<PodRecord>),
-    /// The LIST is complete: swap it in.
+    /// The LIST is complete: pods it did not contain are gone.
     InitDone,
     /// ADDED or MODIFIED (boxed: keeps channel slots small).
     Apply(Box<PodRecord>),
@@ -43,10 +44,21 @@ pub enum Change {
     Deleted(PodRecord),
 }
 
+struct Entry {
+    stream: StreamId,
+    /// The list generation that last saw this pod (see `Store::generation`).
+    seen: u32,
+    pod: PodRecord,
+}
+
 #[derive(Default)]
 pub struct Store {
-    pods: HashMap<String, (StreamId, PodRecord)>,
-    listing: HashMap<StreamId, HashMap<String, PodRecord>>,
+    /// Boxed: a hash table's empty slots cost the full value size, and a
+    /// record is ~350 bytes; boxed, a slot is a pointer.
+    pods: HashMap<String, Box<Entry>>,
+    /// Bumped at each `Init`; per stream, the generation of its current list.
+    generation: u32,
+    listing: HashMap<StreamId, u32>,
 }
 
 impl Store {
@@ -63,50 +75,66 @@ impl Store {
     }
 
     pub fn get(&self, key: &str) -> Option<&PodRecord> {
-        self.pods.get(key).map(|(_, p)| p)
+        self.pods.get(key).map(|e| &e.pod)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &PodRecord> {
-        self.pods.values().map(|(_, p)| p)
+        self.pods.values().map(|e| &e.pod)
     }
 
     /// Applies one event from `stream`; returns what changed.
     pub fn apply(&mut self, stream: StreamId, event: Event) -> Vec<Change> {
         match event {
             Event::Init => {
-                self.listing.insert(stream, HashMap::new());
+                self.generation = self.generation.wrapping_add(1);
+                self.listing.insert(stream, self.generation);
                 Vec::new()
             }
             Event::Page(pods) => {
-                let buf = self.listing.entry(stream).or_default();
-                for p in pods {
-                    buf.insert(p.key(), p);
-                }
-                Vec::new()
+                let seen = self
+                    .listing
+                    .get(&stream)
+                    .copied()
+                    .unwrap_or(self.generation);
+                self.pods.reserve(pods.len());
+                pods.into_iter()
+                    .filter_map(|p| self.upsert(stream, seen, p))
+                    .collect()
             }
-            Event::InitDone => self.swap_in(stream),
-            Event::Apply(pod) => self.upsert(stream, *pod).into_iter().collect(),
+            Event::InitDone => self.sweep(stream),
+            Event::Apply(pod) => {
+                let seen = self
+                    .listing
+                    .get(&stream)
+                    .copied()
+                    .unwrap_or(self.generation);
+                self.upsert(stream, seen, *pod).into_iter().collect()
+            }
             Event::Delete(pod) => match self.pods.remove(&pod.key()) {
-                Some((_, known)) => vec![Change::Deleted(known)],
+                Some(e) => vec![Change::Deleted(e.pod)],
                 None => Vec::new(),
             },
         }
     }
 
-    fn upsert(&mut self, stream: StreamId, pod: PodRecord) -> Option<Change> {
+    fn upsert(&mut self, stream: StreamId, seen: u32, pod: PodRecord) -> Option<Change> {
         let key = pod.key();
         match self.pods.get_mut(&key) {
-            Some((_, known)) if *known == pod => None,
-            Some((s, known)) => {
-                *s = stream;
-                let previous = std::mem::replace(known, pod);
+            Some(e) => {
+                e.stream = stream;
+                e.seen = seen;
+                if e.pod == pod {
+                    return None;
+                }
+                let previous = std::mem::replace(&mut e.pod, pod);
                 Some(Change::Upserted {
                     key,
                     previous: Some(previous),
                 })
             }
             None => {
-                self.pods.insert(key.clone(), (stream, pod));
+                self.pods
+                    .insert(key.clone(), Box::new(Entry { stream, seen, pod }));
                 Some(Change::Upserted {
                     key,
                     previous: None,
@@ -115,24 +143,21 @@ impl Store {
         }
     }
 
-    fn swap_in(&mut self, stream: StreamId) -> Vec<Change> {
-        let listed = self.listing.remove(&stream).unwrap_or_default();
-        let mut changes = Vec::new();
+    /// Ends a list: the stream's pods it did not see are gone.
+    fn sweep(&mut self, stream: StreamId) -> Vec<Change> {
+        let Some(generation) = self.listing.remove(&stream) else {
+            return Vec::new();
+        };
         let gone: Vec<String> = self
             .pods
             .iter()
-            .filter(|(k, (s, _))| *s == stream && !listed.contains_key(*k))
+            .filter(|(_, e)| e.stream == stream && e.seen != generation)
             .map(|(k, _)| k.clone())
             .collect();
-        for k in gone {
-            if let Some((_, p)) = self.pods.remove(&k) {
-                changes.push(Change::Deleted(p));
-            }
-        }
-        for (_, pod) in listed {
-            changes.extend(self.upsert(stream, pod));
-        }
-        changes
+        gone.into_iter()
+            .filter_map(|k| self.pods.remove(&k))
+            .map(|e| Change::Deleted(e.pod))
+            .collect()
     }
 }
 
@@ -162,22 +187,29 @@ mod tests {
     }
 
     fn list(store: &mut Store, stream: StreamId, pages: Vec<Vec<PodRecord>>) -> Vec<Change> {
-        store.apply(stream, Event::Init);
+        let mut changes = store.apply(stream, Event::Init);
         for p in pages {
-            assert!(store.apply(stream, Event::Page(p)).is_empty());
+            changes.extend(store.apply(stream, Event::Page(p)));
         }
-        store.apply(stream, Event::InitDone)
+        changes.extend(store.apply(stream, Event::InitDone));
+        changes
     }
 
     #[test]
-    fn first_list_adds_every_pod_only_when_done() {
+    fn first_list_adds_every_pod() {
         let mut s = Store::new();
         s.apply(0, Event::Init);
-        s.apply(0, Event::Page(vec![pod("a", Phase::Running)]));
-        assert!(s.is_empty(), "pages are buffered until InitDone");
-        s.apply(0, Event::Page(vec![pod("b", Phase::Running)]));
-        let changes = s.apply(0, Event::InitDone);
-        assert_eq!(changes.len(), 2);
+        assert_eq!(
+            s.apply(0, Event::Page(vec![pod("a", Phase::Running)]))
+                .len(),
+            1
+        );
+        assert_eq!(
+            s.apply(0, Event::Page(vec![pod("b", Phase::Running)]))
+                .len(),
+            1
+        );
+        assert!(s.apply(0, Event::InitDone).is_empty());
         assert_eq!(s.len(), 2);
     }
 
@@ -230,13 +262,24 @@ mod tests {
     }
 
     #[test]
-    fn an_interrupted_list_is_discarded_by_the_next_init() {
+    fn a_pod_seen_only_by_an_interrupted_list_is_swept_by_the_next_complete_one() {
         let mut s = Store::new();
         s.apply(0, Event::Init);
         s.apply(0, Event::Page(vec![pod("stale", Phase::Running)]));
         let changes = list(&mut s, 0, vec![vec![pod("a", Phase::Running)]]);
-        assert_eq!(changes.len(), 1);
+        assert_eq!(changes.len(), 2, "a added, stale deleted: {changes:?}");
         assert!(s.get("ns/stale").is_none());
+    }
+
+    #[test]
+    fn a_watch_event_during_a_relist_counts_as_seen() {
+        // A pod the watch reports between Init and InitDone is current.
+        let mut s = Store::new();
+        list(&mut s, 0, vec![vec![pod("a", Phase::Running)]]);
+        s.apply(0, Event::Init);
+        s.apply(0, Event::Apply(Box::new(pod("a", Phase::Failed))));
+        assert!(s.apply(0, Event::InitDone).is_empty());
+        assert!(s.get("ns/a").is_some());
     }
 
     #[test]

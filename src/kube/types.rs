@@ -173,13 +173,35 @@ pub struct ListMeta {
     pub continue_token: Option<String>,
 }
 
-/// One page of a pod LIST.
+/// One page of a pod LIST, decoded item by item straight into compact
+/// records: the wire form of a whole page is never held in memory.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PodList {
     pub metadata: ListMeta,
-    #[serde(deserialize_with = "nullable")]
-    pub items: Vec<Pod>,
+    #[serde(deserialize_with = "records")]
+    pub items: Vec<PodRecord>,
+}
+
+fn records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PodRecord>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<PodRecord>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of pods")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<PodRecord>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<PodRecord>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(10_000));
+            while let Some(pod) = seq.next_element::<Pod>()? {
+                out.push(PodRecord::from(pod));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// An API `Status` (error bodies, and the object of a watch `ERROR` event).
@@ -673,5 +695,21 @@ mod tests {
         ] {
             assert!(decode_watch_line(l).is_err());
         }
+    }
+
+    #[test]
+    fn a_list_page_decodes_into_records() {
+        let page = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"77","continue":"abc"},
+            "items":[{"metadata":{"name":"a","namespace":"n"},"status":{"phase":"Running"}},
+                     {"metadata":{"name":"b","namespace":"n"}}]}"#;
+        let l: PodList = serde_json::from_slice(page).unwrap();
+        assert_eq!(l.metadata.resource_version, "77");
+        assert_eq!(l.metadata.continue_token.as_deref(), Some("abc"));
+        let names: Vec<&str> = l.items.iter().map(|p| &*p.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        let empty: PodList =
+            serde_json::from_slice(br#"{"metadata":{"resourceVersion":"1"},"items":null}"#)
+                .unwrap();
+        assert!(empty.items.is_empty());
     }
 }

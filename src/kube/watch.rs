@@ -232,7 +232,7 @@ impl Stream {
     pub fn run(self) {
         let mut backoff = Backoff::new(&self.reconnect, backoff::seed(self.spec.id as usize));
         let mut state = State::Empty;
-        let mut lists = 0u64;
+        let mut gone = false;
         let mut watches = 0u64;
         let mut failures = 0u32;
         while !self.shutdown.load(Ordering::Relaxed) {
@@ -243,11 +243,10 @@ impl Stream {
                         _ => None,
                     };
                     if token.is_none() {
-                        if lists > 0 {
+                        if std::mem::take(&mut gone) {
                             Counters::inc(&self.counters().relists);
                             log::info!("relisting stream={} after 410 Gone", self.spec.name);
                         }
-                        lists += 1;
                         if !self.send(Event::Init) {
                             return;
                         }
@@ -259,9 +258,11 @@ impl Stream {
                         Counters::inc(&self.counters().watch_restarts);
                     }
                     watches += 1;
-                    self.watch(resource_version, &mut failures)
+                    let timeout = backoff.between(WATCH_TIMEOUT_SECS.0, WATCH_TIMEOUT_SECS.1);
+                    self.watch(resource_version, timeout, &mut failures)
                 }
             };
+            gone |= outcome == Outcome::Gone;
             let failed = match &outcome {
                 Outcome::Failed { error, .. } => Some(error.clone()),
                 _ => None,
@@ -369,8 +370,7 @@ impl Stream {
                 productive: false,
             };
         }
-        let records: Vec<PodRecord> = list.items.into_iter().map(PodRecord::from).collect();
-        if !self.send(Event::Page(records)) {
+        if !self.send(Event::Page(list.items)) {
             return Outcome::Failed {
                 error: "classification thread stopped".into(),
                 retry_after: None,
@@ -384,10 +384,9 @@ impl Stream {
         }
     }
 
-    fn watch(&self, from: &str, failures: &mut u32) -> Outcome {
+    /// Opens a WATCH from `from` for `timeout` seconds and reads it to its end.
+    fn watch(&self, from: &str, timeout: u64, failures: &mut u32) -> Outcome {
         let mut rv = from.to_string();
-        let mut jitter = Backoff::new(&self.reconnect, backoff::seed(self.spec.id as usize + 7));
-        let timeout = jitter.between(WATCH_TIMEOUT_SECS.0, WATCH_TIMEOUT_SECS.1);
         let timeout_s = timeout.to_string();
         let sel = self.selectors();
         let mut query: Vec<(&str, &str)> = vec![

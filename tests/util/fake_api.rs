@@ -33,9 +33,14 @@ resource versions, watch bookmarks, retrieving large results sets in chunks):
   annotated `k8s.io/initial-events-end`. Bookmarks carry the real shape (an empty Pod with
   only `metadata.resourceVersion` set), one more is sent right before a timeout closes.
 
-Not implemented: write verbs on pods (tests mutate through the Rust API), Table output
-for watches, protobuf/CBOR, gzip, HTTP/2, `resourceVersionMatch=NotOlderThan` waiting,
-namespaces/events watches, field/label selection on namespaces.
+Also served: server-side printing (Table) for pod GET/LIST so plain `kubectl get pods`
+looks real, protobuf SelfSubjectAccessReview bodies (kubectl sends those), events and
+namespaces lists, pod logs set with `set_pod_log`.
+
+Not implemented: write verbs over HTTP (tests mutate through the Rust API), watches of
+namespaces/events, Table output inside watches, protobuf/CBOR responses, gzip, HTTP/2,
+the continue token a 410 Expired list carries for inconsistent continuation, and the
+apiserver's per-object managedFields.
 */
 #![allow(dead_code)]
 
@@ -183,8 +188,7 @@ pub struct SsarRule {
 }
 
 impl SsarRule {
-    /// Cluster-wide rule for `verb` on `group`/`resource`, any subresource... none: the
-    /// subresource must be empty unless set with `subresource()`.
+    /// Cluster-wide rule for `verb` on `group`/`resource` (no subresource; see `subresource`).
     pub fn new(verb: &str, group: &str, resource: &str) -> SsarRule {
         SsarRule {
             verb: verb.to_string(),
@@ -535,7 +539,9 @@ impl FakeApi {
         }
     }
 
-    /// Fault that stays until `clear_faults()`.
+    /// Fault that stays until `clear_faults()`: status faults answer every matching request;
+    /// watch faults hit every open watch now and every later watch right after its initial
+    /// events.
     pub fn inject_persistent(&self, fault: Fault) {
         self.broadcast(&fault);
         lock(&self.inner.faults).persistent.push(fault);
@@ -582,10 +588,7 @@ impl FakeApi {
             // std's TcpListener sets SO_REUSEADDR on Unix, so TIME_WAIT leftovers don't block this.
             match TcpListener::bind(("127.0.0.1", self.inner.port)) {
                 Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    thread::sleep(Duration::from_millis(20));
-                }
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
                 Err(e) => panic!("fake apiserver: rebind 127.0.0.1:{}: {e}", self.inner.port),
             }
         };
@@ -1759,13 +1762,14 @@ impl HttpReq {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decode %XX escapes; `+` means a space only in query strings (form encoding).
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < b.len() => {
                 match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
                 {
@@ -1787,8 +1791,8 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(p), String::new()),
+            Some((k, v)) => (percent_decode(k, true), percent_decode(v, true)),
+            None => (percent_decode(p, true), String::new()),
         })
         .collect()
 }
@@ -1886,7 +1890,7 @@ impl Conn {
         };
         Ok(Some(HttpReq {
             method: method.to_string(),
-            path: percent_decode(path),
+            path: percent_decode(path, false),
             query,
             headers,
             body,
