@@ -1,11 +1,12 @@
 //! The binary's command line: bad input, `check`, `--help`, `--version`.
 
-use crate::util::daemon::{Scratch, command};
+use crate::util::TempDir;
+use crate::util::daemon::command;
 use crate::util::fake_api::{Auth, FakeApi, SsarRule};
 
 #[test]
 fn every_bad_setting_is_reported_on_its_own_line_with_exit_2() {
-    let home = Scratch::new("badenv");
+    let home = TempDir::new("badenv");
     let out = command(home.path())
         .env("WATCH_NAMESPACES", "Prod_1")
         .env("HEALTH_CHECK_PORT", "80")
@@ -38,7 +39,7 @@ fn every_bad_setting_is_reported_on_its_own_line_with_exit_2() {
 
 #[test]
 fn unknown_flags_and_broken_kubeconfigs_exit_2_naming_the_problem() {
-    let home = Scratch::new("badcli");
+    let home = TempDir::new("badcli");
     let out = command(home.path()).arg("--frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
@@ -70,7 +71,7 @@ fn unknown_flags_and_broken_kubeconfigs_exit_2_naming_the_problem() {
 
 #[test]
 fn help_and_version() {
-    let home = Scratch::new("help");
+    let home = TempDir::new("help");
     let out = command(home.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -90,7 +91,7 @@ fn help_and_version() {
 #[test]
 fn check_says_yes_when_every_permission_is_granted() {
     let api = FakeApi::start();
-    let home = Scratch::new("check-ok");
+    let home = TempDir::new("check-ok");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let out = command(home.path())
         .arg("check")
@@ -121,7 +122,7 @@ fn check_names_each_missing_permission_and_the_rbac_that_fixes_it() {
         SsarRule::new("create", "authorization.k8s.io", "selfsubjectaccessreviews"),
         SsarRule::new("create", "authentication.k8s.io", "selfsubjectreviews"),
     ]);
-    let home = Scratch::new("check-missing");
+    let home = TempDir::new("check-missing");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let out = command(home.path())
         .args(["check", "--watch-namespaces", "shop"])

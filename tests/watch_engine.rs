@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use crate::util::daemon::{Daemon, Scratch, running_pod};
+use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, FakeApi, Fault, Options};
+use crate::util::{TempDir, pod};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -32,7 +33,12 @@ fn pod_watches(api: &FakeApi) -> Vec<crate::util::fake_api::Req> {
 fn load(api: &FakeApi, namespaces: &[&str], per_ns: usize) {
     for ns in namespaces {
         for i in 0..per_ns {
-            api.upsert_pod(running_pod(ns, &format!("web-{i}")));
+            api.upsert_pod(
+                pod(ns, &format!("web-{i}"))
+                    .label("app", "web")
+                    .running()
+                    .build(),
+            );
         }
     }
 }
@@ -42,7 +48,7 @@ fn starts_with_one_paged_list_then_watches_from_its_resource_version() {
     let api = FakeApi::start();
     load(&api, &["shop", "blog"], 12);
     load(&api, &["kube-system"], 3);
-    let home = Scratch::new("paged");
+    let home = TempDir::new("paged");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[("LIST_PAGE_SIZE", "10")]);
     d.wait_ready();
@@ -72,7 +78,7 @@ fn starts_with_one_paged_list_then_watches_from_its_resource_version() {
     );
 
     // Changes stream in without another LIST.
-    api.upsert_pod(running_pod("shop", "new-pod"));
+    api.upsert_pod(pod("shop", "new-pod").running().build());
     api.delete_pod("blog", "web-0");
     api.delete_pod("blog", "web-1");
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 23.0);
@@ -88,12 +94,12 @@ fn a_watch_the_server_ends_resumes_from_the_last_resource_version_without_relist
         ..Options::default()
     });
     load(&api, &["shop"], 3);
-    let home = Scratch::new("resume");
+    let home = TempDir::new("resume");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
     for i in 0..3 {
-        api.upsert_pod(running_pod("shop", &format!("later-{i}")));
+        api.upsert_pod(pod("shop", &format!("later-{i}")).running().build());
         std::thread::sleep(Duration::from_millis(700));
     }
     d.wait("four watches", T, |_| pod_watches(&api).len() >= 4);
@@ -120,7 +126,7 @@ fn relist_after_gone(http_410: bool) {
     let api = FakeApi::start();
     api.set_expired_watch_as_http_410(http_410);
     load(&api, &["shop"], 3);
-    let home = Scratch::new("gone");
+    let home = TempDir::new("gone");
     let kc = api.write_kubeconfig(home.path(), Auth::ClientCert);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
@@ -132,7 +138,7 @@ fn relist_after_gone(http_410: bool) {
     api.modify_pod("shop", "web-2", |p| {
         p["status"]["phase"] = "Failed".into();
     });
-    api.upsert_pod(running_pod("shop", "web-9"));
+    api.upsert_pod(pod("shop", "web-9").running().build());
     api.compact();
     std::thread::sleep(Duration::from_millis(500));
     api.come_up();
@@ -167,7 +173,7 @@ fn gone_as_http_410_relists_and_synthesizes_what_changed() {
 fn an_api_server_restart_without_compaction_resumes_the_watch() {
     let api = FakeApi::start();
     load(&api, &["shop"], 2);
-    let home = Scratch::new("restart");
+    let home = TempDir::new("restart");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
@@ -176,7 +182,7 @@ fn an_api_server_restart_without_compaction_resumes_the_watch() {
         d.get("/readyz")
             .is_some_and(|(s, b)| s == 503 && b.contains("retrying"))
     });
-    api.upsert_pod(running_pod("shop", "born-while-down"));
+    api.upsert_pod(pod("shop", "born-while-down").running().build());
     api.come_up();
     d.wait_ready();
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
@@ -188,19 +194,19 @@ fn an_api_server_restart_without_compaction_resumes_the_watch() {
 fn server_errors_and_broken_streams_are_retried_and_lose_nothing() {
     let api = FakeApi::start();
     load(&api, &["shop"], 2);
-    let home = Scratch::new("faults");
+    let home = TempDir::new("faults");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
 
     api.inject(Fault::WatchStatus(500, None));
     api.inject(Fault::CloseWatchesMidChunk);
-    api.upsert_pod(running_pod("shop", "after-cut"));
+    api.upsert_pod(pod("shop", "after-cut").running().build());
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
 
     api.inject(Fault::WatchStatus(429, Some(1)));
     api.inject(Fault::EndWatches);
-    api.upsert_pod(running_pod("shop", "after-429"));
+    api.upsert_pod(pod("shop", "after-429").running().build());
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 4.0);
 
     assert!(d.metric("opsctrl_api_errors_total").unwrap() >= 2.0);
@@ -212,7 +218,7 @@ fn server_errors_and_broken_streams_are_retried_and_lose_nothing() {
 fn retry_after_is_honoured() {
     let api = FakeApi::start();
     load(&api, &["shop"], 1);
-    let home = Scratch::new("retry-after");
+    let home = TempDir::new("retry-after");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
@@ -237,13 +243,13 @@ fn retry_after_is_honoured() {
 fn a_garbage_line_is_counted_and_the_watch_reopens_from_the_last_good_version() {
     let api = FakeApi::start();
     load(&api, &["shop"], 2);
-    let home = Scratch::new("garbage");
+    let home = TempDir::new("garbage");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
     api.inject(Fault::GarbageLine);
     d.wait_metric("opsctrl_watch_malformed_lines_total", T, |v| v == 1.0);
-    api.upsert_pod(running_pod("shop", "after-garbage"));
+    api.upsert_pod(pod("shop", "after-garbage").running().build());
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
     assert_eq!(list_operations(&api), 1);
     assert!(d.logs().contains("malformed watch line"));
@@ -254,7 +260,7 @@ fn forbidden_lists_keep_retrying_and_the_endpoints_say_why() {
     let api = FakeApi::start();
     load(&api, &["shop"], 2);
     api.inject_persistent(Fault::ListStatus(403));
-    let home = Scratch::new("forbidden");
+    let home = TempDir::new("forbidden");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[("RECONNECTION_MAX_FAILURES", "2")]);
     d.wait("/readyz 503 naming the 403", T, |d| {
@@ -284,7 +290,7 @@ fn forbidden_lists_keep_retrying_and_the_endpoints_say_why() {
 fn a_rotated_token_file_is_picked_up_after_a_401() {
     let api = FakeApi::start();
     load(&api, &["shop"], 1);
-    let home = Scratch::new("rotate");
+    let home = TempDir::new("rotate");
     let token_file = home.path().join("token");
     std::fs::write(&token_file, api.token()).unwrap();
     let kc = api.write_kubeconfig(home.path(), Auth::TokenFile(token_file.clone()));
@@ -297,7 +303,7 @@ fn a_rotated_token_file_is_picked_up_after_a_401() {
     api.set_tokens(&[new]);
     std::fs::write(&token_file, new).unwrap();
     api.inject(Fault::EndWatches);
-    api.upsert_pod(running_pod("shop", "after-rotation"));
+    api.upsert_pod(pod("shop", "after-rotation").running().build());
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 2.0);
     d.wait_ready();
     let watches = pod_watches(&api);
@@ -320,7 +326,7 @@ fn a_rotated_token_file_is_picked_up_after_a_401() {
 fn a_namespace_list_is_one_stream_per_namespace() {
     let api = FakeApi::start();
     load(&api, &["a", "b", "c"], 2);
-    let home = Scratch::new("ns");
+    let home = TempDir::new("ns");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(
         home.path(),
@@ -354,7 +360,7 @@ fn a_namespace_list_is_one_stream_per_namespace() {
 fn sigterm_stops_the_daemon_promptly_with_exit_0() {
     let api = FakeApi::start();
     load(&api, &["shop"], 1);
-    let home = Scratch::new("sigterm");
+    let home = TempDir::new("sigterm");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
@@ -369,7 +375,7 @@ fn sigterm_stops_the_daemon_promptly_with_exit_0() {
 fn with_reconnection_disabled_a_failure_stops_the_daemon_with_exit_1() {
     let api = FakeApi::start();
     api.inject_persistent(Fault::ListStatus(500));
-    let home = Scratch::new("noreconnect");
+    let home = TempDir::new("noreconnect");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let d = Daemon::start(home.path(), &kc, &[("RECONNECTION_ENABLED", "false")]);
     let (status, logs) = d.wait_exit(T);
@@ -380,7 +386,7 @@ fn with_reconnection_disabled_a_failure_stops_the_daemon_with_exit_1() {
 #[test]
 fn the_health_endpoint_rejects_what_it_does_not_serve() {
     let api = FakeApi::start();
-    let home = Scratch::new("http");
+    let home = TempDir::new("http");
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
