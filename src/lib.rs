@@ -9,6 +9,7 @@ that do I/O, so they can be tested with plain values.
 pub mod check;
 pub mod cli;
 pub mod daemon;
+pub mod detect;
 pub mod kube;
 pub mod metrics;
 pub mod secret;
