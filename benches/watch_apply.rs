@@ -25,8 +25,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+use opsctrl_daemon::detect::detector::Detector;
 use opsctrl_daemon::kube::store::{Event, Store};
 use opsctrl_daemon::kube::types::{PodRecord, WatchEvent, decode_watch_line};
+use opsctrl_daemon::settings::Detect;
 
 /// A kubelet-shaped pod, with the bulk a real one carries (managedFields,
 /// last-applied annotation, env) that the decoder has to skip.
@@ -94,6 +96,48 @@ fn main() {
         t.elapsed()
     };
 
+    // Decision latency: one watch line read → store applied → classified →
+    // incident engine updated (transitions emitted when there are any).
+    // A fifth of the events put a pod into CrashLoopBackOff or back.
+    let crashing: Vec<String> = (0..pods)
+        .map(|i| {
+            pod_line(i, 2_000_000 + i as u64, "MODIFIED").replace(
+                r#""state":{"running":{"startedAt":"2026-11-20T10:00:04Z"}},"lastState":{}"#,
+                r#""state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 40s restarting failed container"}},"lastState":{"terminated":{"exitCode":1,"reason":"Error","startedAt":"2026-11-20T10:00:04Z","finishedAt":"2026-11-20T10:00:09Z"}}"#,
+            )
+        })
+        .collect();
+    let mut detector = Detector::new("bench".into(), &Detect::default());
+    let mut dstore = Store::new();
+    for l in &lines {
+        if let Ok(WatchEvent::Modified(p)) = decode_watch_line(l.as_bytes()) {
+            for c in dstore.apply(0, Event::Apply(Box::new(PodRecord::from(p)))) {
+                detector.on_change(&dstore, c, 0);
+            }
+        }
+    }
+    let mut lat: Vec<u64> = Vec::with_capacity(events);
+    let mut transitions = 0usize;
+    let now_ms = 1_795_600_000_000i64;
+    for k in 0..events {
+        let i = k % pods;
+        let src = match (k / pods) % 3 {
+            0 => &churn,
+            1 if i % 5 == 0 => &crashing,
+            _ => &lines,
+        };
+        let t = Instant::now();
+        if let Ok(WatchEvent::Modified(p)) = decode_watch_line(src[i].as_bytes()) {
+            for c in dstore.apply(0, Event::Apply(Box::new(PodRecord::from(p)))) {
+                transitions += detector.on_change(&dstore, c, now_ms + k as i64).len();
+            }
+        }
+        lat.push(t.elapsed().as_nanos() as u64);
+    }
+    black_box(transitions);
+    lat.sort_unstable();
+    let pct = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)] as f64 / 1000.0;
+
     println!(
         "| measure (one core, {pods} pods, {events} MODIFIED events, {:.1} KiB/event) | value |",
         bytes as f64 / pods as f64 / 1024.0
@@ -116,4 +160,11 @@ fn main() {
         "| store heap bytes per pod | {} |",
         store_bytes / pods as isize
     );
+    println!(
+        "| decision latency p50 (line → incident engine), µs | {:.1} |",
+        pct(0.50)
+    );
+    println!("| decision latency p99, µs | {:.1} |", pct(0.99));
+    println!("| decision latency max, µs | {:.1} |", pct(1.0));
+    println!("| incident transitions during the run | {transitions} |");
 }

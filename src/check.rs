@@ -188,6 +188,9 @@ mod tests {
             },
             health_port: None,
             log_filter: "info".into(),
+            cluster_name: None,
+            output: crate::settings::Output::Text,
+            detect: crate::settings::Detect::default(),
         }
     }
 

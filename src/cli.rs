@@ -21,6 +21,8 @@ pub enum Command {
     Run,
     /// Ask the API server whether this identity has every permission it needs.
     Check,
+    /// List once, print the would-be incidents, exit 1 if anything fails.
+    Scan,
 }
 
 impl Command {
@@ -28,6 +30,7 @@ impl Command {
         match self {
             Command::Run => "run",
             Command::Check => "check",
+            Command::Scan => "scan",
         }
     }
 }
@@ -38,6 +41,8 @@ pub struct Cli {
     pub command: Command,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// `scan -f FILE` (`-` for stdin).
+    pub file: Option<String>,
     /// Setting flags given, keyed by flag (`--health-check-port`).
     pub flags: HashMap<&'static str, String>,
 }
@@ -70,16 +75,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
         None => Command::Run,
         Some(s) if s == "run" => Command::Run,
         Some(s) if s == "check" => Command::Check,
+        Some(s) if s == "scan" => Command::Scan,
         Some(s) if s == "help" => {
             let topic = args.subcommand().map_err(|e| e.to_string())?;
             return Ok(Parsed::Help(match topic.as_deref() {
                 Some("check") => help(Command::Check),
+                Some("scan") => help(Command::Scan),
                 _ => help(Command::Run),
             }));
         }
         Some(s) => {
             return Err(format!(
-                "unknown command {s:?} (allowed: run, check, help; see --help)"
+                "unknown command {s:?} (allowed: run, scan, check, help; see --help)"
             ));
         }
     };
@@ -93,7 +100,17 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
     };
     let kubeconfig = value(&mut args, "--kubeconfig")?.map(PathBuf::from);
     let context = value(&mut args, "--context")?;
+    let file = args
+        .opt_value_from_str::<_, String>(["-f", "--file"])
+        .map_err(|e| format!("--file: {e}"))?;
+    if file.is_some() && command != Command::Scan {
+        return Err("-f/--file goes with `scan` only".into());
+    }
     let mut flags = HashMap::new();
+    // `-o` is the short form of `--output`, as in kubectl.
+    if let Some(v) = value(&mut args, "-o")? {
+        flags.insert("--output", v);
+    }
     for spec in SETTINGS {
         if let Some(v) = value(&mut args, spec.flag)? {
             flags.insert(spec.flag, v);
@@ -112,6 +129,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
         command,
         kubeconfig,
         context,
+        file,
         flags,
     }))
 }
@@ -131,11 +149,13 @@ pub fn help(command: Command) -> String {
                 "opsctrl-daemon {VERSION}: watches Kubernetes pods and reports failures.
 
 Usage: opsctrl-daemon [run] [OPTIONS]
+       opsctrl-daemon scan [-f FILE] [OPTIONS]
        opsctrl-daemon check [OPTIONS]
        opsctrl-daemon help [COMMAND] | --version
 
 Commands:
-    run      Watch the cluster until SIGTERM/SIGINT (the default)
+    run      Watch the cluster until SIGTERM/SIGINT (the default); print incidents
+    scan     Look once, print what is failing, exit 1 if anything is
     check    Check that this identity has every permission the daemon needs
 
 {CLUSTER_FLAGS}
@@ -154,6 +174,28 @@ Settings (a flag beats its environment variable, which beats the default):
             }
             out.push_str(
                 "\nA bad setting stops start-up with exit code 2 and one line per problem.\n",
+            );
+        }
+        Command::Scan => {
+            let _ = write!(
+                out,
+                "opsctrl-daemon scan: what is failing right now?
+
+Usage: opsctrl-daemon scan [-f FILE] [-o text|json] [--kubeconfig PATH] [--context NAME] [SETTINGS]
+
+Lists the pods once (from the cluster, or with -f from the output of
+`kubectl get pods -A -o json` — a List, a PodList or a Pod; `-f -` reads
+stdin), classifies them with their own timestamps, and prints one line per
+failing workload (a table, or a JSON array with -o json).
+Exit 0 when nothing fails, 1 when something does, 2 on error.
+
+    -f, --file FILE      Read pods from FILE instead of the cluster
+    -o, --output FORMAT  text (default) or json
+
+{CLUSTER_FLAGS}
+Every setting flag of `run` is accepted too (see `opsctrl-daemon --help`);
+WATCH_NAMESPACES and EXCLUDE_NAMESPACES apply to files as well.
+"
             );
         }
         Command::Check => {
@@ -216,6 +258,7 @@ mod tests {
         assert!(parse_strs(&["--bogus"]).unwrap_err().contains("--bogus"));
         assert!(parse_strs(&["launch"]).unwrap_err().contains("launch"));
         assert!(parse_strs(&["--health-check-port"]).is_err());
+        assert!(parse_strs(&["run", "-f", "x.json"]).is_err());
     }
 
     #[test]
@@ -230,6 +273,16 @@ mod tests {
             panic!()
         };
         assert!(h.contains("SelfSubjectAccessReview"));
+    }
+
+    #[test]
+    fn scan_takes_a_file_and_short_output_flag() {
+        let Parsed::Cli(c) = parse_strs(&["scan", "-f", "-", "-o", "json"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.command, Command::Scan);
+        assert_eq!(c.file.as_deref(), Some("-"));
+        assert_eq!(c.flag("--output").as_deref(), Some("json"));
     }
 
     #[test]

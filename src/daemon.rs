@@ -11,19 +11,23 @@ Shutdown: the signal thread sets the flag and wakes this loop; readers stop
 at their next check or are simply left behind when the process exits.
 */
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::detect::detector::Detector;
+use crate::detect::incident::{Notification, Transition};
 use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
-use crate::kube::store::{Change, Event, Store};
+use crate::kube::store::{Event, Store};
 use crate::kube::watch::{Msg, Stream, StreamSpec};
 use crate::metrics::Metrics;
+use crate::output;
 use crate::serve;
-use crate::settings::{Scope, Settings};
+use crate::settings::{Output, Scope, Settings};
 use crate::shutdown;
 
 /// Events buffered between the readers and the classification thread; a
@@ -75,7 +79,65 @@ pub enum Exit {
     Failed(String),
 }
 
-pub fn run(settings: &Settings, cluster: &ClusterConfig) -> Result<Exit, String> {
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Prints the record; a closed stdout is logged once, not fatal.
+fn emit(settings: &Settings, metrics: &Metrics, transitions: &[Transition], stdout_ok: &mut bool) {
+    if transitions.is_empty() {
+        return;
+    }
+    for t in transitions {
+        metrics
+            .counters
+            .incident_transitions
+            .fetch_add(1, Ordering::Relaxed);
+        if t.incident.state.as_str() == "open" {
+            metrics
+                .counters
+                .incidents_opened
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        log::info!(
+            "incident {} id={} {} {}/{}/{} pods={}",
+            t.incident.state.as_str(),
+            t.incident.id,
+            t.incident.finding.kind,
+            t.incident.namespace,
+            t.incident.workload.kind,
+            t.incident.workload.name,
+            t.incident.pods.len()
+        );
+    }
+    if !*stdout_ok {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) =
+        output::print_transitions(&mut out, settings.output == Output::Json, transitions)
+    {
+        log::error!("cannot write incidents to stdout: {e}; further incidents are only logged");
+        *stdout_ok = false;
+    }
+    let _ = out.flush();
+}
+
+/// Notifications have no sink yet but the log: say what would be sent.
+fn notify(notifications: &[Notification]) {
+    for n in notifications {
+        log::info!("notification: {}", output::notification_text(n));
+    }
+}
+
+pub fn run(
+    settings: &Settings,
+    cluster: &ClusterConfig,
+    cluster_name: &str,
+) -> Result<Exit, String> {
     let streams = plan_streams(settings);
     let names: Vec<(String, Option<String>)> = streams
         .iter()
@@ -132,12 +194,16 @@ pub fn run(settings: &Settings, cluster: &ClusterConfig) -> Result<Exit, String>
     drop(tx);
 
     let mut store = Store::new();
+    let mut detector = Detector::new(cluster_name.to_string(), &settings.detect);
     let mut listed = vec![false; streams.len()];
+    let mut stdout_ok = true;
+    let mut next_tick = Instant::now() + TICK;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(Exit::Stopped);
         }
-        match rx.recv_timeout(TICK) {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
             Ok(Msg::Store { stream, event }) => {
                 let n = match &event {
                     Event::Page(p) => p.len() as u64,
@@ -154,19 +220,13 @@ pub fn run(settings: &Settings, cluster: &ClusterConfig) -> Result<Exit, String>
                     .counters
                     .pods_tracked
                     .store(store.len() as u64, Ordering::Relaxed);
-                for c in &changes {
-                    match c {
-                        Change::Upserted { key, previous } => log::debug!(
-                            "pod {} {key}",
-                            if previous.is_some() {
-                                "updated"
-                            } else {
-                                "added"
-                            }
-                        ),
-                        Change::Deleted(p) => log::debug!("pod deleted {}", p.key()),
-                    }
+                let now = now_ms();
+                let mut transitions = Vec::new();
+                for c in changes {
+                    log::trace!("store change {c:?}");
+                    transitions.extend(detector.on_change(&store, c, now));
                 }
+                emit(settings, &metrics, &transitions, &mut stdout_ok);
                 if done {
                     let first = !std::mem::replace(&mut listed[stream as usize], true);
                     let name = &streams[stream as usize].name;
@@ -175,6 +235,9 @@ pub fn run(settings: &Settings, cluster: &ClusterConfig) -> Result<Exit, String>
                             "initial list done stream={name} pods_tracked={}",
                             store.len()
                         );
+                        if listed.iter().all(|l| *l) {
+                            notify(&detector.startup_done(now));
+                        }
                     } else {
                         log::info!("relist done stream={name} pods_tracked={}", store.len());
                     }
@@ -182,10 +245,20 @@ pub fn run(settings: &Settings, cluster: &ClusterConfig) -> Result<Exit, String>
             }
             Ok(Msg::Fatal(e)) => return Ok(Exit::Failed(e)),
             Ok(Msg::Shutdown) => return Ok(Exit::Stopped),
-            // The tick: the loop re-checks the shutdown flag even when no
-            // event arrives.
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Stopped),
+        }
+        // The tick runs on time, busy or not: thresholds, graces and
+        // hold-downs must not wait for an event to arrive.
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + TICK;
+            let (transitions, notifications) = detector.tick(&store, now_ms());
+            emit(settings, &metrics, &transitions, &mut stdout_ok);
+            notify(&notifications);
+            metrics.counters.incidents_open.store(
+                detector.engine().open_incidents().count() as u64,
+                Ordering::Relaxed,
+            );
         }
     }
 }
@@ -209,6 +282,9 @@ mod tests {
             },
             health_port: None,
             log_filter: "info".into(),
+            cluster_name: None,
+            output: crate::settings::Output::Text,
+            detect: crate::settings::Detect::default(),
         }
     }
 

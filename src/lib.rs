@@ -12,6 +12,8 @@ pub mod daemon;
 pub mod detect;
 pub mod kube;
 pub mod metrics;
+pub mod output;
+pub mod scan;
 pub mod secret;
 pub mod serve;
 pub mod settings;

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use opsctrl_daemon::cli::{self, Command, Parsed};
 use opsctrl_daemon::kube::client::Client;
+use opsctrl_daemon::kube::config::Origin;
 use opsctrl_daemon::kube::config::{self, Env};
-use opsctrl_daemon::{check, daemon, settings};
+use opsctrl_daemon::{check, daemon, scan, settings};
 
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os().skip(1).collect()) {
@@ -33,6 +34,17 @@ fn main() -> ExitCode {
         .parse_filters(&settings.log_filter)
         .target(env_logger::Target::Stderr)
         .init();
+    if let (Command::Scan, Some(file)) = (cli.command, cli.file.as_deref()) {
+        let name = settings
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
+        return match scan::run(&settings, &name, scan::Source::File(file)) {
+            Ok(false) => ExitCode::SUCCESS,
+            Ok(true) => ExitCode::from(1),
+            Err(e) => fail(2, &e),
+        };
+    }
     let cluster = match config::load(
         cli.kubeconfig.as_deref(),
         cli.context.as_deref(),
@@ -41,8 +53,27 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(2, &e.to_string()),
     };
+    // Incidents name their cluster: CLUSTER_NAME, else the context, else in-cluster.
+    let cluster_name = settings
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| match &cluster.origin {
+            Origin::Kubeconfig { context, .. } => context.clone(),
+            Origin::InCluster => "in-cluster".into(),
+        });
     match cli.command {
-        Command::Run => match daemon::run(&settings, &cluster) {
+        Command::Scan => {
+            let client = match Client::new(&cluster) {
+                Ok(c) => c,
+                Err(e) => return fail(2, &format!("{}: {e}", cluster.origin)),
+            };
+            match scan::run(&settings, &cluster_name, scan::Source::Cluster(&client)) {
+                Ok(false) => ExitCode::SUCCESS,
+                Ok(true) => ExitCode::from(1),
+                Err(e) => fail(2, &e),
+            }
+        }
+        Command::Run => match daemon::run(&settings, &cluster, &cluster_name) {
             Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
             Ok(daemon::Exit::Failed(e)) => fail(1, &e),
             Err(e) => fail(1, &e),

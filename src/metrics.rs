@@ -31,6 +31,12 @@ pub struct Counters {
     pub api_errors: AtomicU64,
     /// Pods in the store (a gauge, set by the classification thread).
     pub pods_tracked: AtomicU64,
+    /// Incident transitions emitted (open, updated, resolved).
+    pub incident_transitions: AtomicU64,
+    /// Incidents opened since start.
+    pub incidents_opened: AtomicU64,
+    /// Incidents open now (a gauge).
+    pub incidents_open: AtomicU64,
 }
 
 impl Counters {
@@ -197,6 +203,24 @@ impl Metrics {
             "counter",
             "Failed LIST or WATCH attempts.",
             get(&c.api_errors),
+        );
+        metric(
+            "opsctrl_incident_transitions_total",
+            "counter",
+            "Incident transitions emitted (open, updated, resolved).",
+            get(&c.incident_transitions),
+        );
+        metric(
+            "opsctrl_incidents_opened_total",
+            "counter",
+            "Incidents opened since start.",
+            get(&c.incidents_opened),
+        );
+        metric(
+            "opsctrl_incidents_open",
+            "gauge",
+            "Incidents open now.",
+            get(&c.incidents_open),
         );
         metric(
             "opsctrl_pods_tracked",

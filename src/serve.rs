@@ -103,9 +103,9 @@ fn health(metrics: &Metrics) -> Reply {
             "reconnectionBackoffMs": backoff_ms,
         },
         "metrics": {
-            // Detection and diagnosis arrive with later features; until then
-            // these are true zeros, not placeholders.
-            "totalFailuresDetected": 0,
+            // Incidents opened (one per real problem), not watch events as
+            // the original counted. Diagnosis arrives with a later feature.
+            "totalFailuresDetected": c.incidents_opened.load(Relaxed),
             "diagnosisCallsExecuted": 0,
             "cacheHitRate": 0.0,
             "reconnectionAttempts": c.watch_restarts.load(Relaxed) + c.relists.load(Relaxed),
@@ -114,6 +114,7 @@ fn health(metrics: &Metrics) -> Reply {
         "activeNamespaces": namespaces,
         "cacheStats": { "entries": 0, "hitRate": 0.0 },
         "podsTracked": c.pods_tracked.load(Relaxed),
+        "incidentsOpen": c.incidents_open.load(Relaxed),
         "streams": streams.iter().map(|s| json!({
             "name": s.name,
             "phase": format!("{:?}", s.phase).to_lowercase(),

@@ -118,6 +118,94 @@ pub const SETTINGS: &[Spec] = &[
         doc: "Port of the health and metrics endpoint (all interfaces).",
     },
     Spec {
+        env: "CLUSTER_NAME",
+        flag: "--cluster-name",
+        value: "NAME",
+        default: "",
+        allowed: "1 to 64 letters, digits, '-' or '_'",
+        doc: "Cluster name carried by every incident (the `cluster` field). Unset: the kubeconfig context name, or `in-cluster`.",
+    },
+    Spec {
+        env: "OUTPUT",
+        flag: "--output",
+        value: "FORMAT",
+        default: "text",
+        allowed: "text or json",
+        doc: "How incidents are printed on stdout: readable lines, or one JSON object per line (`scan`: a table or a JSON array). Also `-o`.",
+    },
+    Spec {
+        env: "MIN_RESTART_THRESHOLD",
+        flag: "--min-restart-threshold",
+        value: "N",
+        default: "3",
+        allowed: "an integer from 1 to 100",
+        doc: "Restarts at which a running container with a recent, uncounted termination is reported as HighRestartCount.",
+    },
+    Spec {
+        env: "MAX_PENDING_DURATION_MS",
+        flag: "--max-pending-duration-ms",
+        value: "MS",
+        default: "600000",
+        allowed: "an integer from 30000 to 3600000",
+        doc: "How long a pod may stay Pending (Unschedulable: since the scheduler said so; otherwise since creation) before it is reported.",
+    },
+    Spec {
+        env: "IMAGE_PULL_GRACE_MS",
+        flag: "--image-pull-grace-ms",
+        value: "MS",
+        default: "60000",
+        allowed: "an integer from 0 to 3600000",
+        doc: "How long ErrImagePull alone is tolerated (first pulls fail transiently); ImagePullBackOff is reported at once.",
+    },
+    Spec {
+        env: "NOT_READY_GRACE_MS",
+        flag: "--not-ready-grace-ms",
+        value: "MS",
+        default: "300000",
+        allowed: "an integer from 1000 to 86400000",
+        doc: "How long a Running pod may be not Ready (since its Ready condition changed) before it is reported as NotReady.",
+    },
+    Spec {
+        env: "RESOLVE_AFTER_MS",
+        flag: "--resolve-after-ms",
+        value: "MS",
+        default: "120000",
+        allowed: "an integer from 0 to 86400000",
+        doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved.",
+    },
+    Spec {
+        env: "ALERT_RATE_LIMIT_WINDOW_MINUTES",
+        flag: "--alert-rate-limit-window-minutes",
+        value: "MIN",
+        default: "5",
+        allowed: "an integer from 0 to 1440",
+        doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution is never held back.",
+    },
+    Spec {
+        env: "ALERT_RENOTIFY_MINUTES",
+        flag: "--alert-renotify-minutes",
+        value: "MIN",
+        default: "240",
+        allowed: "an integer from 0 to 10080 (0 = never)",
+        doc: "Re-announce a still-open incident this often.",
+    },
+    Spec {
+        env: "NOTIFY_BATCH_MS",
+        flag: "--notify-batch-ms",
+        value: "MS",
+        default: "5000",
+        allowed: "an integer from 0 to 60000",
+        doc: "How long the first new incident waits for others, so a burst is notified together.",
+    },
+    Spec {
+        env: "STORM_THRESHOLD",
+        flag: "--storm-threshold",
+        value: "N",
+        default: "10",
+        allowed: "an integer from 1 to 100000",
+        doc: "A batch of more new incidents than this is notified as one grouped message naming what they share (node, image registry, namespace).",
+    },
+    Spec {
         env: "LOG_LEVEL",
         flag: "--log-level",
         value: "LEVEL",
@@ -156,6 +244,47 @@ pub struct Settings {
     pub health_port: Option<u16>,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
     pub log_filter: String,
+    /// `CLUSTER_NAME`, when set.
+    pub cluster_name: Option<String>,
+    pub output: Output,
+    pub detect: Detect,
+}
+
+/// How incidents are printed on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Detection and incident settings, in the units the engines use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detect {
+    pub min_restart: u32,
+    pub max_pending_ms: i64,
+    pub image_pull_grace_ms: i64,
+    pub not_ready_grace_ms: i64,
+    pub resolve_after_ms: i64,
+    pub rate_limit_ms: i64,
+    pub renotify_ms: i64,
+    pub batch_ms: i64,
+    pub storm_threshold: usize,
+}
+
+impl Default for Detect {
+    fn default() -> Self {
+        Detect {
+            min_restart: 3,
+            max_pending_ms: 600_000,
+            image_pull_grace_ms: 60_000,
+            not_ready_grace_ms: 300_000,
+            resolve_after_ms: 120_000,
+            rate_limit_ms: 5 * 60_000,
+            renotify_ms: 240 * 60_000,
+            batch_ms: 5000,
+            storm_threshold: 10,
+        }
+    }
 }
 
 /// One bad setting: which one, the value given, and what is allowed.
@@ -367,6 +496,42 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         }
     };
 
+    let cluster_name = {
+        let (name, value) = r.raw("CLUSTER_NAME");
+        let v = value.trim();
+        let ok = |v: &str| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        };
+        if v.is_empty() {
+            None
+        } else if ok(v) {
+            Some(v.to_string())
+        } else {
+            let why = format!("allowed: {}", Reader::spec("CLUSTER_NAME").allowed);
+            r.bad(name, value.clone(), why);
+            None
+        }
+    };
+    let output = r.parse("OUTPUT", Output::Text, |v| match v {
+        "text" => Some(Output::Text),
+        "json" => Some(Output::Json),
+        _ => None,
+    });
+    let ms = |v: u64| v as i64;
+    let detect = Detect {
+        min_restart: r.int("MIN_RESTART_THRESHOLD", 3, 1, 100) as u32,
+        max_pending_ms: ms(r.int("MAX_PENDING_DURATION_MS", 600_000, 30_000, 3_600_000)),
+        image_pull_grace_ms: ms(r.int("IMAGE_PULL_GRACE_MS", 60_000, 0, 3_600_000)),
+        not_ready_grace_ms: ms(r.int("NOT_READY_GRACE_MS", 300_000, 1000, 86_400_000)),
+        resolve_after_ms: ms(r.int("RESOLVE_AFTER_MS", 120_000, 0, 86_400_000)),
+        rate_limit_ms: ms(r.int("ALERT_RATE_LIMIT_WINDOW_MINUTES", 5, 0, 1440)) * 60_000,
+        renotify_ms: ms(r.int("ALERT_RENOTIFY_MINUTES", 240, 0, 10_080)) * 60_000,
+        batch_ms: ms(r.int("NOTIFY_BATCH_MS", 5000, 0, 60_000)),
+        storm_threshold: r.int("STORM_THRESHOLD", 10, 1, 100_000) as usize,
+    };
+
     if !r.problems.is_empty() {
         return Err(r.problems);
     }
@@ -383,6 +548,9 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         },
         health_port: health_on.then_some(port),
         log_filter,
+        cluster_name,
+        output,
+        detect,
     })
 }
 
@@ -455,6 +623,25 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.scope, Scope::Cluster { exclude: vec![] });
+    }
+
+    #[test]
+    fn detection_settings_convert_to_engine_units() {
+        let s = resolve(&env(&[
+            ("ALERT_RATE_LIMIT_WINDOW_MINUTES", "0"),
+            ("ALERT_RENOTIFY_MINUTES", "60"),
+            ("MAX_PENDING_DURATION_MS", "30000"),
+            ("CLUSTER_NAME", "edge_1"),
+            ("OUTPUT", "json"),
+        ]))
+        .unwrap();
+        assert_eq!(s.detect.rate_limit_ms, 0);
+        assert_eq!(s.detect.renotify_ms, 3_600_000);
+        assert_eq!(s.detect.max_pending_ms, 30_000);
+        assert_eq!(s.detect.image_pull_grace_ms, 60_000);
+        assert_eq!(s.cluster_name.as_deref(), Some("edge_1"));
+        assert_eq!(s.output, Output::Json);
+        assert_eq!(resolve(&Fake::default()).unwrap().detect, Detect::default());
     }
 
     #[test]
@@ -571,6 +758,7 @@ mod tests {
             let bad = match spec.env {
                 "WATCH_NAMESPACES" | "EXCLUDE_NAMESPACES" => "UPPER",
                 "WATCH_LABEL_SELECTOR" => "a=\"b\"",
+                "CLUSTER_NAME" => "has spaces",
                 _ => "not-a-value",
             };
             let p = resolve(&env(&[(spec.env, bad)])).unwrap_err();

@@ -1,4 +1,5 @@
 mod cli;
+mod detection;
 mod fake_api_check;
 mod util;
 mod watch_engine;

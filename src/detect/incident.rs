@@ -1,1 +1,1192 @@
-//! (being written)
+/*!
+The incident engine: turns each pod's current findings into incidents, one
+open incident per (namespace, workload), and decides both their lifecycle
+(open, updated, resolved) and what the notification sinks should send
+(batched, grouped into storms, rate-limited, re-announced, summarised at
+start-up).
+
+It is pure like the rest of `detect`: values in, values out, the clock passed
+in as `now_ms` (Unix milliseconds), so the whole lifecycle is tested with
+plain numbers. `observe` runs for every pod update, so it only touches the
+pod's own entry and its workload's incident (hash maps and an ordered set per
+incident); only `tick`, once a second, walks the open incidents.
+
+Every [`Transition`] goes to the record; notifications are a separate, quieter
+stream that only ever leaves through `tick` and `startup_done`.
+*/
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::mem;
+
+use super::types::{FailureType, Finding, Severity, Termination, Workload};
+
+/// A HighRestartCount incident's pods are Running and Ready between crashes,
+/// so health says nothing: it resolves after this long without a termination.
+pub const HIGH_RESTART_QUIET_MS: i64 = 600_000;
+/// Counted terminations older than this are forgotten: by then the classifier
+/// no longer looks at them, and the set must not grow forever.
+const COUNTED_KEEP_SECS: i64 = 3_600;
+/// Pruning walks every counted termination; once a minute is plenty.
+const PRUNE_EVERY_MS: i64 = 60_000;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Named in every incident (several clusters may share one channel).
+    pub cluster: String,
+    /// How long every pod of an incident must stay healthy before it resolves.
+    pub resolve_after_ms: i64,
+    /// Minimum gap between two notifications of one incident; 0 = none.
+    pub rate_limit_ms: i64,
+    /// A still-open incident is re-announced this often; 0 = never.
+    pub renotify_ms: i64,
+    /// How long the first new incident waits for others to join its batch.
+    pub batch_ms: i64,
+    /// A batch of more new incidents than this goes out as one storm.
+    pub storm_threshold: usize,
+}
+
+impl Default for Config {
+    /// The product defaults (RESOLVE_AFTER_MS, ALERT_RATE_LIMIT_WINDOW_MINUTES,
+    /// ALERT_RENOTIFY_MINUTES, NOTIFY_BATCH_MS, STORM_THRESHOLD).
+    fn default() -> Config {
+        Config {
+            cluster: String::new(),
+            resolve_after_ms: 120_000,
+            rate_limit_ms: 5 * 60_000,
+            renotify_ms: 240 * 60_000,
+            batch_ms: 5_000,
+            storm_threshold: 10,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Open,
+    Updated,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Updated => "updated",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incident {
+    pub id: u64,
+    pub cluster: String,
+    pub namespace: String,
+    pub workload: Workload,
+    /// Sorted names of the pods affected (that failed and still exist).
+    pub pods: Vec<String>,
+    /// The most specific current finding among its pods (the representative).
+    pub finding: Finding,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub state: State,
+}
+
+impl Incident {
+    pub fn kind(&self) -> FailureType {
+        self.finding.kind
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.finding.severity()
+    }
+}
+
+/// One lifecycle step of one incident: the record (stdout/JSON) carries every one of these.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    /// A snapshot; `incident.state` is the new state.
+    pub incident: Incident,
+    pub at_ms: i64,
+}
+
+/// What notification sinks (Slack, webhooks) should send.
+// Few and short-lived (a handful a second at most), so the unboxed
+// `Single` keeps the sinks' pattern matching plain.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notification {
+    /// One incident opened, updated, resolved or re-announced.
+    Single { incident: Incident, reminder: bool },
+    /// Failures already present at start-up, announced once together.
+    StartupSummary { incidents: Vec<Incident> },
+    /// More than `storm_threshold` new incidents in one batch, grouped;
+    /// `shared` names what they share ("node worker-3", "registry ghcr.io",
+    /// "namespace shop"), or is empty when nothing.
+    Storm {
+        shared: String,
+        incidents: Vec<Incident>,
+    },
+}
+
+/// (namespace, workload): what one open incident is about.
+type WorkloadKey = (String, Workload);
+
+/// The last thing each pod reported.
+struct PodEntry {
+    workload: WorkloadKey,
+    name: String,
+    healthy: bool,
+    findings: Vec<Finding>,
+    /// The open incident this pod belongs to (it failed while it was open).
+    incident: Option<u64>,
+}
+
+/// What the last transition said: later changes are material only against it,
+/// so a slow drift of counters never adds up to an update.
+struct Baseline {
+    kind: FailureType,
+    reason: String,
+    exit_code: Option<i32>,
+    pods: usize,
+}
+
+impl Baseline {
+    fn of(incident: &Incident) -> Baseline {
+        Baseline {
+            kind: incident.finding.kind,
+            reason: incident.finding.reason.clone(),
+            exit_code: incident.finding.exit_code,
+            pods: incident.pods.len(),
+        }
+    }
+
+    /// A new type (hence any severity change), a new cause, or more pods.
+    fn material(&self, incident: &Incident) -> bool {
+        let f = &incident.finding;
+        f.kind != self.kind
+            || f.reason != self.reason
+            || f.exit_code != self.exit_code
+            || incident.pods.len() > self.pods
+    }
+}
+
+struct OpenIncident {
+    incident: Incident,
+    /// Keys ("ns/name") of its pods; `incident.pods` holds their names.
+    members: HashSet<String>,
+    /// (most specific kind, pod key) of each member that has findings now:
+    /// the first entry gives the representative without scanning the pods.
+    failing: BTreeSet<(FailureType, String)>,
+    /// The pod the representative came from; kept while it still shows the
+    /// best kind, so equal pods do not take turns changing the cause.
+    rep_pod: String,
+    /// Members whose last report was not healthy.
+    unhealthy: usize,
+    /// Since when every member has been healthy (the hold-down clock).
+    healthy_since: Option<i64>,
+    baseline: Baseline,
+    /// Its first notification (single, storm or start-up summary) went out.
+    announced: bool,
+    last_notified_ms: i64,
+    /// An update not yet notified (folded by the rate limit).
+    pending: bool,
+}
+
+impl OpenIncident {
+    /// Whether the hold-down clock may run: every member healthy with no
+    /// findings, except that a HighRestartCount incident's pods keep
+    /// reporting their restart count while healthy.
+    fn quiet(&self) -> bool {
+        self.unhealthy == 0
+            && (self.failing.is_empty() || self.incident.kind() == FailureType::HighRestartCount)
+    }
+
+    fn hold_ms(&self, resolve_after_ms: i64) -> i64 {
+        if self.incident.kind() == FailureType::HighRestartCount {
+            HIGH_RESTART_QUIET_MS
+        } else {
+            resolve_after_ms
+        }
+    }
+}
+
+pub struct Engine {
+    cfg: Config,
+    next_id: u64,
+    pods: HashMap<String, PodEntry>,
+    by_workload: HashMap<WorkloadKey, u64>,
+    /// Open incidents by id: ordered, so everything derived is deterministic.
+    open: BTreeMap<u64, OpenIncident>,
+    counted: HashSet<Termination>,
+    /// `startup_done` was called: new incidents are batched from now on.
+    started: bool,
+    /// New incidents waiting for their first notification, oldest first.
+    batch: Vec<u64>,
+    batch_since: Option<i64>,
+    /// Resolutions of announced incidents, sent at the next tick.
+    outbox: Vec<Notification>,
+    next_prune_ms: i64,
+}
+
+impl Engine {
+    pub fn new(cfg: Config) -> Engine {
+        Engine {
+            cfg,
+            next_id: 1,
+            pods: HashMap::new(),
+            by_workload: HashMap::new(),
+            open: BTreeMap::new(),
+            counted: HashSet::new(),
+            started: false,
+            batch: Vec::new(),
+            batch_since: None,
+            outbox: Vec::new(),
+            next_prune_ms: i64::MIN,
+        }
+    }
+
+    /// A pod's current findings (replacing whatever it reported before) and
+    /// health (Running and Ready, or Succeeded).
+    pub fn observe(
+        &mut self,
+        pod_key: &str,
+        workload: &Workload,
+        healthy: bool,
+        findings: Vec<Finding>,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let (namespace, name) = split_key(pod_key);
+        if let Some(pod) = self.pods.get(pod_key) {
+            if pod.workload.0 != namespace || pod.workload.1 != *workload {
+                // Its owner changed (not expected): leave the old incident as if gone.
+                self.pod_gone_into(pod_key, now_ms, &mut out);
+            } else if pod.healthy == healthy && pod.findings == findings {
+                // A relist, or an update touching nothing we look at.
+                return out;
+            }
+        }
+        if !self.pods.contains_key(pod_key) {
+            let entry = PodEntry {
+                workload: (namespace.to_string(), workload.clone()),
+                name: name.to_string(),
+                healthy,
+                findings: Vec::new(),
+                incident: None,
+            };
+            self.pods.insert(pod_key.to_string(), entry);
+        }
+        let Some(pod) = self.pods.get_mut(pod_key) else {
+            return out;
+        };
+        let was_healthy = mem::replace(&mut pod.healthy, healthy);
+        let old_best = best_kind(&pod.findings);
+        pod.findings = findings;
+        let new_best = best_kind(&pod.findings);
+        let attached = pod.incident;
+        let Some(id) = attached.or_else(|| self.by_workload.get(&pod.workload).copied()) else {
+            if new_best.is_some() && self.openable(pod_key) {
+                self.open_incident(pod_key, now_ms, &mut out);
+            }
+            return out;
+        };
+        let Some(o) = self.open.get_mut(&id) else {
+            return out;
+        };
+        if attached.is_some() {
+            if was_healthy != healthy {
+                o.unhealthy = if healthy {
+                    o.unhealthy.saturating_sub(1)
+                } else {
+                    o.unhealthy + 1
+                };
+            }
+            if old_best != new_best {
+                if let Some(k) = old_best {
+                    o.failing.remove(&(k, pod_key.to_string()));
+                }
+                if let Some(k) = new_best {
+                    o.failing.insert((k, pod_key.to_string()));
+                }
+            }
+        } else if let Some(k) = new_best {
+            // A failing pod of the workload joins its incident.
+            o.members.insert(pod_key.to_string());
+            if let Err(i) = o.incident.pods.binary_search_by(|p| p.as_str().cmp(name)) {
+                o.incident.pods.insert(i, name.to_string());
+            }
+            o.unhealthy += usize::from(!healthy);
+            o.failing.insert((k, pod_key.to_string()));
+            if let Some(pod) = self.pods.get_mut(pod_key) {
+                pod.incident = Some(id);
+            }
+        } else {
+            // Healthy or merely not ready, and never failed: not part of it.
+            return out;
+        }
+        let new_termination = self.count_terminations(pod_key);
+        self.refresh(id, new_termination, now_ms, &mut out);
+        out.sort_by_key(|t| t.incident.id);
+        out
+    }
+
+    /// The pod was deleted.
+    pub fn pod_gone(&mut self, pod_key: &str, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.pod_gone_into(pod_key, now_ms, &mut out);
+        out
+    }
+
+    /// The timer tick (once a second): resolutions after hold-downs, batch
+    /// flushes, rate-limited updates, reminders.
+    pub fn tick(&mut self, now_ms: i64) -> (Vec<Transition>, Vec<Notification>) {
+        let mut out = Vec::new();
+        let resolve_after_ms = self.cfg.resolve_after_ms;
+        let due: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, o)| {
+                o.healthy_since
+                    .is_some_and(|s| now_ms.saturating_sub(s) >= o.hold_ms(resolve_after_ms))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.resolve(id, now_ms, &mut out);
+        }
+
+        if now_ms >= self.next_prune_ms {
+            let cutoff = now_ms.div_euclid(1000).saturating_sub(COUNTED_KEEP_SECS);
+            self.counted.retain(|t| t.finished >= cutoff);
+            self.next_prune_ms = now_ms.saturating_add(PRUNE_EVERY_MS);
+        }
+
+        let mut notes = Vec::new();
+        if self
+            .batch_since
+            .is_some_and(|s| now_ms.saturating_sub(s) >= self.cfg.batch_ms)
+        {
+            self.batch_since = None;
+            let mut incidents = Vec::new();
+            for id in mem::take(&mut self.batch) {
+                if let Some(o) = self.open.get_mut(&id) {
+                    mark_sent(o, now_ms);
+                    incidents.push(o.incident.clone());
+                }
+            }
+            if incidents.len() > self.cfg.storm_threshold {
+                let shared = shared(&incidents);
+                notes.push(Notification::Storm { shared, incidents });
+            } else {
+                notes.extend(incidents.into_iter().map(|incident| Notification::Single {
+                    incident,
+                    reminder: false,
+                }));
+            }
+        }
+
+        let (rate_limit_ms, renotify_ms) = (self.cfg.rate_limit_ms, self.cfg.renotify_ms);
+        for o in self.open.values_mut().filter(|o| o.announced) {
+            let gap = now_ms.saturating_sub(o.last_notified_ms);
+            let reminder = if o.pending {
+                if gap < rate_limit_ms {
+                    continue;
+                }
+                false
+            } else if renotify_ms > 0 && gap >= renotify_ms {
+                true
+            } else {
+                continue;
+            };
+            mark_sent(o, now_ms);
+            notes.push(Notification::Single {
+                incident: o.incident.clone(),
+                reminder,
+            });
+        }
+
+        // Resolutions are never held back by the rate limit.
+        notes.append(&mut self.outbox);
+        (out, notes)
+    }
+
+    /// Every watch finished its initial list: what is open now was already
+    /// broken at start-up, and is announced once, together.
+    pub fn startup_done(&mut self, now_ms: i64) -> Vec<Notification> {
+        if self.started {
+            return Vec::new();
+        }
+        self.started = true;
+        let incidents: Vec<Incident> = self
+            .open
+            .values_mut()
+            .map(|o| {
+                mark_sent(o, now_ms);
+                o.incident.clone()
+            })
+            .collect();
+        if incidents.is_empty() {
+            Vec::new()
+        } else {
+            vec![Notification::StartupSummary { incidents }]
+        }
+    }
+
+    /// A termination already counted (the classifier asks through its `Known` trait).
+    pub fn counted(&self, t: &Termination) -> bool {
+        self.counted.contains(t)
+    }
+
+    /// Open incidents, by id.
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.open.values().map(|o| &o.incident)
+    }
+
+    /// Whether any of the pod's findings may open an incident: one resting on
+    /// a termination already counted towards an earlier incident may not.
+    fn openable(&self, pod_key: &str) -> bool {
+        self.pods.get(pod_key).is_some_and(|p| {
+            p.findings.iter().any(|f| {
+                f.termination
+                    .as_ref()
+                    .is_none_or(|t| !self.counted.contains(t))
+            })
+        })
+    }
+
+    fn open_incident(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
+        let id = self.next_id;
+        let Some(pod) = self.pods.get_mut(pod_key) else {
+            return;
+        };
+        let Some(finding) = most_specific(&pod.findings).cloned() else {
+            return;
+        };
+        self.next_id += 1;
+        pod.incident = Some(id);
+        let incident = Incident {
+            id,
+            cluster: self.cfg.cluster.clone(),
+            namespace: pod.workload.0.clone(),
+            workload: pod.workload.1.clone(),
+            pods: vec![pod.name.clone()],
+            first_seen_ms: now_ms,
+            last_seen_ms: now_ms,
+            state: State::Open,
+            finding,
+        };
+        let mut o = OpenIncident {
+            members: HashSet::from([pod_key.to_string()]),
+            failing: BTreeSet::from([(incident.kind(), pod_key.to_string())]),
+            rep_pod: pod_key.to_string(),
+            unhealthy: usize::from(!pod.healthy),
+            healthy_since: None,
+            baseline: Baseline::of(&incident),
+            announced: false,
+            last_notified_ms: now_ms,
+            pending: false,
+            incident,
+        };
+        // A HighRestartCount pod is healthy between crashes: its clock starts now.
+        if o.quiet() {
+            o.healthy_since = Some(now_ms);
+        }
+        self.by_workload.insert(pod.workload.clone(), id);
+        self.count_terminations(pod_key);
+        // Before start-up is done, the summary announces it instead.
+        if self.started {
+            if self.batch.is_empty() {
+                self.batch_since = Some(now_ms);
+            }
+            self.batch.push(id);
+        }
+        out.push(Transition {
+            incident: o.incident.clone(),
+            at_ms: now_ms,
+        });
+        self.open.insert(id, o);
+    }
+
+    /// Counts the pod's terminations towards its incident; true if any was new.
+    fn count_terminations(&mut self, pod_key: &str) -> bool {
+        let Some(pod) = self.pods.get(pod_key) else {
+            return false;
+        };
+        let mut new = false;
+        for t in pod.findings.iter().filter_map(|f| f.termination.as_ref()) {
+            if !self.counted.contains(t) {
+                self.counted.insert(t.clone());
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// After a member changed: the representative, the hold-down clock, and
+    /// an `Updated` transition if the change is material.
+    fn refresh(&mut self, id: u64, new_termination: bool, now_ms: i64, out: &mut Vec<Transition>) {
+        let Some(o) = self.open.get_mut(&id) else {
+            return;
+        };
+        // With no current findings the last representative stays: recovering
+        // pods do not change what the incident was about.
+        if let Some((kind, first)) = o.failing.first() {
+            let best_of = |key: &str| {
+                self.pods
+                    .get(key)
+                    .and_then(|p| most_specific(&p.findings))
+                    .filter(|f| f.kind == *kind)
+            };
+            let rep = match best_of(&o.rep_pod) {
+                Some(f) => Some(f),
+                None => {
+                    o.rep_pod = first.clone();
+                    best_of(first)
+                }
+            };
+            if let Some(f) = rep {
+                if o.incident.finding != *f {
+                    o.incident.finding = f.clone();
+                }
+            }
+            o.incident.last_seen_ms = now_ms;
+        }
+        o.healthy_since = if !o.quiet() {
+            None
+        } else if new_termination {
+            Some(now_ms)
+        } else {
+            o.healthy_since.or(Some(now_ms))
+        };
+        if o.baseline.material(&o.incident) {
+            o.incident.state = State::Updated;
+            o.baseline = Baseline::of(&o.incident);
+            // Not yet announced: its batch or the summary sends the latest state anyway.
+            o.pending = o.announced;
+            out.push(Transition {
+                incident: o.incident.clone(),
+                at_ms: now_ms,
+            });
+        }
+    }
+
+    fn pod_gone_into(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
+        let Some(pod) = self.pods.remove(pod_key) else {
+            return;
+        };
+        let Some(id) = pod.incident else {
+            return;
+        };
+        let Some(o) = self.open.get_mut(&id) else {
+            return;
+        };
+        if o.members.len() <= 1 {
+            // Its last pod: resolved at once, listing the pods it had.
+            self.resolve(id, now_ms, out);
+            return;
+        }
+        o.members.remove(pod_key);
+        if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
+            o.incident.pods.remove(i);
+        }
+        if let Some(k) = best_kind(&pod.findings) {
+            o.failing.remove(&(k, pod_key.to_string()));
+        }
+        if !pod.healthy {
+            o.unhealthy = o.unhealthy.saturating_sub(1);
+        }
+        self.refresh(id, false, now_ms, out);
+    }
+
+    fn resolve(&mut self, id: u64, now_ms: i64, out: &mut Vec<Transition>) {
+        let Some(mut o) = self.open.remove(&id) else {
+            return;
+        };
+        let key = (o.incident.namespace.clone(), o.incident.workload.clone());
+        if self.by_workload.get(&key) == Some(&id) {
+            self.by_workload.remove(&key);
+        }
+        for member in &o.members {
+            if let Some(p) = self.pods.get_mut(member) {
+                if p.incident == Some(id) {
+                    p.incident = None;
+                }
+            }
+        }
+        o.incident.state = State::Resolved;
+        if o.announced {
+            self.outbox.push(Notification::Single {
+                incident: o.incident.clone(),
+                reminder: false,
+            });
+        } else if let Some(i) = self.batch.iter().position(|b| *b == id) {
+            // Never announced: nothing to take back, so nothing is sent.
+            self.batch.remove(i);
+            if self.batch.is_empty() {
+                self.batch_since = None;
+            }
+        }
+        out.push(Transition {
+            incident: o.incident,
+            at_ms: now_ms,
+        });
+    }
+}
+
+fn mark_sent(o: &mut OpenIncident, now_ms: i64) {
+    o.announced = true;
+    o.last_notified_ms = now_ms;
+    o.pending = false;
+}
+
+/// "ns/name" → ("ns", "name"); a key without a slash is a name alone.
+fn split_key(pod_key: &str) -> (&str, &str) {
+    pod_key.split_once('/').unwrap_or(("", pod_key))
+}
+
+/// The first of the most specific findings (the precedence order is `Ord`).
+fn most_specific(findings: &[Finding]) -> Option<&Finding> {
+    findings.iter().min_by_key(|f| f.kind)
+}
+
+fn best_kind(findings: &[Finding]) -> Option<FailureType> {
+    findings.iter().map(|f| f.kind).min()
+}
+
+/// What a storm's incidents all share, most telling first: a node, an image
+/// registry, a namespace; empty when nothing.
+fn shared(incidents: &[Incident]) -> String {
+    if let Some(node) = common(incidents, |i| i.finding.node.as_deref()) {
+        return format!("node {node}");
+    }
+    if let Some(reg) = common(incidents, |i| i.finding.image.as_deref().map(registry)) {
+        return format!("registry {reg}");
+    }
+    if let Some(ns) = common(incidents, |i| Some(i.namespace.as_str())) {
+        return format!("namespace {ns}");
+    }
+    String::new()
+}
+
+/// The value every incident has, if they all have the same one.
+fn common<'a>(
+    incidents: &'a [Incident],
+    f: impl Fn(&'a Incident) -> Option<&'a str>,
+) -> Option<&'a str> {
+    let mut it = incidents.iter();
+    let first = f(it.next()?)?;
+    it.all(|i| f(i) == Some(first)).then_some(first)
+}
+
+/// The host part of an image reference, as Docker reads it: the first path
+/// component if it looks like a host (a dot, a port or `localhost`), else Docker Hub.
+fn registry(image: &str) -> &str {
+    match image.split_once('/') {
+        Some(("index.docker.io", _)) => "docker.io",
+        Some((host, _)) if host.contains(['.', ':']) || host == "localhost" => host,
+        _ => "docker.io",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            cluster: "prod".into(),
+            ..Config::default()
+        }
+    }
+
+    /// An engine past start-up, so new incidents are notified normally.
+    fn started(cfg: Config) -> Engine {
+        let mut e = Engine::new(cfg);
+        assert!(e.startup_done(0).is_empty());
+        e
+    }
+
+    fn deploy(name: &str) -> Workload {
+        Workload {
+            kind: "Deployment".into(),
+            name: name.into(),
+        }
+    }
+
+    fn finding(kind: FailureType, pod: &str) -> Finding {
+        Finding {
+            kind,
+            namespace: "shop".into(),
+            pod: pod.into(),
+            container: Some("app".into()),
+            init_container: false,
+            reason: kind.as_str().into(),
+            message: "back-off restarting failed container".into(),
+            exit_code: None,
+            signal: None,
+            restart_count: Some(3),
+            node: Some("worker-1".into()),
+            image: Some("ghcr.io/acme/api:1.2".into()),
+            since: None,
+            termination: None,
+        }
+    }
+
+    fn crash(pod: &str, exit_code: i32) -> Finding {
+        Finding {
+            exit_code: Some(exit_code),
+            ..finding(FailureType::CrashLoopBackOff, pod)
+        }
+    }
+
+    fn term(pod: &str, finished: i64) -> Termination {
+        Termination {
+            pod_uid: format!("uid-{pod}"),
+            container: "app".into(),
+            finished,
+        }
+    }
+
+    fn steps(ts: &[Transition]) -> Vec<(u64, State)> {
+        ts.iter()
+            .map(|t| (t.incident.id, t.incident.state))
+            .collect()
+    }
+
+    /// Opens one incident on `shop/api-a` and sends its first notification.
+    fn announced_crash(e: &mut Engine) {
+        e.observe(
+            "shop/api-a",
+            &deploy("api"),
+            false,
+            vec![crash("api-a", 1)],
+            0,
+        );
+        let (_, notes) = e.tick(5_000);
+        assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn three_crashing_replicas_make_one_incident_listing_three_pods() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 1_000);
+        assert_eq!(steps(&t), [(1, State::Open)]);
+        assert_eq!(t[0].incident.pods, ["api-a"]);
+        assert_eq!(t[0].incident.cluster, "prod");
+        let t = e.observe("shop/api-c", &api, false, vec![crash("api-c", 1)], 2_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        let t = e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 3_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        assert_eq!(t[0].incident.pods, ["api-a", "api-b", "api-c"]);
+        assert_eq!(t[0].incident.first_seen_ms, 1_000);
+        assert_eq!(e.open_incidents().count(), 1);
+    }
+
+    #[test]
+    fn restart_count_churn_and_new_messages_produce_nothing() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        for n in 4..20u32 {
+            let f = Finding {
+                restart_count: Some(n),
+                message: format!("back-off {n}0s restarting failed container"),
+                termination: Some(term("api-a", i64::from(n))),
+                ..crash("api-a", 1)
+            };
+            assert!(
+                e.observe("shop/api-a", &api, false, vec![f], i64::from(n) * 1_000)
+                    .is_empty()
+            );
+        }
+        let inc = e.open_incidents().next().map(|i| i.finding.restart_count);
+        assert_eq!(
+            inc,
+            Some(Some(19)),
+            "the snapshot still follows the latest finding"
+        );
+    }
+
+    #[test]
+    fn run_container_error_then_crash_loop_is_one_incident_updated() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let start = Finding {
+            reason: "RunContainerError".into(),
+            exit_code: Some(128),
+            ..finding(FailureType::ContainerStartError, "api-a")
+        };
+        let t = e.observe("shop/api-a", &api, false, vec![start], 0);
+        assert_eq!(steps(&t), [(1, State::Open)]);
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 128)], 10_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        assert_eq!(t[0].incident.kind(), FailureType::CrashLoopBackOff);
+        assert_eq!(t[0].incident.severity(), Severity::Critical);
+        assert_eq!(e.open_incidents().count(), 1);
+    }
+
+    #[test]
+    fn recovery_resolves_exactly_once_after_the_hold_down() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        assert!(
+            e.observe("shop/api-a", &api, true, vec![], 10_000)
+                .is_empty()
+        );
+        assert!(e.tick(129_999).0.is_empty());
+        let (t, _) = e.tick(130_000);
+        assert_eq!(steps(&t), [(1, State::Resolved)]);
+        assert_eq!(t[0].at_ms, 130_000);
+        assert!(e.tick(131_000).0.is_empty());
+        assert_eq!(e.open_incidents().count(), 0);
+        // A later failure of the same workload is a new incident.
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 200_000);
+        assert_eq!(steps(&t), [(2, State::Open)]);
+    }
+
+    #[test]
+    fn a_relapse_during_the_hold_down_resets_the_clock() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        e.observe("shop/api-a", &api, true, vec![], 10_000);
+        assert!(
+            e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 60_000)
+                .is_empty()
+        );
+        e.observe("shop/api-a", &api, true, vec![], 100_000);
+        assert!(e.tick(130_000).0.is_empty());
+        assert!(e.tick(219_999).0.is_empty());
+        assert_eq!(steps(&e.tick(220_000).0), [(1, State::Resolved)]);
+    }
+
+    #[test]
+    fn a_pod_neither_failing_nor_healthy_pauses_the_hold_down() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        e.observe("shop/api-a", &api, true, vec![], 10_000);
+        e.observe("shop/api-a", &api, false, vec![], 50_000);
+        assert!(e.tick(500_000).0.is_empty());
+        e.observe("shop/api-a", &api, true, vec![], 600_000);
+        assert!(e.tick(719_999).0.is_empty());
+        assert_eq!(steps(&e.tick(720_000).0), [(1, State::Resolved)]);
+    }
+
+    #[test]
+    fn every_pod_must_recover_before_the_hold_down_runs() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 0);
+        // A healthy pod that never failed is not part of the incident.
+        assert!(e.observe("shop/api-c", &api, true, vec![], 0).is_empty());
+        e.observe("shop/api-a", &api, true, vec![], 10_000);
+        assert!(e.tick(500_000).0.is_empty());
+        e.observe("shop/api-b", &api, true, vec![], 500_000);
+        assert_eq!(steps(&e.tick(620_000).0), [(1, State::Resolved)]);
+    }
+
+    #[test]
+    fn all_pods_gone_resolves_at_once() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 0);
+        // One recovers without findings, then both vanish.
+        e.observe("shop/api-a", &api, false, vec![], 1_000);
+        assert!(e.pod_gone("shop/api-a", 2_000).is_empty());
+        let t = e.pod_gone("shop/api-b", 3_000);
+        assert_eq!(steps(&t), [(1, State::Resolved)]);
+        assert_eq!(t[0].incident.pods, ["api-b"]);
+        assert!(e.pod_gone("shop/api-b", 4_000).is_empty());
+        assert_eq!(e.open_incidents().count(), 0);
+    }
+
+    #[test]
+    fn high_restart_count_resolves_after_ten_minutes_without_a_termination() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let high = |finished: i64| Finding {
+            termination: Some(term("api-a", finished)),
+            ..finding(FailureType::HighRestartCount, "api-a")
+        };
+        let t = e.observe("shop/api-a", &api, true, vec![high(100)], 100_000);
+        assert_eq!(steps(&t), [(1, State::Open)]);
+        e.observe("shop/api-a", &api, true, vec![], 101_000);
+        // Healthy longer than resolve_after_ms: not enough for this type.
+        assert!(e.tick(400_000).0.is_empty());
+        // A new termination restarts the ten minutes.
+        assert!(
+            e.observe("shop/api-a", &api, true, vec![high(400)], 400_000)
+                .is_empty()
+        );
+        assert!(e.tick(999_999).0.is_empty());
+        assert_eq!(steps(&e.tick(1_000_000).0), [(1, State::Resolved)]);
+    }
+
+    #[test]
+    fn terminations_count_once_and_are_forgotten_after_an_hour() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let now_s = 1_700_000_000;
+        let t1 = term("api-a", now_s);
+        let oom = Finding {
+            termination: Some(t1.clone()),
+            ..finding(FailureType::OOMKilled, "api-a")
+        };
+        assert!(!e.counted(&t1));
+        e.observe("shop/api-a", &api, false, vec![oom.clone()], now_s * 1_000);
+        assert!(e.counted(&t1));
+        e.pod_gone("shop/api-a", now_s * 1_000 + 1);
+        // The same termination seen again (a stale report) opens nothing.
+        let t = e.observe("shop/api-a", &api, false, vec![oom], now_s * 1_000 + 2);
+        assert!(t.is_empty());
+        assert_eq!(e.open_incidents().count(), 0);
+        e.tick(now_s * 1_000 + 60_000);
+        assert!(e.counted(&t1));
+        e.tick((now_s + 3_601) * 1_000);
+        assert!(!e.counted(&t1));
+    }
+
+    #[test]
+    fn the_rate_limit_folds_updates_and_never_holds_back_a_resolution() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        announced_crash(&mut e);
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 2)], 10_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 3)], 20_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        assert!(e.tick(304_999).1.is_empty());
+        let (_, notes) = e.tick(305_000);
+        let Some(Notification::Single { incident, reminder }) = notes.first() else {
+            panic!("expected one update, got {notes:?}");
+        };
+        assert_eq!(
+            (notes.len(), incident.finding.exit_code, *reminder),
+            (1, Some(3), false)
+        );
+        assert_eq!(incident.state, State::Updated);
+        // Inside the next window: an update is held, the resolution is not.
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 4)], 310_000);
+        e.pod_gone("shop/api-a", 320_000);
+        let (_, notes) = e.tick(321_000);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            matches!(&notes[0], Notification::Single { incident, .. } if incident.state == State::Resolved)
+        );
+        assert!(e.tick(700_000).1.is_empty());
+    }
+
+    #[test]
+    fn opened_and_resolved_inside_the_batch_window_sends_nothing() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let opened = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        let resolved = e.pod_gone("shop/api-a", 1_000);
+        assert_eq!(steps(&opened), [(1, State::Open)]);
+        assert_eq!(steps(&resolved), [(1, State::Resolved)]);
+        assert!(e.tick(5_000).1.is_empty());
+        assert!(e.tick(10_000).1.is_empty());
+    }
+
+    #[test]
+    fn a_still_open_incident_is_reannounced_every_renotify_interval() {
+        let mut e = started(cfg());
+        announced_crash(&mut e);
+        let every = cfg().renotify_ms;
+        assert!(e.tick(5_000 + every - 1).1.is_empty());
+        let (_, notes) = e.tick(5_000 + every);
+        assert!(matches!(
+            notes.as_slice(),
+            [Notification::Single { reminder: true, .. }]
+        ));
+        assert!(e.tick(5_000 + 2 * every - 1).1.is_empty());
+        assert_eq!(e.tick(5_000 + 2 * every).1.len(), 1);
+
+        let mut quiet = started(Config {
+            renotify_ms: 0,
+            ..cfg()
+        });
+        announced_crash(&mut quiet);
+        assert!(quiet.tick(100 * every).1.is_empty());
+    }
+
+    #[test]
+    fn a_batch_of_three_goes_out_as_three_singles() {
+        let mut e = started(cfg());
+        for (name, at) in [("api", 0), ("web", 1_000), ("db", 2_000)] {
+            let pod = format!("{name}-a");
+            e.observe(
+                &format!("shop/{pod}"),
+                &deploy(name),
+                false,
+                vec![crash(&pod, 1)],
+                at,
+            );
+        }
+        assert!(e.tick(4_999).1.is_empty());
+        let (_, notes) = e.tick(5_000);
+        let ids: Vec<u64> = notes
+            .iter()
+            .filter_map(|n| match n {
+                Notification::Single {
+                    incident,
+                    reminder: false,
+                } => Some(incident.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    /// Twelve new incidents in one batch; returns what the storm says they share.
+    fn storm_of_twelve(make: impl Fn(usize) -> (String, Finding)) -> String {
+        let mut e = started(cfg());
+        for i in 0..12 {
+            let (ns, f) = make(i);
+            let key = format!("{ns}/{}", f.pod);
+            e.observe(&key, &deploy(&format!("w{i}")), false, vec![f], 0);
+        }
+        let (_, notes) = e.tick(5_000);
+        match notes.as_slice() {
+            [Notification::Storm { shared, incidents }] => {
+                assert_eq!(incidents.len(), 12);
+                shared.clone()
+            }
+            other => panic!("expected one storm, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_of_twelve_is_one_storm_naming_what_they_share() {
+        let pod = |i: usize| format!("p{i}-x");
+        let same_node = storm_of_twelve(|i| (format!("ns{i}"), crash(&pod(i), 1)));
+        assert_eq!(same_node, "node worker-1");
+
+        let same_registry = storm_of_twelve(|i| {
+            let f = Finding {
+                node: Some(format!("worker-{i}")),
+                image: Some(format!("ghcr.io/acme/svc{i}:1")),
+                ..crash(&pod(i), 1)
+            };
+            (format!("ns{i}"), f)
+        });
+        assert_eq!(same_registry, "registry ghcr.io");
+
+        let docker_hub = storm_of_twelve(|i| {
+            let image = if i % 2 == 0 {
+                "nginx:1.27"
+            } else {
+                "library/redis"
+            };
+            let f = Finding {
+                node: Some(format!("worker-{i}")),
+                image: Some(image.into()),
+                ..crash(&pod(i), 1)
+            };
+            (format!("ns{i}"), f)
+        });
+        assert_eq!(docker_hub, "registry docker.io");
+
+        let same_namespace = storm_of_twelve(|i| {
+            let f = Finding {
+                node: Some(format!("worker-{i}")),
+                image: Some(format!("registry{i}.example.com/app")),
+                ..crash(&pod(i), 1)
+            };
+            ("shop".into(), f)
+        });
+        assert_eq!(same_namespace, "namespace shop");
+
+        let nothing = storm_of_twelve(|i| {
+            let f = Finding {
+                node: None,
+                image: None,
+                ..finding(FailureType::Unschedulable, &pod(i))
+            };
+            (format!("ns{i}"), f)
+        });
+        assert_eq!(nothing, "");
+    }
+
+    #[test]
+    fn registries_are_read_like_docker_does() {
+        assert_eq!(registry("nginx"), "docker.io");
+        assert_eq!(registry("library/nginx:1"), "docker.io");
+        assert_eq!(registry("docker.io/library/nginx"), "docker.io");
+        assert_eq!(registry("index.docker.io/x/y"), "docker.io");
+        assert_eq!(registry("ghcr.io/acme/api@sha256:abc"), "ghcr.io");
+        assert_eq!(registry("localhost:5000/api"), "localhost:5000");
+        assert_eq!(registry("localhost/api"), "localhost");
+    }
+
+    #[test]
+    fn failures_present_at_startup_are_summarised_once_not_announced_singly() {
+        let mut e = Engine::new(cfg());
+        let t = e.observe(
+            "shop/api-a",
+            &deploy("api"),
+            false,
+            vec![crash("api-a", 1)],
+            0,
+        );
+        assert_eq!(steps(&t), [(1, State::Open)]);
+        e.observe(
+            "shop/web-a",
+            &deploy("web"),
+            false,
+            vec![crash("web-a", 1)],
+            0,
+        );
+        assert!(e.tick(10_000).1.is_empty());
+        let notes = e.startup_done(11_000);
+        assert!(matches!(
+            notes.as_slice(),
+            [Notification::StartupSummary { incidents }] if incidents.len() == 2
+        ));
+        assert!(e.tick(20_000).1.is_empty());
+        assert!(e.startup_done(21_000).is_empty(), "start-up happens once");
+        // After start-up, their updates are notified as usual (rate-limited).
+        e.observe(
+            "shop/api-a",
+            &deploy("api"),
+            false,
+            vec![crash("api-a", 2)],
+            30_000,
+        );
+        assert!(e.tick(310_000).1.is_empty());
+        assert_eq!(e.tick(311_000).1.len(), 1);
+    }
+
+    #[test]
+    fn nothing_open_at_startup_sends_no_summary() {
+        let mut e = Engine::new(cfg());
+        e.observe("shop/api-a", &deploy("api"), true, vec![], 0);
+        assert!(e.startup_done(1_000).is_empty());
+    }
+
+    #[test]
+    fn a_later_relist_of_the_same_pods_changes_nothing() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let pods = [
+            ("shop/api-a", false, vec![crash("api-a", 1)]),
+            ("shop/api-b", true, vec![]),
+            ("shop/api-c", false, vec![]),
+        ];
+        for (key, healthy, findings) in pods.clone() {
+            e.observe(key, &api, healthy, findings, 0);
+        }
+        e.tick(5_000);
+        for (key, healthy, findings) in pods {
+            assert!(e.observe(key, &api, healthy, findings, 60_000).is_empty());
+        }
+        assert!(e.tick(61_000).1.is_empty());
+        assert_eq!(e.open_incidents().count(), 1);
+    }
+}

@@ -34,6 +34,7 @@ pub struct Daemon {
     child: Child,
     pub port: u16,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -53,10 +54,19 @@ impl Daemon {
         }
         let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn opsctrl-daemon");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let pipe = child.stdout.take().expect("stdout piped");
+        let sink = stdout.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("stderr piped");
         let sink = stderr.clone();
@@ -75,11 +85,25 @@ impl Daemon {
             child,
             port,
             stderr,
+            stdout,
         }
     }
 
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Lines printed on stdout so far (the incident record).
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// stdout lines parsed as JSON (run with OUTPUT=json).
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// `GET path` on the health endpoint: (status, body), or None if not reachable.

@@ -1,0 +1,183 @@
+/*!
+The detection pipeline the classification thread runs: store changes in,
+incident transitions (the record) and notifications out.
+
+It owns the incident engine and the little the classifier needs to
+remember: when the daemon itself first saw a container in ErrImagePull, and
+which pods can change verdict by the mere passing of time (Pending, not
+Ready, ErrImagePull in its grace), so the timer tick re-classifies those and
+only those. Pure: the caller passes `now` and does the printing.
+*/
+
+use std::collections::{HashMap, HashSet};
+
+use super::classify::{Known, Thresholds, classify};
+use super::incident::{Config, Engine, Notification, Transition};
+use super::types::Termination;
+use super::workload::workload_of;
+use crate::kube::store::{Change, Store};
+use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
+use crate::settings::Detect;
+
+pub struct Detector {
+    engine: Engine,
+    thresholds: Thresholds,
+    /// (pod uid, container) → when the daemon first saw it in ErrImagePull.
+    err_image_pull: HashMap<(Box<str>, Box<str>), i64>,
+    /// Pods whose verdict can change with time alone.
+    timed: HashSet<String>,
+    started: bool,
+}
+
+struct View<'a> {
+    engine: &'a Engine,
+    err_image_pull: &'a HashMap<(Box<str>, Box<str>), i64>,
+}
+
+impl Known for View<'_> {
+    fn counted(&self, t: &Termination) -> bool {
+        self.engine.counted(t)
+    }
+    fn err_image_pull_seen(&self, pod_uid: &str, container: &str) -> Option<i64> {
+        self.err_image_pull
+            .get(&(Box::from(pod_uid), Box::from(container)))
+            .copied()
+    }
+}
+
+fn waiting_reason(c: &ContainerRecord) -> Option<&str> {
+    match &c.state {
+        ContainerState::Waiting { reason, .. } => reason.as_deref(),
+        _ => None,
+    }
+}
+
+fn all_containers(p: &PodRecord) -> impl Iterator<Item = &ContainerRecord> {
+    p.init_containers.iter().chain(p.containers.iter())
+}
+
+/// Running and Ready, or Succeeded: what "healthy" means for resolving.
+pub fn is_healthy(p: &PodRecord) -> bool {
+    match p.phase {
+        Phase::Succeeded => true,
+        Phase::Running => p.ready.as_ref().and_then(|c| c.status) == Some(true),
+        _ => false,
+    }
+}
+
+fn time_sensitive(p: &PodRecord) -> bool {
+    p.deleting.is_none()
+        && (p.phase == Phase::Pending
+            || (p.phase == Phase::Running && !is_healthy(p))
+            || all_containers(p).any(|c| waiting_reason(c) == Some("ErrImagePull")))
+}
+
+impl Detector {
+    pub fn new(cluster: String, d: &Detect) -> Detector {
+        Detector {
+            engine: Engine::new(Config {
+                cluster,
+                resolve_after_ms: d.resolve_after_ms,
+                rate_limit_ms: d.rate_limit_ms,
+                renotify_ms: d.renotify_ms,
+                batch_ms: d.batch_ms,
+                storm_threshold: d.storm_threshold,
+            }),
+            thresholds: Thresholds {
+                min_restart: d.min_restart,
+                max_pending_secs: d.max_pending_ms / 1000,
+                image_pull_grace_secs: d.image_pull_grace_ms / 1000,
+                not_ready_grace_secs: d.not_ready_grace_ms / 1000,
+            },
+            err_image_pull: HashMap::new(),
+            timed: HashSet::new(),
+            started: false,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Applies one store change.
+    pub fn on_change(&mut self, store: &Store, change: Change, now_ms: i64) -> Vec<Transition> {
+        match change {
+            Change::Upserted { key, previous } => match store.get(&key) {
+                Some(pod) => self.observe(&key, pod, previous.as_ref(), now_ms),
+                None => Vec::new(),
+            },
+            Change::Deleted(pod) => {
+                let key = pod.key();
+                self.timed.remove(&key);
+                self.err_image_pull.retain(|(uid, _), _| **uid != *pod.uid);
+                self.engine.pod_gone(&key, now_ms)
+            }
+        }
+    }
+
+    fn observe(
+        &mut self,
+        key: &str,
+        pod: &PodRecord,
+        previous: Option<&PodRecord>,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let now = now_ms.div_euclid(1000);
+        // Remember when a container the daemon already knew went into
+        // ErrImagePull; pods first met in that state fall back to the
+        // object's own clock (in classify), so a restart resets nothing.
+        for c in all_containers(pod) {
+            let k = (pod.uid.clone(), c.name.clone());
+            if waiting_reason(c) == Some("ErrImagePull") {
+                let was = previous
+                    .and_then(|p| all_containers(p).find(|pc| pc.name == c.name))
+                    .is_some_and(|pc| waiting_reason(pc) == Some("ErrImagePull"));
+                if previous.is_some() && !was {
+                    self.err_image_pull.entry(k).or_insert(now);
+                }
+            } else if waiting_reason(c) != Some("ImagePullBackOff") {
+                self.err_image_pull.remove(&k);
+            }
+        }
+        if time_sensitive(pod) {
+            if !self.timed.contains(key) {
+                self.timed.insert(key.to_string());
+            }
+        } else {
+            self.timed.remove(key);
+        }
+        let view = View {
+            engine: &self.engine,
+            err_image_pull: &self.err_image_pull,
+        };
+        let findings = classify(pod, &view, now, &self.thresholds);
+        self.engine
+            .observe(key, &workload_of(pod), is_healthy(pod), findings, now_ms)
+    }
+
+    /// The timer tick: re-classify the pods time can change, then let the
+    /// engine resolve, flush batches and remind.
+    pub fn tick(&mut self, store: &Store, now_ms: i64) -> (Vec<Transition>, Vec<Notification>) {
+        let mut transitions = Vec::new();
+        let keys: Vec<String> = self.timed.iter().cloned().collect();
+        for key in keys {
+            match store.get(&key) {
+                Some(pod) => transitions.extend(self.observe(&key, pod, Some(pod), now_ms)),
+                None => {
+                    self.timed.remove(&key);
+                }
+            }
+        }
+        let (t, n) = self.engine.tick(now_ms);
+        transitions.extend(t);
+        (transitions, n)
+    }
+
+    /// Every stream has listed once: what is open was broken before we started.
+    pub fn startup_done(&mut self, now_ms: i64) -> Vec<Notification> {
+        if std::mem::replace(&mut self.started, true) {
+            return Vec::new();
+        }
+        self.engine.startup_done(now_ms)
+    }
+}

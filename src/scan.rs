@@ -1,0 +1,161 @@
+/*!
+`scan`: a one-off look. List the pods once (from the cluster, or from a file
+of `kubectl get pods -A -o json` output), classify each with the objects'
+own timestamps and no history, group into would-be incidents per workload,
+print them, and exit 1 if anything is failing.
+*/
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::daemon::plan_streams;
+use crate::detect::classify::{NothingKnown, Thresholds, classify};
+use crate::detect::detector::is_healthy;
+use crate::detect::incident::{Config, Engine, Incident};
+use crate::detect::workload::workload_of;
+use crate::kube::client::Client;
+use crate::kube::types::{Pod, PodRecord};
+use crate::output;
+use crate::settings::{Output, Scope, Settings};
+use crate::time::unix_now;
+
+/// Where the pods come from.
+pub enum Source<'a> {
+    Cluster(&'a Client),
+    /// A path, or `-` for stdin.
+    File(&'a str),
+}
+
+/// Pods in a `kubectl get … -o json` document: a `List` (pods and anything
+/// else, e.g. events, which are skipped here), a `PodList`, or one `Pod`.
+pub fn pods_from_json(text: &str) -> Result<Vec<PodRecord>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let items: Vec<Value> = match doc.get("kind").and_then(Value::as_str) {
+        Some("Pod") => vec![doc],
+        Some(k) if k == "List" || k == "PodList" => match doc.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => return Err(format!("{k}: `items` is not an array")),
+        },
+        Some(k) => return Err(format!("kind {k:?} is not a Pod, PodList or List")),
+        None => return Err("no `kind`: expected the output of `kubectl get pods -o json`".into()),
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let kind = item.get("kind").and_then(Value::as_str).unwrap_or("Pod");
+        if kind != "Pod" {
+            continue;
+        }
+        let pod: Pod = serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
+        out.push(PodRecord::from(pod));
+    }
+    Ok(out)
+}
+
+fn in_scope(settings: &Settings, pod: &PodRecord) -> bool {
+    match &settings.scope {
+        Scope::Cluster { exclude } => !exclude.iter().any(|n| **n == *pod.namespace),
+        Scope::Namespaces(list) => list.iter().any(|n| **n == *pod.namespace),
+    }
+}
+
+fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, String> {
+    let mut pods = Vec::new();
+    for spec in plan_streams(settings) {
+        let mut token: Option<String> = None;
+        loop {
+            let limit = spec.page_size.to_string();
+            let mut q: Vec<(&str, &str)> = vec![("limit", &limit)];
+            if let Some(t) = &token {
+                q.push(("continue", t));
+            }
+            if let Some(f) = &spec.field_selector {
+                q.push(("fieldSelector", f));
+            }
+            if let Some(l) = &spec.label_selector {
+                q.push(("labelSelector", l));
+            }
+            let page = client
+                .list_pods(&spec.path, &q)
+                .map_err(|e| format!("listing pods ({}): {e}", spec.name))?;
+            pods.extend(page.items);
+            match page.metadata.continue_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+    }
+    Ok(pods)
+}
+
+/// Classifies pods as of `now` (Unix seconds) into would-be incidents.
+pub fn incidents(
+    settings: &Settings,
+    cluster: &str,
+    pods: &[PodRecord],
+    now: i64,
+) -> Vec<Incident> {
+    let d = &settings.detect;
+    let th = Thresholds {
+        min_restart: d.min_restart,
+        max_pending_secs: d.max_pending_ms / 1000,
+        image_pull_grace_secs: d.image_pull_grace_ms / 1000,
+        not_ready_grace_secs: d.not_ready_grace_ms / 1000,
+    };
+    let mut engine = Engine::new(Config {
+        cluster: cluster.to_string(),
+        resolve_after_ms: d.resolve_after_ms,
+        rate_limit_ms: d.rate_limit_ms,
+        renotify_ms: d.renotify_ms,
+        batch_ms: d.batch_ms,
+        storm_threshold: d.storm_threshold,
+    });
+    for pod in pods.iter().filter(|p| in_scope(settings, p)) {
+        let findings = classify(pod, &NothingKnown, now, &th);
+        engine.observe(
+            &pod.key(),
+            &workload_of(pod),
+            is_healthy(pod),
+            findings,
+            now * 1000,
+        );
+    }
+    let mut out: Vec<Incident> = engine.open_incidents().cloned().collect();
+    out.sort_by(|a, b| (&a.namespace, &a.workload).cmp(&(&b.namespace, &b.workload)));
+    out
+}
+
+/// Runs the scan and prints the result; `Ok(true)` when something is failing.
+pub fn run(settings: &Settings, cluster: &str, source: Source) -> Result<bool, String> {
+    let pods = match source {
+        Source::Cluster(client) => list_cluster(settings, client)?,
+        Source::File(path) => {
+            let mut text = String::new();
+            if path == "-" {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+            } else {
+                text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            }
+            let name = if path == "-" { "stdin" } else { path };
+            pods_from_json(&text).map_err(|e| format!("{name}: {e}"))?
+        }
+    };
+    let found = incidents(settings, cluster, &pods, unix_now());
+    match settings.output {
+        Output::Json => {
+            let arr: Vec<Value> = found.iter().map(output::incident_json).collect();
+            println!("{}", Value::Array(arr));
+        }
+        Output::Text => {
+            if found.is_empty() {
+                println!("no failing pods ({} pods checked)", pods.len());
+            } else {
+                print!("{}", output::scan_table(&found));
+            }
+        }
+    }
+    Ok(!found.is_empty())
+}

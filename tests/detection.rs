@@ -1,0 +1,270 @@
+//! Detection and incidents end to end: the real daemon, the fake API server,
+//! the JSON record on stdout and the notifications in the log.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::daemon::Daemon;
+use crate::util::fake_api::{Auth, FakeApi};
+use crate::util::{TempDir, pod};
+
+const T: Duration = Duration::from_secs(30);
+
+fn start(api: &FakeApi, home: &TempDir, extra: &[(&str, &str)]) -> Daemon {
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut env = vec![
+        ("OUTPUT", "json"),
+        ("RESOLVE_AFTER_MS", "1000"),
+        ("NOTIFY_BATCH_MS", "0"),
+        ("CLUSTER_NAME", "edge-1"),
+    ];
+    env.extend_from_slice(extra);
+    let mut d = Daemon::start(home.path(), &kc, &env);
+    d.wait_ready();
+    d
+}
+
+fn of<'a>(records: &'a [Value], state: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["state"] == state).collect()
+}
+
+const WEB: [&str; 3] = [
+    "web-7d4b9c6f8-aaaaa",
+    "web-7d4b9c6f8-bbbbb",
+    "web-7d4b9c6f8-ccccc",
+];
+
+#[test]
+fn three_crashing_replicas_are_one_incident_that_resolves_once() {
+    let api = FakeApi::start();
+    for p in WEB {
+        api.upsert_pod(pod("shop", p).running().build());
+    }
+    let home = TempDir::new("det-crash");
+    let mut d = start(&api, &home, &[]);
+
+    api.upsert_pod(pod("shop", WEB[0]).crash_loop(4, 1, "Error").build());
+    d.wait("an open incident", T, |d| {
+        !of(&d.records(), "open").is_empty()
+    });
+    for p in &WEB[1..] {
+        api.upsert_pod(pod("shop", p).crash_loop(5, 1, "Error").build());
+    }
+    d.wait("the incident to list three pods", T, |d| {
+        d.records()
+            .last()
+            .is_some_and(|r| r["pods"].as_array().is_some_and(|p| p.len() == 3))
+    });
+    // Restart counters climbing are not news.
+    api.upsert_pod(pod("shop", WEB[0]).crash_loop(9, 1, "Error").build());
+    std::thread::sleep(Duration::from_millis(500));
+
+    for p in WEB {
+        api.upsert_pod(pod("shop", p).running().build());
+    }
+    d.wait("a resolution", T, |d| {
+        !of(&d.records(), "resolved").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let records = d.records();
+    assert_eq!(of(&records, "open").len(), 1, "{records:#?}");
+    assert_eq!(of(&records, "resolved").len(), 1, "{records:#?}");
+    let open = of(&records, "open")[0];
+    assert_eq!(open["type"], "CrashLoopBackOff");
+    assert_eq!(open["severity"], "critical");
+    assert_eq!(open["pattern"], "container-waiting-error");
+    assert_eq!(open["cluster"], "edge-1");
+    assert_eq!(
+        open["workload"],
+        serde_json::json!({"kind": "Deployment", "name": "web"})
+    );
+    assert_eq!(open["exit_code"], 1);
+    let updates = of(&records, "updated");
+    assert!(
+        updates
+            .iter()
+            .all(|u| u["pods"].as_array().map_or(0, Vec::len) > 1),
+        "updates only for more pods, never for restart counts: {updates:#?}"
+    );
+    for key in [
+        "cluster",
+        "namespace",
+        "workload",
+        "pods",
+        "pod",
+        "container",
+        "init_container",
+        "type",
+        "pattern",
+        "severity",
+        "reason",
+        "message",
+        "exit_code",
+        "signal",
+        "restart_count",
+        "node",
+        "first_seen",
+        "last_seen",
+        "state",
+        "diagnosis",
+    ] {
+        assert!(open.get(key).is_some(), "stable schema lacks {key}");
+    }
+}
+
+#[test]
+fn rollouts_completed_jobs_and_terminating_pods_say_nothing() {
+    let api = FakeApi::start();
+    for p in WEB {
+        api.upsert_pod(pod("shop", p).running().build());
+    }
+    let home = TempDir::new("det-quiet");
+    let mut d = start(&api, &home, &[]);
+    // A rollout: old pods terminate (exit 143) and go, new ones come up.
+    for p in WEB {
+        api.upsert_pod(pod("shop", p).terminating().build());
+    }
+    for p in WEB {
+        api.delete_pod("shop", p);
+        api.upsert_pod(
+            pod("shop", &p.replace("7d4b9c6f8", "5b7c9f6d8"))
+                .running()
+                .build(),
+        );
+    }
+    api.upsert_pod(pod("batch", "report-29012345-q7x2k").succeeded().build());
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 4.0);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(d.records().is_empty(), "{:#?}", d.records());
+}
+
+#[test]
+fn failures_present_at_start_up_are_one_summary_not_a_flood() {
+    let api = FakeApi::start();
+    api.upsert_pod(
+        pod("shop", "web-7d4b9c6f8-aaaaa")
+            .crash_loop(6, 1, "Error")
+            .build(),
+    );
+    api.upsert_pod(
+        pod("shop", "cart-6c8d9f7b5-aaaaa")
+            .image_pull_backoff()
+            .build(),
+    );
+    api.upsert_pod(pod("shop", "ok-6c8d9f7b5-aaaaa").running().build());
+    let home = TempDir::new("det-startup");
+    let mut d = start(&api, &home, &[]);
+    d.wait("the start-up summary", T, |d| {
+        d.logs().contains("already failing at start-up")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let logs = d.logs();
+    assert_eq!(logs.matches("notification:").count(), 1, "{logs}");
+    assert!(
+        logs.contains("already failing at start-up: 2 incidents"),
+        "{logs}"
+    );
+    // The record still carries each incident.
+    let types: Vec<String> = of(&d.records(), "open")
+        .iter()
+        .map(|r| r["type"].to_string())
+        .collect();
+    assert_eq!(types.len(), 2, "{types:?}");
+}
+
+#[test]
+fn twelve_workloads_failing_at_once_are_one_grouped_notification() {
+    let api = FakeApi::start();
+    let home = TempDir::new("det-storm");
+    let mut d = start(&api, &home, &[("NOTIFY_BATCH_MS", "1500")]);
+    for i in 0..12 {
+        api.upsert_pod(
+            pod("shop", &format!("svc{i}-7d4b9c6f8-aaaaa"))
+                .node("worker-3")
+                .crash_loop(3, 1, "Error")
+                .build(),
+        );
+    }
+    d.wait("a storm notification", T, |d| {
+        d.logs().contains("notification: storm: 12 new incidents")
+    });
+    let logs = d.logs();
+    assert!(logs.contains("sharing node worker-3"), "{logs}");
+    assert_eq!(logs.matches("notification:").count(), 1, "{logs}");
+    assert_eq!(of(&d.records(), "open").len(), 12);
+}
+
+#[test]
+fn a_stuck_pending_pod_is_reported_by_the_timer_without_any_event() {
+    let api = FakeApi::start();
+    api.upsert_pod(
+        pod("shop", "big-7d4b9c6f8-aaaaa")
+            .age(Duration::from_secs(26))
+            .pending_unschedulable("0/3 nodes are available: 3 Insufficient cpu.")
+            .build(),
+    );
+    let home = TempDir::new("det-pending");
+    let mut d = start(&api, &home, &[("MAX_PENDING_DURATION_MS", "30000")]);
+    assert!(d.records().is_empty(), "not yet: within the threshold");
+    d.wait("Unschedulable from the tick", T, |d| {
+        of(&d.records(), "open")
+            .iter()
+            .any(|r| r["type"] == "Unschedulable")
+    });
+    let records = d.records();
+    let r = of(&records, "open")[0];
+    assert_eq!(r["message"], "0/3 nodes are available: 3 Insufficient cpu.");
+    assert_eq!(r["severity"], "high");
+}
+
+#[test]
+fn scan_reads_a_kubectl_dump_and_exits_1_when_something_fails() {
+    let home = TempDir::new("scan");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan-sample.json"
+    );
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-o", "json", "-f", sample])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut types: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    assert!(!types.is_empty());
+    let text = crate::util::daemon::command(home.path())
+        .args(["scan", "-f", sample])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("NAMESPACE"));
+
+    let healthy = home.path().join("healthy.json");
+    std::fs::write(&healthy, serde_json::json!({"kind": "List", "apiVersion": "v1", "items": [pod("a", "x-7d4b9c6f8-aaaaa").running().build()]}).to_string()).unwrap();
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-f"])
+        .arg(&healthy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let bad = home.path().join("bad.json");
+    std::fs::write(&bad, "{\"kind\": \"Deployment\"}").unwrap();
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-f"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
+}
