@@ -22,7 +22,7 @@ use crate::detect::detector::Detector;
 use crate::detect::incident::{Notification, Transition};
 use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
-use crate::kube::store::{Event, Store};
+use crate::kube::store::{Change, Event, Store};
 use crate::kube::watch::{Msg, Stream, StreamSpec};
 use crate::metrics::Metrics;
 use crate::output;
@@ -223,7 +223,15 @@ pub fn run(
                 let now = now_ms();
                 let mut transitions = Vec::new();
                 for c in changes {
-                    log::trace!("store change {c:?}");
+                    if log::log_enabled!(log::Level::Debug) {
+                        match &c {
+                            Change::Upserted { key, previous } => log::debug!(
+                                "pod {} {key}",
+                                if previous.is_some() { "updated" } else { "added" }
+                            ),
+                            Change::Deleted(p) => log::debug!("pod deleted {}", p.key()),
+                        }
+                    }
                     transitions.extend(detector.on_change(&store, c, now));
                 }
                 emit(settings, &metrics, &transitions, &mut stdout_ok);
