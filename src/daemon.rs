@@ -227,7 +227,11 @@ pub fn run(
                         match &c {
                             Change::Upserted { key, previous } => log::debug!(
                                 "pod {} {key}",
-                                if previous.is_some() { "updated" } else { "added" }
+                                if previous.is_some() {
+                                    "updated"
+                                } else {
+                                    "added"
+                                }
                             ),
                             Change::Deleted(p) => log::debug!("pod deleted {}", p.key()),
                         }
