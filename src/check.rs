@@ -29,6 +29,16 @@ pub fn needs(settings: &Settings) -> Vec<Need> {
         Scope::Namespaces(list) => list.iter().cloned().map(Some).collect(),
     };
     let mut out = Vec::new();
+    if matches!(settings.scope, Scope::Cluster { .. }) {
+        for verb in ["list", "watch"] {
+            out.push(Need {
+                verb,
+                resource: "namespaces",
+                namespace: None,
+                why: "read opsctrl.dev/ignore on namespaces",
+            });
+        }
+    }
     for ns in scopes {
         for (verb, resource, why) in [
             ("list", "pods", "list pods at start-up and after 410 Gone"),
@@ -97,7 +107,7 @@ pub fn subject_flag(username: Option<&str>) -> String {
 pub fn fix(need: &Need, subject: &str) -> String {
     match &need.namespace {
         None => format!(
-            "kubectl create clusterrole opsctrl-daemon-read --verb=get,list,watch --resource=pods,events && \
+            "kubectl create clusterrole opsctrl-daemon-read --verb=get,list,watch --resource=pods,events,namespaces && \
              kubectl create clusterrolebinding opsctrl-daemon-read --clusterrole=opsctrl-daemon-read {subject}"
         ),
         Some(ns) => format!(
@@ -197,8 +207,12 @@ mod tests {
     #[test]
     fn needs_follow_the_watch_scope() {
         let n = needs(&settings(Scope::Cluster { exclude: vec![] }));
-        assert_eq!(n.len(), 3);
+        assert_eq!(n.len(), 5);
         assert!(n.iter().all(|n| n.namespace.is_none()));
+        assert!(
+            n.iter()
+                .any(|n| n.resource == "namespaces" && n.verb == "watch")
+        );
         let n = needs(&settings(Scope::Namespaces(vec!["a".into(), "b".into()])));
         assert_eq!(n.len(), 6);
         assert_eq!(n[3].namespace.as_deref(), Some("b"));

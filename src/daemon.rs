@@ -11,7 +11,9 @@ Shutdown: the signal thread sets the flag and wakes this loop; readers stop
 at their next check or are simply left behind when the process exits.
 */
 
+use std::collections::HashSet;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
@@ -23,7 +25,8 @@ use crate::detect::incident::{Notification, Transition};
 use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
 use crate::kube::store::{Change, Event, Store};
-use crate::kube::watch::{Msg, Stream, StreamSpec};
+use crate::kube::types::NamespaceRecord;
+use crate::kube::watch::{Msg, Namespaces, Pods, Stream, StreamSpec};
 use crate::metrics::Metrics;
 use crate::output;
 use crate::serve;
@@ -133,14 +136,36 @@ fn notify(notifications: &[Notification]) {
     }
 }
 
+/// Cluster-wide, namespaces are watched too, for their ignore annotation
+/// (a namespaced Role cannot read namespace objects, so not in list mode).
+pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
+    matches!(settings.scope, Scope::Cluster { .. }).then(|| StreamSpec {
+        id: id as u16,
+        name: "namespaces".into(),
+        path: "/api/v1/namespaces".into(),
+        field_selector: None,
+        label_selector: None,
+        page_size: settings.page_size,
+    })
+}
+
+/// The namespace stream's view: ignored names, rebuilt at each list.
+#[derive(Default)]
+struct NamespaceView {
+    listing: Option<HashSet<Box<str>>>,
+    listed: bool,
+}
+
 pub fn run(
     settings: &Settings,
     cluster: &ClusterConfig,
     cluster_name: &str,
 ) -> Result<Exit, String> {
     let streams = plan_streams(settings);
+    let ns_stream = namespace_stream(settings, streams.len());
     let names: Vec<(String, Option<String>)> = streams
         .iter()
+        .chain(ns_stream.iter())
         .map(|s| {
             let ns = s
                 .path
@@ -177,7 +202,8 @@ pub fn run(
     );
 
     for spec in streams.iter().cloned() {
-        let stream = Stream {
+        let stream = Stream::<Pods> {
+            kind: PhantomData,
             spec,
             client: client.clone(),
             tx: tx.clone(),
@@ -191,6 +217,22 @@ pub fn run(
             .spawn(move || stream.run())
             .map_err(|e| format!("cannot start watch thread: {e}"))?;
     }
+    if let Some(spec) = ns_stream.clone() {
+        let stream = Stream::<Namespaces> {
+            kind: PhantomData,
+            spec,
+            client: client.clone(),
+            tx: tx.clone(),
+            metrics: metrics.clone(),
+            reconnect: settings.reconnect.clone(),
+            shutdown: stop.clone(),
+        };
+        thread::Builder::new()
+            .name("watch-namespaces".into())
+            .stack_size(256 * 1024)
+            .spawn(move || stream.run())
+            .map_err(|e| format!("cannot start watch thread: {e}"))?;
+    }
     drop(tx);
 
     let mut store = Store::new();
@@ -198,6 +240,13 @@ pub fn run(
     let mut listed = vec![false; streams.len()];
     let mut stdout_ok = true;
     let mut next_tick = Instant::now() + TICK;
+    // Detection waits for the namespaces, so a pod in an ignored namespace
+    // never opens an incident at start-up.
+    let mut ns = NamespaceView {
+        listed: ns_stream.is_none(),
+        ..NamespaceView::default()
+    };
+    let mut announced = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(Exit::Stopped);
@@ -222,7 +271,7 @@ pub fn run(
                     .store(store.len() as u64, Ordering::Relaxed);
                 let now = now_ms();
                 let mut transitions = Vec::new();
-                for c in changes {
+                for c in changes.into_iter().filter(|_| ns.listed) {
                     if log::log_enabled!(log::Level::Debug) {
                         match &c {
                             Change::Upserted { key, previous } => log::debug!(
@@ -247,13 +296,51 @@ pub fn run(
                             "initial list done stream={name} pods_tracked={}",
                             store.len()
                         );
-                        if listed.iter().all(|l| *l) {
+                        if !announced && ns.listed && listed.iter().all(|l| *l) {
+                            announced = true;
                             notify(&detector.startup_done(now));
                         }
                     } else {
                         log::info!("relist done stream={name} pods_tracked={}", store.len());
                     }
                 }
+            }
+            Ok(Msg::Namespaces { event }) => {
+                let now = now_ms();
+                let transitions = match event {
+                    Event::Init => {
+                        ns.listing = Some(HashSet::new());
+                        Vec::new()
+                    }
+                    Event::Page(page) => {
+                        let set = ns.listing.get_or_insert_with(HashSet::new);
+                        set.extend(page.into_iter().filter(|n| n.ignore).map(|n| n.name));
+                        Vec::new()
+                    }
+                    Event::InitDone => {
+                        let names = ns.listing.take().unwrap_or_default();
+                        let first = !std::mem::replace(&mut ns.listed, true);
+                        log::info!("namespaces listed ignored={}", names.len());
+                        let mut t = detector.set_ignored_namespaces(&store, names, now);
+                        if first {
+                            // Detection starts now, over everything listed so far.
+                            t = detector.observe_all(&store, now);
+                            if !announced && listed.iter().all(|l| *l) {
+                                announced = true;
+                                emit(settings, &metrics, &t, &mut stdout_ok);
+                                notify(&detector.startup_done(now));
+                                t = Vec::new();
+                            }
+                        }
+                        t
+                    }
+                    Event::Apply(n) => {
+                        let NamespaceRecord { name, ignore } = *n;
+                        detector.set_namespace_ignored(&store, &name, ignore, now)
+                    }
+                    Event::Delete(n) => detector.set_namespace_ignored(&store, &n.name, false, now),
+                };
+                emit(settings, &metrics, &transitions, &mut stdout_ok);
             }
             Ok(Msg::Fatal(e)) => return Ok(Exit::Failed(e)),
             Ok(Msg::Shutdown) => return Ok(Exit::Stopped),

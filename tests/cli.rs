@@ -108,7 +108,11 @@ fn check_says_yes_when_every_permission_is_granted() {
     );
     assert_eq!(
         text.lines().filter(|l| l.starts_with("yes")).count(),
-        3,
+        5,
+        "{text}"
+    );
+    assert!(
+        text.contains("yes  watch namespaces in all namespaces"),
         "{text}"
     );
     assert!(text.contains("all permissions granted"));

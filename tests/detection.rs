@@ -268,3 +268,41 @@ fn scan_reads_a_kubectl_dump_and_exits_1_when_something_fails() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
 }
+
+#[test]
+fn pods_in_a_namespace_annotated_ignore_report_nothing() {
+    let api = FakeApi::start();
+    api.set_namespace_annotation("lab", "opsctrl.dev/ignore", Some("true"));
+    api.upsert_pod(
+        pod("lab", "toy-7d4b9c6f8-aaaaa")
+            .crash_loop(7, 1, "Error")
+            .build(),
+    );
+    api.upsert_pod(
+        pod("shop", "web-7d4b9c6f8-aaaaa")
+            .crash_loop(7, 1, "Error")
+            .build(),
+    );
+    let home = TempDir::new("det-ignore-ns");
+    let mut d = start(&api, &home, &[]);
+    d.wait("the shop incident", T, |d| {
+        !of(&d.records(), "open").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let records = d.records();
+    assert!(
+        records.iter().all(|r| r["namespace"] == "shop"),
+        "{records:#?}"
+    );
+
+    // Lifting the annotation brings the lab pod back into view on its next crash.
+    api.set_namespace_annotation("lab", "opsctrl.dev/ignore", None);
+    api.upsert_pod(
+        pod("lab", "toy-7d4b9c6f8-bbbbb")
+            .crash_loop(1, 2, "Error")
+            .build(),
+    );
+    d.wait("a lab incident", T, |d| {
+        d.records().iter().any(|r| r["namespace"] == "lab")
+    });
+}

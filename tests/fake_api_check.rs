@@ -1101,6 +1101,139 @@ fn go_down_refuses_connections_and_come_up_keeps_state() {
 }
 
 #[test]
+fn namespace_watch_sees_annotations_and_no_pod_events() {
+    const IGNORE: &str = "opsctrl.dev/ignore";
+    let api = FakeApi::start_with(Options {
+        bookmark_interval: Duration::from_millis(200),
+        ..Options::default()
+    });
+    api.upsert_pod(pod("shop", "a").build());
+
+    // LIST (one page, no continue) then WATCH from the list's resourceVersion.
+    let (s, _, list) = get(&api, "/api/v1/namespaces?limit=500");
+    assert_eq!(s, 200);
+    assert_eq!(list["kind"], "NamespaceList");
+    assert!(list["metadata"].get("continue").is_none(), "{list}");
+    assert_eq!(
+        names(&list),
+        [
+            "default",
+            "kube-node-lease",
+            "kube-public",
+            "kube-system",
+            "shop"
+        ]
+    );
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut nsw = Watch::open(
+        &api,
+        &format!(
+            "/api/v1/namespaces?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=30"
+        ),
+    );
+    let mut podw = Watch::open(
+        &api,
+        &format!("/api/v1/pods?watch=true&resourceVersion={rv}"),
+    );
+
+    let rv1 = api.set_namespace_annotation("shop", IGNORE, Some("true"));
+    let rv2 = api.upsert_pod(pod("team", "b").build()); // creates namespace "team"
+    assert_eq!(
+        api.set_namespace_annotation("shop", IGNORE, Some("true")),
+        rv1,
+        "no-op"
+    );
+    let rv3 = api.set_namespace_annotation("shop", IGNORE, None);
+    let rv4 = api.set_namespace_annotation("fresh", IGNORE, Some("true"));
+    assert!(rv1 < rv2 && rv2 < rv3 && rv3 < rv4);
+
+    let e = nsw.next_change().unwrap();
+    assert_eq!(ev(&e), ("MODIFIED".into(), "shop".into(), rv1.to_string()));
+    assert_eq!(e["object"]["kind"], "Namespace");
+    assert_eq!(e["object"]["metadata"]["annotations"][IGNORE], "true");
+    assert_eq!(
+        e["object"]["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "shop"
+    );
+    assert_eq!(
+        ev(&nsw.next_change().unwrap()),
+        ("ADDED".into(), "team".into(), rv2.to_string())
+    );
+    let e = nsw.next_change().unwrap();
+    assert_eq!(ev(&e), ("MODIFIED".into(), "shop".into(), rv3.to_string()));
+    assert!(e["object"]["metadata"].get("annotations").is_none(), "{e}");
+    let e = nsw.next_change().unwrap();
+    assert_eq!(ev(&e), ("ADDED".into(), "fresh".into(), rv4.to_string()));
+    assert_eq!(e["object"]["metadata"]["annotations"][IGNORE], "true");
+    let b = nsw.next().unwrap();
+    assert_eq!(
+        (b["type"].as_str(), b["object"]["kind"].as_str()),
+        (Some("BOOKMARK"), Some("Namespace"))
+    );
+    assert_eq!(b["object"]["metadata"]["resourceVersion"], rv4.to_string());
+
+    // The pod watch saw only the pod; the namespace watch never sees pods.
+    assert_eq!(ev(&podw.next().unwrap()).1, "b");
+    let rv5 = api.upsert_pod(pod("shop", "c").build());
+    let p = podw.next().unwrap();
+    assert_eq!(ev(&p), ("ADDED".into(), "c".into(), rv5.to_string()));
+    assert_eq!(p["object"]["kind"], "Pod");
+    let b = nsw.next().unwrap();
+    assert_eq!(b["type"], "BOOKMARK", "{b}");
+    assert_eq!(b["object"]["metadata"]["resourceVersion"], rv5.to_string());
+
+    // GET, and kubectl shows the annotation.
+    let (s, _, shop) = get(&api, "/api/v1/namespaces/fresh");
+    assert_eq!(
+        (s, shop["metadata"]["annotations"][IGNORE].as_str()),
+        (200, Some("true"))
+    );
+    let dir = TempDir::new("fake-api-ns");
+    let kc = api.write_kubeconfig(dir.path(), Auth::Token);
+    let out = stdout_json(&run(
+        kubectl(&kc, &dir.join("cache")),
+        &["get", "ns", "-o", "json"],
+    ));
+    let fresh = out["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["metadata"]["name"] == "fresh")
+        .expect("kubectl lists namespace fresh");
+    assert_eq!(fresh["metadata"]["annotations"][IGNORE], "true");
+
+    // timeoutSeconds ends the stream cleanly after the initial ADDED events.
+    let mut raw = Raw::get(&api, "/api/v1/namespaces?watch=true&timeoutSeconds=1");
+    let mut added = 0;
+    while let Some(c) = raw.chunk().unwrap() {
+        let e: Value = serde_json::from_slice(&c).unwrap();
+        assert_eq!(e["type"], "ADDED");
+        added += 1;
+    }
+    assert_eq!(added, 7);
+
+    // Compacted versions: ERROR 410 event; RBAC needs `watch namespaces`.
+    api.compact();
+    let mut raw = Raw::get(
+        &api,
+        &format!("/api/v1/namespaces?watch=true&resourceVersion={rv}"),
+    );
+    let e: Value = serde_json::from_slice(&raw.chunk().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["code"].as_u64()),
+        (Some("ERROR"), Some(410))
+    );
+    assert_eq!(raw.chunk(), Ok(None));
+    api.set_rbac(vec![SsarRule::new("list", "", "namespaces")]);
+    assert_eq!(get(&api, "/api/v1/namespaces").0, 200);
+    let (s, _, b) = get(&api, "/api/v1/namespaces?watch=true");
+    assert_eq!((s, b["reason"].as_str()), (403, Some("Forbidden")), "{b}");
+}
+
+#[test]
 fn ssar_json_events_namespaces_and_logs() {
     let api = FakeApi::start();
     api.set_rbac(vec![SsarRule::new("list", "", "pods")]);

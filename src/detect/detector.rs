@@ -26,6 +26,8 @@ pub struct Detector {
     err_image_pull: HashMap<(Box<str>, Box<str>), i64>,
     /// Pods whose verdict can change with time alone.
     timed: HashSet<String>,
+    /// Namespaces annotated `opsctrl.dev/ignore: "true"`.
+    ignored_namespaces: HashSet<Box<str>>,
     started: bool,
 }
 
@@ -91,6 +93,7 @@ impl Detector {
             },
             err_image_pull: HashMap::new(),
             timed: HashSet::new(),
+            ignored_namespaces: HashSet::new(),
             started: false,
         }
     }
@@ -115,6 +118,59 @@ impl Detector {
         }
     }
 
+    /// Classifies every pod in the store, as if just seen (detection starts
+    /// once the namespaces are known).
+    pub fn observe_all(&mut self, store: &Store, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        for pod in store.iter() {
+            out.extend(self.observe(&pod.key(), pod, None, now_ms));
+        }
+        out
+    }
+
+    /// A namespace's ignore annotation; the pods of a namespace whose flag
+    /// flips are looked at again.
+    pub fn set_namespace_ignored(
+        &mut self,
+        store: &Store,
+        ns: &str,
+        ignored: bool,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let changed = if ignored {
+            self.ignored_namespaces.insert(Box::from(ns))
+        } else {
+            self.ignored_namespaces.remove(ns)
+        };
+        if !changed {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for pod in store.iter().filter(|p| &*p.namespace == ns) {
+            out.extend(self.observe(&pod.key(), pod, Some(pod), now_ms));
+        }
+        out
+    }
+
+    /// Replaces the whole set (after a namespace LIST).
+    pub fn set_ignored_namespaces(
+        &mut self,
+        store: &Store,
+        names: HashSet<Box<str>>,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let flipped: Vec<Box<str>> = names
+            .symmetric_difference(&self.ignored_namespaces)
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for ns in flipped {
+            let ignored = names.contains(&ns);
+            out.extend(self.set_namespace_ignored(store, &ns, ignored, now_ms));
+        }
+        out
+    }
+
     fn observe(
         &mut self,
         key: &str,
@@ -123,6 +179,12 @@ impl Detector {
         now_ms: i64,
     ) -> Vec<Transition> {
         let now = now_ms.div_euclid(1000);
+        // An ignored pod or namespace counts as gone: its incidents resolve
+        // rather than stay open on pods nobody wants to hear about.
+        if pod.ignore || self.ignored_namespaces.contains(&*pod.namespace) {
+            self.timed.remove(key);
+            return self.engine.pod_gone(key, now_ms);
+        }
         // Remember when a container the daemon already knew went into
         // ErrImagePull; pods first met in that state fall back to the
         // object's own clock (in classify), so a restart resets nothing.
@@ -179,5 +241,77 @@ impl Detector {
             return Vec::new();
         }
         self.engine.startup_done(now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::incident::State;
+    use crate::kube::store::Event;
+    use crate::kube::types::Pod;
+
+    fn crashing() -> PodRecord {
+        let pod: Pod = serde_json::from_str(include_str!(
+            "../../tests/fixtures/pods/crashloop-error.json"
+        ))
+        .unwrap();
+        PodRecord::from(pod)
+    }
+
+    fn feed(d: &mut Detector, store: &mut Store, pod: PodRecord, now_ms: i64) -> Vec<Transition> {
+        let changes = store.apply(0, Event::Apply(Box::new(pod)));
+        changes
+            .into_iter()
+            .flat_map(|c| d.on_change(store, c, now_ms))
+            .collect()
+    }
+
+    fn states(ts: &[Transition]) -> Vec<State> {
+        ts.iter().map(|t| t.incident.state).collect()
+    }
+
+    #[test]
+    fn an_ignored_namespace_resolves_its_incidents_and_opens_none() {
+        let mut d = Detector::new("c".into(), &Detect::default());
+        let mut store = Store::new();
+        let pod = crashing();
+        let ns = pod.namespace.to_string();
+        let t0 = 1_900_000_000_000;
+        assert_eq!(
+            states(&feed(&mut d, &mut store, pod.clone(), t0)),
+            [State::Open]
+        );
+        assert_eq!(
+            states(&d.set_namespace_ignored(&store, &ns, true, t0 + 1000)),
+            [State::Resolved]
+        );
+        let mut again = pod.clone();
+        again.containers[0].restart_count += 1;
+        assert!(feed(&mut d, &mut store, again, t0 + 2000).is_empty());
+        // Back in view: the termination seen while ignored was already
+        // counted, so the next crash is what opens a new incident.
+        assert!(
+            d.set_namespace_ignored(&store, &ns, false, t0 + 3000)
+                .is_empty()
+        );
+        let mut next = store.get(&pod.key()).unwrap().clone();
+        if let Some(t) = next.containers[0].last_terminated.as_mut() {
+            t.finished = t.finished.map(|f| f + 60);
+        }
+        next.containers[0].restart_count += 1;
+        assert_eq!(
+            states(&feed(&mut d, &mut store, next, t0 + 4000)),
+            [State::Open]
+        );
+    }
+
+    #[test]
+    fn an_ignored_pod_opens_nothing() {
+        let mut d = Detector::new("c".into(), &Detect::default());
+        let mut store = Store::new();
+        let mut pod = crashing();
+        pod.ignore = true;
+        assert!(feed(&mut d, &mut store, pod, 1_900_000_000_000).is_empty());
     }
 }

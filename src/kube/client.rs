@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::auth::{self, Authenticator};
 use super::config::ClusterConfig;
 use super::tls;
-use super::types::{PodList, Status};
+use super::types::{ObjectList, PodList, Status};
 
 /// Most a Status error body is read for its message.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -226,6 +226,11 @@ impl Client {
     /// One page of a pod LIST.
     pub fn list_pods(&self, path: &str, query: &[(&str, &str)]) -> Result<PodList, Error> {
         self.get_json(path, query, "pod list")
+    }
+
+    /// One page of a LIST of other objects (namespaces).
+    pub fn list_objects(&self, path: &str, query: &[(&str, &str)]) -> Result<ObjectList, Error> {
+        self.get_json(path, query, "object list")
     }
 
     /// Opens a WATCH; the caller reads lines until the server ends it.

@@ -17,19 +17,19 @@ use super::types::PodRecord;
 
 pub type StreamId = u16;
 
-/// What a watch stream tells the store.
+/// What a watch stream tells its consumer (`R`: the record kept per object).
 #[derive(Debug)]
-pub enum Event {
+pub enum Event<R = PodRecord> {
     /// A LIST starts: pods seen from now on belong to the new list.
     Init,
     /// One LIST page.
-    Page(Vec<PodRecord>),
+    Page(Vec<R>),
     /// The LIST is complete: pods it did not contain are gone.
     InitDone,
     /// ADDED or MODIFIED (boxed: keeps channel slots small).
-    Apply(Box<PodRecord>),
-    /// DELETED (the last state of the pod).
-    Delete(Box<PodRecord>),
+    Apply(Box<R>),
+    /// DELETED (the last state of the object).
+    Delete(Box<R>),
 }
 
 /// What changed in the store, for the classifier.

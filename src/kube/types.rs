@@ -204,6 +204,33 @@ fn records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PodRecord>, D::Error> 
     d.deserialize_any(V)
 }
 
+/// A LIST page of objects other than pods (namespaces), decoded with the
+/// same shared wire shape; only their metadata matters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectList {
+    pub metadata: ListMeta,
+    #[serde(deserialize_with = "nullable")]
+    pub items: Vec<Pod>,
+}
+
+/// What the daemon keeps per namespace: whether it is to be ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceRecord {
+    pub name: Box<str>,
+    /// Annotated `opsctrl.dev/ignore: "true"`.
+    pub ignore: bool,
+}
+
+impl From<Pod> for NamespaceRecord {
+    fn from(p: Pod) -> NamespaceRecord {
+        NamespaceRecord {
+            name: p.metadata.name.into_boxed_str(),
+            ignore: p.metadata.annotations,
+        }
+    }
+}
+
 /// An API `Status` (error bodies, and the object of a watch `ERROR` event).
 #[derive(Debug, Default, Deserialize, Clone, PartialEq, Eq)]
 #[serde(default)]

@@ -19,6 +19,7 @@ thread, which owns the pod store.
   sent again rather than lost.
 */
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::backoff::{self, Backoff};
 use super::client::{Client, Error};
 use super::store::{Event, StreamId};
-use super::types::{PodRecord, WatchEvent, decode_watch_line};
+use super::types::{ListMeta, NamespaceRecord, Pod, PodRecord, WatchEvent, decode_watch_line};
 use crate::metrics::{Counters, Metrics, Phase};
 use crate::settings::Reconnect;
 use crate::time::unix_now;
@@ -175,6 +176,10 @@ pub enum Msg {
         stream: StreamId,
         event: Event,
     },
+    /// From the namespace stream (for `opsctrl.dev/ignore` on namespaces).
+    Namespaces {
+        event: Event<NamespaceRecord>,
+    },
     /// A stream failed and reconnection is disabled: stop with exit 1.
     Fatal(String),
     /// SIGTERM or SIGINT.
@@ -194,7 +199,65 @@ pub struct StreamSpec {
     pub page_size: u32,
 }
 
-pub struct Stream {
+/// What a stream watches: how a LIST page decodes, what is kept per object,
+/// and how its events travel. The protocol is the same for every kind.
+pub trait Kind: Send + 'static {
+    type Record: Send + 'static;
+    fn list(
+        client: &Client,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(ListMeta, Vec<Self::Record>), Error>;
+    /// The compact record of a decoded watch object.
+    fn record(object: Pod) -> Self::Record;
+    fn msg(stream: StreamId, event: Event<Self::Record>) -> Msg;
+}
+
+/// Pods: LIST pages decode straight into compact records.
+pub struct Pods;
+
+impl Kind for Pods {
+    type Record = PodRecord;
+    fn list(
+        client: &Client,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(ListMeta, Vec<PodRecord>), Error> {
+        client.list_pods(path, query).map(|l| (l.metadata, l.items))
+    }
+    fn record(object: Pod) -> PodRecord {
+        PodRecord::from(object)
+    }
+    fn msg(stream: StreamId, event: Event<PodRecord>) -> Msg {
+        Msg::Store { stream, event }
+    }
+}
+
+/// Namespaces: only their name and ignore annotation.
+pub struct Namespaces;
+
+impl Kind for Namespaces {
+    type Record = NamespaceRecord;
+    fn list(
+        client: &Client,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(ListMeta, Vec<NamespaceRecord>), Error> {
+        client.list_objects(path, query).map(|l| {
+            let items = l.items.into_iter().map(NamespaceRecord::from).collect();
+            (l.metadata, items)
+        })
+    }
+    fn record(object: Pod) -> NamespaceRecord {
+        NamespaceRecord::from(object)
+    }
+    fn msg(_: StreamId, event: Event<NamespaceRecord>) -> Msg {
+        Msg::Namespaces { event }
+    }
+}
+
+pub struct Stream<K: Kind = Pods> {
+    pub kind: PhantomData<K>,
     pub spec: StreamSpec,
     pub client: Client,
     pub tx: SyncSender<Msg>,
@@ -203,7 +266,7 @@ pub struct Stream {
     pub shutdown: Arc<AtomicBool>,
 }
 
-impl Stream {
+impl<K: Kind> Stream<K> {
     fn selectors(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
         if let Some(f) = &self.spec.field_selector {
@@ -215,13 +278,8 @@ impl Stream {
         q
     }
 
-    fn send(&self, event: Event) -> bool {
-        self.tx
-            .send(Msg::Store {
-                stream: self.spec.id,
-                event,
-            })
-            .is_ok()
+    fn send(&self, event: Event<K::Record>) -> bool {
+        self.tx.send(K::msg(self.spec.id, event)).is_ok()
     }
 
     fn counters(&self) -> &Counters {
@@ -348,21 +406,21 @@ impl Stream {
         }
         query.extend(sel.iter().map(|(k, v)| (*k, v.as_str())));
         Counters::inc(&self.counters().list_requests);
-        let list = match self.client.list_pods(&self.spec.path, &query) {
+        let (metadata, items) = match K::list(&self.client, &self.spec.path, &query) {
             Ok(l) => l,
             Err(e) => return Self::failed(&e, None, false),
         };
         log::debug!(
-            "listed stream={} pods={} rv={} more={}",
+            "listed stream={} objects={} rv={} more={}",
             self.spec.name,
-            list.items.len(),
-            list.metadata.resource_version,
-            list.metadata
+            items.len(),
+            metadata.resource_version,
+            metadata
                 .continue_token
                 .as_deref()
                 .is_some_and(|t| !t.is_empty())
         );
-        if list.metadata.resource_version.is_empty() {
+        if metadata.resource_version.is_empty() {
             return Outcome::Failed {
                 error: "LIST answer has no resourceVersion".into(),
                 retry_after: None,
@@ -370,7 +428,7 @@ impl Stream {
                 productive: false,
             };
         }
-        if !self.send(Event::Page(list.items)) {
+        if !self.send(Event::Page(items)) {
             return Outcome::Failed {
                 error: "classification thread stopped".into(),
                 retry_after: None,
@@ -379,8 +437,8 @@ impl Stream {
             };
         }
         Outcome::Page {
-            resource_version: list.metadata.resource_version,
-            continue_token: list.metadata.continue_token,
+            resource_version: metadata.resource_version,
+            continue_token: metadata.continue_token,
         }
     }
 
@@ -467,11 +525,11 @@ impl Stream {
             let sent = match event {
                 WatchEvent::Added(p) | WatchEvent::Modified(p) => {
                     rv = advance(rv, &p.metadata.resource_version);
-                    self.send(Event::Apply(Box::new(PodRecord::from(p))))
+                    self.send(Event::Apply(Box::new(K::record(p))))
                 }
                 WatchEvent::Deleted(p) => {
                     rv = advance(rv, &p.metadata.resource_version);
-                    self.send(Event::Delete(Box::new(PodRecord::from(p))))
+                    self.send(Event::Delete(Box::new(K::record(p))))
                 }
                 WatchEvent::Bookmark { resource_version } => {
                     Counters::inc(&self.counters().bookmarks);

@@ -32,13 +32,20 @@ resource versions, watch bookmarks, retrieving large results sets in chunks):
   (ADDED) for that watch. `sendInitialEvents=true` ends the initial burst with a BOOKMARK
   annotated `k8s.io/initial-events-end`. Bookmarks carry the real shape (an empty Pod with
   only `metadata.resourceVersion` set), one more is sent right before a timeout closes.
+* Namespaces (with labels and `metadata.annotations`, see `set_namespace_annotation`) are
+  watchable too, through the same code: same global resourceVersion, own history window
+  (like the per-resource watch cache, so they never eat into the pods' one), 410s,
+  bookmarks (an empty Namespace), timeouts, selectors and the broadcast watch faults. A
+  namespace watch never sees pod events and vice versa. Namespaces that pods create
+  implicitly are ADDED at the pod's resourceVersion. Namespace LISTs are the current state
+  in one page (`limit` never cuts, no `continue` is issued) at the list resourceVersion.
 
 Also served: server-side printing (Table) for pod GET/LIST so plain `kubectl get pods`
 looks real, protobuf SelfSubjectAccessReview bodies (kubectl sends those), events and
-namespaces lists, pod logs set with `set_pod_log`.
+namespaces lists and GETs, pod logs set with `set_pod_log`.
 
 Not implemented: write verbs over HTTP (tests mutate through the Rust API), watches of
-namespaces/events, Table output inside watches, protobuf/CBOR responses, gzip, HTTP/2,
+events, namespace snapshot lists and paging, Table output inside watches, protobuf/CBOR responses, gzip, HTTP/2,
 the continue token a 410 Expired list carries for inconsistent continuation, and the
 apiserver's per-object managedFields.
 */
@@ -121,7 +128,8 @@ impl Default for Options {
 pub enum Fault {
     /// Next pod LIST answers this status with a Status body (429 gets `Retry-After: 1`).
     ListStatus(u16),
-    /// Next pod WATCH answers this HTTP status, with `Retry-After` when given.
+    /// Next pod WATCH answers this HTTP status, with `Retry-After` when given (namespace
+    /// watches never consume it).
     WatchStatus(u16, Option<u64>),
     /// Open watches write half of a chunk, then drop the TCP connection (no close_notify).
     CloseWatchesMidChunk,
@@ -484,15 +492,36 @@ impl FakeApi {
         let mut st = lock(&self.inner.store);
         st.history.clear();
         st.compact_rv = st.rv;
+        st.ns_history.clear();
+        st.ns_compact_rv = st.rv;
     }
 
     /// Make a namespace exist even without pods (default, kube-system, kube-public and
     /// kube-node-lease always exist; pod namespaces appear implicitly).
+    /// A new namespace is ADDED on namespace watches.
     pub fn add_namespace(&self, name: &str) {
         let mut st = lock(&self.inner.store);
         st.rv += 1;
         let rv = st.rv;
         st.ensure_ns(name, rv);
+        drop(st);
+        self.inner.changed.notify_all();
+    }
+
+    /// Set (`Some`) or remove (`None`) annotation `key` on namespace `name`, creating the
+    /// namespace if missing (one ADDED carrying the annotation). A change bumps the global
+    /// resourceVersion and is MODIFIED on namespace watches; a no-op (already so) changes
+    /// nothing, like a real no-op update. Returns the namespace's resourceVersion.
+    pub fn set_namespace_annotation(&self, name: &str, key: &str, value: Option<&str>) -> u64 {
+        let rv = lock(&self.inner.store).set_ns_annotation(name, key, value);
+        self.inner.changed.notify_all();
+        rv
+    }
+
+    /// A namespace as served by GET (with kind/apiVersion).
+    pub fn get_namespace(&self, name: &str) -> Option<Value> {
+        let obj = lock(&self.inner.store).namespaces.get(name).cloned()?;
+        serde_json::from_slice(&obj.full_json("Namespace")).ok()
     }
 
     /// Store a core/v1 Event (listable at /api/v1/events); bumps the global resourceVersion.
@@ -877,6 +906,25 @@ type Key = (String, String);
 enum Kind {
     Pod,
     Event,
+    Namespace,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Event => "Event",
+            Kind::Namespace => "Namespace",
+        }
+    }
+    /// The resource (RBAC and URL) name.
+    fn resource(self) -> &'static str {
+        match self {
+            Kind::Pod => "pods",
+            Kind::Event => "events",
+            Kind::Namespace => "namespaces",
+        }
+    }
 }
 
 /// A stored object, serialized once. `item` is the list-item form (no kind/apiVersion, as the
@@ -988,6 +1036,7 @@ fn field_values(v: &Value, kind: Kind) -> Vec<(&'static str, String)> {
     let names = match kind {
         Kind::Pod => POD_FIELDS,
         Kind::Event => EVENT_FIELDS,
+        Kind::Namespace => NAMESPACE_FIELDS,
     };
     names
         .iter()
@@ -1043,7 +1092,7 @@ impl EventType {
     }
 }
 
-/// One pod change in the history window: `prev` is the state before it (None for ADDED).
+/// One pod (or namespace) change in a history window: `prev` is the state before it (None for ADDED).
 struct Change {
     rv: u64,
     typ: EventType,
@@ -1071,12 +1120,6 @@ impl WatchAction {
     }
 }
 
-struct NsInfo {
-    rv: u64,
-    uid: String,
-    created: String,
-}
-
 struct Store {
     rv: u64,
     /// Watches and snapshot lists from a resourceVersion below this get 410.
@@ -1087,7 +1130,12 @@ struct Store {
     /// namespaces bump the global version too.
     history: VecDeque<Arc<Change>>,
     events: BTreeMap<Key, Arc<Obj>>,
-    namespaces: BTreeMap<String, NsInfo>,
+    /// Namespace objects by name (key `("", name)`).
+    namespaces: BTreeMap<String, Arc<Obj>>,
+    /// Namespace changes, kept apart from pod history like the per-resource watch cache, so
+    /// namespaces never eat into the pods' window. Same limit, own compaction point.
+    ns_history: VecDeque<Arc<Change>>,
+    ns_compact_rv: u64,
     /// Open watches → actions (faults) waiting to be carried out by their thread.
     watches: HashMap<u64, Vec<WatchAction>>,
 }
@@ -1102,6 +1150,8 @@ impl Store {
             history: VecDeque::new(),
             events: BTreeMap::new(),
             namespaces: BTreeMap::new(),
+            ns_history: VecDeque::new(),
+            ns_compact_rv: START_RV,
             watches: HashMap::new(),
         };
         for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
@@ -1110,16 +1160,119 @@ impl Store {
         st
     }
 
+    /// Create namespace `ns` at `rv` (ADDED) unless it exists. Namespaces a pod creates
+    /// implicitly share the pod's resourceVersion (the fake has no namespace admission).
     fn ensure_ns(&mut self, ns: &str, rv: u64) {
         if !self.namespaces.contains_key(ns) {
-            self.namespaces.insert(
-                ns.to_string(),
-                NsInfo {
+            let v = json!({
+                "metadata": {"name": ns, "uid": new_uid(), "resourceVersion": rv.to_string(),
+                             "creationTimestamp": rfc3339_now(),
+                             "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}
+            });
+            let obj = Arc::new(Obj::new(v, Kind::Namespace));
+            self.namespaces.insert(ns.to_string(), obj.clone());
+            self.record_ns(Change {
+                rv,
+                typ: EventType::Added,
+                obj,
+                prev: None,
+            });
+        }
+    }
+
+    /// Set (`Some`) or remove (`None`) one annotation of namespace `name`, creating the
+    /// namespace if missing. A real update bumps the version and emits MODIFIED; a no-op
+    /// update (value already so) changes nothing, as on the real server. Returns the
+    /// namespace's resourceVersion afterwards.
+    fn set_ns_annotation(&mut self, name: &str, key: &str, value: Option<&str>) -> u64 {
+        let Some(prev) = self.namespaces.get(name).cloned() else {
+            self.rv += 1;
+            let rv = self.rv;
+            self.ensure_ns(name, rv);
+            if value.is_none() {
+                return rv;
+            }
+            // Created with the annotation in one go: a single ADDED.
+            let obj = self.namespaces[name].clone();
+            let mut v: Value = serde_json::from_slice(&obj.item).unwrap_or_else(|_| json!({}));
+            v["metadata"]["annotations"] = json!({key: value});
+            let obj = Arc::new(Obj::new(v, Kind::Namespace));
+            self.namespaces.insert(name.to_string(), obj.clone());
+            if let Some(last) = self.ns_history.back_mut() {
+                *last = Arc::new(Change {
                     rv,
-                    uid: new_uid(),
-                    created: rfc3339_now(),
-                },
-            );
+                    typ: EventType::Added,
+                    obj,
+                    prev: None,
+                });
+            }
+            return rv;
+        };
+        let mut v: Value = serde_json::from_slice(&prev.item).unwrap_or_else(|_| json!({}));
+        let cur = v
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                key.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        if cur == value {
+            return prev.rv;
+        }
+        let meta = v["metadata"].as_object_mut().expect("namespace metadata");
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("annotations object");
+        match value {
+            Some(x) => {
+                ann.insert(key.to_string(), json!(x));
+            }
+            None => {
+                ann.remove(key);
+            }
+        }
+        if ann.is_empty() {
+            meta.remove("annotations");
+        }
+        self.rv += 1;
+        let rv = self.rv;
+        v["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let obj = Arc::new(Obj::new(v, Kind::Namespace));
+        self.namespaces.insert(name.to_string(), obj.clone());
+        self.record_ns(Change {
+            rv,
+            typ: EventType::Modified,
+            obj,
+            prev: Some(prev),
+        });
+        rv
+    }
+
+    fn record_ns(&mut self, c: Change) {
+        self.ns_history.push_back(Arc::new(c));
+        while self.ns_history.len() > self.history_limit {
+            if let Some(old) = self.ns_history.pop_front() {
+                self.ns_compact_rv = old.rv;
+            }
+        }
+    }
+
+    /// Watches of `kind` from a resourceVersion below this get 410.
+    fn compact_rv_of(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Namespace => self.ns_compact_rv,
+            _ => self.compact_rv,
+        }
+    }
+
+    /// Current objects of a watchable kind, in key order.
+    fn objects(&self, kind: Kind) -> Vec<Arc<Obj>> {
+        match kind {
+            Kind::Namespace => self.namespaces.values().cloned().collect(),
+            _ => self.pods.values().cloned().collect(),
         }
     }
 
@@ -1225,10 +1378,15 @@ impl Store {
         rv
     }
 
-    /// Pod changes with rv > `after` (caller checked `after >= compact_rv`).
-    fn changes_after(&self, after: u64) -> Vec<Arc<Change>> {
-        let i = self.history.partition_point(|c| c.rv <= after);
-        self.history.range(i..).cloned().collect()
+    /// Changes of `kind` (pods or namespaces) with rv > `after` (caller checked
+    /// `after >= compact_rv_of(kind)`).
+    fn changes_after(&self, kind: Kind, after: u64) -> Vec<Arc<Change>> {
+        let h = match kind {
+            Kind::Namespace => &self.ns_history,
+            _ => &self.history,
+        };
+        let i = h.partition_point(|c| c.rv <= after);
+        h.range(i..).cloned().collect()
     }
 
     /// One page of pods as of resourceVersion `at` (compact_rv <= at <= rv), keys after
@@ -1996,12 +2154,12 @@ impl Chunks {
         self.buf.extend_from_slice(line);
         self.buf.extend_from_slice(b"\r\n");
     }
-    fn event(&mut self, typ: &str, obj: &Obj) {
+    fn event(&mut self, typ: &str, kind: Kind, obj: &Obj) {
         let mut l = Vec::with_capacity(obj.item.len() + 64);
         l.extend_from_slice(b"{\"type\":\"");
         l.extend_from_slice(typ.as_bytes());
         l.extend_from_slice(b"\",\"object\":");
-        obj.write_full("Pod", &mut l);
+        obj.write_full(kind.name(), &mut l);
         l.extend_from_slice(b"}\n");
         self.line(&l);
     }
@@ -2014,15 +2172,20 @@ impl Chunks {
     }
 }
 
-fn bookmark_line(rv: u64, initial_events_end: bool) -> Vec<u8> {
-    // The real watch cache serializes an empty Pod with only the resourceVersion set.
+fn bookmark_line(kind: Kind, rv: u64, initial_events_end: bool) -> Vec<u8> {
+    // The real watch cache serializes an empty object of the watched kind with only the
+    // resourceVersion set (a Pod's spec has the non-omitempty `containers: null`).
     let annotations = if initial_events_end {
         r#","annotations":{"k8s.io/initial-events-end":"true"}"#
     } else {
         ""
     };
+    let (k, spec) = match kind {
+        Kind::Namespace => ("Namespace", "{}"),
+        _ => ("Pod", "{\"containers\":null}"),
+    };
     format!(
-        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{rv}\",\"creationTimestamp\":null{annotations}}},\"spec\":{{\"containers\":null}},\"status\":{{}}}}}}\n"
+        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{k}\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{rv}\",\"creationTimestamp\":null{annotations}}},\"spec\":{spec},\"status\":{{}}}}}}\n"
     )
     .into_bytes()
 }
@@ -2246,7 +2409,10 @@ fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool
     }
 
     if let Route::Pods { ns, watch: true } = route {
-        return serve_watch(inner, conn, req, ns, user);
+        return serve_watch(inner, conn, req, Kind::Pod, ns, user);
+    }
+    if let Route::Namespaces { watch: true } = route {
+        return serve_watch(inner, conn, req, Kind::Namespace, None, user);
     }
 
     let result: Result<(u16, &str, Vec<u8>), ApiError> = match route {
@@ -2303,10 +2469,11 @@ fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool
             .authorize(user, "list", "events", "", ns.unwrap_or(""), "")
             .and_then(|_| list_events(inner, req, ns))
             .map(|b| (200, "application/json", b)),
+        // (Namespace watches were served above.)
         Route::Namespaces { watch: true } | Route::Events { watch: true, .. } => {
             Err(ApiError::new(
                 405,
-                "watching namespaces and events is not supported by the fake apiserver",
+                "watching events is not supported by the fake apiserver",
             ))
         }
         Route::NotFound => Err(ApiError::not_found_path()),
@@ -2553,48 +2720,35 @@ fn list_events(inner: &Inner, req: &HttpReq, ns: Option<&str>) -> Result<Vec<u8>
     ))
 }
 
-/// The namespace list, or one namespace (`only`, 404 when missing).
+/// The namespace list, or one namespace (`only`, 404 when missing). The list is always the
+/// current state in one piece: `limit` is accepted but never cuts a page (legal: the server
+/// may return fewer items than asked, and no `continue` then means "complete"); a
+/// `continue` token (only ever from a pod list) resumes after its key's name.
 fn list_namespaces(inner: &Inner, req: &HttpReq, only: Option<&str>) -> Result<Vec<u8>, ApiError> {
-    let labels = parse_label_selector(req.param("labelSelector").unwrap_or(""))
-        .map_err(|m| ApiError::new(400, m))?;
-    let fields = parse_field_selector(req.param("fieldSelector").unwrap_or(""), NAMESPACE_FIELDS)
-        .map_err(|m| ApiError::new(400, m))?;
-    let st = lock(&inner.store);
-    let mk = |name: &str, i: &NsInfo| {
-        json!({
-            "metadata": {"name": name, "uid": i.uid, "resourceVersion": i.rv.to_string(), "creationTimestamp": i.created,
-                         "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]},
-            "status": {"phase": "Active"}
-        })
+    let filter = Filter::from_query(req, None, NAMESPACE_FIELDS)?;
+    if let Some(l) = req.param("limit").filter(|l| !l.is_empty()) {
+        l.parse::<i64>()
+            .map_err(|_| ApiError::new(400, format!("invalid limit {l:?}")))?;
+    }
+    let after = match req.param("continue").unwrap_or("") {
+        "" => None,
+        c => Some(decode_continue(c)?.1.1),
     };
+    let st = lock(&inner.store);
     if let Some(name) = only {
-        let info = st
+        let obj = st
             .namespaces
             .get(name)
             .ok_or_else(|| not_found("namespaces", name))?;
-        let mut v = mk(name, info);
-        v["kind"] = json!("Namespace");
-        v["apiVersion"] = json!("v1");
-        return Ok(serde_json::to_vec(&v).unwrap_or_default());
+        return Ok(obj.full_json("Namespace"));
     }
-    let items: Vec<Vec<u8>> = st
+    let items: Vec<Arc<Obj>> = st
         .namespaces
         .iter()
-        .filter(|(name, _)| {
-            let l: BTreeMap<String, String> =
-                [("kubernetes.io/metadata.name".to_string(), name.to_string())].into();
-            labels.iter().all(|r| r.matches(&l))
-                && fields.iter().all(|f| {
-                    let v = if f.field == "metadata.name" {
-                        name.as_str()
-                    } else {
-                        "Active"
-                    };
-                    (v == f.value) == f.eq
-                })
-        })
-        .map(|(name, i)| serde_json::to_vec(&mk(name, i)).unwrap_or_default())
+        .filter(|(name, _)| after.as_ref().is_none_or(|a| *name > a))
+        .map(|(_, o)| o)
+        .filter(|o| filter.matches(o))
+        .cloned()
         .collect();
     let rv = st.rv;
     drop(st);
@@ -2603,7 +2757,7 @@ fn list_namespaces(inner: &Inner, req: &HttpReq, only: Option<&str>) -> Result<V
         rv,
         None,
         None,
-        items.iter().map(|v| v.as_slice()),
+        items.iter().map(|o| o.item.as_slice()),
     ))
 }
 
@@ -2773,7 +2927,7 @@ impl Drop for WatchGuard<'_> {
 
 /// How a change looks through a watch's filter (the cacher's convertToWatchEvent): entering
 /// the selection is ADDED, leaving it is DELETED with the previous content at the new version.
-fn through_filter(c: &Change, f: &Filter) -> Option<(EventType, Arc<Obj>)> {
+fn through_filter(c: &Change, f: &Filter, kind: Kind) -> Option<(EventType, Arc<Obj>)> {
     let cur = c.typ != EventType::Deleted && f.matches(&c.obj);
     let old = c.prev.as_ref().is_some_and(|p| f.matches(p));
     match (cur, old) {
@@ -2783,15 +2937,17 @@ fn through_filter(c: &Change, f: &Filter) -> Option<(EventType, Arc<Obj>)> {
         (false, true) => c
             .prev
             .as_ref()
-            .map(|p| (EventType::Deleted, Arc::new(p.with_rv(c.rv, Kind::Pod)))),
+            .map(|p| (EventType::Deleted, Arc::new(p.with_rv(c.rv, kind)))),
         (false, false) => None,
     }
 }
 
+/// A pod or namespace watch (`kind`); `ns` scopes pod watches to one namespace.
 fn serve_watch(
     inner: &Arc<Inner>,
     conn: &mut Conn,
     req: &HttpReq,
+    kind: Kind,
     ns: Option<&str>,
     user: &str,
 ) -> io::Result<bool> {
@@ -2800,7 +2956,11 @@ fn serve_watch(
         conn.respond_err(&e)?;
         Ok(true)
     };
-    if let Some((code, retry)) = inner.take_watch_fault() {
+    // `WatchStatus` faults are for pod watches only (see `Fault`).
+    if let Some((code, retry)) = (kind == Kind::Pod)
+        .then(|| inner.take_watch_fault())
+        .flatten()
+    {
         let e = if code == 403 {
             forbidden(user, "watch", "pods", "", ns.unwrap_or(""), "")
         } else {
@@ -2808,10 +2968,14 @@ fn serve_watch(
         };
         return fail(conn, e);
     }
-    if let Err(e) = inner.authorize(user, "watch", "pods", "", ns.unwrap_or(""), "") {
+    if let Err(e) = inner.authorize(user, "watch", kind.resource(), "", ns.unwrap_or(""), "") {
         return fail(conn, e);
     }
-    let filter = match Filter::from_query(req, ns, POD_FIELDS) {
+    let supported = match kind {
+        Kind::Namespace => NAMESPACE_FIELDS,
+        _ => POD_FIELDS,
+    };
+    let filter = match Filter::from_query(req, ns, supported) {
         Ok(f) => f,
         Err(e) => return fail(conn, e),
     };
@@ -2875,8 +3039,9 @@ fn serve_watch(
         };
         let mut st = st;
         if let Some(x) = start_rv {
-            if x < st.compact_rv && !with_initial {
-                let msg = format!("too old resource version: {x} ({})", st.compact_rv);
+            let compact_rv = st.compact_rv_of(kind);
+            if x < compact_rv && !with_initial {
+                let msg = format!("too old resource version: {x} ({compact_rv})");
                 drop(st);
                 if expired_http {
                     return fail(conn, ApiError::new(410, msg));
@@ -2892,10 +3057,9 @@ fn serve_watch(
             }
         }
         let initial: Vec<Arc<Obj>> = if with_initial {
-            st.pods
-                .values()
+            st.objects(kind)
+                .into_iter()
                 .filter(|o| filter.matches(o))
-                .cloned()
                 .collect()
         } else {
             Vec::new()
@@ -2915,14 +3079,14 @@ fn serve_watch(
     write_watch_head(conn)?;
     let mut ch = Chunks::new();
     for o in &initial {
-        ch.event("ADDED", o);
+        ch.event("ADDED", kind, o);
         if ch.buf.len() >= FLUSH_BYTES {
             ch.flush_to(conn)?;
         }
     }
     drop(initial);
     if initial_end_bookmark {
-        ch.line(&bookmark_line(cursor, true));
+        ch.line(&bookmark_line(kind, cursor, true));
     }
     ch.flush_to(conn)?;
 
@@ -2943,7 +3107,7 @@ fn serve_watch(
                     .get_mut(&id)
                     .map(std::mem::take)
                     .unwrap_or_default();
-                let behind = cursor < st.compact_rv;
+                let behind = cursor < st.compact_rv_of(kind);
                 let now = Instant::now();
                 let mut wake = deadline.min(next_probe);
                 if bookmarks {
@@ -2953,7 +3117,7 @@ fn serve_watch(
                     let pending = if behind || st.rv == cursor {
                         Vec::new()
                     } else {
-                        st.changes_after(cursor)
+                        st.changes_after(kind, cursor)
                     };
                     break (pending, actions, st.rv, behind);
                 }
@@ -2972,8 +3136,8 @@ fn serve_watch(
             return Ok(true);
         }
         for c in &pending {
-            if let Some((typ, obj)) = through_filter(c, &filter) {
-                ch.event(typ.as_str(), &obj);
+            if let Some((typ, obj)) = through_filter(c, &filter, kind) {
+                ch.event(typ.as_str(), kind, &obj);
                 if ch.buf.len() >= FLUSH_BYTES {
                     ch.flush_to(conn)?;
                 }
@@ -2986,7 +3150,7 @@ fn serve_watch(
         for a in actions {
             match a {
                 WatchAction::CloseMidChunk => {
-                    let line = bookmark_line(cursor, false);
+                    let line = bookmark_line(kind, cursor, false);
                     ch.buf
                         .extend_from_slice(format!("{:x}\r\n", line.len()).as_bytes());
                     ch.buf.extend_from_slice(&line[..line.len() / 2]);
@@ -3022,14 +3186,14 @@ fn serve_watch(
         let now = Instant::now();
         if now >= deadline {
             if bookmarks {
-                ch.line(&bookmark_line(cursor, false));
+                ch.line(&bookmark_line(kind, cursor, false));
             }
             ch.buf.extend_from_slice(b"0\r\n\r\n");
             ch.flush_to(conn)?;
             return Ok(true);
         }
         if bookmarks && now >= next_bookmark {
-            ch.line(&bookmark_line(cursor, false));
+            ch.line(&bookmark_line(kind, cursor, false));
             ch.flush_to(conn)?;
             next_bookmark = now + inner.opts.bookmark_interval;
         }
@@ -3080,7 +3244,7 @@ impl Discovery {
             api_v1: b(
                 json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
                     {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["get", "list"], "shortNames": ["ev"]},
-                    {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
+                    {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list", "watch"], "shortNames": ["ns"]},
                     {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["get", "list", "watch"], "shortNames": ["po"], "categories": ["all"]},
                     {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}
                 ]}),
