@@ -13,11 +13,9 @@ at their next check or are simply left behind when the process exits.
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::detect::detector::Detector;
@@ -26,7 +24,7 @@ use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
 use crate::kube::store::{Change, Event, Store};
 use crate::kube::types::NamespaceRecord;
-use crate::kube::watch::{Msg, Namespaces, Pods, Stream, StreamSpec};
+use crate::kube::watch::{Msg, Namespaces, Pods, Shared, Stream, StreamSpec};
 use crate::metrics::Metrics;
 use crate::output;
 use crate::serve;
@@ -201,38 +199,23 @@ pub fn run(
         settings.label_selector.as_deref().unwrap_or("-"),
     );
 
-    for spec in streams.iter().cloned() {
-        let stream = Stream::<Pods> {
-            kind: PhantomData,
-            spec,
-            client: client.clone(),
-            tx: tx.clone(),
-            metrics: metrics.clone(),
-            reconnect: settings.reconnect.clone(),
-            shutdown: stop.clone(),
-        };
-        thread::Builder::new()
-            .name(format!("watch-{}", stream.spec.id))
-            .stack_size(256 * 1024)
-            .spawn(move || stream.run())
-            .map_err(|e| format!("cannot start watch thread: {e}"))?;
-    }
-    if let Some(spec) = ns_stream.clone() {
-        let stream = Stream::<Namespaces> {
-            kind: PhantomData,
-            spec,
-            client: client.clone(),
-            tx: tx.clone(),
-            metrics: metrics.clone(),
-            reconnect: settings.reconnect.clone(),
-            shutdown: stop.clone(),
-        };
-        thread::Builder::new()
-            .name("watch-namespaces".into())
-            .stack_size(256 * 1024)
-            .spawn(move || stream.run())
-            .map_err(|e| format!("cannot start watch thread: {e}"))?;
-    }
+    let shared = Shared {
+        client: client.clone(),
+        tx: tx.clone(),
+        metrics: metrics.clone(),
+        reconnect: settings.reconnect.clone(),
+        shutdown: stop.clone(),
+    };
+    let started: std::io::Result<()> = streams
+        .iter()
+        .cloned()
+        .try_for_each(|spec| Stream::<Pods>::new(spec, shared.clone()).spawn())
+        .and_then(|()| match ns_stream.clone() {
+            Some(spec) => Stream::<Namespaces>::new(spec, shared.clone()).spawn(),
+            None => Ok(()),
+        });
+    started.map_err(|e| format!("cannot start watch thread: {e}"))?;
+    drop(shared);
     drop(tx);
 
     let mut store = Store::new();

@@ -10,9 +10,9 @@ use std::io::Read;
 use serde_json::Value;
 
 use crate::daemon::plan_streams;
-use crate::detect::classify::{NothingKnown, Thresholds, classify};
-use crate::detect::detector::is_healthy;
-use crate::detect::incident::{Config, Engine, Incident};
+use crate::detect::classify::{NothingKnown, classify};
+use crate::detect::detector::{engine_config, is_healthy, thresholds};
+use crate::detect::incident::{Engine, Incident};
 use crate::detect::workload::workload_of;
 use crate::kube::client::Client;
 use crate::kube::types::{Pod, PodRecord};
@@ -96,21 +96,8 @@ pub fn incidents(
     pods: &[PodRecord],
     now: i64,
 ) -> Vec<Incident> {
-    let d = &settings.detect;
-    let th = Thresholds {
-        min_restart: d.min_restart,
-        max_pending_secs: d.max_pending_ms / 1000,
-        image_pull_grace_secs: d.image_pull_grace_ms / 1000,
-        not_ready_grace_secs: d.not_ready_grace_ms / 1000,
-    };
-    let mut engine = Engine::new(Config {
-        cluster: cluster.to_string(),
-        resolve_after_ms: d.resolve_after_ms,
-        rate_limit_ms: d.rate_limit_ms,
-        renotify_ms: d.renotify_ms,
-        batch_ms: d.batch_ms,
-        storm_threshold: d.storm_threshold,
-    });
+    let th = thresholds(&settings.detect);
+    let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
     for pod in pods.iter().filter(|p| in_scope(settings, p)) {
         let findings = classify(pod, &NothingKnown, now, &th);
         engine.observe(

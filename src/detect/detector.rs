@@ -19,6 +19,28 @@ use crate::kube::store::{Change, Store};
 use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
 use crate::settings::Detect;
 
+/// The classifier's thresholds from the settings (milliseconds → seconds).
+pub fn thresholds(d: &Detect) -> Thresholds {
+    Thresholds {
+        min_restart: d.min_restart,
+        max_pending_secs: d.max_pending_ms / 1000,
+        image_pull_grace_secs: d.image_pull_grace_ms / 1000,
+        not_ready_grace_secs: d.not_ready_grace_ms / 1000,
+    }
+}
+
+/// The incident engine's configuration from the settings.
+pub fn engine_config(cluster: String, d: &Detect) -> Config {
+    Config {
+        cluster,
+        resolve_after_ms: d.resolve_after_ms,
+        rate_limit_ms: d.rate_limit_ms,
+        renotify_ms: d.renotify_ms,
+        batch_ms: d.batch_ms,
+        storm_threshold: d.storm_threshold,
+    }
+}
+
 pub struct Detector {
     engine: Engine,
     thresholds: Thresholds,
@@ -77,20 +99,8 @@ fn time_sensitive(p: &PodRecord) -> bool {
 impl Detector {
     pub fn new(cluster: String, d: &Detect) -> Detector {
         Detector {
-            engine: Engine::new(Config {
-                cluster,
-                resolve_after_ms: d.resolve_after_ms,
-                rate_limit_ms: d.rate_limit_ms,
-                renotify_ms: d.renotify_ms,
-                batch_ms: d.batch_ms,
-                storm_threshold: d.storm_threshold,
-            }),
-            thresholds: Thresholds {
-                min_restart: d.min_restart,
-                max_pending_secs: d.max_pending_ms / 1000,
-                image_pull_grace_secs: d.image_pull_grace_ms / 1000,
-                not_ready_grace_secs: d.not_ready_grace_ms / 1000,
-            },
+            engine: Engine::new(engine_config(cluster, d)),
+            thresholds: thresholds(d),
             err_image_pull: HashMap::new(),
             timed: HashSet::new(),
             ignored_namespaces: HashSet::new(),

@@ -75,26 +75,12 @@ mod tests {
     use crate::kube::types::{Owner, Phase};
 
     fn pod_owned_by(kind: &str, name: &str) -> PodRecord {
-        PodRecord {
-            namespace: "ns".into(),
-            name: "the-pod".into(),
-            uid: "u".into(),
-            created: None,
-            deleting: None,
-            owner: (!kind.is_empty()).then(|| Owner {
-                kind: kind.into(),
-                name: name.into(),
-            }),
-            node: None,
-            phase: Phase::Running,
-            reason: None,
-            message: None,
-            scheduled: None,
-            ready: None,
-            ignore: false,
-            containers: Box::new([]),
-            init_containers: Box::new([]),
-        }
+        let mut p = PodRecord::bare("ns", "the-pod", Phase::Running);
+        p.owner = (!kind.is_empty()).then(|| Owner {
+            kind: kind.into(),
+            name: name.into(),
+        });
+        p
     }
 
     fn w(kind: &str, name: &str) -> Workload {

@@ -167,23 +167,7 @@ mod tests {
     use crate::kube::types::{Phase, PodRecord};
 
     fn pod(name: &str, phase: Phase) -> PodRecord {
-        PodRecord {
-            namespace: "ns".into(),
-            name: name.into(),
-            uid: format!("uid-{name}").into(),
-            created: None,
-            deleting: None,
-            owner: None,
-            node: None,
-            phase,
-            reason: None,
-            message: None,
-            scheduled: None,
-            ready: None,
-            ignore: false,
-            containers: Box::new([]),
-            init_containers: Box::new([]),
-        }
+        PodRecord::bare("ns", name, phase)
     }
 
     fn list(store: &mut Store, stream: StreamId, pages: Vec<Vec<PodRecord>>) -> Vec<Change> {

@@ -459,6 +459,28 @@ pub struct PodRecord {
 }
 
 impl PodRecord {
+    /// A pod with nothing but a name and phase (test values).
+    #[cfg(test)]
+    pub fn bare(namespace: &str, name: &str, phase: Phase) -> PodRecord {
+        PodRecord {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: format!("uid-{name}").into(),
+            created: None,
+            deleting: None,
+            owner: None,
+            node: None,
+            phase,
+            reason: None,
+            message: None,
+            scheduled: None,
+            ready: None,
+            ignore: false,
+            containers: Box::new([]),
+            init_containers: Box::new([]),
+        }
+    }
+
     /// `namespace/name`, the store key.
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)

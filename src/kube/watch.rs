@@ -266,7 +266,38 @@ pub struct Stream<K: Kind = Pods> {
     pub shutdown: Arc<AtomicBool>,
 }
 
+/// What every stream shares with the rest of the daemon.
+#[derive(Clone)]
+pub struct Shared {
+    pub client: Client,
+    pub tx: SyncSender<Msg>,
+    pub metrics: Arc<Metrics>,
+    pub reconnect: Reconnect,
+    pub shutdown: Arc<AtomicBool>,
+}
+
 impl<K: Kind> Stream<K> {
+    pub fn new(spec: StreamSpec, shared: Shared) -> Stream<K> {
+        Stream {
+            kind: PhantomData,
+            spec,
+            client: shared.client,
+            tx: shared.tx,
+            metrics: shared.metrics,
+            reconnect: shared.reconnect,
+            shutdown: shared.shutdown,
+        }
+    }
+
+    /// Runs the stream on its own (small-stacked) thread.
+    pub fn spawn(self) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name(format!("watch-{}", self.spec.id))
+            .stack_size(256 * 1024)
+            .spawn(move || self.run())
+            .map(drop)
+    }
+
     fn selectors(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
         if let Some(f) = &self.spec.field_selector {
