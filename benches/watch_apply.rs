@@ -107,15 +107,16 @@ fn main() {
             )
         })
         .collect();
-    let mut detector = Detector::new("bench".into(), &Detect::default());
     let mut dstore = Store::new();
     for l in &lines {
         if let Ok(WatchEvent::Modified(p)) = decode_watch_line(l.as_bytes()) {
-            for c in dstore.apply(0, Event::Apply(Box::new(PodRecord::from(p)))) {
-                detector.on_change(&dstore, c, 0);
-            }
+            dstore.apply(0, Event::Apply(Box::new(PodRecord::from(p))));
         }
     }
+    let before_detector = LIVE.load(Ordering::Relaxed);
+    let mut detector = Detector::new("bench".into(), &Detect::default());
+    black_box(detector.observe_all(&dstore, 0));
+    let detector_bytes = LIVE.load(Ordering::Relaxed) - before_detector;
     let mut lat: Vec<u64> = Vec::with_capacity(events);
     let mut transitions = 0usize;
     let now_ms = 1_795_600_000_000i64;
@@ -159,6 +160,10 @@ fn main() {
     println!(
         "| store heap bytes per pod | {} |",
         store_bytes / pods as isize
+    );
+    println!(
+        "| detection state heap bytes per healthy pod | {} |",
+        detector_bytes / pods as isize
     );
     println!(
         "| decision latency p50 (line → incident engine), µs | {:.1} |",

@@ -257,6 +257,12 @@ impl Engine {
         now_ms: i64,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
+        // Most pods are healthy and belong to no incident: keep no state for
+        // them (memory grows with failures, not with the cluster).
+        if findings.is_empty() && self.pods.get(pod_key).is_none_or(|p| p.incident.is_none()) {
+            self.pods.remove(pod_key);
+            return out;
+        }
         let (namespace, name) = split_key(pod_key);
         if let Some(pod) = self.pods.get(pod_key) {
             if pod.workload.0 != namespace || pod.workload.1 != *workload {
