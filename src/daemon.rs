@@ -87,11 +87,20 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Prints the record; a closed stdout is logged once, not fatal.
-fn emit(settings: &Settings, metrics: &Metrics, transitions: &[Transition], stdout_ok: &mut bool) {
+/// Prints the record (with each transition's diagnosis); a closed stdout is
+/// logged once, not fatal.
+fn emit(
+    settings: &Settings,
+    metrics: &Metrics,
+    detector: &mut Detector,
+    store: &Store,
+    transitions: Vec<Transition>,
+    stdout_ok: &mut bool,
+) {
     if transitions.is_empty() {
         return;
     }
+    let mut records = Vec::with_capacity(transitions.len());
     for t in transitions {
         metrics
             .counters
@@ -103,24 +112,25 @@ fn emit(settings: &Settings, metrics: &Metrics, transitions: &[Transition], stdo
                 .incidents_opened
                 .fetch_add(1, Ordering::Relaxed);
         }
+        let d = detector.diagnose(store, &t);
         log::info!(
-            "incident {} id={} {} {}/{}/{} pods={}",
+            "incident {} id={} {} {}/{}/{} pods={} cause={}",
             t.incident.state.as_str(),
             t.incident.id,
             t.incident.finding.kind,
             t.incident.namespace,
             t.incident.workload.kind,
             t.incident.workload.name,
-            t.incident.pods.len()
+            t.incident.pods.len(),
+            d.as_ref().map_or("-", |d| d.cause)
         );
+        records.push((t, d));
     }
     if !*stdout_ok {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if let Err(e) =
-        output::print_transitions(&mut out, settings.output == Output::Json, transitions)
-    {
+    if let Err(e) = output::print_transitions(&mut out, settings.output == Output::Json, &records) {
         log::error!("cannot write incidents to stdout: {e}; further incidents are only logged");
         *stdout_ok = false;
     }
@@ -270,7 +280,14 @@ pub fn run(
                     }
                     transitions.extend(detector.on_change(&store, c, now));
                 }
-                emit(settings, &metrics, &transitions, &mut stdout_ok);
+                emit(
+                    settings,
+                    &metrics,
+                    &mut detector,
+                    &store,
+                    transitions,
+                    &mut stdout_ok,
+                );
                 if done {
                     let first = !std::mem::replace(&mut listed[stream as usize], true);
                     let name = &streams[stream as usize].name;
@@ -310,7 +327,14 @@ pub fn run(
                             t = detector.observe_all(&store, now);
                             if !announced && listed.iter().all(|l| *l) {
                                 announced = true;
-                                emit(settings, &metrics, &t, &mut stdout_ok);
+                                emit(
+                                    settings,
+                                    &metrics,
+                                    &mut detector,
+                                    &store,
+                                    std::mem::take(&mut t),
+                                    &mut stdout_ok,
+                                );
                                 notify(&detector.startup_done(now));
                                 t = Vec::new();
                             }
@@ -323,7 +347,14 @@ pub fn run(
                     }
                     Event::Delete(n) => detector.set_namespace_ignored(&store, &n.name, false, now),
                 };
-                emit(settings, &metrics, &transitions, &mut stdout_ok);
+                emit(
+                    settings,
+                    &metrics,
+                    &mut detector,
+                    &store,
+                    transitions,
+                    &mut stdout_ok,
+                );
             }
             Ok(Msg::Fatal(e)) => return Ok(Exit::Failed(e)),
             Ok(Msg::Shutdown) => return Ok(Exit::Stopped),
@@ -335,7 +366,14 @@ pub fn run(
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
             let (transitions, notifications) = detector.tick(&store, now_ms());
-            emit(settings, &metrics, &transitions, &mut stdout_ok);
+            emit(
+                settings,
+                &metrics,
+                &mut detector,
+                &store,
+                transitions,
+                &mut stdout_ok,
+            );
             notify(&notifications);
             metrics.counters.incidents_open.store(
                 detector.engine().open_incidents().count() as u64,

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod daemon;
 pub mod detect;
+pub mod diagnose;
 pub mod kube;
 pub mod metrics;
 pub mod output;

@@ -12,10 +12,11 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use crate::detect::incident::{Incident, Notification, Transition};
+use crate::diagnose::rules::Diagnosis;
 use crate::time::format_rfc3339;
 
-/// The stable JSON of an incident in a given state.
-pub fn incident_json(i: &Incident) -> Value {
+/// The stable JSON of an incident in a given state, with its diagnosis.
+pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
     let f = &i.finding;
     json!({
         "cluster": i.cluster,
@@ -37,12 +38,29 @@ pub fn incident_json(i: &Incident) -> Value {
         "first_seen": format_rfc3339(i.first_seen_ms.div_euclid(1000)),
         "last_seen": format_rfc3339(i.last_seen_ms.div_euclid(1000)),
         "state": i.state.as_str(),
-        "diagnosis": {},
+        "diagnosis": diagnosis.map_or_else(|| json!({}), |d| json!(d)),
     })
 }
 
-/// One readable line for a transition.
-pub fn transition_text(t: &Transition) -> String {
+/// The cause and the fix, indented under an incident line.
+pub fn diagnosis_text(d: &Diagnosis) -> String {
+    let mut out = format!(
+        "    cause: {} ({:.0}%): {}",
+        d.cause,
+        d.confidence * 100.0,
+        d.summary
+    );
+    if !d.fix.text.is_empty() {
+        let _ = write!(out, "\n    fix: {}", d.fix.text);
+    }
+    for c in &d.fix.commands {
+        let _ = write!(out, "\n      $ {c}");
+    }
+    out
+}
+
+/// One readable line for a transition (plus its diagnosis, indented).
+pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String {
     let i = &t.incident;
     let f = &i.finding;
     let mut line = format!(
@@ -81,6 +99,10 @@ pub fn transition_text(t: &Transition) -> String {
     if !f.message.is_empty() && i.state.as_str() != "resolved" {
         let msg: String = f.message.chars().take(300).collect();
         let _ = write!(line, ": {}", msg.replace('\n', " "));
+    }
+    if let Some(d) = diagnosis.filter(|_| i.state.as_str() != "resolved") {
+        line.push('\n');
+        line.push_str(&diagnosis_text(d));
     }
     line
 }
@@ -128,24 +150,28 @@ pub fn notification_text(n: &Notification) -> String {
 
 /// Prints transitions on stdout. A closed stdout (`| head`) is not an error
 /// worth dying for: the daemon keeps running for its other outputs.
-pub fn print_transitions(out: &mut impl Write, json: bool, ts: &[Transition]) -> io::Result<()> {
-    for t in ts {
+pub fn print_transitions(
+    out: &mut impl Write,
+    json: bool,
+    ts: &[(Transition, Option<Diagnosis>)],
+) -> io::Result<()> {
+    for (t, d) in ts {
         if json {
-            let mut v = incident_json(&t.incident);
+            let mut v = incident_json(&t.incident, d.as_ref());
             v["at"] = json!(format_rfc3339(t.at_ms.div_euclid(1000)));
             writeln!(out, "{v}")?;
         } else {
-            writeln!(out, "{}", transition_text(t))?;
+            writeln!(out, "{}", transition_text(t, d.as_ref()))?;
         }
     }
     out.flush()
 }
 
-/// `scan`'s table.
-pub fn scan_table(incidents: &[Incident]) -> String {
-    let rows: Vec<[String; 7]> = incidents
+/// `scan`'s table, then the cause and fix of each row.
+pub fn scan_table(incidents: &[(Incident, Diagnosis)]) -> String {
+    let rows: Vec<[String; 8]> = incidents
         .iter()
-        .map(|i| {
+        .map(|(i, d)| {
             let f = &i.finding;
             [
                 i.namespace.clone(),
@@ -153,6 +179,7 @@ pub fn scan_table(incidents: &[Incident]) -> String {
                 f.kind.as_str().to_string(),
                 f.kind.severity().as_str().to_string(),
                 i.pods.len().to_string(),
+                d.cause.to_string(),
                 f.reason.clone(),
                 f.message
                     .chars()
@@ -168,6 +195,7 @@ pub fn scan_table(incidents: &[Incident]) -> String {
         "TYPE",
         "SEVERITY",
         "PODS",
+        "CAUSE",
         "REASON",
         "MESSAGE",
     ];
@@ -194,6 +222,16 @@ pub fn scan_table(incidents: &[Incident]) -> String {
     for r in &rows {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         line(&cells);
+    }
+    for (i, d) in incidents {
+        let _ = write!(
+            out,
+            "\n{}/{}/{}:\n{}\n",
+            i.namespace,
+            i.workload.kind,
+            i.workload.name,
+            diagnosis_text(d)
+        );
     }
     out
 }

@@ -5,6 +5,7 @@ own timestamps and no history, group into would-be incidents per workload,
 print them, and exit 1 if anything is failing.
 */
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use serde_json::Value;
@@ -14,6 +15,7 @@ use crate::detect::classify::{NothingKnown, classify};
 use crate::detect::detector::{engine_config, is_healthy, thresholds};
 use crate::detect::incident::{Engine, Incident};
 use crate::detect::workload::workload_of;
+use crate::diagnose::rules::{Context, Diagnosis, diagnose};
 use crate::kube::client::Client;
 use crate::kube::types::{Pod, PodRecord};
 use crate::output;
@@ -27,9 +29,29 @@ pub enum Source<'a> {
     File(&'a str),
 }
 
-/// Pods in a `kubectl get … -o json` document: a `List` (pods and anything
-/// else, e.g. events, which are skipped here), a `PodList`, or one `Pod`.
-pub fn pods_from_json(text: &str) -> Result<Vec<PodRecord>, String> {
+/// Event lines by (namespace, pod name): `Warning BackOff: Back-off …`.
+pub type Events = HashMap<(String, String), Vec<String>>;
+
+/// One core/v1 Event as a line for the rules, if it is about a pod.
+fn event_line(item: &Value) -> Option<((String, String), String)> {
+    let obj = item.get("involvedObject")?;
+    if obj.get("kind").and_then(Value::as_str) != Some("Pod") {
+        return None;
+    }
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    let key = (s(obj.get("namespace")), s(obj.get("name")));
+    let line = format!(
+        "{} {}: {}",
+        s(item.get("type")),
+        s(item.get("reason")),
+        s(item.get("message")).chars().take(500).collect::<String>()
+    );
+    Some((key, line))
+}
+
+/// Pods (and the pods' events) in a `kubectl get … -o json` document: a
+/// `List` (pods, events, anything else skipped), a `PodList`, or one `Pod`.
+pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let items: Vec<Value> = match doc.get("kind").and_then(Value::as_str) {
         Some("Pod") => vec![doc],
@@ -42,15 +64,23 @@ pub fn pods_from_json(text: &str) -> Result<Vec<PodRecord>, String> {
         None => return Err("no `kind`: expected the output of `kubectl get pods -o json`".into()),
     };
     let mut out = Vec::new();
+    let mut events = Events::new();
     for (i, item) in items.into_iter().enumerate() {
-        let kind = item.get("kind").and_then(Value::as_str).unwrap_or("Pod");
-        if kind != "Pod" {
-            continue;
+        match item.get("kind").and_then(Value::as_str).unwrap_or("Pod") {
+            "Pod" => {
+                let pod: Pod =
+                    serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
+                out.push(PodRecord::from(pod));
+            }
+            "Event" => {
+                if let Some((key, line)) = event_line(&item) {
+                    events.entry(key).or_default().push(line);
+                }
+            }
+            _ => {}
         }
-        let pod: Pod = serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
-        out.push(PodRecord::from(pod));
     }
-    Ok(out)
+    Ok((out, events))
 }
 
 fn in_scope(settings: &Settings, pod: &PodRecord) -> bool {
@@ -89,13 +119,15 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
     Ok(pods)
 }
 
-/// Classifies pods as of `now` (Unix seconds) into would-be incidents.
+/// Classifies pods as of `now` (Unix seconds) into would-be incidents, each
+/// with its diagnosis.
 pub fn incidents(
     settings: &Settings,
     cluster: &str,
     pods: &[PodRecord],
+    events: &Events,
     now: i64,
-) -> Vec<Incident> {
+) -> Vec<(Incident, Diagnosis)> {
     let th = thresholds(&settings.detect);
     let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
     for pod in pods.iter().filter(|p| in_scope(settings, p)) {
@@ -108,15 +140,34 @@ pub fn incidents(
             now * 1000,
         );
     }
-    let mut out: Vec<Incident> = engine.open_incidents().cloned().collect();
-    out.sort_by(|a, b| (&a.namespace, &a.workload).cmp(&(&b.namespace, &b.workload)));
-    out
+    let mut found: Vec<Incident> = engine.open_incidents().cloned().collect();
+    found.sort_by(|a, b| (&a.namespace, &a.workload).cmp(&(&b.namespace, &b.workload)));
+    found
+        .into_iter()
+        .filter_map(|i| {
+            let pod = pods
+                .iter()
+                .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)?;
+            let none = Vec::new();
+            let ev = events
+                .get(&(i.namespace.clone(), i.finding.pod.clone()))
+                .unwrap_or(&none);
+            let d = diagnose(&Context {
+                finding: &i.finding,
+                pod,
+                workload: &i.workload,
+                events: ev,
+                logs: &[],
+            });
+            Some((i, d))
+        })
+        .collect()
 }
 
 /// Runs the scan and prints the result; `Ok(true)` when something is failing.
 pub fn run(settings: &Settings, cluster: &str, source: Source) -> Result<bool, String> {
-    let pods = match source {
-        Source::Cluster(client) => list_cluster(settings, client)?,
+    let (pods, events) = match source {
+        Source::Cluster(client) => (list_cluster(settings, client)?, Events::new()),
         Source::File(path) => {
             let mut text = String::new();
             if path == "-" {
@@ -130,10 +181,13 @@ pub fn run(settings: &Settings, cluster: &str, source: Source) -> Result<bool, S
             pods_from_json(&text).map_err(|e| format!("{name}: {e}"))?
         }
     };
-    let found = incidents(settings, cluster, &pods, unix_now());
+    let found = incidents(settings, cluster, &pods, &events, unix_now());
     match settings.output {
         Output::Json => {
-            let arr: Vec<Value> = found.iter().map(output::incident_json).collect();
+            let arr: Vec<Value> = found
+                .iter()
+                .map(|(i, d)| output::incident_json(i, Some(d)))
+                .collect();
             println!("{}", Value::Array(arr));
         }
         Output::Text => {

@@ -87,6 +87,15 @@ fn three_crashing_replicas_are_one_incident_that_resolves_once() {
             .all(|u| u["pods"].as_array().map_or(0, Vec::len) > 1),
         "updates only for more pods, never for restart counts: {updates:#?}"
     );
+    let d = &open["diagnosis"];
+    assert!(d["cause"].is_string(), "{d:#}");
+    let commands = d["fix"]["commands"].as_array().expect("fix commands");
+    assert!(
+        commands.iter().any(|c| c
+            .as_str()
+            .is_some_and(|c| c.contains("deployment/web") && c.contains("-n shop"))),
+        "fix commands name the real workload and namespace: {d:#}"
+    );
     for key in [
         "cluster",
         "namespace",

@@ -12,9 +12,10 @@ only those. Pure: the caller passes `now` and does the printing.
 use std::collections::{HashMap, HashSet};
 
 use super::classify::{Known, Thresholds, classify};
-use super::incident::{Config, Engine, Notification, Transition};
+use super::incident::{Config, Engine, Notification, State, Transition};
 use super::types::Termination;
 use super::workload::workload_of;
+use crate::diagnose::rules::{Context, Diagnosis, diagnose};
 use crate::kube::store::{Change, Store};
 use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
 use crate::settings::Detect;
@@ -50,6 +51,8 @@ pub struct Detector {
     timed: HashSet<String>,
     /// Namespaces annotated `opsctrl.dev/ignore: "true"`.
     ignored_namespaces: HashSet<Box<str>>,
+    /// The latest diagnosis of each open incident, by id.
+    diagnoses: HashMap<u64, Diagnosis>,
     started: bool,
 }
 
@@ -104,6 +107,7 @@ impl Detector {
             err_image_pull: HashMap::new(),
             timed: HashSet::new(),
             ignored_namespaces: HashSet::new(),
+            diagnoses: HashMap::new(),
             started: false,
         }
     }
@@ -245,6 +249,26 @@ impl Detector {
         (transitions, n)
     }
 
+    /// The diagnosis for a transition: worked out from the pod as it is now
+    /// for `open`/`updated` (a cheap, pure table lookup), kept for `resolved`.
+    pub fn diagnose(&mut self, store: &Store, t: &Transition) -> Option<Diagnosis> {
+        let i = &t.incident;
+        if i.state == State::Resolved {
+            return self.diagnoses.remove(&i.id);
+        }
+        let key = format!("{}/{}", i.namespace, i.finding.pod);
+        let pod = store.get(&key)?;
+        let d = diagnose(&Context {
+            finding: &i.finding,
+            pod,
+            workload: &i.workload,
+            events: &[],
+            logs: &[],
+        });
+        self.diagnoses.insert(i.id, d.clone());
+        Some(d)
+    }
+
     /// Every stream has listed once: what is open was broken before we started.
     pub fn startup_done(&mut self, now_ms: i64) -> Vec<Notification> {
         if std::mem::replace(&mut self.started, true) {
@@ -257,7 +281,6 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::State;
     use crate::kube::store::Event;
     use crate::kube::types::Pod;
 

@@ -57,6 +57,9 @@ pub struct OwnerReference {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     pub node_name: Option<String>,
+    pub service_account_name: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
     #[serde(deserialize_with = "nullable")]
     pub containers: Vec<ContainerSpec>,
     #[serde(deserialize_with = "nullable")]
@@ -65,6 +68,13 @@ pub struct PodSpec {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+pub struct LocalObjectReference {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct ContainerSpec {
     #[serde(deserialize_with = "nullable")]
     pub name: String,
@@ -72,6 +82,31 @@ pub struct ContainerSpec {
     pub image: String,
     #[serde(deserialize_with = "nullable")]
     pub resources: Resources,
+    pub liveness_probe: Option<ProbeWire>,
+    pub readiness_probe: Option<ProbeWire>,
+    pub startup_probe: Option<ProbeWire>,
+}
+
+/// A probe: its handler (only the fields a fix names) and its timings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProbeWire {
+    pub http_get: Option<PortPath>,
+    pub tcp_socket: Option<PortPath>,
+    pub grpc: Option<PortPath>,
+    pub exec: Option<IgnoredAny>,
+    pub timeout_seconds: Option<u32>,
+    pub period_seconds: Option<u32>,
+    pub failure_threshold: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PortPath {
+    pub path: Option<String>,
+    /// A number or a named port (`http`).
+    #[serde(deserialize_with = "int_or_string")]
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +372,36 @@ fn pod_status_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<PodStatus, D:
     d.deserialize_any(V)
 }
 
+/// An IntOrString (`8080` or `"http"`) as text; anything else is dropped.
+fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a port number or name")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<String>, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<String>, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
+            Ok(Some(v.to_owned()))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// Reads annotations without storing them: only whether ours says "true".
 fn ignore_annotation<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     struct V;
@@ -436,6 +501,47 @@ pub struct ContainerRecord {
     pub cpu_limit: Option<Box<str>>,
     pub memory_request: Option<Box<str>>,
     pub cpu_request: Option<Box<str>>,
+    /// Position in `spec.containers` (or `spec.initContainers`), for JSON
+    /// patches; `None` when the status names a container the spec lacks.
+    pub index: Option<u16>,
+    /// Boxed: most containers have few or no probes, and records are kept per pod.
+    pub liveness: Option<Box<Probe>>,
+    pub readiness: Option<Box<Probe>>,
+    pub startup: Option<Box<Probe>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeKind {
+    Http,
+    Tcp,
+    Exec,
+    Grpc,
+    /// No handler given (an invalid spec, or one this decoder does not know).
+    Other,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Exec => "exec",
+            ProbeKind::Grpc => "grpc",
+            ProbeKind::Other => "other",
+        }
+    }
+}
+
+/// A probe as the API server stores it; the timings carry Kubernetes'
+/// defaults (1 s, 10 s, 3) when the spec leaves them out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    pub timeout_seconds: u32,
+    pub period_seconds: u32,
+    pub failure_threshold: u32,
+    pub path: Option<Box<str>>,
+    pub port: Option<Box<str>>,
 }
 
 /// What the daemon keeps per pod: enough for detection and diagnosis, no more.
@@ -456,6 +562,10 @@ pub struct PodRecord {
     pub ignore: bool,
     pub containers: Box<[ContainerRecord]>,
     pub init_containers: Box<[ContainerRecord]>,
+    /// `spec.serviceAccountName`, if set.
+    pub service_account: Option<Box<str>>,
+    /// Names from `spec.imagePullSecrets`.
+    pub image_pull_secrets: Box<[Box<str>]>,
 }
 
 impl PodRecord {
@@ -478,6 +588,8 @@ impl PodRecord {
             ignore: false,
             containers: Box::new([]),
             init_containers: Box::new([]),
+            service_account: None,
+            image_pull_secrets: Box::new([]),
         }
     }
 
@@ -547,26 +659,57 @@ fn containers(
     specs: &mut Vec<ContainerSpec>,
 ) -> Box<[ContainerRecord]> {
     let mut out: Vec<ContainerRecord> = Vec::with_capacity(statuses.len().max(specs.len()));
+    // Numbered before matching: swap_remove reorders, and patches need spec positions.
+    let mut specs: Vec<(Option<u16>, ContainerSpec)> = specs
+        .drain(..)
+        .enumerate()
+        .map(|(i, c)| (u16::try_from(i).ok(), c))
+        .collect();
     for st in statuses {
-        let spec = specs
+        let (index, spec) = specs
             .iter()
-            .position(|c| c.name == st.name)
+            .position(|(_, c)| c.name == st.name)
             .map(|i| specs.swap_remove(i))
             .unwrap_or_default();
-        out.push(container(st, spec));
+        out.push(container(st, spec, index));
     }
-    // Containers with no status yet (a pod not scheduled, or just created).
-    for spec in specs.drain(..) {
+    // Containers with no status yet (a pod not scheduled, or just created),
+    // in spec order.
+    specs.sort_by_key(|(i, _)| *i);
+    for (index, spec) in specs {
         let st = ContainerStatus {
             name: spec.name.clone(),
             ..ContainerStatus::default()
         };
-        out.push(container(st, spec));
+        out.push(container(st, spec, index));
     }
     out.into_boxed_slice()
 }
 
-fn container(st: ContainerStatus, spec: ContainerSpec) -> ContainerRecord {
+fn probe(p: ProbeWire) -> Box<Probe> {
+    let (kind, handler) = if let Some(h) = p.http_get {
+        (ProbeKind::Http, Some(h))
+    } else if let Some(h) = p.tcp_socket {
+        (ProbeKind::Tcp, Some(h))
+    } else if let Some(h) = p.grpc {
+        (ProbeKind::Grpc, Some(h))
+    } else if p.exec.is_some() {
+        (ProbeKind::Exec, None)
+    } else {
+        (ProbeKind::Other, None)
+    };
+    let (path, port) = handler.map_or((None, None), |h| (h.path, h.port));
+    Box::new(Probe {
+        kind,
+        timeout_seconds: p.timeout_seconds.unwrap_or(1),
+        period_seconds: p.period_seconds.unwrap_or(10),
+        failure_threshold: p.failure_threshold.unwrap_or(3),
+        path: text(path),
+        port: text(port),
+    })
+}
+
+fn container(st: ContainerStatus, spec: ContainerSpec, index: Option<u16>) -> ContainerRecord {
     let image = if st.image.is_empty() {
         spec.image
     } else {
@@ -585,6 +728,10 @@ fn container(st: ContainerStatus, spec: ContainerSpec) -> ContainerRecord {
         cpu_limit: lim.cpu.map(String::into_boxed_str),
         memory_request: req.memory.map(String::into_boxed_str),
         cpu_request: req.cpu.map(String::into_boxed_str),
+        index,
+        liveness: spec.liveness_probe.map(probe),
+        readiness: spec.readiness_probe.map(probe),
+        startup: spec.startup_probe.map(probe),
     }
 }
 
@@ -634,6 +781,13 @@ impl From<Pod> for PodRecord {
             ignore: m.annotations,
             containers: containers(s.container_statuses, &mut spec.containers),
             init_containers: containers(s.init_container_statuses, &mut spec.init_containers),
+            service_account: spec.service_account_name.map(String::into_boxed_str),
+            image_pull_secrets: spec
+                .image_pull_secrets
+                .into_iter()
+                .filter(|r| !r.name.is_empty())
+                .map(|r| r.name.into_boxed_str())
+                .collect(),
         }
     }
 }
@@ -686,6 +840,50 @@ mod tests {
             (last.exit_code, last.reason.as_deref()),
             (137, Some("OOMKilled"))
         );
+    }
+
+    #[test]
+    fn probes_spec_positions_and_pull_secrets_are_kept() {
+        let pod = br#"{"metadata":{"name":"a","namespace":"n"},
+          "spec":{"serviceAccountName":"web","imagePullSecrets":[{"name":"regcred"},{"name":""}],
+            "initContainers":[{"name":"init","image":"busybox"}],
+            "containers":[
+              {"name":"sidecar","image":"envoy","readinessProbe":{"tcpSocket":{"port":"admin"},"timeoutSeconds":null}},
+              {"name":"app","image":"web","livenessProbe":{"httpGet":{"path":"/healthz","port":8080},
+                 "timeoutSeconds":2,"periodSeconds":5,"failureThreshold":6},
+               "startupProbe":{"exec":{"command":["true"]}}}]},
+          "status":{"containerStatuses":[{"name":"app","ready":false},{"name":"sidecar","ready":true}]}}"#;
+        let r = PodRecord::from(serde_json::from_slice::<Pod>(pod).unwrap());
+        assert_eq!(r.service_account.as_deref(), Some("web"));
+        assert_eq!(&*r.image_pull_secrets, [Box::<str>::from("regcred")]);
+        let app = r.containers.iter().find(|c| &*c.name == "app").unwrap();
+        assert_eq!(app.index, Some(1));
+        let live = app.liveness.as_deref().unwrap();
+        assert_eq!(
+            (
+                live.kind,
+                live.timeout_seconds,
+                live.period_seconds,
+                live.failure_threshold
+            ),
+            (ProbeKind::Http, 2, 5, 6)
+        );
+        assert_eq!(
+            (live.path.as_deref(), live.port.as_deref()),
+            (Some("/healthz"), Some("8080"))
+        );
+        assert_eq!(
+            app.startup.as_deref().map(|p| p.kind),
+            Some(ProbeKind::Exec)
+        );
+        let side = r.containers.iter().find(|c| &*c.name == "sidecar").unwrap();
+        assert_eq!(side.index, Some(0));
+        let ready = side.readiness.as_deref().unwrap();
+        assert_eq!(
+            (ready.kind, ready.timeout_seconds, ready.port.as_deref()),
+            (ProbeKind::Tcp, 1, Some("admin"))
+        );
+        assert_eq!(r.init_containers[0].index, Some(0));
     }
 
     #[test]

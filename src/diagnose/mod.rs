@@ -1,0 +1,20 @@
+/*!
+Offline diagnosis: from a finding, its pod record and (when enriched) the
+pod's events and logs, a likely cause from a closed vocabulary, the evidence
+for it, and a fix with copy-pasteable `kubectl` commands naming the real
+workload, namespace and container.
+
+Pure and table-driven (`rules::RULES`): no I/O, no clock, so every rule is
+tested with plain values. It replaces the original's `rules.json`
+(behaviour.md §4.7), which was never called and whose fixes named nothing.
+
+- `rules`: the rule table, the matcher and `diagnose`.
+- `vars`: the template variables the table's texts use, and name parsing.
+- `quantity`: Kubernetes quantities, parsed and scaled for fixes.
+*/
+
+pub mod quantity;
+pub mod rules;
+pub mod vars;
+
+pub use rules::{Context, Diagnosis, Fix, diagnose};
