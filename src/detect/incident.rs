@@ -23,9 +23,10 @@ use super::types::{FailureType, Finding, Severity, Termination, Workload};
 /// A HighRestartCount incident's pods are Running and Ready between crashes,
 /// so health says nothing: it resolves after this long without a termination.
 pub const HIGH_RESTART_QUIET_MS: i64 = 600_000;
-/// Counted terminations older than this are forgotten: by then the classifier
-/// no longer looks at them, and the set must not grow forever.
-const COUNTED_KEEP_SECS: i64 = 3_600;
+/// Counted terminations older than this are forgotten: past `RECENT_SECS`
+/// the classifier no longer looks at them (5 minutes' margin for clock skew),
+/// and the set must stay small under heavy churn.
+const COUNTED_KEEP_SECS: i64 = super::classify::RECENT_SECS + 300;
 /// Pruning walks every counted termination; once a minute is plenty.
 const PRUNE_EVERY_MS: i64 = 60_000;
 

@@ -243,7 +243,7 @@ impl Client {
     ) -> Result<WatchBody, Error> {
         let resp = self.send(path, query, None, Some(max_duration))?;
         Ok(WatchBody {
-            reader: BufReader::with_capacity(64 * 1024, resp.into_body().into_reader()),
+            reader: BufReader::with_capacity(16 * 1024, resp.into_body().into_reader()),
         })
     }
 

@@ -292,6 +292,12 @@ fn agent_with_proxy(
         .timeout_recv_response(Some(RECV_RESPONSE_TIMEOUT))
         .user_agent(USER_AGENT)
         .proxy(proxy)
+        // ureq's 128 KiB default buffers are allocated twice per connection
+        // (TCP and TLS layers) and every watch holds one open: on a small
+        // node that is most of the heap. Response heads and requests are
+        // small; a long line simply takes more reads.
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024)
         .build();
     Ok(ureq::Agent::with_parts(
         config,
