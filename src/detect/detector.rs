@@ -202,17 +202,21 @@ impl Detector {
         // Remember when a container the daemon already knew went into
         // ErrImagePull; pods first met in that state fall back to the
         // object's own clock (in classify), so a restart resets nothing.
+        // (Keys are built only when needed: this runs for every pod update.)
         for c in all_containers(pod) {
-            let k = (pod.uid.clone(), c.name.clone());
-            if waiting_reason(c) == Some("ErrImagePull") {
+            let reason = waiting_reason(c);
+            if reason == Some("ErrImagePull") {
                 let was = previous
                     .and_then(|p| all_containers(p).find(|pc| pc.name == c.name))
                     .is_some_and(|pc| waiting_reason(pc) == Some("ErrImagePull"));
                 if previous.is_some() && !was {
-                    self.err_image_pull.entry(k).or_insert(now);
+                    self.err_image_pull
+                        .entry((pod.uid.clone(), c.name.clone()))
+                        .or_insert(now);
                 }
-            } else if waiting_reason(c) != Some("ImagePullBackOff") {
-                self.err_image_pull.remove(&k);
+            } else if reason != Some("ImagePullBackOff") && !self.err_image_pull.is_empty() {
+                self.err_image_pull
+                    .remove(&(pod.uid.clone(), c.name.clone()));
             }
         }
         if time_sensitive(pod) {
