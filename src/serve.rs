@@ -107,12 +107,14 @@ fn health(metrics: &Metrics) -> Reply {
             // the original counted. Diagnosis arrives with a later feature.
             "totalFailuresDetected": c.incidents_opened.load(Relaxed),
             "diagnosisCallsExecuted": 0,
-            "cacheHitRate": 0.0,
+            // No diagnosis cache exists yet (the LLM's comes later): no rate,
+            // rather than an invented one.
+            "cacheHitRate": null,
             "reconnectionAttempts": c.watch_restarts.load(Relaxed) + c.relists.load(Relaxed),
             "lastHealthCheck": format_rfc3339(unix_now()),
         },
         "activeNamespaces": namespaces,
-        "cacheStats": { "entries": 0, "hitRate": 0.0 },
+        "cacheStats": { "entries": 0, "hitRate": null },
         "podsTracked": c.pods_tracked.load(Relaxed),
         "incidentsOpen": c.incidents_open.load(Relaxed),
         "streams": streams.iter().map(|s| json!({
