@@ -26,7 +26,8 @@ scripts/build-static.sh x86_64
 
 VERSION=$("$BIN" --version | awk '{ print $2 }')
 TAG=${1:-opsctrl-daemon:${VERSION}}
-SOURCE=$(git remote get-url origin 2>/dev/null || true)
+# Userinfo (a token in an https remote) must never end up in an image label.
+SOURCE=$(git remote get-url origin 2>/dev/null | sed -E 's#://[^/@]*@#://#' || true)
 BUILD_ARGS=()
 [ -n "$SOURCE" ] && BUILD_ARGS+=(--build-arg "OCI_SOURCE=$SOURCE")
 
