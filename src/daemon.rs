@@ -35,6 +35,8 @@ use crate::shutdown;
 /// slow classifier makes readers wait (back-pressure) instead of growing memory.
 const CHANNEL_CAPACITY: usize = 1024;
 const TICK: Duration = Duration::from_secs(1);
+/// How long detection waits for the namespace list once the pods are listed.
+const NAMESPACE_WAIT: Duration = Duration::from_secs(10);
 
 /// The streams the settings ask for.
 pub fn plan_streams(settings: &Settings) -> Vec<StreamSpec> {
@@ -240,6 +242,10 @@ pub fn run(
         ..NamespaceView::default()
     };
     let mut announced = false;
+    // When the pods are listed but namespaces cannot be read (RBAC without
+    // namespaces), detection must not wait forever: it starts without the
+    // namespace annotation after NAMESPACE_WAIT.
+    let mut pods_listed_at: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(Exit::Stopped);
@@ -363,6 +369,23 @@ pub fn run(
         }
         // The tick runs on time, busy or not: thresholds, graces and
         // hold-downs must not wait for an event to arrive.
+        if pods_listed_at.is_none() && listed.iter().all(|l| *l) {
+            pods_listed_at = Some(Instant::now());
+        }
+        if !ns.listed && pods_listed_at.is_some_and(|t| t.elapsed() >= NAMESPACE_WAIT) {
+            log::warn!(
+                "namespaces cannot be listed yet ({}s after the pods): detecting without the namespace opsctrl.dev/ignore annotation until they can",
+                NAMESPACE_WAIT.as_secs()
+            );
+            ns.listed = true;
+            let now = now_ms();
+            let t = detector.observe_all(&store, now);
+            emit(settings, &metrics, &mut detector, &store, t, &mut stdout_ok);
+            if !announced {
+                announced = true;
+                notify(&detector.startup_done(now));
+            }
+        }
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
             let (transitions, notifications) = detector.tick(&store, now_ms());

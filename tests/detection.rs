@@ -315,3 +315,38 @@ fn pods_in_a_namespace_annotated_ignore_report_nothing() {
         d.records().iter().any(|r| r["namespace"] == "lab")
     });
 }
+
+#[test]
+fn without_rights_on_namespaces_detection_still_starts() {
+    use crate::util::fake_api::SsarRule;
+    let api = FakeApi::start();
+    api.set_rbac(vec![
+        SsarRule::new("list", "", "pods"),
+        SsarRule::new("watch", "", "pods"),
+        SsarRule::new("list", "", "events"),
+    ]);
+    api.upsert_pod(
+        pod("shop", "web-7d4b9c6f8-aaaaa")
+            .crash_loop(7, 1, "Error")
+            .build(),
+    );
+    let home = TempDir::new("det-no-ns");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(
+        home.path(),
+        &kc,
+        &[("OUTPUT", "json"), ("NOTIFY_BATCH_MS", "0")],
+    );
+    // /readyz tells the truth: the namespace stream is forbidden.
+    d.wait("/readyz naming the namespace stream", T, |d| {
+        d.get("/readyz")
+            .is_some_and(|(s, b)| s == 503 && b.contains("namespaces") && b.contains("403"))
+    });
+    d.wait("the incident anyway", T, |d| {
+        !of(&d.records(), "open").is_empty()
+    });
+    assert!(
+        d.logs()
+            .contains("detecting without the namespace opsctrl.dev/ignore annotation")
+    );
+}
