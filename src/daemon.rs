@@ -89,54 +89,81 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Prints the record (with each transition's diagnosis); a closed stdout is
-/// logged once, not fatal.
-fn emit(
-    settings: &Settings,
-    metrics: &Metrics,
-    detector: &mut Detector,
-    store: &Store,
-    transitions: Vec<Transition>,
-    stdout_ok: &mut bool,
-) {
-    if transitions.is_empty() {
-        return;
-    }
-    let mut records = Vec::with_capacity(transitions.len());
-    for t in transitions {
-        metrics
-            .counters
-            .incident_transitions
-            .fetch_add(1, Ordering::Relaxed);
-        if t.incident.state.as_str() == "open" {
-            metrics
-                .counters
-                .incidents_opened
-                .fetch_add(1, Ordering::Relaxed);
+/// What the classification thread owns: the pod store, the detector, and
+/// where detection stands at start-up.
+struct Classifier<'a> {
+    settings: &'a Settings,
+    metrics: &'a Metrics,
+    store: Store,
+    detector: Detector,
+    /// Per pod stream: its first LIST is done.
+    listed: Vec<bool>,
+    ns: NamespaceView,
+    /// Detection runs (namespaces known, or given up waiting for them).
+    detecting: bool,
+    /// The start-up summary went out.
+    announced: bool,
+    stdout_ok: bool,
+}
+
+impl Classifier<'_> {
+    /// Prints the record (with each transition's diagnosis); a closed stdout
+    /// is logged once, not fatal.
+    fn emit(&mut self, transitions: Vec<Transition>) {
+        if transitions.is_empty() {
+            return;
         }
-        let d = detector.diagnose(store, &t);
-        log::info!(
-            "incident {} id={} {} {}/{}/{} pods={} cause={}",
-            t.incident.state.as_str(),
-            t.incident.id,
-            t.incident.finding.kind,
-            t.incident.namespace,
-            t.incident.workload.kind,
-            t.incident.workload.name,
-            t.incident.pods.len(),
-            d.as_ref().map_or("-", |d| d.cause)
-        );
-        records.push((t, d));
+        let c = &self.metrics.counters;
+        let mut records = Vec::with_capacity(transitions.len());
+        for t in transitions {
+            c.incident_transitions.fetch_add(1, Ordering::Relaxed);
+            if t.incident.state.as_str() == "open" {
+                c.incidents_opened.fetch_add(1, Ordering::Relaxed);
+            }
+            let d = self.detector.diagnose(&self.store, &t);
+            log::info!(
+                "incident {} id={} {} {}/{}/{} pods={} cause={}",
+                t.incident.state.as_str(),
+                t.incident.id,
+                t.incident.finding.kind,
+                t.incident.namespace,
+                t.incident.workload.kind,
+                t.incident.workload.name,
+                t.incident.pods.len(),
+                d.as_ref().map_or("-", |d| d.cause)
+            );
+            records.push((t, d));
+        }
+        if !self.stdout_ok {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let json = self.settings.output == Output::Json;
+        if let Err(e) = output::print_transitions(&mut out, json, &records) {
+            log::error!("cannot write incidents to stdout: {e}; further incidents are only logged");
+            self.stdout_ok = false;
+        }
+        let _ = out.flush();
     }
-    if !*stdout_ok {
-        return;
+
+    /// Detection begins over everything in the store (once, at start-up).
+    fn start_detection(&mut self, now: i64) {
+        if std::mem::replace(&mut self.detecting, true) {
+            return;
+        }
+        let t = self.detector.observe_all(&self.store, now);
+        self.emit(t);
+        self.announce_if_ready(now);
     }
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = output::print_transitions(&mut out, settings.output == Output::Json, &records) {
-        log::error!("cannot write incidents to stdout: {e}; further incidents are only logged");
-        *stdout_ok = false;
+
+    /// Once detection runs and every pod stream has listed, what is open was
+    /// already broken at start-up: one summary.
+    fn announce_if_ready(&mut self, now: i64) {
+        if self.detecting && !self.announced && self.listed.iter().all(|l| *l) {
+            self.announced = true;
+            notify(&self.detector.startup_done(now));
+        }
     }
-    let _ = out.flush();
 }
 
 /// Notifications have no sink yet but the log: say what would be sent.
@@ -163,7 +190,6 @@ pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
 #[derive(Default)]
 struct NamespaceView {
     listing: Option<HashSet<Box<str>>>,
-    listed: bool,
 }
 
 pub fn run(
@@ -230,18 +256,20 @@ pub fn run(
     drop(shared);
     drop(tx);
 
-    let mut store = Store::new();
-    let mut detector = Detector::new(cluster_name.to_string(), &settings.detect);
-    let mut listed = vec![false; streams.len()];
-    let mut stdout_ok = true;
-    let mut next_tick = Instant::now() + TICK;
-    // Detection waits for the namespaces, so a pod in an ignored namespace
-    // never opens an incident at start-up.
-    let mut ns = NamespaceView {
-        listed: ns_stream.is_none(),
-        ..NamespaceView::default()
+    let mut cl = Classifier {
+        settings,
+        metrics: &metrics,
+        store: Store::new(),
+        detector: Detector::new(cluster_name.to_string(), &settings.detect),
+        listed: vec![false; streams.len()],
+        ns: NamespaceView::default(),
+        // Detection waits for the namespaces, so a pod in an ignored
+        // namespace never opens an incident at start-up.
+        detecting: ns_stream.is_none(),
+        announced: false,
+        stdout_ok: true,
     };
-    let mut announced = false;
+    let mut next_tick = Instant::now() + TICK;
     // When the pods are listed but namespaces cannot be read (RBAC without
     // namespaces), detection must not wait forever: it starts without the
     // namespace annotation after NAMESPACE_WAIT.
@@ -259,7 +287,7 @@ pub fn run(
                     Event::Init | Event::InitDone => 0,
                 };
                 let done = matches!(event, Event::InitDone);
-                let changes = store.apply(stream, event);
+                let changes = cl.store.apply(stream, event);
                 metrics
                     .counters
                     .events_processed
@@ -267,10 +295,10 @@ pub fn run(
                 metrics
                     .counters
                     .pods_tracked
-                    .store(store.len() as u64, Ordering::Relaxed);
+                    .store(cl.store.len() as u64, Ordering::Relaxed);
                 let now = now_ms();
                 let mut transitions = Vec::new();
-                for c in changes.into_iter().filter(|_| ns.listed) {
+                for c in changes {
                     if log::log_enabled!(log::Level::Debug) {
                         match &c {
                             Change::Upserted { key, previous } => log::debug!(
@@ -284,122 +312,77 @@ pub fn run(
                             Change::Deleted(p) => log::debug!("pod deleted {}", p.key()),
                         }
                     }
-                    transitions.extend(detector.on_change(&store, c, now));
+                    if cl.detecting {
+                        transitions.extend(cl.detector.on_change(&cl.store, c, now));
+                    }
                 }
-                emit(
-                    settings,
-                    &metrics,
-                    &mut detector,
-                    &store,
-                    transitions,
-                    &mut stdout_ok,
-                );
+                cl.emit(transitions);
                 if done {
-                    let first = !std::mem::replace(&mut listed[stream as usize], true);
+                    let first = !std::mem::replace(&mut cl.listed[stream as usize], true);
                     let name = &streams[stream as usize].name;
+                    let pods = cl.store.len();
                     if first {
-                        log::info!(
-                            "initial list done stream={name} pods_tracked={}",
-                            store.len()
-                        );
-                        if !announced && ns.listed && listed.iter().all(|l| *l) {
-                            announced = true;
-                            notify(&detector.startup_done(now));
-                        }
+                        log::info!("initial list done stream={name} pods_tracked={pods}");
+                        cl.announce_if_ready(now);
                     } else {
-                        log::info!("relist done stream={name} pods_tracked={}", store.len());
+                        log::info!("relist done stream={name} pods_tracked={pods}");
                     }
                 }
             }
             Ok(Msg::Namespaces { event }) => {
                 let now = now_ms();
-                let transitions = match event {
-                    Event::Init => {
-                        ns.listing = Some(HashSet::new());
-                        Vec::new()
-                    }
+                match event {
+                    Event::Init => cl.ns.listing = Some(HashSet::new()),
                     Event::Page(page) => {
-                        let set = ns.listing.get_or_insert_with(HashSet::new);
+                        let set = cl.ns.listing.get_or_insert_with(HashSet::new);
                         set.extend(page.into_iter().filter(|n| n.ignore).map(|n| n.name));
-                        Vec::new()
                     }
                     Event::InitDone => {
-                        let names = ns.listing.take().unwrap_or_default();
-                        let first = !std::mem::replace(&mut ns.listed, true);
+                        let names = cl.ns.listing.take().unwrap_or_default();
                         log::info!("namespaces listed ignored={}", names.len());
-                        let mut t = detector.set_ignored_namespaces(&store, names, now);
-                        if first {
-                            // Detection starts now, over everything listed so far.
-                            t = detector.observe_all(&store, now);
-                            if !announced && listed.iter().all(|l| *l) {
-                                announced = true;
-                                emit(
-                                    settings,
-                                    &metrics,
-                                    &mut detector,
-                                    &store,
-                                    std::mem::take(&mut t),
-                                    &mut stdout_ok,
-                                );
-                                notify(&detector.startup_done(now));
-                                t = Vec::new();
-                            }
-                        }
-                        t
+                        let t = cl.detector.set_ignored_namespaces(&cl.store, names, now);
+                        cl.emit(t);
+                        cl.start_detection(now);
                     }
                     Event::Apply(n) => {
                         let NamespaceRecord { name, ignore } = *n;
-                        detector.set_namespace_ignored(&store, &name, ignore, now)
+                        let t = cl
+                            .detector
+                            .set_namespace_ignored(&cl.store, &name, ignore, now);
+                        cl.emit(t);
                     }
-                    Event::Delete(n) => detector.set_namespace_ignored(&store, &n.name, false, now),
-                };
-                emit(
-                    settings,
-                    &metrics,
-                    &mut detector,
-                    &store,
-                    transitions,
-                    &mut stdout_ok,
-                );
+                    Event::Delete(n) => {
+                        let t = cl
+                            .detector
+                            .set_namespace_ignored(&cl.store, &n.name, false, now);
+                        cl.emit(t);
+                    }
+                }
             }
             Ok(Msg::Fatal(e)) => return Ok(Exit::Failed(e)),
             Ok(Msg::Shutdown) => return Ok(Exit::Stopped),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Stopped),
         }
-        // The tick runs on time, busy or not: thresholds, graces and
-        // hold-downs must not wait for an event to arrive.
-        if pods_listed_at.is_none() && listed.iter().all(|l| *l) {
+        if pods_listed_at.is_none() && cl.listed.iter().all(|l| *l) {
             pods_listed_at = Some(Instant::now());
         }
-        if !ns.listed && pods_listed_at.is_some_and(|t| t.elapsed() >= NAMESPACE_WAIT) {
+        if !cl.detecting && pods_listed_at.is_some_and(|t| t.elapsed() >= NAMESPACE_WAIT) {
             log::warn!(
                 "namespaces cannot be listed yet ({}s after the pods): detecting without the namespace opsctrl.dev/ignore annotation until they can",
                 NAMESPACE_WAIT.as_secs()
             );
-            ns.listed = true;
-            let now = now_ms();
-            let t = detector.observe_all(&store, now);
-            emit(settings, &metrics, &mut detector, &store, t, &mut stdout_ok);
-            if !announced {
-                announced = true;
-                notify(&detector.startup_done(now));
-            }
+            cl.start_detection(now_ms());
         }
+        // The tick runs on time, busy or not: thresholds, graces and
+        // hold-downs must not wait for an event to arrive.
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
-            let (transitions, notifications) = detector.tick(&store, now_ms());
-            emit(
-                settings,
-                &metrics,
-                &mut detector,
-                &store,
-                transitions,
-                &mut stdout_ok,
-            );
+            let (transitions, notifications) = cl.detector.tick(&cl.store, now_ms());
+            cl.emit(transitions);
             notify(&notifications);
             metrics.counters.incidents_open.store(
-                detector.engine().open_incidents().count() as u64,
+                cl.detector.engine().open_incidents().count() as u64,
                 Ordering::Relaxed,
             );
         }
