@@ -231,6 +231,11 @@ impl Detector {
             err_image_pull: &self.err_image_pull,
         };
         let findings = classify(pod, &view, now, &self.thresholds);
+        // The common case, a healthy pod the engine knows nothing of: skip
+        // resolving its workload (allocations) on this per-update path.
+        if findings.is_empty() && !self.engine.tracks(key) {
+            return Vec::new();
+        }
         self.engine
             .observe(key, &workload_of(pod), is_healthy(pod), findings, now_ms)
     }

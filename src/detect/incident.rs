@@ -440,6 +440,12 @@ impl Engine {
         }
     }
 
+    /// Whether the engine holds state for this pod (it does only for pods
+    /// with findings or in an incident).
+    pub fn tracks(&self, pod_key: &str) -> bool {
+        self.pods.contains_key(pod_key)
+    }
+
     /// A termination already counted (the classifier asks through its `Known` trait).
     pub fn counted(&self, t: &Termination) -> bool {
         self.counted.contains(t)
