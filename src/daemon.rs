@@ -411,6 +411,10 @@ mod tests {
             cluster_name: None,
             output: crate::settings::Output::Text,
             detect: crate::settings::Detect::default(),
+            diagnosis: Default::default(),
+            backend: None,
+            alerts: Default::default(),
+            leader: None,
         }
     }
 

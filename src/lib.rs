@@ -13,6 +13,8 @@ pub mod detect;
 pub mod diagnose;
 pub mod kube;
 pub mod metrics;
+pub mod net;
+pub mod notify;
 pub mod output;
 pub mod scan;
 pub mod secret;

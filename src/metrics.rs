@@ -37,6 +37,74 @@ pub struct Counters {
     pub incidents_opened: AtomicU64,
     /// Incidents open now (a gauge).
     pub incidents_open: AtomicU64,
+    /// Notifications waiting for a delivery worker (a gauge).
+    pub alert_queue_depth: AtomicU64,
+    /// Notifications dropped from a full queue.
+    pub alerts_dropped: AtomicU64,
+    /// Notifications still queued when the shutdown drain ran out.
+    pub alerts_abandoned: AtomicU64,
+    /// Event lists fetched for enrichment, and those that failed (403, timeout…).
+    pub enrich_events: AtomicU64,
+    pub enrich_events_failed: AtomicU64,
+    /// Previous-log reads for enrichment, and those that failed.
+    pub enrich_logs: AtomicU64,
+    pub enrich_logs_failed: AtomicU64,
+    /// LLM requests sent, failed (timeout, error, bad answer), and cache hits/misses.
+    pub llm_requests: AtomicU64,
+    pub llm_failures: AtomicU64,
+    pub llm_cache_hits: AtomicU64,
+    pub llm_cache_misses: AtomicU64,
+    /// analyze-stack reports sent to the OpsCtrl backend, and failed.
+    pub backend_reports: AtomicU64,
+    pub backend_failures: AtomicU64,
+    /// 1 while this replica holds the leader Lease (or leader election is off).
+    pub leader: AtomicU64,
+    /// Times this replica became leader.
+    pub leader_acquired: AtomicU64,
+}
+
+/// What happened to one delivery attempt of one sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkOutcome {
+    Sent,
+    /// One attempt failed and will be retried.
+    Retried,
+    /// Given up on (attempts exhausted, or a 4xx that retrying cannot fix).
+    Failed,
+}
+
+/// Per-sink delivery counters: sent, retried, failed.
+#[derive(Default)]
+pub struct SinkStats {
+    by_sink: Mutex<Vec<(&'static str, [u64; 3])>>,
+}
+
+impl SinkStats {
+    pub fn record(&self, sink: &'static str, outcome: SinkOutcome) {
+        let Ok(mut v) = self.by_sink.lock() else {
+            return;
+        };
+        let i = match v.iter().position(|(n, _)| *n == sink) {
+            Some(i) => i,
+            None => {
+                v.push((sink, [0; 3]));
+                v.len() - 1
+            }
+        };
+        v[i].1[outcome as usize] += 1;
+    }
+
+    /// (sink, [sent, retried, failed]), in first-seen order.
+    pub fn snapshot(&self) -> Vec<(&'static str, [u64; 3])> {
+        self.by_sink.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub fn get(&self, sink: &str, outcome: SinkOutcome) -> u64 {
+        self.snapshot()
+            .iter()
+            .find(|(n, _)| *n == sink)
+            .map_or(0, |(_, c)| c[outcome as usize])
+    }
 }
 
 impl Counters {
@@ -71,6 +139,10 @@ pub struct StreamState {
 
 pub struct Metrics {
     pub counters: Counters,
+    pub sinks: SinkStats,
+    /// The OpsCtrl backend registration, for /health and the logs:
+    /// e.g. `pending: claim at https://…`, `registered`, `off`.
+    pub backend_status: Mutex<String>,
     streams: Mutex<Vec<StreamState>>,
     /// `RECONNECTION_MAX_FAILURES`: consecutive failures that make a stream unhealthy.
     max_failures: u32,
@@ -81,6 +153,8 @@ impl Metrics {
     pub fn new(stream_names: &[(String, Option<String>)], max_failures: u32) -> Metrics {
         Metrics {
             counters: Counters::default(),
+            sinks: SinkStats::default(),
+            backend_status: Mutex::new("off".into()),
             streams: Mutex::new(
                 stream_names
                     .iter()
@@ -228,6 +302,112 @@ impl Metrics {
             "Pods currently in the daemon's store.",
             get(&c.pods_tracked),
         );
+        for (name, help, v) in [
+            (
+                "opsctrl_alert_queue_depth",
+                "Notifications waiting for a delivery worker.",
+                &c.alert_queue_depth,
+            ),
+            (
+                "opsctrl_leader",
+                "1 while this replica may send notifications (holds the Lease, or leader election is off).",
+                &c.leader,
+            ),
+        ] {
+            metric(name, "gauge", help, get(v));
+        }
+        for (name, help, v) in [
+            (
+                "opsctrl_alerts_dropped_total",
+                "Notifications dropped from a full queue (the oldest of the lowest severity).",
+                &c.alerts_dropped,
+            ),
+            (
+                "opsctrl_alerts_abandoned_total",
+                "Notifications still queued when the shutdown drain ran out.",
+                &c.alerts_abandoned,
+            ),
+            (
+                "opsctrl_enrich_events_total",
+                "Event lists fetched to enrich an incident.",
+                &c.enrich_events,
+            ),
+            (
+                "opsctrl_enrich_events_failed_total",
+                "Event lists that could not be fetched (the diagnosis went on without).",
+                &c.enrich_events_failed,
+            ),
+            (
+                "opsctrl_enrich_logs_total",
+                "Previous-container logs read to enrich an incident.",
+                &c.enrich_logs,
+            ),
+            (
+                "opsctrl_enrich_logs_failed_total",
+                "Log reads that failed (the diagnosis went on without).",
+                &c.enrich_logs_failed,
+            ),
+            (
+                "opsctrl_llm_requests_total",
+                "Requests sent to the LLM.",
+                &c.llm_requests,
+            ),
+            (
+                "opsctrl_llm_failures_total",
+                "LLM requests that failed or timed out (the rules' diagnosis stood).",
+                &c.llm_failures,
+            ),
+            (
+                "opsctrl_llm_cache_hits_total",
+                "LLM answers reused from the cache.",
+                &c.llm_cache_hits,
+            ),
+            (
+                "opsctrl_llm_cache_misses_total",
+                "LLM cache lookups that found nothing fresh.",
+                &c.llm_cache_misses,
+            ),
+            (
+                "opsctrl_backend_reports_total",
+                "analyze-stack reports sent to the OpsCtrl backend.",
+                &c.backend_reports,
+            ),
+            (
+                "opsctrl_backend_failures_total",
+                "OpsCtrl backend calls that failed.",
+                &c.backend_failures,
+            ),
+            (
+                "opsctrl_leader_acquired_total",
+                "Times this replica became the leader.",
+                &c.leader_acquired,
+            ),
+        ] {
+            metric(name, "counter", help, get(v));
+        }
+        let sinks = self.sinks.snapshot();
+        for (i, (name, help)) in [
+            (
+                "opsctrl_alerts_sent_total",
+                "Notifications delivered, per sink.",
+            ),
+            (
+                "opsctrl_alerts_retried_total",
+                "Delivery attempts that failed and were retried, per sink.",
+            ),
+            (
+                "opsctrl_alerts_failed_total",
+                "Notifications given up on, per sink.",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (sink, counts) in &sinks {
+                let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {}", counts[i]);
+            }
+        }
         let streams = self.streams();
         let _ = writeln!(
             out,

@@ -14,7 +14,11 @@ not accepted at all: an accepted setting always has an effect.
 */
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::detect::types::Severity;
+use crate::secret::Secret;
 
 /// One setting: its names, default, allowed values and one-line doc.
 #[derive(Debug)]
@@ -213,6 +217,278 @@ pub const SETTINGS: &[Spec] = &[
         allowed: "error, warn, info, debug or trace",
         doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both).",
     },
+    Spec {
+        env: "DIAGNOSIS_ENABLED",
+        flag: "--diagnosis-enabled",
+        value: "BOOL",
+        default: "true",
+        allowed: "true or false",
+        doc: "Enrich incidents (events, logs) and diagnose them with the rules (and the LLM when configured). false: the rules still name a cause from the pod alone, with no API calls and no LLM.",
+    },
+    Spec {
+        env: "DIAGNOSIS_TIMEOUT_MS",
+        flag: "--diagnosis-timeout-ms",
+        value: "MS",
+        default: "30000",
+        allowed: "an integer from 5000 to 300000",
+        doc: "Time budget of one LLM answer; past it the rules' diagnosis stands.",
+    },
+    Spec {
+        env: "DIAGNOSIS_CACHE_TTL_MS",
+        flag: "--diagnosis-cache-ttl-ms",
+        value: "MS",
+        default: "300000",
+        allowed: "an integer from 60000 to 86400000",
+        doc: "How long an LLM answer is reused for the same incident fingerprint.",
+    },
+    Spec {
+        env: "DIAGNOSIS_CACHE_MAX_ENTRIES",
+        flag: "--diagnosis-cache-max-entries",
+        value: "N",
+        default: "1000",
+        allowed: "an integer from 10 to 50000",
+        doc: "LLM answers kept (least recently used evicted first).",
+    },
+    Spec {
+        env: "INCLUDE_LOGS",
+        flag: "--include-logs",
+        value: "BOOL",
+        default: "false",
+        allowed: "true or false",
+        doc: "Read the failing container's previous logs (last 50 lines, 16 KiB, redacted) for the diagnosis and the alert. Needs get on pods/log.",
+    },
+    Spec {
+        env: "RULES_FILE",
+        flag: "--rules-file",
+        value: "PATH",
+        default: "",
+        allowed: "a readable JSON file of rules (see Diagnosis)",
+        doc: "Your own diagnosis rules, tried before the built-in ones; a rule with a built-in rule's id replaces it.",
+    },
+    Spec {
+        env: "LLM_BASE_URL",
+        flag: "--llm-base-url",
+        value: "URL",
+        default: "",
+        allowed: "an http or https URL of an OpenAI-compatible API (…/v1)",
+        doc: "Ask an LLM (OpenAI, Ollama, vLLM, LM Studio) for a second opinion, attached as diagnosis.ai. Needs LLM_MODEL.",
+    },
+    Spec {
+        env: "LLM_MODEL",
+        flag: "--llm-model",
+        value: "NAME",
+        default: "",
+        allowed: "a model name without spaces",
+        doc: "The model to ask, e.g. gpt-4o-mini or llama3.1:8b.",
+    },
+    Spec {
+        env: "LLM_API_KEY",
+        flag: "--llm-api-key",
+        value: "KEY",
+        default: "",
+        allowed: "a key without spaces; not with LLM_API_KEY_FILE",
+        doc: "Bearer key for the LLM API (none for a local Ollama). Prefer LLM_API_KEY_FILE.",
+    },
+    Spec {
+        env: "LLM_API_KEY_FILE",
+        flag: "--llm-api-key-file",
+        value: "PATH",
+        default: "",
+        allowed: "a readable file holding the key",
+        doc: "File holding the LLM key (a mounted Secret).",
+    },
+    Spec {
+        env: "OPSCTRL_BACKEND_URL",
+        flag: "--opsctrl-backend-url",
+        value: "URL",
+        default: "",
+        allowed: "an http or https URL",
+        doc: "The OpsCtrl backend. With CLUSTER_NAME and USER_EMAIL, the cluster registers and failures are sent to /daemon/analyze-stack.",
+    },
+    Spec {
+        env: "OPSCTRL_FRONTEND_URL",
+        flag: "--opsctrl-frontend-url",
+        value: "URL",
+        default: "https://app.opsctrl.dev",
+        allowed: "an http or https URL",
+        doc: "Where the claim link of a pending registration points.",
+    },
+    Spec {
+        env: "USER_EMAIL",
+        flag: "--user-email",
+        value: "EMAIL",
+        default: "",
+        allowed: "an email address; only with OPSCTRL_BACKEND_URL",
+        doc: "The OpsCtrl account that claims this cluster.",
+    },
+    Spec {
+        env: "OPSCTRL_STATE_DIR",
+        flag: "--opsctrl-state-dir",
+        value: "DIR",
+        default: "~/.opsctrl",
+        allowed: "an absolute directory path, or ~/…",
+        doc: "Where cluster.json, pending.json and tokens.json are kept (mode 0600).",
+    },
+    Spec {
+        env: "ALERT_WORKERS",
+        flag: "--alert-workers",
+        value: "N",
+        default: "2",
+        allowed: "an integer from 1 to 16",
+        doc: "Threads that enrich and deliver notifications.",
+    },
+    Spec {
+        env: "ALERT_QUEUE_SIZE",
+        flag: "--alert-queue-size",
+        value: "N",
+        default: "1000",
+        allowed: "an integer from 10 to 100000",
+        doc: "Notifications waiting for a worker; when full, the oldest of the lowest severity is dropped (logged and counted).",
+    },
+    Spec {
+        env: "ALERT_MAX_ATTEMPTS",
+        flag: "--alert-max-attempts",
+        value: "N",
+        default: "3",
+        allowed: "an integer from 1 to 10",
+        doc: "Tries per sink and message (429 and 5xx and network errors are retried; other 4xx are not).",
+    },
+    Spec {
+        env: "ALERT_BACKOFF_MS",
+        flag: "--alert-backoff-ms",
+        value: "MS",
+        default: "1000",
+        allowed: "an integer from 100 to 60000",
+        doc: "First delay between tries (doubled each time, jittered; a 429's Retry-After wins).",
+    },
+    Spec {
+        env: "ALERT_MAX_BACKOFF_MS",
+        flag: "--alert-max-backoff-ms",
+        value: "MS",
+        default: "30000",
+        allowed: "an integer from 1000 to 300000, not below ALERT_BACKOFF_MS",
+        doc: "Longest delay between tries.",
+    },
+    Spec {
+        env: "ALERT_SEVERITY_FILTERS",
+        flag: "--alert-severity-filters",
+        value: "LIST",
+        default: "medium,high,critical",
+        allowed: "a comma list of informational, low, medium, high, critical",
+        doc: "Severities that reach Slack, webhooks and Kubernetes Events (stdout gets everything). A resolution follows its incident.",
+    },
+    Spec {
+        env: "SLACK_WEBHOOK_URL",
+        flag: "--slack-webhook-url",
+        value: "URL",
+        default: "",
+        allowed: "an http or https URL (a Slack incoming webhook)",
+        doc: "Post Block Kit alerts to this Slack (or Slack-compatible, e.g. Mattermost) incoming webhook.",
+    },
+    Spec {
+        env: "SLACK_BOT_TOKEN",
+        flag: "--slack-bot-token",
+        value: "TOKEN",
+        default: "",
+        allowed: "a Slack bot token (xoxb-…); not with SLACK_BOT_TOKEN_FILE",
+        doc: "Post with a Slack app instead: one message per incident, updates and the resolution in its thread. Needs SLACK_CHANNEL.",
+    },
+    Spec {
+        env: "SLACK_BOT_TOKEN_FILE",
+        flag: "--slack-bot-token-file",
+        value: "PATH",
+        default: "",
+        allowed: "a readable file holding the token",
+        doc: "File holding the Slack bot token (a mounted Secret).",
+    },
+    Spec {
+        env: "SLACK_API_URL",
+        flag: "--slack-api-url",
+        value: "URL",
+        default: "https://slack.com/api",
+        allowed: "an http or https URL",
+        doc: "Base URL of the Slack Web API the bot calls (for a proxy or a Slack-compatible server).",
+    },
+    Spec {
+        env: "SLACK_CHANNEL",
+        flag: "--slack-channel",
+        value: "CHANNEL",
+        default: "",
+        allowed: "a channel name (#alerts) or id (C0123…); only with a bot token",
+        doc: "The bot's default channel.",
+    },
+    Spec {
+        env: "SLACK_CHANNEL_ROUTES",
+        flag: "--slack-channel-routes",
+        value: "NS=CH,…",
+        default: "",
+        allowed: "comma-separated namespace=channel pairs; only with a bot token",
+        doc: "Per-namespace channels for the bot, e.g. payments=#pay-alerts,staging=#staging.",
+    },
+    Spec {
+        env: "WEBHOOK_URL",
+        flag: "--webhook-url",
+        value: "URL",
+        default: "",
+        allowed: "an http or https URL",
+        doc: "POST each notification as JSON (the stable schema plus the original daemon's alert fields). A hooks.slack.com URL is treated as SLACK_WEBHOOK_URL.",
+    },
+    Spec {
+        env: "WEBHOOK_AUTH_HEADER",
+        flag: "--webhook-auth-header",
+        value: "VALUE",
+        default: "",
+        allowed: "a header value (e.g. Bearer abc); not with WEBHOOK_AUTH_HEADER_FILE",
+        doc: "Sent as the Authorization header of WEBHOOK_URL requests.",
+    },
+    Spec {
+        env: "WEBHOOK_AUTH_HEADER_FILE",
+        flag: "--webhook-auth-header-file",
+        value: "PATH",
+        default: "",
+        allowed: "a readable file holding the header value",
+        doc: "File holding the Authorization header value (a mounted Secret).",
+    },
+    Spec {
+        env: "EMIT_K8S_EVENTS",
+        flag: "--emit-k8s-events",
+        value: "BOOL",
+        default: "false",
+        allowed: "true or false",
+        doc: "Write an Event (reason OpsctrlDiagnosis) on the failing pod with the cause and fix, so kubectl describe pod shows it. Needs create on events.",
+    },
+    Spec {
+        env: "SHUTDOWN_DRAIN_MS",
+        flag: "--shutdown-drain-ms",
+        value: "MS",
+        default: "10000",
+        allowed: "an integer from 0 to 300000",
+        doc: "On SIGTERM, time left to deliver queued notifications; what is still queued is logged, one line each.",
+    },
+    Spec {
+        env: "LEADER_ELECTION",
+        flag: "--leader-election",
+        value: "BOOL",
+        default: "false",
+        allowed: "true or false",
+        doc: "Run several replicas: a coordination.k8s.io Lease picks the one that sends notifications; the others watch and stay warm. Needs leases in its namespace.",
+    },
+    Spec {
+        env: "LEADER_ELECTION_NAMESPACE",
+        flag: "--leader-election-namespace",
+        value: "NS",
+        default: "",
+        allowed: "a namespace name (default: the pod's own namespace)",
+        doc: "Namespace of the Lease.",
+    },
+    Spec {
+        env: "LEADER_ELECTION_NAME",
+        flag: "--leader-election-name",
+        value: "NAME",
+        default: "opsctrl-daemon",
+        allowed: "a lowercase DNS name",
+        doc: "Name of the Lease.",
+    },
 ];
 
 /// Where the watches look.
@@ -248,6 +524,130 @@ pub struct Settings {
     pub cluster_name: Option<String>,
     pub output: Output,
     pub detect: Detect,
+    pub diagnosis: DiagnosisSettings,
+    /// `Some` when OPSCTRL_BACKEND_URL, CLUSTER_NAME and USER_EMAIL are set.
+    pub backend: Option<Backend>,
+    pub alerts: Alerts,
+    /// `Some` when LEADER_ELECTION=true.
+    pub leader: Option<Leader>,
+}
+
+/// Enrichment, rules and the optional LLM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagnosisSettings {
+    pub enabled: bool,
+    pub timeout: Duration,
+    pub cache_ttl: Duration,
+    pub cache_max_entries: usize,
+    pub include_logs: bool,
+    pub rules_file: Option<PathBuf>,
+    pub llm: Option<Llm>,
+}
+
+impl Default for DiagnosisSettings {
+    fn default() -> Self {
+        DiagnosisSettings {
+            enabled: true,
+            timeout: Duration::from_millis(30_000),
+            cache_ttl: Duration::from_millis(300_000),
+            cache_max_entries: 1000,
+            include_logs: false,
+            rules_file: None,
+            llm: None,
+        }
+    }
+}
+
+/// An OpenAI-compatible chat-completions API.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Llm {
+    /// Without a trailing slash, e.g. `http://ollama:11434/v1`.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<Secret>,
+}
+
+/// The OpsCtrl backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backend {
+    /// Without a trailing slash.
+    pub url: String,
+    pub frontend_url: String,
+    pub user_email: String,
+    pub cluster_name: String,
+    pub state_dir: PathBuf,
+}
+
+/// Delivery: the worker pool, retries and the sinks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alerts {
+    pub workers: usize,
+    pub queue_size: usize,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Severities that reach the notification sinks.
+    pub severities: Vec<Severity>,
+    pub slack_webhook: Option<Secret>,
+    pub slack_bot: Option<SlackBot>,
+    pub webhook: Option<Webhook>,
+    pub emit_k8s_events: bool,
+    pub shutdown_drain: Duration,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            workers: 2,
+            queue_size: 1000,
+            max_attempts: 3,
+            backoff: Duration::from_millis(1000),
+            max_backoff: Duration::from_millis(30_000),
+            severities: vec![Severity::Medium, Severity::High, Severity::Critical],
+            slack_webhook: None,
+            slack_bot: None,
+            webhook: None,
+            emit_k8s_events: false,
+            shutdown_drain: Duration::from_millis(10_000),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlackBot {
+    pub token: Secret,
+    /// Web API base, without a trailing slash (`https://slack.com/api`).
+    pub api_url: String,
+    /// The default channel.
+    pub channel: String,
+    /// (namespace, channel), first match wins.
+    pub routes: Vec<(String, String)>,
+}
+
+impl SlackBot {
+    /// The channel for an incident in this namespace.
+    pub fn channel_for(&self, namespace: &str) -> &str {
+        self.routes
+            .iter()
+            .find(|(ns, _)| ns == namespace)
+            .map_or(self.channel.as_str(), |(_, ch)| ch.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Webhook {
+    /// May carry a token in its path or query: never logged.
+    pub url: Secret,
+    pub auth_header: Option<Secret>,
+}
+
+/// Lease-based leader election.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leader {
+    pub namespace: String,
+    pub name: String,
+    /// This replica's holder identity (POD_NAME, else the host name).
+    pub identity: String,
 }
 
 /// How incidents are printed on stdout.
@@ -532,6 +932,11 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         storm_threshold: r.int("STORM_THRESHOLD", 10, 1, 100_000) as usize,
     };
 
+    let diagnosis = diagnosis_settings(&mut r);
+    let backend = backend_settings(&mut r, cluster_name.as_deref());
+    let alerts = alert_settings(&mut r);
+    let leader = leader_settings(&mut r);
+
     if !r.problems.is_empty() {
         return Err(r.problems);
     }
@@ -551,6 +956,473 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         cluster_name,
         output,
         detect,
+        diagnosis,
+        backend,
+        alerts,
+        leader,
+    })
+}
+
+/// A URL we will POST to: http(s), with a host. Trailing slashes dropped.
+fn http_url(v: &str, https_only: bool) -> Option<String> {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://").filter(|_| !https_only))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let ok = !host.is_empty()
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !host.starts_with(':');
+    ok.then(|| v.trim_end_matches('/').to_string())
+}
+
+/// Whether a URL's host is Slack's incoming-webhook host.
+pub fn is_slack_webhook(url: &str) -> bool {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|r| r.split(['/', '?', '#', ':']).next())
+        .is_some_and(|h| h.eq_ignore_ascii_case("hooks.slack.com"))
+}
+
+fn plausible_email(v: &str) -> bool {
+    let Some((user, domain)) = v.split_once('@') else {
+        return false;
+    };
+    !user.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+fn token_like(v: &str) -> bool {
+    !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn slack_channel(v: &str) -> bool {
+    let name = v.strip_prefix('#').unwrap_or(v);
+    (1..=80).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+impl Reader<'_> {
+    /// A set, non-empty value (trimmed), or `None` when unset or empty.
+    fn optional(&self, env: &str) -> Option<(String, String)> {
+        let (name, value) = self.raw(env);
+        let v = value.trim();
+        (!v.is_empty()).then(|| (name, v.to_string()))
+    }
+
+    /// A problem whose value must not be echoed (a key, a token, a URL with a token).
+    fn bad_secret(&mut self, name: String, why: String) {
+        self.bad(name, "<redacted>".into(), why);
+    }
+
+    /// `ENV` or `ENV_FILE` (never both): the secret, read and trimmed.
+    fn secret(&mut self, env: &str, file_env: &str, check: fn(&str) -> bool) -> Option<Secret> {
+        let direct = self.optional(env);
+        let file = self.optional(file_env);
+        match (direct, file) {
+            (Some((name, _)), Some((fname, _))) => {
+                self.bad_secret(
+                    name,
+                    format!("set both this and {fname}; allowed: one of them"),
+                );
+                None
+            }
+            (Some((name, v)), None) => {
+                if check(&v) {
+                    Some(Secret::new(v))
+                } else {
+                    let why = format!("allowed: {}", Self::spec(env).allowed);
+                    self.bad_secret(name, why);
+                    None
+                }
+            }
+            (None, Some((name, path))) => match std::fs::read_to_string(&path) {
+                Ok(text) if check(text.trim()) => Some(Secret::new(text.trim())),
+                Ok(_) => {
+                    let why = format!(
+                        "the file holds no usable value; allowed: {}",
+                        Self::spec(env).allowed
+                    );
+                    self.bad(name, path, why);
+                    None
+                }
+                Err(e) => {
+                    self.bad(name, path, format!("cannot read it: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    fn url(&mut self, env: &str, https_only: bool, secret: bool) -> Option<String> {
+        let (name, v) = self.optional(env)?;
+        match http_url(&v, https_only) {
+            Some(u) => Some(u),
+            None => {
+                let why = format!("allowed: {}", Self::spec(env).allowed);
+                if secret {
+                    self.bad_secret(name, why);
+                } else {
+                    self.bad(name, v, why);
+                }
+                None
+            }
+        }
+    }
+
+    /// A setting that only means something with another one.
+    fn requires(&mut self, env: &str, other: &str) {
+        let spec = Self::spec(env);
+        let given = self
+            .source
+            .flag(spec.flag)
+            .map(|v| (spec.flag.to_string(), v))
+            .or_else(|| self.source.env(spec.env).map(|v| (spec.env.to_string(), v)))
+            .filter(|(_, v)| !v.trim().is_empty());
+        if let Some((name, v)) = given {
+            self.bad(
+                name,
+                v,
+                format!("has no effect without {other}; set both or neither"),
+            );
+        }
+    }
+}
+
+fn diagnosis_settings(r: &mut Reader) -> DiagnosisSettings {
+    let enabled = r.boolean("DIAGNOSIS_ENABLED", true);
+    let timeout = r.int("DIAGNOSIS_TIMEOUT_MS", 30_000, 5000, 300_000);
+    let ttl = r.int("DIAGNOSIS_CACHE_TTL_MS", 300_000, 60_000, 86_400_000);
+    let max = r.int("DIAGNOSIS_CACHE_MAX_ENTRIES", 1000, 10, 50_000) as usize;
+    let include_logs = r.boolean("INCLUDE_LOGS", false);
+    let rules_file =
+        r.optional("RULES_FILE")
+            .and_then(|(name, path)| match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => Some(PathBuf::from(path)),
+                Ok(_) => {
+                    r.bad(name, path, "is not a file".into());
+                    None
+                }
+                Err(e) => {
+                    r.bad(name, path, format!("cannot read it: {e}"));
+                    None
+                }
+            });
+    let base_url = r.url("LLM_BASE_URL", false, false);
+    let model = match r.optional("LLM_MODEL") {
+        Some((name, v)) if !token_like(&v) => {
+            let why = format!("allowed: {}", Reader::spec("LLM_MODEL").allowed);
+            r.bad(name, v, why);
+            None
+        }
+        other => other.map(|(_, v)| v),
+    };
+    let api_key = r.secret("LLM_API_KEY", "LLM_API_KEY_FILE", token_like);
+    let llm = match (base_url, model) {
+        (Some(base_url), Some(model)) => Some(Llm {
+            base_url,
+            model,
+            api_key,
+        }),
+        (Some(_), None) => {
+            let (name, v) = r.raw("LLM_BASE_URL");
+            r.bad(name, v, "needs LLM_MODEL too".into());
+            None
+        }
+        (None, _) => {
+            r.requires("LLM_MODEL", "LLM_BASE_URL");
+            if api_key.is_some() {
+                let name = if r.optional("LLM_API_KEY").is_some() {
+                    "LLM_API_KEY"
+                } else {
+                    "LLM_API_KEY_FILE"
+                };
+                r.bad_secret(
+                    name.into(),
+                    "has no effect without LLM_BASE_URL; set both or neither".into(),
+                );
+            }
+            None
+        }
+    };
+    DiagnosisSettings {
+        enabled,
+        timeout: Duration::from_millis(timeout),
+        cache_ttl: Duration::from_millis(ttl),
+        cache_max_entries: max,
+        include_logs,
+        rules_file,
+        llm,
+    }
+}
+
+/// `~` at the start of a path is the home directory, as in the original.
+fn expand_home(path: &str, home: Option<String>) -> PathBuf {
+    match (path.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            PathBuf::from(format!("{home}{rest}"))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+fn backend_settings(r: &mut Reader, cluster_name: Option<&str>) -> Option<Backend> {
+    let url = r.url("OPSCTRL_BACKEND_URL", false, false);
+    let frontend_url = r
+        .url("OPSCTRL_FRONTEND_URL", false, false)
+        .unwrap_or_else(|| "https://app.opsctrl.dev".into());
+    let email = match r.optional("USER_EMAIL") {
+        Some((name, v)) if !plausible_email(&v) => {
+            let why = format!("allowed: {}", Reader::spec("USER_EMAIL").allowed);
+            r.bad(name, v, why);
+            None
+        }
+        other => other.map(|(_, v)| v),
+    };
+    let Some(url) = url else {
+        if email.is_some() {
+            r.requires("USER_EMAIL", "OPSCTRL_BACKEND_URL");
+        }
+        r.requires("OPSCTRL_STATE_DIR", "OPSCTRL_BACKEND_URL");
+        r.requires("OPSCTRL_FRONTEND_URL", "OPSCTRL_BACKEND_URL");
+        return None;
+    };
+    let state_dir = {
+        let (name, v) = r.raw("OPSCTRL_STATE_DIR");
+        let dir = expand_home(v.trim(), r.source.env("HOME"));
+        if !dir.is_absolute() {
+            r.bad(
+                name,
+                v,
+                "allowed: an absolute directory path, or one starting with ~/ (with HOME set)"
+                    .into(),
+            );
+        }
+        dir
+    };
+    let missing: Vec<&str> = [
+        ("CLUSTER_NAME", cluster_name.is_none()),
+        ("USER_EMAIL", email.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(n, m)| m.then_some(n))
+    .collect();
+    if !missing.is_empty() {
+        let (name, v) = r.raw("OPSCTRL_BACKEND_URL");
+        r.bad(
+            name,
+            v,
+            format!("the backend also needs {} set", missing.join(" and ")),
+        );
+        return None;
+    }
+    Some(Backend {
+        url,
+        frontend_url,
+        user_email: email.unwrap_or_default(),
+        cluster_name: cluster_name.unwrap_or_default().to_string(),
+        state_dir,
+    })
+}
+
+fn alert_settings(r: &mut Reader) -> Alerts {
+    let workers = r.int("ALERT_WORKERS", 2, 1, 16) as usize;
+    let queue_size = r.int("ALERT_QUEUE_SIZE", 1000, 10, 100_000) as usize;
+    let max_attempts = r.int("ALERT_MAX_ATTEMPTS", 3, 1, 10) as u32;
+    let backoff = r.int("ALERT_BACKOFF_MS", 1000, 100, 60_000);
+    let max_backoff = r.int("ALERT_MAX_BACKOFF_MS", 30_000, 1000, 300_000);
+    if max_backoff < backoff {
+        let (name, value) = r.raw("ALERT_MAX_BACKOFF_MS");
+        r.bad(
+            name,
+            value,
+            format!("is below ALERT_BACKOFF_MS ({backoff})"),
+        );
+    }
+    let severities = r.parse(
+        "ALERT_SEVERITY_FILTERS",
+        Alerts::default().severities,
+        |v| {
+            let mut out = Vec::new();
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let s = Severity::ALL
+                    .into_iter()
+                    .find(|s| s.as_str().eq_ignore_ascii_case(part))?;
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            (!out.is_empty()).then_some(out)
+        },
+    );
+    let mut slack_webhook = r.url("SLACK_WEBHOOK_URL", true, true).map(Secret::new);
+    let mut webhook_url = r.url("WEBHOOK_URL", false, true);
+    if webhook_url.as_deref().is_some_and(is_slack_webhook) {
+        if slack_webhook.is_some() {
+            r.bad_secret(
+                "WEBHOOK_URL".into(),
+                "is a Slack webhook and SLACK_WEBHOOK_URL is set too; allowed: one Slack webhook"
+                    .into(),
+            );
+        } else {
+            slack_webhook = webhook_url.take().map(Secret::new);
+        }
+    }
+    let auth_header = r.secret("WEBHOOK_AUTH_HEADER", "WEBHOOK_AUTH_HEADER_FILE", |v| {
+        !v.is_empty() && !v.chars().any(char::is_control)
+    });
+    let webhook = match webhook_url {
+        Some(url) => Some(Webhook {
+            url: Secret::new(url),
+            auth_header,
+        }),
+        None => {
+            if auth_header.is_some() {
+                r.bad_secret(
+                    "WEBHOOK_AUTH_HEADER".into(),
+                    "has no effect without a (non-Slack) WEBHOOK_URL".into(),
+                );
+            }
+            None
+        }
+    };
+    let token = r.secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_FILE", |v| {
+        token_like(v) && v.starts_with("xox")
+    });
+    let channel = match r.optional("SLACK_CHANNEL") {
+        Some((name, v)) if !slack_channel(&v) => {
+            let why = format!("allowed: {}", Reader::spec("SLACK_CHANNEL").allowed);
+            r.bad(name, v, why);
+            None
+        }
+        other => other.map(|(_, v)| v),
+    };
+    let routes = match r.optional("SLACK_CHANNEL_ROUTES") {
+        None => Vec::new(),
+        Some((name, v)) => {
+            let mut out = Vec::new();
+            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match pair.split_once('=').map(|(a, b)| (a.trim(), b.trim())) {
+                    Some((ns, ch)) if is_dns_label(ns) && slack_channel(ch) => {
+                        out.push((ns.to_string(), ch.to_string()));
+                    }
+                    _ => {
+                        let why = format!(
+                            "{pair:?} is not namespace=channel; allowed: {}",
+                            Reader::spec("SLACK_CHANNEL_ROUTES").allowed
+                        );
+                        r.bad(name.clone(), v.clone(), why);
+                    }
+                }
+            }
+            out
+        }
+    };
+    let api_url = r
+        .url("SLACK_API_URL", false, false)
+        .unwrap_or_else(|| "https://slack.com/api".into());
+    let slack_bot = match (token, channel) {
+        (Some(token), Some(channel)) => Some(SlackBot {
+            token,
+            api_url,
+            channel,
+            routes,
+        }),
+        (Some(_), None) => {
+            r.bad(
+                "SLACK_CHANNEL".into(),
+                String::new(),
+                "is required with a Slack bot token".into(),
+            );
+            None
+        }
+        (None, _) => {
+            r.requires("SLACK_CHANNEL", "SLACK_BOT_TOKEN");
+            r.requires("SLACK_CHANNEL_ROUTES", "SLACK_BOT_TOKEN");
+            r.requires("SLACK_API_URL", "SLACK_BOT_TOKEN");
+            None
+        }
+    };
+    let emit_k8s_events = r.boolean("EMIT_K8S_EVENTS", false);
+    let drain = r.int("SHUTDOWN_DRAIN_MS", 10_000, 0, 300_000);
+    Alerts {
+        workers,
+        queue_size,
+        max_attempts,
+        backoff: Duration::from_millis(backoff),
+        max_backoff: Duration::from_millis(max_backoff),
+        severities,
+        slack_webhook,
+        slack_bot,
+        webhook,
+        emit_k8s_events,
+        shutdown_drain: Duration::from_millis(drain),
+    }
+}
+
+/// The namespace a pod runs in, from the downward API or the service account.
+fn own_namespace(source: &dyn Source) -> Option<String> {
+    source
+        .env("POD_NAMESPACE")
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
+        })
+        .map(|s| s.trim().to_string())
+        .filter(|s| is_dns_label(s))
+}
+
+fn leader_settings(r: &mut Reader) -> Option<Leader> {
+    let on = r.boolean("LEADER_ELECTION", false);
+    let ns = match r.optional("LEADER_ELECTION_NAMESPACE") {
+        Some((name, v)) if !is_dns_label(&v) => {
+            let why = format!(
+                "allowed: {}",
+                Reader::spec("LEADER_ELECTION_NAMESPACE").allowed
+            );
+            r.bad(name, v, why);
+            None
+        }
+        other => other.map(|(_, v)| v),
+    };
+    let (name_src, lease) = r.raw("LEADER_ELECTION_NAME");
+    let lease = lease.trim().to_string();
+    let dns_name = !lease.is_empty() && lease.len() <= 253 && lease.split('.').all(is_dns_label);
+    if !dns_name {
+        let why = format!("allowed: {}", Reader::spec("LEADER_ELECTION_NAME").allowed);
+        r.bad(name_src, lease.clone(), why);
+    }
+    if !on {
+        return None;
+    }
+    let namespace = match ns.or_else(|| own_namespace(r.source)) {
+        Some(ns) => ns,
+        None => {
+            r.bad(
+                "LEADER_ELECTION_NAMESPACE".into(),
+                String::new(),
+                "is required outside a pod (no POD_NAMESPACE and no service-account namespace file)".into(),
+            );
+            return None;
+        }
+    };
+    let identity = r
+        .source
+        .env("POD_NAME")
+        .or_else(|| r.source.env("HOSTNAME"))
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("opsctrl-daemon-{}", std::process::id()));
+    Some(Leader {
+        namespace,
+        name: lease,
+        identity,
     })
 }
 
@@ -742,6 +1614,84 @@ mod tests {
     }
 
     #[test]
+    fn a_slack_webhook_url_in_webhook_url_counts_as_slack() {
+        let s = resolve(&env(&[(
+            "WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/x",
+        )]))
+        .unwrap();
+        assert!(s.alerts.webhook.is_none());
+        assert_eq!(
+            s.alerts.slack_webhook.as_ref().map(Secret::expose),
+            Some("https://hooks.slack.com/services/T/B/x")
+        );
+        let s = resolve(&env(&[("WEBHOOK_URL", "http://receiver:8080/hook/")])).unwrap();
+        assert_eq!(
+            s.alerts.webhook.as_ref().map(|w| w.url.expose()),
+            Some("http://receiver:8080/hook")
+        );
+    }
+
+    #[test]
+    fn bad_secrets_are_named_but_never_echoed() {
+        let p = resolve(&env(&[
+            (
+                "SLACK_WEBHOOK_URL",
+                "http://hooks.slack.com/services/SECRET",
+            ),
+            ("LLM_API_KEY", "sk-SECRET with space"),
+        ]))
+        .unwrap_err();
+        let text: Vec<String> = p.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.starts_with("SLACK_WEBHOOK_URL=")));
+        assert!(text.iter().any(|t| t.starts_with("LLM_API_KEY=")));
+        assert!(text.iter().all(|t| !t.contains("SECRET")), "{text:?}");
+    }
+
+    #[test]
+    fn half_configured_features_are_errors_not_silently_off() {
+        let p = resolve(&env(&[("OPSCTRL_BACKEND_URL", "https://api.example")])).unwrap_err();
+        assert!(
+            p.iter()
+                .any(|p| p.why.contains("CLUSTER_NAME and USER_EMAIL")),
+            "{p:?}"
+        );
+        let p = resolve(&env(&[("SLACK_CHANNEL", "#alerts")])).unwrap_err();
+        assert!(p[0].why.contains("SLACK_BOT_TOKEN"));
+        let p = resolve(&env(&[("LLM_BASE_URL", "http://ollama:11434/v1")])).unwrap_err();
+        assert!(p[0].why.contains("LLM_MODEL"));
+        let s = resolve(&env(&[
+            ("OPSCTRL_BACKEND_URL", "https://api.example/api/v1/"),
+            ("CLUSTER_NAME", "edge"),
+            ("USER_EMAIL", "ops@example.com"),
+            ("HOME", "/home/me"),
+        ]))
+        .unwrap();
+        let b = s.backend.unwrap();
+        assert_eq!(b.url, "https://api.example/api/v1");
+        assert_eq!(b.state_dir, PathBuf::from("/home/me/.opsctrl"));
+    }
+
+    #[test]
+    fn slack_bot_routes_pick_a_channel_per_namespace() {
+        let s = resolve(&env(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1-2"),
+            ("SLACK_CHANNEL", "#alerts"),
+            (
+                "SLACK_CHANNEL_ROUTES",
+                "payments=#pay-alerts, staging=C0123",
+            ),
+            ("ALERT_SEVERITY_FILTERS", "critical,HIGH"),
+        ]))
+        .unwrap();
+        let bot = s.alerts.slack_bot.unwrap();
+        assert_eq!(bot.channel_for("payments"), "#pay-alerts");
+        assert_eq!(bot.channel_for("staging"), "C0123");
+        assert_eq!(bot.channel_for("web"), "#alerts");
+        assert_eq!(s.alerts.severities, [Severity::Critical, Severity::High]);
+    }
+
+    #[test]
     fn every_setting_has_a_unique_env_and_flag() {
         for (i, a) in SETTINGS.iter().enumerate() {
             for b in &SETTINGS[i + 1..] {
@@ -756,12 +1706,22 @@ mod tests {
         // One obviously wrong value per setting; each must be reported under its own name.
         for spec in SETTINGS {
             let bad = match spec.env {
-                "WATCH_NAMESPACES" | "EXCLUDE_NAMESPACES" => "UPPER",
+                "WATCH_NAMESPACES"
+                | "EXCLUDE_NAMESPACES"
+                | "LEADER_ELECTION_NAMESPACE"
+                | "LEADER_ELECTION_NAME" => "UPPER",
                 "WATCH_LABEL_SELECTOR" => "a=\"b\"",
-                "CLUSTER_NAME" => "has spaces",
+                "CLUSTER_NAME" | "LLM_MODEL" | "SLACK_CHANNEL" | "LLM_API_KEY" => "has spaces",
+                "RULES_FILE" | "LLM_API_KEY_FILE" | "SLACK_BOT_TOKEN_FILE" => "/nonexistent/file",
+                "WEBHOOK_AUTH_HEADER_FILE" => "/nonexistent/file",
+                "WEBHOOK_AUTH_HEADER" => "a\u{1}b",
+                "SLACK_BOT_TOKEN" => "not-a-slack-token",
+                "SLACK_CHANNEL_ROUTES" => "no-equals-sign",
                 _ => "not-a-value",
             };
-            let p = resolve(&env(&[(spec.env, bad)])).unwrap_err();
+            let p = resolve(&env(&[(spec.env, bad)]))
+                .map(|_| ())
+                .expect_err(spec.env);
             assert!(
                 p.iter().any(|p| p.name == spec.env),
                 "{} accepted {bad:?}",

@@ -46,6 +46,12 @@ pub struct Diagnosis {
     pub fix: Fix,
     /// The id of the rule that matched.
     pub rule: &'static str,
+    /// The LLM's answer (`{"model", "answer"}`), when an LLM is configured and answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai: Option<serde_json::Value>,
+    /// The OpsCtrl backend's analysis, when the backend is on and answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<serde_json::Value>,
 }
 
 /// Everything the rules look at. `events` are formatted lines
@@ -1292,6 +1298,8 @@ pub fn diagnose(ctx: &Context) -> Diagnosis {
             commands: rule.commands.iter().map(|t| fill(t, &vars)).collect(),
         },
         rule: rule.id,
+        ai: None,
+        backend: None,
     }
 }
 

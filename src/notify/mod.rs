@@ -1,0 +1,105 @@
+/*!
+Notifications leave the daemon here: the classification thread hands each
+one to the delivery pool, whose workers enrich it (events, logs, LLM,
+backend) and deliver it to every configured sink, retrying per sink.
+
+- `Item`, `Alert`: what a sink is given (plain values, no I/O).
+- `Sink`: one destination, one attempt per call; the pool does the retries.
+*/
+
+use std::time::Duration;
+
+use crate::detect::incident::{Incident, State};
+use crate::detect::types::Severity;
+use crate::diagnose::Diagnosis;
+
+/// One incident as a notification carries it.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// A snapshot; `incident.state` says open, updated or resolved.
+    pub incident: Incident,
+    /// Rules' verdict, with `ai` and `backend` filled in when those answered.
+    pub diagnosis: Option<Diagnosis>,
+    /// The pod's events, most relevant first (Warning first, newest first),
+    /// one line each: `Warning BackOff (x12): Back-off restarting failed container`.
+    pub events: Vec<String>,
+    /// The failing container's previous-run log tail, redacted (INCLUDE_LOGS).
+    pub logs: Vec<String>,
+}
+
+/// A notification: one incident, or several grouped.
+#[derive(Clone, Debug)]
+pub enum Alert {
+    /// An incident opened, updated or resolved; `reminder` when re-announced unchanged.
+    Incident { item: Item, reminder: bool },
+    /// Failures already present when the daemon started.
+    StartupSummary { items: Vec<Item> },
+    /// Many new incidents at once; `shared` names what they share (may be empty).
+    Storm { shared: String, items: Vec<Item> },
+}
+
+impl Alert {
+    pub fn items(&self) -> &[Item] {
+        match self {
+            Alert::Incident { item, .. } => std::slice::from_ref(item),
+            Alert::StartupSummary { items } | Alert::Storm { items, .. } => items,
+        }
+    }
+
+    /// The highest severity among its incidents.
+    pub fn severity(&self) -> Severity {
+        self.items()
+            .iter()
+            .map(|i| i.incident.severity())
+            .max()
+            .unwrap_or(Severity::Informational)
+    }
+
+    /// A resolution (never held back, never filtered out on its own).
+    pub fn is_resolution(&self) -> bool {
+        matches!(self, Alert::Incident { item, .. } if item.incident.state == State::Resolved)
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    /// Worth trying again (connection error, timeout, 5xx, 429), after
+    /// `after` when the receiver said so (Retry-After).
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
+    /// Trying again cannot help (4xx other than 429, a Slack `ok: false`
+    /// such as `invalid_blocks`): logged with the reason and given up.
+    Permanent(String),
+}
+
+impl Failure {
+    /// The usual reading of an HTTP status: 429 and 5xx are retried.
+    pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> Failure {
+        let why = format!(
+            "HTTP {status}: {}",
+            body.trim().chars().take(300).collect::<String>()
+        );
+        if status == 429 || status >= 500 || status == 408 {
+            Failure::Retry {
+                why,
+                after: retry_after,
+            }
+        } else {
+            Failure::Permanent(why)
+        }
+    }
+}
+
+/// One destination. `deliver` makes one attempt; the pool retries a
+/// `Failure::Retry` with backoff. A sink that takes several calls per alert
+/// (post, then update) must remember what already succeeded, so a retry
+/// never posts twice. Alerts of one incident arrive in order, never two at
+/// once.
+pub trait Sink: Send + Sync {
+    /// Short name for logs and metrics: `slack`, `slack-bot`, `webhook`, `k8s-events`.
+    fn name(&self) -> &'static str;
+    fn deliver(&self, alert: &Alert) -> Result<(), Failure>;
+}
