@@ -31,7 +31,7 @@ pub struct Item {
 #[derive(Clone, Debug)]
 pub enum Alert {
     /// An incident opened, updated or resolved; `reminder` when re-announced unchanged.
-    Incident { item: Item, reminder: bool },
+    Incident { item: Box<Item>, reminder: bool },
     /// Failures already present when the daemon started.
     StartupSummary { items: Vec<Item> },
     /// Many new incidents at once; `shared` names what they share (may be empty).
