@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::detect::detector::Detector;
 use crate::detect::incident::{Notification, Transition};
+use crate::diagnose::RuleSet;
 use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
 use crate::kube::store::{Change, Event, Store};
@@ -196,6 +197,7 @@ pub fn run(
     settings: &Settings,
     cluster: &ClusterConfig,
     cluster_name: &str,
+    rules: Arc<RuleSet>,
 ) -> Result<Exit, String> {
     let streams = plan_streams(settings);
     let ns_stream = namespace_stream(settings, streams.len());
@@ -260,7 +262,7 @@ pub fn run(
         settings,
         metrics: &metrics,
         store: Store::new(),
-        detector: Detector::new(cluster_name.to_string(), &settings.detect),
+        detector: Detector::with_rules(cluster_name.to_string(), &settings.detect, rules),
         listed: vec![false; streams.len()],
         ns: NamespaceView::default(),
         // Detection waits for the namespaces, so a pod in an ignored

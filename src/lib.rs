@@ -11,6 +11,7 @@ pub mod cli;
 pub mod daemon;
 pub mod detect;
 pub mod diagnose;
+pub mod enrich;
 pub mod kube;
 pub mod metrics;
 pub mod net;

@@ -6,6 +6,9 @@ use opsctrl_daemon::cli::{self, Command, Parsed};
 use opsctrl_daemon::kube::client::Client;
 use opsctrl_daemon::kube::config::Origin;
 use opsctrl_daemon::kube::config::{self, Env};
+use std::sync::Arc;
+
+use opsctrl_daemon::diagnose::{RuleSet, user_rules};
 use opsctrl_daemon::{check, daemon, scan, settings};
 
 fn main() -> ExitCode {
@@ -30,6 +33,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let rules = match &settings.diagnosis.rules_file {
+        None => RuleSet::builtin(),
+        Some(path) => match user_rules::load(path) {
+            Ok(r) => r,
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("opsctrl-daemon: {p}");
+                }
+                return ExitCode::from(2);
+            }
+        },
+    };
     env_logger::Builder::new()
         .parse_filters(&settings.log_filter)
         .target(env_logger::Target::Stderr)
@@ -39,7 +54,7 @@ fn main() -> ExitCode {
             .cluster_name
             .clone()
             .unwrap_or_else(|| "unknown".into());
-        return match scan::run(&settings, &name, scan::Source::File(file)) {
+        return match scan::run(&settings, &name, scan::Source::File(file), &rules) {
             Ok(false) => ExitCode::SUCCESS,
             Ok(true) => ExitCode::from(1),
             Err(e) => fail(2, &e),
@@ -67,13 +82,18 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(2, &format!("{}: {e}", cluster.origin)),
             };
-            match scan::run(&settings, &cluster_name, scan::Source::Cluster(&client)) {
+            match scan::run(
+                &settings,
+                &cluster_name,
+                scan::Source::Cluster(&client),
+                &rules,
+            ) {
                 Ok(false) => ExitCode::SUCCESS,
                 Ok(true) => ExitCode::from(1),
                 Err(e) => fail(2, &e),
             }
         }
-        Command::Run => match daemon::run(&settings, &cluster, &cluster_name) {
+        Command::Run => match daemon::run(&settings, &cluster, &cluster_name, Arc::new(rules)) {
             Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
             Ok(daemon::Exit::Failed(e)) => fail(1, &e),
             Err(e) => fail(1, &e),

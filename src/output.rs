@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::detect::incident::{Incident, Notification, Transition};
 use crate::diagnose::rules::Diagnosis;
+use crate::notify::Alert;
 use crate::time::format_rfc3339;
 
 /// The stable JSON of an incident in a given state, with its diagnosis.
@@ -144,6 +145,42 @@ pub fn notification_text(n: &Notification) -> String {
                 format!(" sharing {shared}")
             },
             incidents.iter().map(short).collect::<Vec<_>>().join("; ")
+        ),
+    }
+}
+
+/// One line saying what an alert is about (logs, the shutdown report).
+pub fn alert_text(a: &Alert) -> String {
+    match a {
+        Alert::Incident { item, reminder } => format!(
+            "{}{}: {}",
+            if *reminder { "still " } else { "" },
+            item.incident.state.as_str(),
+            short(&item.incident)
+        ),
+        Alert::StartupSummary { items } => format!(
+            "already failing at start-up: {} incident{}: {}",
+            items.len(),
+            if items.len() == 1 { "" } else { "s" },
+            items
+                .iter()
+                .map(|i| short(&i.incident))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Alert::Storm { shared, items } => format!(
+            "storm: {} new incidents{}: {}",
+            items.len(),
+            if shared.is_empty() {
+                String::new()
+            } else {
+                format!(" sharing {shared}")
+            },
+            items
+                .iter()
+                .map(|i| short(&i.incident))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
     }
 }

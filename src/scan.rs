@@ -3,6 +3,10 @@
 of `kubectl get pods -A -o json` output), classify each with the objects'
 own timestamps and no history, group into would-be incidents per workload,
 print them, and exit 1 if anything is failing.
+
+From a cluster, each failing pod's events are then read (bounded, as the
+daemon's enrichment does) and the diagnosis made again with them; a file
+brings its own events when it is a `List` that includes them.
 */
 
 use std::collections::HashMap;
@@ -15,7 +19,8 @@ use crate::detect::classify::{NothingKnown, classify};
 use crate::detect::detector::{engine_config, is_healthy, thresholds};
 use crate::detect::incident::{Engine, Incident};
 use crate::detect::workload::workload_of;
-use crate::diagnose::rules::{Context, Diagnosis, diagnose};
+use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
+use crate::enrich::{CALL_TIMEOUT, events};
 use crate::kube::client::Client;
 use crate::kube::types::{Pod, PodRecord};
 use crate::output;
@@ -23,6 +28,7 @@ use crate::settings::{Output, Scope, Settings};
 use crate::time::unix_now;
 
 /// Where the pods come from.
+#[derive(Clone, Copy)]
 pub enum Source<'a> {
     Cluster(&'a Client),
     /// A path, or `-` for stdin.
@@ -127,6 +133,7 @@ pub fn incidents(
     pods: &[PodRecord],
     events: &Events,
     now: i64,
+    rules: &RuleSet,
 ) -> Vec<(Incident, Diagnosis)> {
     let th = thresholds(&settings.detect);
     let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
@@ -152,7 +159,7 @@ pub fn incidents(
             let ev = events
                 .get(&(i.namespace.clone(), i.finding.pod.clone()))
                 .unwrap_or(&none);
-            let d = diagnose(&Context {
+            let d = rules.diagnose(&Context {
                 finding: &i.finding,
                 pod,
                 workload: &i.workload,
@@ -164,8 +171,46 @@ pub fn incidents(
         .collect()
 }
 
+/// Reads each incident's pod events from the cluster and diagnoses again
+/// with them; a failure to read them is noted in the evidence, not fatal.
+fn with_events(
+    client: &Client,
+    rules: &RuleSet,
+    pods: &[PodRecord],
+    found: &mut [(Incident, Diagnosis)],
+) {
+    for (i, d) in found.iter_mut() {
+        let Some(pod) = pods
+            .iter()
+            .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)
+        else {
+            continue;
+        };
+        match events::fetch(client, &pod.namespace, &pod.uid, CALL_TIMEOUT) {
+            Ok(ev) => {
+                *d = rules.diagnose(&Context {
+                    finding: &i.finding,
+                    pod,
+                    workload: &i.workload,
+                    events: &ev,
+                    logs: &[],
+                });
+            }
+            Err(e) => {
+                log::warn!("events of {}/{}: {e}", pod.namespace, pod.name);
+                d.evidence.push(format!("events unavailable: {e}"));
+            }
+        }
+    }
+}
+
 /// Runs the scan and prints the result; `Ok(true)` when something is failing.
-pub fn run(settings: &Settings, cluster: &str, source: Source) -> Result<bool, String> {
+pub fn run(
+    settings: &Settings,
+    cluster: &str,
+    source: Source,
+    rules: &RuleSet,
+) -> Result<bool, String> {
     let (pods, events) = match source {
         Source::Cluster(client) => (list_cluster(settings, client)?, Events::new()),
         Source::File(path) => {
@@ -181,7 +226,10 @@ pub fn run(settings: &Settings, cluster: &str, source: Source) -> Result<bool, S
             pods_from_json(&text).map_err(|e| format!("{name}: {e}"))?
         }
     };
-    let found = incidents(settings, cluster, &pods, &events, unix_now());
+    let mut found = incidents(settings, cluster, &pods, &events, unix_now(), rules);
+    if let Source::Cluster(client) = source {
+        with_events(client, rules, &pods, &mut found);
+    }
     match settings.output {
         Output::Json => {
             let arr: Vec<Value> = found

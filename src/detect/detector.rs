@@ -15,7 +15,9 @@ use super::classify::{Known, Thresholds, classify};
 use super::incident::{Config, Engine, Notification, State, Transition};
 use super::types::Termination;
 use super::workload::workload_of;
-use crate::diagnose::rules::{Context, Diagnosis, diagnose};
+use std::sync::Arc;
+
+use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
 use crate::settings::Detect;
@@ -53,6 +55,7 @@ pub struct Detector {
     ignored_namespaces: HashSet<Box<str>>,
     /// The latest diagnosis of each open incident, by id.
     diagnoses: HashMap<u64, Diagnosis>,
+    rules: Arc<RuleSet>,
     started: bool,
 }
 
@@ -101,6 +104,10 @@ fn time_sensitive(p: &PodRecord) -> bool {
 
 impl Detector {
     pub fn new(cluster: String, d: &Detect) -> Detector {
+        Detector::with_rules(cluster, d, Arc::new(RuleSet::builtin()))
+    }
+
+    pub fn with_rules(cluster: String, d: &Detect, rules: Arc<RuleSet>) -> Detector {
         Detector {
             engine: Engine::new(engine_config(cluster, d)),
             thresholds: thresholds(d),
@@ -108,6 +115,7 @@ impl Detector {
             timed: HashSet::new(),
             ignored_namespaces: HashSet::new(),
             diagnoses: HashMap::new(),
+            rules,
             started: false,
         }
     }
@@ -267,7 +275,7 @@ impl Detector {
         }
         let key = format!("{}/{}", i.namespace, i.finding.pod);
         let pod = store.get(&key)?;
-        let d = diagnose(&Context {
+        let d = self.rules.diagnose(&Context {
             finding: &i.finding,
             pod,
             workload: &i.workload,
@@ -276,6 +284,17 @@ impl Detector {
         });
         self.diagnoses.insert(i.id, d.clone());
         Some(d)
+    }
+
+    /// The diagnosis last worked out for an open incident.
+    pub fn diagnosis_of(&self, id: u64) -> Option<&Diagnosis> {
+        self.diagnoses.get(&id)
+    }
+
+    /// Shutting down: whatever the engine still holds back (a batch, a
+    /// rate-limited update) goes out now; resolutions due are made.
+    pub fn flush(&mut self, now_ms: i64) -> (Vec<Transition>, Vec<Notification>) {
+        self.engine.flush(now_ms)
     }
 
     /// Every stream has listed once: what is open was broken before we started.

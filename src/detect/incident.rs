@@ -418,6 +418,26 @@ impl Engine {
         (out, notes)
     }
 
+    /// Shutting down: the batch and rate-limited updates go out now,
+    /// without reminders (what a `tick` at the end of every window would send).
+    pub fn flush(&mut self, now_ms: i64) -> (Vec<Transition>, Vec<Notification>) {
+        let saved = (
+            self.cfg.batch_ms,
+            self.cfg.rate_limit_ms,
+            self.cfg.renotify_ms,
+        );
+        self.cfg.batch_ms = 0;
+        self.cfg.rate_limit_ms = 0;
+        self.cfg.renotify_ms = 0;
+        let out = self.tick(now_ms);
+        (
+            self.cfg.batch_ms,
+            self.cfg.rate_limit_ms,
+            self.cfg.renotify_ms,
+        ) = saved;
+        out
+    }
+
     /// Every watch finished its initial list: what is open now was already
     /// broken at start-up, and is announced once, together.
     pub fn startup_done(&mut self, now_ms: i64) -> Vec<Notification> {
@@ -1005,6 +1025,26 @@ mod tests {
         assert_eq!(steps(&resolved), [(1, State::Resolved)]);
         assert!(e.tick(5_000).1.is_empty());
         assert!(e.tick(10_000).1.is_empty());
+    }
+
+    #[test]
+    fn flush_sends_what_the_batch_holds_back_but_no_reminder() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        // Inside the batch window: nothing yet from a tick, all from a flush.
+        assert!(e.tick(1_000).1.is_empty());
+        let (_, notes) = e.flush(1_500);
+        assert!(matches!(
+            notes.as_slice(),
+            [Notification::Single {
+                reminder: false,
+                ..
+            }]
+        ));
+        // The window settings are back: nothing more, and no reminder.
+        assert!(e.flush(2_000).1.is_empty());
+        assert!(e.tick(3_000).1.is_empty());
     }
 
     #[test]

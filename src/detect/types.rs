@@ -184,6 +184,27 @@ impl Finding {
     pub fn severity(&self) -> Severity {
         self.kind.severity()
     }
+
+    /// A finding with only a type and a pod (test values).
+    #[cfg(test)]
+    pub fn test(kind: FailureType, pod: &str) -> Finding {
+        Finding {
+            kind,
+            namespace: "shop".into(),
+            pod: pod.into(),
+            container: Some("app".into()),
+            init_container: false,
+            reason: kind.as_str().into(),
+            message: String::new(),
+            exit_code: None,
+            signal: None,
+            restart_count: None,
+            node: None,
+            image: None,
+            since: None,
+            termination: None,
+        }
+    }
 }
 
 /// The owning workload: what an incident is about.

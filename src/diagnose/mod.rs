@@ -9,12 +9,14 @@ tested with plain values. It replaces the original's `rules.json`
 (behaviour.md §4.7), which was never called and whose fixes named nothing.
 
 - `rules`: the rule table, the matcher and `diagnose`.
+- `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
 */
 
 pub mod quantity;
 pub mod rules;
+pub mod user_rules;
 pub mod vars;
 
-pub use rules::{Context, Diagnosis, Fix, diagnose};
+pub use rules::{Context, Diagnosis, Fix, RuleSet, diagnose};

@@ -169,6 +169,16 @@ pub struct Rule {
     pub summary: &'static str,
     pub fix: &'static str,
     pub commands: &'static [&'static str],
+    /// Regexes of a user rule (`RULES_FILE`); built-in rules use `patterns`.
+    pub regexes: Option<&'static Regexes>,
+}
+
+/// A user rule's regexes, each over one source; every one given must match.
+#[derive(Debug, Default)]
+pub struct Regexes {
+    pub message: Option<regex_lite::Regex>,
+    pub events: Option<regex_lite::Regex>,
+    pub logs: Option<regex_lite::Regex>,
 }
 
 const BASE: Rule = Rule {
@@ -188,6 +198,7 @@ const BASE: Rule = Rule {
     summary: "",
     fix: "",
     commands: &[],
+    regexes: None,
 };
 
 const PENDING: &[FailureType] = &[F::Unschedulable, F::PendingTooLong];
@@ -1218,7 +1229,17 @@ fn check<'t>(
         }
     }
     let mut matched = None;
-    if !rule.patterns.is_empty() {
+    if let Some(re) = rule.regexes {
+        for (regex, source) in [(&re.message, MSG), (&re.events, EVT), (&re.logs, LOG)] {
+            let Some(regex) = regex else { continue };
+            let (line, at) = texts
+                .iter()
+                .filter(|t| t.source == source)
+                .find_map(|t| regex.find(t.text).map(|m| (t, m.start())))?;
+            evidence.push(format!("{}: {}", line.label, quote(line.text, at)));
+            matched.get_or_insert(line.text);
+        }
+    } else if !rule.patterns.is_empty() {
         let line = texts.iter().find(|t| {
             t.source & rule.sources != 0
                 && rule
@@ -1245,14 +1266,64 @@ fn check<'t>(
     Some((evidence, matched))
 }
 
-/// The first rule of `RULES` that matches, as a diagnosis with the real names filled in.
+/// The rules in force: a user's (`RULES_FILE`) first, then the built-in
+/// ones they do not replace or disable. The built-in catch-all stays last.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<&'static Rule>,
+}
+
+impl RuleSet {
+    pub fn builtin() -> RuleSet {
+        RuleSet {
+            rules: RULES.iter().collect(),
+        }
+    }
+
+    /// `user` rules first; built-in rules whose id is in `user` or in
+    /// `disabled` are dropped (the catch-all never is).
+    pub fn with_user(user: Vec<&'static Rule>, disabled: &[String]) -> RuleSet {
+        let last = RULES.len() - 1;
+        let mut rules = user.clone();
+        rules.extend(RULES.iter().enumerate().filter_map(|(i, r)| {
+            let gone = user.iter().any(|u| u.id == r.id) || disabled.iter().any(|d| d == r.id);
+            (i == last || !gone).then_some(r)
+        }));
+        RuleSet { rules }
+    }
+
+    /// Ids of the built-in rules.
+    pub fn builtin_ids() -> Vec<&'static str> {
+        RULES.iter().map(|r| r.id).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The first rule that matches, as a diagnosis with the real names filled in.
+    pub fn diagnose(&self, ctx: &Context) -> Diagnosis {
+        diagnose_with(&self.rules, ctx)
+    }
+}
+
+/// The first built-in rule that matches (see `RuleSet` for user rules).
 pub fn diagnose(ctx: &Context) -> Diagnosis {
+    let rules: Vec<&Rule> = RULES.iter().collect();
+    diagnose_with(&rules, ctx)
+}
+
+fn diagnose_with(rules: &[&'static Rule], ctx: &Context) -> Diagnosis {
     let c = subject(ctx);
     let texts = texts(ctx, c);
     // The last rule matches everything; the fallback below is for a table edited badly.
-    let found = RULES
+    let found = rules
         .iter()
-        .find_map(|r| check(r, ctx, c, &texts).map(|m| (r, m)));
+        .find_map(|r| check(r, ctx, c, &texts).map(|m| (*r, m)));
     let (rule, (mut evidence, matched)) =
         found.unwrap_or((&RULES[RULES.len() - 1], (Vec::new(), None)));
     let mut scan: Vec<&str> = matched.into_iter().collect();

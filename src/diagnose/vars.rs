@@ -19,6 +19,69 @@ use super::quantity;
 use super::rules::{Context, ProbeSlot};
 use crate::kube::types::{ContainerRecord, ContainerState, Probe, ProbeKind};
 
+/// Every `{{name}}` a template may use (user rules are checked against it).
+pub const NAMES: &[&str] = &[
+    "ns",
+    "pod",
+    "node",
+    "container",
+    "image",
+    "registry",
+    "image_repo",
+    "image_fixed",
+    "kind",
+    "reason",
+    "exit_code",
+    "message",
+    "workload",
+    "ref",
+    "tpl",
+    "tpl_jp",
+    "cpath",
+    "container_jp",
+    "mem_limit",
+    "mem_request",
+    "mem_new",
+    "mem_fix",
+    "mem_limit_phrase",
+    "cpu_container",
+    "cpu_request",
+    "cpu_new",
+    "memreq_container",
+    "memreq_request",
+    "memreq_new",
+    "mem_usage",
+    "evict_mem_args",
+    "probe",
+    "probe_field",
+    "probe_desc",
+    "probe_timeout",
+    "probe_timeout_new",
+    "probe_threshold",
+    "probe_threshold_new",
+    "probe_budget",
+    "pull_secret",
+    "pull_note",
+    "service_account",
+    "configmap",
+    "secret",
+    "pvc",
+    "exec",
+    "config_key",
+    "config_kind",
+    "config_data",
+    "config_name",
+    "taint",
+    "taint_key",
+    "host",
+    "target",
+    "tls_host",
+    "deadline_path",
+    "deadline_jsonpath",
+    "ran_for",
+    "deadline_new",
+];
+
 /// Longest quoted text (message, event, log line) put into a summary or evidence.
 pub const MAX_QUOTE: usize = 300;
 
@@ -563,6 +626,33 @@ fn target(t: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_lists_exactly_the_keys_get_knows() {
+        // Read the match arms of `get` from this very file, so adding a
+        // variable without listing it (or the reverse) fails here.
+        let src = include_str!("vars.rs");
+        let body = &src[src.find("pub fn get(&self, key: &str)").unwrap()..];
+        let body = &body[..body.find("\n    }\n").unwrap()];
+        let mut arms: Vec<&str> = Vec::new();
+        for line in body.lines() {
+            // Arms of the outer match only (nested matches are indented deeper).
+            let Some(l) = line.strip_prefix("            ") else {
+                continue;
+            };
+            if !l.starts_with('"') || !l.contains("=>") {
+                continue;
+            }
+            let head = &l[..l.find("=>").unwrap()];
+            for part in head.split('|') {
+                let k = part.trim().trim_matches('"');
+                if !k.is_empty() && !arms.contains(&k) {
+                    arms.push(k);
+                }
+            }
+        }
+        assert_eq!(arms, NAMES);
+    }
+
     use super::*;
 
     #[test]

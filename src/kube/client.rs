@@ -25,6 +25,9 @@ use super::types::{ObjectList, PodList, Status};
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Most one LIST page or review answer may be.
 const MAX_RESPONSE_BODY: u64 = 256 * 1024 * 1024;
+/// Longest wait for response headers (a watch's headers come at once; its
+/// body may then run for minutes).
+const MAX_HEADER_WAIT: Duration = Duration::from_secs(60);
 /// Longest watch line accepted (etcd caps objects at ~1.5 MB; allow slack).
 pub const MAX_WATCH_LINE: usize = 16 * 1024 * 1024;
 
@@ -169,7 +172,11 @@ impl Client {
                     if let Some(h) = &header {
                         req = req.header("Authorization", h.expose());
                     }
-                    req.config().timeout_recv_body(body_timeout).build().call()
+                    req.config()
+                        .timeout_recv_response(body_timeout.map(|t| t.min(MAX_HEADER_WAIT)))
+                        .timeout_recv_body(body_timeout)
+                        .build()
+                        .call()
                 }
                 Some(b) => {
                     let mut req = self
@@ -183,7 +190,11 @@ impl Client {
                     if let Some(h) = &header {
                         req = req.header("Authorization", h.expose());
                     }
-                    req.config().timeout_recv_body(body_timeout).build().send(b)
+                    req.config()
+                        .timeout_recv_response(body_timeout.map(|t| t.min(MAX_HEADER_WAIT)))
+                        .timeout_recv_body(body_timeout)
+                        .build()
+                        .send(b)
                 }
             }
             .map_err(Error::Transport)?;
@@ -245,6 +256,30 @@ impl Client {
         Ok(WatchBody {
             reader: BufReader::with_capacity(16 * 1024, resp.into_body().into_reader()),
         })
+    }
+
+    /// A GET for enrichment: at most `limit` bytes of the body, the whole
+    /// exchange within `timeout`, so a slow API server cannot stall a
+    /// delivery worker.
+    pub fn get_bounded(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        timeout: Duration,
+        limit: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let resp = self.send(path, query, None, Some(timeout))?;
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_with_config()
+            .limit(limit)
+            .reader()
+            .read_to_end(&mut body)
+            .map_err(|e| Error::Decode {
+                what: "response body",
+                detail: e.to_string(),
+            })?;
+        Ok(body)
     }
 
     /// POSTs a JSON document and decodes the JSON answer.

@@ -7,6 +7,9 @@ backend) and deliver it to every configured sink, retrying per sink.
 - `Sink`: one destination, one attempt per call; the pool does the retries.
 */
 
+pub mod pool;
+pub mod queue;
+
 use std::time::Duration;
 
 use crate::detect::incident::{Incident, State};
@@ -25,6 +28,22 @@ pub struct Item {
     pub events: Vec<String>,
     /// The failing container's previous-run log tail, redacted (INCLUDE_LOGS).
     pub logs: Vec<String>,
+    /// The failing container's spec facts, one line each (`image: …`,
+    /// `resources: …`, probes, env names only, node, owner).
+    pub facts: Vec<String>,
+}
+
+impl Item {
+    /// An item with nothing but its incident and diagnosis (not enriched yet).
+    pub fn new(incident: Incident, diagnosis: Option<Diagnosis>) -> Item {
+        Item {
+            incident,
+            diagnosis,
+            events: Vec::new(),
+            logs: Vec::new(),
+            facts: Vec::new(),
+        }
+    }
 }
 
 /// A notification: one incident, or several grouped.
@@ -39,6 +58,13 @@ pub enum Alert {
 }
 
 impl Alert {
+    pub fn items_mut(&mut self) -> &mut [Item] {
+        match self {
+            Alert::Incident { item, .. } => std::slice::from_mut(&mut **item),
+            Alert::StartupSummary { items } | Alert::Storm { items, .. } => items,
+        }
+    }
+
     pub fn items(&self) -> &[Item] {
         match self {
             Alert::Incident { item, .. } => std::slice::from_ref(item),

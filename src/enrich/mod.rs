@@ -1,0 +1,348 @@
+/*!
+Enrichment: what a delivery worker adds to a notification before it goes
+out. Runs on the worker pool, never on the classification thread.
+
+For each incident, once, and again only when it changes materially (type,
+reason, exit code or container):
+- the pod's events (`events.rs`), the failing container's facts
+  (`facts.rs`: from the record, plus environment *names* from the pod
+  object), and with `INCLUDE_LOGS` its log tail (`logs.rs`);
+- the rules' diagnosis again, now with events and logs;
+- the optional LLM's second opinion and the OpsCtrl backend's analysis.
+
+Every call is bounded in time (`CALL_TIMEOUT`) and size. A pod deleted
+meanwhile, a 403 or a timeout only make the diagnosis poorer (and say so in
+its evidence); they never fail the notification. Everything that leaves
+the daemon is redacted here: the finding's message (kubelet copies the log
+tail into it), events, logs, and the diagnosis' quotes.
+*/
+
+pub mod events;
+pub mod facts;
+pub mod logs;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::detect::incident::{Incident, State};
+use crate::detect::types::FailureType;
+use crate::diagnose::{Context, Diagnosis, RuleSet};
+use crate::kube::client::{Client, Error};
+use crate::kube::types::PodRecord;
+use crate::metrics::Metrics;
+use crate::notify::Item;
+use crate::notify::pool::{Job, Prepare};
+
+/// Longest one enrichment call may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most pod object bytes read (for environment names).
+const MAX_POD: u64 = 2 * 1024 * 1024;
+/// Incidents whose enrichment is remembered (open ones; a resolution forgets).
+const MAX_CACHED: usize = 4096;
+
+/// Turns text that may hold secrets into text that does not.
+pub type Redact = fn(&str) -> String;
+
+/// Asks an outside service about an item; `None` when it has nothing (or failed, logged).
+pub type Opinion = Box<dyn Fn(&Item) -> Option<Value> + Send + Sync>;
+
+/// What changes an incident's enrichment.
+#[derive(Clone, PartialEq)]
+struct Fingerprint {
+    kind: FailureType,
+    reason: String,
+    exit_code: Option<i32>,
+    container: Option<String>,
+}
+
+impl Fingerprint {
+    fn of(i: &Incident) -> Fingerprint {
+        let f = &i.finding;
+        Fingerprint {
+            kind: f.kind,
+            reason: f.reason.clone(),
+            exit_code: f.exit_code,
+            container: f.container.clone(),
+        }
+    }
+}
+
+struct Cached {
+    fingerprint: Fingerprint,
+    events: Vec<String>,
+    logs: Vec<String>,
+    facts: Vec<String>,
+    diagnosis: Option<Diagnosis>,
+    /// Insertion order, to evict the oldest when full.
+    seq: u64,
+}
+
+pub struct Enricher {
+    /// `None` with DIAGNOSIS_ENABLED=false: nothing is fetched, only redacted.
+    client: Option<Client>,
+    rules: Arc<RuleSet>,
+    include_logs: bool,
+    redact: Redact,
+    /// The LLM's second opinion (`diagnosis.ai`).
+    llm: Option<Opinion>,
+    /// The OpsCtrl backend's analysis (`diagnosis.backend`).
+    backend: Option<Opinion>,
+    metrics: Arc<Metrics>,
+    cache: Mutex<(HashMap<u64, Cached>, u64)>,
+}
+
+impl Enricher {
+    pub fn new(
+        client: Option<Client>,
+        rules: Arc<RuleSet>,
+        include_logs: bool,
+        redact: Redact,
+        metrics: Arc<Metrics>,
+    ) -> Enricher {
+        Enricher {
+            client,
+            rules,
+            include_logs,
+            redact,
+            llm: None,
+            backend: None,
+            metrics,
+            cache: Mutex::new((HashMap::new(), 0)),
+        }
+    }
+
+    pub fn with_llm(mut self, llm: Opinion) -> Enricher {
+        self.llm = Some(llm);
+        self
+    }
+
+    pub fn with_backend(mut self, backend: Opinion) -> Enricher {
+        self.backend = Some(backend);
+        self
+    }
+
+    fn count(
+        &self,
+        ok: &std::sync::atomic::AtomicU64,
+        failed: &std::sync::atomic::AtomicU64,
+        r: bool,
+    ) {
+        ok.fetch_add(1, Ordering::Relaxed);
+        if !r {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events, pod object and logs, each allowed to fail on its own.
+    /// Returns (events, logs, env names, notes on what could not be read).
+    fn gather(
+        &self,
+        client: &Client,
+        item: &Item,
+        pod: &PodRecord,
+    ) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+        let f = &item.incident.finding;
+        let ns = &*pod.namespace;
+        let mut notes = Vec::new();
+        let why = |what: &str, e: &Error| match e.code() {
+            Some(403) => format!("{what} unavailable: forbidden (RBAC: {})", rbac_hint(what)),
+            Some(404) => format!("{what} unavailable: the pod was deleted meanwhile"),
+            _ => format!("{what} unavailable: {e}"),
+        };
+
+        let c = &self.metrics.counters;
+        let events = match events::fetch(client, ns, &pod.uid, CALL_TIMEOUT) {
+            Ok(v) => {
+                self.count(&c.enrich_events, &c.enrich_events_failed, true);
+                v.iter().map(|l| (self.redact)(l)).collect()
+            }
+            Err(e) => {
+                self.count(&c.enrich_events, &c.enrich_events_failed, false);
+                log::warn!("enrichment: events of {}/{}: {e}", ns, pod.name);
+                notes.push(why("events", &e));
+                Vec::new()
+            }
+        };
+
+        let mut env = Vec::new();
+        let mut gone = false;
+        if let Some(container) = &f.container {
+            let path = format!("/api/v1/namespaces/{ns}/pods/{}", pod.name);
+            match client
+                .get_bounded(&path, &[], CALL_TIMEOUT, MAX_POD)
+                .and_then(|b| {
+                    serde_json::from_slice::<Value>(&b).map_err(|e| Error::Decode {
+                        what: "pod",
+                        detail: e.to_string(),
+                    })
+                }) {
+                Ok(obj) => env = facts::env_names(&obj, container, f.init_container),
+                Err(e) => {
+                    gone = e.code() == Some(404);
+                    log::debug!("enrichment: pod {}/{}: {e}", ns, pod.name);
+                    notes.push(why("container environment", &e));
+                }
+            }
+        }
+
+        let mut logs = Vec::new();
+        if let (true, false, Some(container)) = (self.include_logs, gone, &f.container) {
+            let restarted = facts::container(pod, container, f.init_container)
+                .is_some_and(|c| c.restart_count > 0 || c.last_terminated.is_some());
+            let redact = self.redact;
+            match logs::fetch(
+                client,
+                ns,
+                &pod.name,
+                container,
+                restarted,
+                CALL_TIMEOUT,
+                &|l: &str| redact(l),
+            ) {
+                Ok(v) => {
+                    self.count(&c.enrich_logs, &c.enrich_logs_failed, true);
+                    logs = v;
+                }
+                Err(e) => {
+                    self.count(&c.enrich_logs, &c.enrich_logs_failed, false);
+                    log::warn!("enrichment: logs of {}/{} [{container}]: {e}", ns, pod.name);
+                    notes.push(why("logs", &e));
+                }
+            }
+        }
+        (events, logs, env, notes)
+    }
+
+    /// Enriches one item in place.
+    pub fn enrich(&self, item: &mut Item, pod: Option<&PodRecord>) {
+        let id = item.incident.id;
+        // What kubelet copied from the log tail must not leave unredacted.
+        item.incident.finding.message = (self.redact)(&item.incident.finding.message);
+        if item.incident.state == State::Resolved {
+            let cached = self.lock().0.remove(&id);
+            if let Some(c) = cached {
+                item.events = c.events;
+                item.logs = c.logs;
+                item.facts = c.facts;
+                if c.diagnosis.is_some() {
+                    item.diagnosis = c.diagnosis;
+                }
+            }
+            self.redact_diagnosis(item);
+            return;
+        }
+        let fp = Fingerprint::of(&item.incident);
+        if let Some(c) = self.lock().0.get(&id).filter(|c| c.fingerprint == fp) {
+            item.events = c.events.clone();
+            item.logs = c.logs.clone();
+            item.facts = c.facts.clone();
+            if c.diagnosis.is_some() {
+                item.diagnosis = c.diagnosis.clone();
+            }
+            return;
+        }
+        let Some(client) = &self.client else {
+            self.redact_diagnosis(item);
+            return;
+        };
+        match pod {
+            Some(pod) => {
+                let (events, logs, env, notes) = self.gather(client, item, pod);
+                let f = &item.incident.finding;
+                let c = f
+                    .container
+                    .as_deref()
+                    .and_then(|n| facts::container(pod, n, f.init_container));
+                item.facts = facts::lines(pod, c, &env);
+                let mut d = self.rules.diagnose(&Context {
+                    finding: &item.incident.finding,
+                    pod,
+                    workload: &item.incident.workload,
+                    events: &events,
+                    logs: &logs,
+                });
+                d.evidence.extend(notes);
+                item.events = events;
+                item.logs = logs;
+                item.diagnosis = Some(d);
+            }
+            None => {
+                // Gone before a worker got to it: the diagnosis made from
+                // the record when the incident opened is all there is.
+                if let Some(d) = item.diagnosis.as_mut() {
+                    d.evidence.push(
+                        "events and logs unavailable: the pod was deleted before enrichment".into(),
+                    );
+                }
+            }
+        }
+        self.redact_diagnosis(item);
+        if let Some(llm) = &self.llm {
+            let ai = llm(item);
+            if let Some(d) = item.diagnosis.as_mut() {
+                d.ai = ai;
+            }
+        }
+        if let Some(backend) = &self.backend {
+            let answer = backend(item);
+            if let Some(d) = item.diagnosis.as_mut() {
+                d.backend = answer;
+            }
+        }
+        let mut cache = self.lock();
+        let (map, seq) = &mut *cache;
+        *seq += 1;
+        if map.len() >= MAX_CACHED && !map.contains_key(&id) {
+            if let Some(oldest) = map.iter().min_by_key(|(_, c)| c.seq).map(|(k, _)| *k) {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(
+            id,
+            Cached {
+                fingerprint: fp,
+                events: item.events.clone(),
+                logs: item.logs.clone(),
+                facts: item.facts.clone(),
+                diagnosis: item.diagnosis.clone(),
+                seq: *seq,
+            },
+        );
+    }
+
+    fn redact_diagnosis(&self, item: &mut Item) {
+        if let Some(d) = item.diagnosis.as_mut() {
+            d.summary = (self.redact)(&d.summary);
+            d.fix.text = (self.redact)(&d.fix.text);
+            for e in &mut d.evidence {
+                *e = (self.redact)(e);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<u64, Cached>, u64)> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn rbac_hint(what: &str) -> &'static str {
+    match what {
+        "logs" => "get on pods/log",
+        "events" => "list on events",
+        _ => "get on pods",
+    }
+}
+
+impl Prepare for Enricher {
+    fn prepare(&self, job: &mut Job) {
+        let Job { alert, pods } = job;
+        for (i, item) in alert.items_mut().iter_mut().enumerate() {
+            let pod = pods.get(i).and_then(|p| p.as_deref());
+            self.enrich(item, pod);
+        }
+    }
+}
