@@ -5,7 +5,13 @@ backend) and deliver it to every configured sink, retrying per sink.
 
 - `Item`, `Alert`: what a sink is given (plain values, no I/O).
 - `Sink`: one destination, one attempt per call; the pool does the retries.
+- `slack`: Block Kit rendering; `slack_webhook`, `slack_bot`, `webhook`: the sinks.
 */
+
+pub mod slack;
+pub mod slack_bot;
+pub mod slack_webhook;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -91,6 +97,46 @@ impl Failure {
             Failure::Permanent(why)
         }
     }
+
+    /// The reason with every secret (a webhook URL, its path, a token)
+    /// replaced, in case a receiver echoed one back in its answer.
+    pub fn redact(self, secrets: &[&str]) -> Failure {
+        let clean = |mut s: String| {
+            // Very short values would blank out ordinary words.
+            for secret in secrets.iter().filter(|x| x.len() >= 6) {
+                s = s.replace(*secret, "<redacted>");
+            }
+            s
+        };
+        match self {
+            Failure::Retry { why, after } => Failure::Retry {
+                why: clean(why),
+                after,
+            },
+            Failure::Permanent(why) => Failure::Permanent(clean(why)),
+        }
+    }
+
+    /// The same failure, its reason prefixed with what was being done.
+    pub fn context(self, what: &str) -> Failure {
+        match self {
+            Failure::Retry { why, after } => Failure::Retry {
+                why: format!("{what}: {why}"),
+                after,
+            },
+            Failure::Permanent(why) => Failure::Permanent(format!("{what}: {why}")),
+        }
+    }
+}
+
+/// The parts of a URL that may carry a token, for `Failure::redact`: the
+/// whole URL and everything after its host (a Slack webhook's secret is its path).
+pub fn url_secrets(url: &str) -> [&str; 2] {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme
+        .find(['/', '?'])
+        .map_or("", |i| &after_scheme[i..]);
+    [url, if path.len() > 1 { path } else { "" }]
 }
 
 /// One destination. `deliver` makes one attempt; the pool retries a
