@@ -101,19 +101,12 @@ impl Failure {
     /// The reason with every secret (a webhook URL, its path, a token)
     /// replaced, in case a receiver echoed one back in its answer.
     pub fn redact(self, secrets: &[&str]) -> Failure {
-        let clean = |mut s: String| {
-            // Very short values would blank out ordinary words.
-            for secret in secrets.iter().filter(|x| x.len() >= 6) {
-                s = s.replace(*secret, "<redacted>");
-            }
-            s
-        };
         match self {
             Failure::Retry { why, after } => Failure::Retry {
-                why: clean(why),
+                why: redact_text(&why, secrets),
                 after,
             },
-            Failure::Permanent(why) => Failure::Permanent(clean(why)),
+            Failure::Permanent(why) => Failure::Permanent(redact_text(&why, secrets)),
         }
     }
 
@@ -127,6 +120,17 @@ impl Failure {
             Failure::Permanent(why) => Failure::Permanent(format!("{what}: {why}")),
         }
     }
+}
+
+/// `text` with every secret replaced by `<redacted>`. Run it on an answer
+/// body before it is shortened, so a cut cannot leave half a token behind.
+pub fn redact_text(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    // Very short values would blank out ordinary words.
+    for secret in secrets.iter().filter(|x| x.len() >= 6) {
+        out = out.replace(*secret, "<redacted>");
+    }
+    out
 }
 
 /// The parts of a URL that may carry a token, for `Failure::redact`: the

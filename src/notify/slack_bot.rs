@@ -31,7 +31,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
-use super::{Alert, Failure, Item, Sink, slack};
+use super::{Alert, Failure, Item, Sink, redact_text, slack};
 use crate::detect::incident::State;
 use crate::net::http::{self, Reply};
 use crate::settings;
@@ -214,12 +214,19 @@ impl SlackBot {
         let what = format!("Slack {method} to {channel}");
         let result = match http::post_json(&self.agent, &url, &[("Authorization", &auth)], body) {
             Err(why) => Err(Failure::Retry { why, after: None }),
-            Ok(reply) if !reply.ok() => Err(Failure::from_status(
-                reply.status,
-                reply.retry_after,
-                &reply.body,
-            )),
-            Ok(reply) => answer(&reply),
+            Ok(mut reply) => {
+                // Before any excerpt is cut, so no half token survives.
+                reply.body = redact_text(&reply.body, &[token]);
+                if reply.ok() {
+                    answer(&reply)
+                } else {
+                    Err(Failure::from_status(
+                        reply.status,
+                        reply.retry_after,
+                        &reply.body,
+                    ))
+                }
+            }
         };
         result.map_err(|f| f.context(&what).redact(&[token]))
     }

@@ -8,7 +8,7 @@ Slack answers `200 ok`, or a 4xx with a plain-text error (`invalid_blocks`,
 log line or a failure.
 */
 
-use super::{Alert, Failure, Sink, slack, url_secrets};
+use super::{Alert, Failure, Sink, redact_text, slack, url_secrets};
 use crate::net::http;
 use crate::secret::Secret;
 
@@ -31,18 +31,16 @@ impl Sink for SlackWebhook {
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
         let body = slack::render(alert);
+        let secrets = url_secrets(self.url.expose());
         let result = match http::post_json(&self.agent, self.url.expose(), &[], &body) {
             Err(why) => Err(Failure::Retry { why, after: None }),
             Ok(reply) if reply.ok() => Ok(()),
             Ok(reply) => Err(Failure::from_status(
                 reply.status,
                 reply.retry_after,
-                &reply.body,
+                &redact_text(&reply.body, &secrets),
             )),
         };
-        result.map_err(|f| {
-            f.context("Slack webhook")
-                .redact(&url_secrets(self.url.expose()))
-        })
+        result.map_err(|f| f.context("Slack webhook").redact(&secrets))
     }
 }

@@ -19,7 +19,7 @@ and the header value never appear in a log line or a failure.
 
 use serde_json::{Map, Value, json};
 
-use super::{Alert, Failure, Item, Sink, url_secrets};
+use super::{Alert, Failure, Item, Sink, redact_text, url_secrets};
 use crate::detect::incident::State;
 use crate::detect::types::FailureType;
 use crate::net::http;
@@ -48,20 +48,18 @@ impl Sink for Webhook {
         let auth = self.cfg.auth_header.as_ref().map(|a| a.expose());
         let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
         let url = self.cfg.url.expose();
+        let [u, path] = url_secrets(url);
+        let secrets = [u, path, auth.unwrap_or_default()];
         let result = match http::post_json(&self.agent, url, &headers, &body(alert)) {
             Err(why) => Err(Failure::Retry { why, after: None }),
             Ok(reply) if reply.ok() => Ok(()),
             Ok(reply) => Err(Failure::from_status(
                 reply.status,
                 reply.retry_after,
-                &reply.body,
+                &redact_text(&reply.body, &secrets),
             )),
         };
-        result.map_err(|f| {
-            let [u, path] = url_secrets(url);
-            f.context("webhook")
-                .redact(&[u, path, auth.unwrap_or_default()])
-        })
+        result.map_err(|f| f.context("webhook").redact(&secrets))
     }
 }
 
