@@ -6,7 +6,7 @@ by the incoming-webhook and bot sinks. The body is `{"text", "blocks"}`;
 Slack refuses a whole message when one block breaks a limit
 (`invalid_blocks`), so every text is cut to Slack's documented limits with a
 visible `…[truncated]` marker, and the whole body is kept under [`BODY_MAX`]
-by rendering again with smaller budgets (log and events shrink first, then
+by rendering again with smaller budgets (logs and events shrink first, then
 evidence and prose, then names and lists): an alert is never dropped for its
 size.
 
@@ -61,8 +61,8 @@ const PODS_LISTED: usize = 3;
 /// One incident's line in a start-up summary or storm, characters.
 const LIST_LINE_MAX: usize = 500;
 
-/// How much of each part a rendering may use. The levels shrink in the
-/// order the brief of a message matters least: logs and events, then
+/// How much of each part a rendering may use. The levels shrink what
+/// matters least first: logs and events, then
 /// evidence and prose, then names and list lengths.
 #[derive(Clone, Copy, Debug)]
 struct Budget {

@@ -371,7 +371,7 @@ fn check_text(v: &Value, max: usize, plain_only: bool, ptr: &str, errors: &mut V
     }
     match v["text"].as_str() {
         None => err(errors, "missing text", ptr),
-        Some(t) if t.is_empty() => err(errors, "must be more than 0 characters", ptr),
+        Some("") => err(errors, "must be more than 0 characters", ptr),
         Some(t) if t.chars().count() > max => err(
             errors,
             &format!("must be less than {} characters", max + 1),
