@@ -5,10 +5,15 @@ backend) and deliver it to every configured sink, retrying per sink.
 
 - `Item`, `Alert`: what a sink is given (plain values, no I/O).
 - `Sink`: one destination, one attempt per call; the pool does the retries.
+- `slack`: Block Kit rendering; `slack_webhook`, `slack_bot`, `webhook`: the sinks.
 */
 
 pub mod pool;
 pub mod queue;
+pub mod slack;
+pub mod slack_bot;
+pub mod slack_webhook;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -117,6 +122,50 @@ impl Failure {
             Failure::Permanent(why)
         }
     }
+
+    /// The reason with every secret (a webhook URL, its path, a token)
+    /// replaced, in case a receiver echoed one back in its answer.
+    pub fn redact(self, secrets: &[&str]) -> Failure {
+        match self {
+            Failure::Retry { why, after } => Failure::Retry {
+                why: redact_text(&why, secrets),
+                after,
+            },
+            Failure::Permanent(why) => Failure::Permanent(redact_text(&why, secrets)),
+        }
+    }
+
+    /// The same failure, its reason prefixed with what was being done.
+    pub fn context(self, what: &str) -> Failure {
+        match self {
+            Failure::Retry { why, after } => Failure::Retry {
+                why: format!("{what}: {why}"),
+                after,
+            },
+            Failure::Permanent(why) => Failure::Permanent(format!("{what}: {why}")),
+        }
+    }
+}
+
+/// `text` with every secret replaced by `<redacted>`. Run it on an answer
+/// body before it is shortened, so a cut cannot leave half a token behind.
+pub fn redact_text(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    // Very short values would blank out ordinary words.
+    for secret in secrets.iter().filter(|x| x.len() >= 6) {
+        out = out.replace(*secret, "<redacted>");
+    }
+    out
+}
+
+/// The parts of a URL that may carry a token, for `Failure::redact`: the
+/// whole URL and everything after its host (a Slack webhook's secret is its path).
+pub fn url_secrets(url: &str) -> [&str; 2] {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme
+        .find(['/', '?'])
+        .map_or("", |i| &after_scheme[i..]);
+    [url, if path.len() > 1 { path } else { "" }]
 }
 
 /// One destination. `deliver` makes one attempt; the pool retries a
