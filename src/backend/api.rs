@@ -291,7 +291,9 @@ pub fn scrub(text: &str, secrets: &[&Secret]) -> String {
 
 pub fn parse_cluster(v: &Value) -> Result<ClusterRecord, ApiError> {
     if !v.is_object() {
-        return Err(ApiError::Decode("the cluster answer is not an object".into()));
+        return Err(ApiError::Decode(
+            "the cluster answer is not an object".into(),
+        ));
     }
     Ok(ClusterRecord {
         id: v.get("id").and_then(id_string),
@@ -399,10 +401,15 @@ mod tests {
 
     #[test]
     fn reads_token_exchanges() {
-        let x = parse_exchange(&json!({"accessToken": "a", "refreshToken": "r", "expiresIn": 3600}))
-            .unwrap();
+        let x =
+            parse_exchange(&json!({"accessToken": "a", "refreshToken": "r", "expiresIn": 3600}))
+                .unwrap();
         assert_eq!(
-            (x.access.expose(), x.refresh.as_ref().map(Secret::expose), x.expires_in),
+            (
+                x.access.expose(),
+                x.refresh.as_ref().map(Secret::expose),
+                x.expires_in
+            ),
             ("a", Some("r"), 3600)
         );
         let x = parse_exchange(&json!({"accessToken": "a", "expiresIn": "60"})).unwrap();

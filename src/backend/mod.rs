@@ -435,7 +435,10 @@ impl Backend {
     /// Refreshes the tokens, or fetches new ones when there are none or the
     /// backend refuses the refresh. The caller holds `token_lock`.
     fn renew_locked(&self, cluster: &ClusterFile) -> Result<(), TokenError> {
-        let refresh = lock(&self.shared).tokens.as_ref().map(|t| t.refresh.clone());
+        let refresh = lock(&self.shared)
+            .tokens
+            .as_ref()
+            .map(|t| t.refresh.clone());
         if let Some(refresh) = refresh {
             match self.exchange(cluster, &refresh) {
                 Ok(()) => return Ok(()),
@@ -577,11 +580,7 @@ fn now_ms() -> i64 {
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as JavaScript's `toISOString` (the original's timestamps).
 pub fn iso_ms(ms: i64) -> String {
     let secs = format_rfc3339(ms.div_euclid(1000));
-    format!(
-        "{}.{:03}Z",
-        secs.trim_end_matches('Z'),
-        ms.rem_euclid(1000)
-    )
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
 }
 
 #[cfg(test)]

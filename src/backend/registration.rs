@@ -69,7 +69,11 @@ pub enum Start {
     Register,
 }
 
-pub fn start(cluster: Option<ClusterFile>, pending: Option<PendingFile>, cluster_id: &str) -> Start {
+pub fn start(
+    cluster: Option<ClusterFile>,
+    pending: Option<PendingFile>,
+    cluster_id: &str,
+) -> Start {
     match (cluster, pending) {
         (Some(c), _) if c.cluster_id == cluster_id => Start::Registered(c),
         (Some(c), _) => Start::ClusterMismatch {
@@ -253,7 +257,8 @@ mod tests {
             after_check(&rec(None, "ops@example.com"), &me(), NOW),
             Ok(Claim::Waiting)
         );
-        let Ok(Claim::Confirmed(c)) = after_check(&rec(Some(true), " ops@EXAMPLE.com "), &me(), NOW)
+        let Ok(Claim::Confirmed(c)) =
+            after_check(&rec(Some(true), " ops@EXAMPLE.com "), &me(), NOW)
         else {
             panic!()
         };

@@ -192,7 +192,10 @@ fn phase(kind: FailureType, init_container: bool) -> &'static str {
         Failed | Evicted => "Failed",
         // A pod whose init container has not finished is still Pending.
         _ if init_container => "Pending",
-        ImagePullBackOff | InvalidImageName | CreateContainerConfigError | Unschedulable
+        ImagePullBackOff
+        | InvalidImageName
+        | CreateContainerConfigError
+        | Unschedulable
         | PendingTooLong => "Pending",
         CrashLoopBackOff | OOMKilled | NotReady | HighRestartCount => "Running",
         ContainerStartError => "Unknown",
@@ -374,26 +377,58 @@ mod tests {
         let logs: Vec<String> = (0..20_000)
             .map(|i| format!("line {i} {}", "x".repeat(100)))
             .collect();
-        let events: Vec<String> = (0..2_000).map(|i| format!("Warning E{i}: {}", "y".repeat(50))).collect();
+        let events: Vec<String> = (0..2_000)
+            .map(|i| format!("Warning E{i}: {}", "y".repeat(50)))
+            .collect();
         let mut it = item(FailureType::CrashLoopBackOff, events, logs);
         it.incident.finding.message = "m".repeat(100_000);
         let v = payload(&it, MAX_PAYLOAD_BYTES);
         let size = serde_json::to_vec(&v).unwrap().len();
         assert!(size <= MAX_PAYLOAD_BYTES, "{size}");
-        assert!(size > MAX_PAYLOAD_BYTES - 4_096, "the cap is used, not wasted: {size}");
+        assert!(
+            size > MAX_PAYLOAD_BYTES - 4_096,
+            "the cap is used, not wasted: {size}"
+        );
         let logs = v["components"][0]["logs"].as_array().unwrap();
-        assert!(logs[0].as_str().unwrap().contains("earlier log line(s) omitted"));
-        assert!(logs.last().unwrap().as_str().unwrap().starts_with("[main:app] line 19999 "));
+        assert!(
+            logs[0]
+                .as_str()
+                .unwrap()
+                .contains("earlier log line(s) omitted")
+        );
+        assert!(
+            logs.last()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("[main:app] line 19999 ")
+        );
         let events = v["components"][0]["events"].as_array().unwrap();
         assert_eq!(events[0], "Warning E0: ".to_string() + &"y".repeat(50));
-        assert!(events.last().unwrap().as_str().unwrap().contains("more event(s) omitted"));
-        let msg = v["components"][0]["status"]["containerStates"][0]["message"].as_str().unwrap();
+        assert!(
+            events
+                .last()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .contains("more event(s) omitted")
+        );
+        let msg = v["components"][0]["status"]["containerStates"][0]["message"]
+            .as_str()
+            .unwrap();
         assert_eq!(msg.chars().count(), MAX_MESSAGE_CHARS + 1);
         // One enormous line is cut, not dropped.
-        let it = item(FailureType::CrashLoopBackOff, vec![], vec!["z".repeat(1_000_000)]);
+        let it = item(
+            FailureType::CrashLoopBackOff,
+            vec![],
+            vec!["z".repeat(1_000_000)],
+        );
         let v = payload(&it, MAX_PAYLOAD_BYTES);
         let line = v["components"][0]["logs"][0].as_str().unwrap();
-        assert_eq!(line.chars().count(), "[main:app] ".len() + MAX_LINE_CHARS + 1);
+        assert_eq!(
+            line.chars().count(),
+            "[main:app] ".len() + MAX_LINE_CHARS + 1
+        );
     }
 
     #[test]
@@ -413,8 +448,10 @@ mod tests {
             Some("Just text here")
         );
         assert_eq!(
-            summary(&json!({"rootCauseAnalysis": {"primaryCause": "x", "confidence": 70},
-                            "recommendations": [{"action": "do y"}]}))
+            summary(
+                &json!({"rootCauseAnalysis": {"primaryCause": "x", "confidence": 70},
+                            "recommendations": [{"action": "do y"}]})
+            )
             .as_deref(),
             Some("x (70%): do y")
         );

@@ -93,13 +93,15 @@ impl Runner {
         }
     }
 
-    /// Logs `msg` at warn unless it is the same as the last warning (a
-    /// problem that persists is retried quietly, at debug).
-    fn warn_once(&mut self, msg: String) {
+    /// Logs `backend: <msg>; retrying in …` at warn, unless `msg` is the
+    /// same as the last warning: a problem that persists is retried
+    /// quietly, at debug (the delay is not part of the comparison).
+    fn warn_retry(&mut self, msg: String, retry_in: Duration) {
+        let line = format!("backend: {msg}; retrying in {:.1}s", retry_in.as_secs_f64());
         if self.last_warning.as_deref() == Some(msg.as_str()) {
-            log::debug!("{msg}");
+            log::debug!("{line}");
         } else {
-            log::warn!("{msg}");
+            log::warn!("{line}");
             self.last_warning = Some(msg);
         }
     }
@@ -125,7 +127,7 @@ impl Runner {
                 // registers a new cluster and is lost at the next start.
                 let why = format!("cannot read the cluster id (namespace kube-system): {e}");
                 let d = self.retry_delay(None);
-                self.warn_once(format!("backend: {why}; retrying in {}s", d.as_secs()));
+                self.warn_retry(why.clone(), d);
                 b.update(|s| s.phase = Phase::Failing(format!("{why}; retrying")));
                 self.step = Step::Resolve;
                 return d;
@@ -146,6 +148,8 @@ impl Runner {
                     "backend: found existing cluster registration cluster_id={}",
                     c.cluster_id
                 );
+                // A leftover from before the claim was confirmed.
+                b.remove(state::PENDING);
                 self.adopt(b, c, true)
             }
             Start::ClusterMismatch { saved } => {
@@ -189,7 +193,14 @@ impl Runner {
             self.step = Step::Resolve;
             return Duration::ZERO;
         };
-        log::info!(
+        // Once at info; retries after a failure only at debug.
+        let level = if self.last_warning.is_none() {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        };
+        log::log!(
+            level,
             "backend: registering cluster with backend url={} cluster_id={} cluster_name={} user_email={}",
             b.api.base(),
             me.cluster_id,
@@ -204,10 +215,7 @@ impl Runner {
             Ok(rec) => rec,
             Err(e) => {
                 let d = self.retry_delay(e.retry_after());
-                self.warn_once(format!(
-                    "backend: registration failed: {e}; retrying in {}s",
-                    d.as_secs()
-                ));
+                self.warn_retry(format!("registration failed: {e}"), d);
                 b.update(|s| s.phase = Phase::Failing(format!("registration failed: {e}")));
                 self.step = Step::Register;
                 return d;
@@ -240,10 +248,7 @@ impl Runner {
             Err(why) => {
                 b.count_failure();
                 let d = self.retry_delay(None);
-                self.warn_once(format!(
-                    "backend: registration failed: {why}; retrying in {}s",
-                    d.as_secs()
-                ));
+                self.warn_retry(format!("registration failed: {why}"), d);
                 b.update(|s| s.phase = Phase::Failing(format!("registration failed: {why}")));
                 self.step = Step::Register;
                 d
@@ -289,10 +294,7 @@ impl Runner {
             }
             Err(e) => {
                 let d = self.retry_delay(e.retry_after()).max(b.timing.claim_check);
-                self.warn_once(format!(
-                    "backend: could not verify pending registration: {e}; retrying in {}s",
-                    d.as_secs()
-                ));
+                self.warn_retry(format!("could not verify pending registration: {e}"), d);
                 self.enter_pending(b, &me, Some(format!("claim check failed: {e}")));
                 self.step = Step::Pending(p);
                 return d;
@@ -319,22 +321,21 @@ impl Runner {
                 b.timing.claim_check
             }
             Ok(Claim::OtherAccount(email)) => {
-                self.warn_once(format!(
-                    "backend: the cluster was claimed by {email}, not USER_EMAIL {}; still pending",
-                    me.user_email
-                ));
-                self.enter_pending(
-                    b,
-                    &me,
-                    Some(format!("claimed by another account: {email}")),
+                self.warn_retry(
+                    format!(
+                        "the cluster was claimed by {email}, not USER_EMAIL {}; still pending",
+                        me.user_email
+                    ),
+                    b.timing.claim_check,
                 );
+                self.enter_pending(b, &me, Some(format!("claimed by another account: {email}")));
                 self.step = Step::Pending(p);
                 b.timing.claim_check
             }
             Err(why) => {
                 b.count_failure();
                 let d = self.retry_delay(None).max(b.timing.claim_check);
-                self.warn_once(format!("backend: could not verify pending registration: {why}"));
+                self.warn_retry(format!("could not verify pending registration: {why}"), d);
                 self.enter_pending(b, &me, Some(format!("claim check failed: {why}")));
                 self.step = Step::Pending(p);
                 d
@@ -408,18 +409,15 @@ impl Runner {
             }
             Err(TokenError::NoTokens) => {
                 let d = self.retry_delay(None);
-                self.warn_once(format!(
-                    "backend: no tokens found for cluster; authentication may be required later; retrying in {}s",
-                    d.as_secs()
-                ));
+                self.warn_retry(
+                    "no tokens found for cluster; the backend lists none yet".into(),
+                    d,
+                );
                 d
             }
             Err(TokenError::Api(e)) => {
                 let d = self.retry_delay(e.retry_after());
-                self.warn_once(format!(
-                    "backend: token refresh failed: {e}; retrying in {}s",
-                    d.as_secs()
-                ));
+                self.warn_retry(format!("token refresh failed: {e}"), d);
                 d
             }
         }

@@ -48,7 +48,12 @@ pub struct Tokens {
 
 impl Tokens {
     /// Tokens from an exchange made at `now_ms` with `sent_refresh`.
-    pub fn issued(x: Exchange, sent_refresh: &Secret, cluster: &ClusterFile, now_ms: i64) -> Tokens {
+    pub fn issued(
+        x: Exchange,
+        sent_refresh: &Secret,
+        cluster: &ClusterFile,
+        now_ms: i64,
+    ) -> Tokens {
         Tokens {
             access: x.access,
             refresh: x.refresh.unwrap_or_else(|| sent_refresh.clone()),
@@ -148,7 +153,11 @@ mod tests {
     fn validity_keeps_the_two_minute_margin() {
         let t = issued(3600, 1_000_000);
         assert_eq!(t.expires_at_ms, 1_000_000 + 3_600_000);
-        assert_eq!(t.refresh.expose(), "ref", "an unrotated refresh token is kept");
+        assert_eq!(
+            t.refresh.expose(),
+            "ref",
+            "an unrotated refresh token is kept"
+        );
         assert_eq!(t.cluster_id, "c-42", "the backend id, always");
         let due = t.expires_at_ms - 120_000;
         assert!(t.valid(due - 1));
