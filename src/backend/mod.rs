@@ -332,7 +332,9 @@ impl Backend {
     ///   otherwise. Either way the alert can go without the analysis.
     ///
     /// The caller passes events and logs already redacted; the payload is
-    /// capped at `report::MAX_PAYLOAD_BYTES`.
+    /// capped at `report::MAX_PAYLOAD_BYTES`. One call takes at most the
+    /// request timeout (60 s) twice, plus a token renewal when one is
+    /// needed or already in progress (15 s per token call).
     pub fn analyze(&self, item: &Item) -> Result<Option<Value>, Failure> {
         if item.incident.state == State::Resolved {
             return Ok(None);
