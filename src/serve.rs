@@ -90,6 +90,11 @@ fn health(metrics: &Metrics) -> Reply {
         .max()
         .unwrap_or(0);
     let backoff_ms = streams.iter().map(|s| s.backoff_ms).max().unwrap_or(0);
+    let backend = metrics
+        .backend_status
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
     let namespaces: Vec<String> = streams
         .iter()
         .map(|s| s.namespace.clone().unwrap_or_else(|| "*".into()))
@@ -117,6 +122,12 @@ fn health(metrics: &Metrics) -> Reply {
         "cacheStats": { "entries": 0, "hitRate": null },
         "podsTracked": c.pods_tracked.load(Relaxed),
         "incidentsOpen": c.incidents_open.load(Relaxed),
+        // The OpsCtrl backend's registration (`off` when not configured); a
+        // pending claim is not unhealthy, so its URL is shown here instead.
+        "backend": {
+            "status": backend,
+            "claimUrl": crate::backend::claim_url_in(&backend),
+        },
         "streams": streams.iter().map(|s| json!({
             "name": s.name,
             "phase": format!("{:?}", s.phase).to_lowercase(),
@@ -305,6 +316,19 @@ mod tests {
         assert_eq!(r.status, 503);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["connectionState"]["consecutiveFailures"], 2);
+    }
+
+    #[test]
+    fn health_shows_the_backend_registration_and_its_claim_url() {
+        let m = metrics();
+        let v: serde_json::Value = serde_json::from_str(&route("GET", "/health", &m).body).unwrap();
+        assert_eq!(v["backend"], json!({"status": "off", "claimUrl": null}));
+        let url = "https://app.opsctrl.dev/claim?cluster=clu_1";
+        *m.backend_status.lock().unwrap() = format!("pending: claim at {url}");
+        let r = route("GET", "/health", &m);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["backend"]["claimUrl"], url);
+        assert_eq!(r.status, 200, "a pending claim is not unhealthy");
     }
 
     #[test]

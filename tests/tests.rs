@@ -1,3 +1,4 @@
+mod backend;
 mod cli;
 mod detection;
 mod fake_api_check;

@@ -244,6 +244,12 @@ impl Client {
         self.get_json(path, query, "object list")
     }
 
+    /// One object as untyped JSON (the `kube-system` namespace, whose UID
+    /// is the OpsCtrl cluster id).
+    pub fn get_json_value(&self, path: &str) -> Result<serde_json::Value, Error> {
+        self.get_json(path, &[], "object")
+    }
+
     /// Opens a WATCH; the caller reads lines until the server ends it.
     /// `max_duration` bounds the whole stream, catching dead connections.
     pub fn watch(

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod fake_api;
 pub mod fake_receiver;
 pub mod fake_slack;
+pub mod fake_backend;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
