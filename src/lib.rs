@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod detect;
 pub mod diagnose;
 pub mod kube;
+pub mod leader;
 pub mod metrics;
 pub mod net;
 pub mod notify;

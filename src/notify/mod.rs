@@ -9,6 +9,8 @@ backend) and deliver it to every configured sink, retrying per sink.
 
 use std::time::Duration;
 
+pub mod k8s_event;
+
 use crate::detect::incident::{Incident, State};
 use crate::detect::types::Severity;
 use crate::diagnose::Diagnosis;
