@@ -88,7 +88,11 @@ fn lease(api: &FakeApi) -> Value {
 
 fn holder(api: &FakeApi) -> String {
     api.get_lease(NS, LEASE)
-        .and_then(|l| l.pointer("/spec/holderIdentity").and_then(Value::as_str).map(String::from))
+        .and_then(|l| {
+            l.pointer("/spec/holderIdentity")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .unwrap_or_default()
 }
 
@@ -165,7 +169,10 @@ fn call_as(
     let mut resp = resp.expect("request");
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn kubectl(kubeconfig: &std::path::Path, cache: &std::path::Path, args: &[&str]) -> String {
@@ -232,7 +239,10 @@ fn fake_api_leases_follow_the_apiserver() {
         .to_string();
 
     let (code, exists) = call(&api, "POST", LEASES_PATH, Some(&body));
-    assert_eq!((code, exists["reason"].as_str()), (409, Some("AlreadyExists")));
+    assert_eq!(
+        (code, exists["reason"].as_str()),
+        (409, Some("AlreadyExists"))
+    );
 
     // Updates are conditional: no version is invalid, an old one conflicts.
     let mut update = created.clone();
@@ -315,9 +325,12 @@ fn fake_api_leases_follow_the_apiserver() {
     // kubectl sees it, JSON and table.
     let dir = TempDir::new("lease-kubectl");
     let kc = api.write_kubeconfig(dir.path(), Auth::Token);
-    let list: Value =
-        serde_json::from_str(&kubectl(&kc, &dir.join("cache"), &["get", "lease", "-n", NS, "-o", "json"]))
-            .expect("kubectl -o json");
+    let list: Value = serde_json::from_str(&kubectl(
+        &kc,
+        &dir.join("cache"),
+        &["get", "lease", "-n", NS, "-o", "json"],
+    ))
+    .expect("kubectl -o json");
     assert_eq!(list["items"][0]["metadata"]["name"], LEASE);
     assert_eq!(list["items"][0]["spec"]["holderIdentity"], "b");
     let table = kubectl(&kc, &dir.join("cache"), &["get", "lease", "-n", NS]);
@@ -420,7 +433,10 @@ fn leader_acquires_an_empty_server_renews_and_releases() {
     // The leader renews on its own last write: one create, PUTs, almost no GETs.
     assert_eq!(lease_requests(&api, "POST"), [201]);
     let puts = lease_requests(&api, "PUT");
-    assert!(puts.len() >= 3 && puts.iter().all(|s| *s == 200), "{puts:?}");
+    assert!(
+        puts.len() >= 3 && puts.iter().all(|s| *s == 200),
+        "{puts:?}"
+    );
     assert!(lease_requests(&api, "GET").len() <= 1);
 
     a.stop();
@@ -461,7 +477,10 @@ fn racing_electors_elect_exactly_one() {
         1,
         "exactly one create wins: {created:?}"
     );
-    assert!(created.iter().all(|s| *s == 201 || *s == 409), "{created:?}");
+    assert!(
+        created.iter().all(|s| *s == 201 || *s == 409),
+        "{created:?}"
+    );
     let acquired: u64 = ms
         .iter()
         .map(|m| m.counters.leader_acquired.load(Ordering::Relaxed))
@@ -504,7 +523,10 @@ fn a_standby_takes_over_only_after_the_lease_expires() {
     assert_eq!(taken["spec"]["holderIdentity"], "daemon-b");
     assert_eq!(taken["spec"]["leaseTransitions"], 5);
     assert_eq!(taken["spec"]["leaseDurationSeconds"], 4);
-    assert_eq!(spec_str(&taken, "acquireTime"), spec_str(&taken, "renewTime"));
+    assert_eq!(
+        spec_str(&taken, "acquireTime"),
+        spec_str(&taken, "renewTime")
+    );
     assert_eq!(m.counters.leader_acquired.load(Ordering::Relaxed), 1);
 }
 
@@ -530,7 +552,11 @@ fn a_partitioned_leader_steps_down_before_its_lease_expires() {
     let (mut a_stopped, mut b_started) = (None, None);
     while b_started.is_none() && cut.elapsed() < Duration::from_secs(15) {
         let (a_now, b_now) = (la.is_leader(), lb.is_leader());
-        assert!(!(a_now && b_now), "two leaders {:?} after the cut", cut.elapsed());
+        assert!(
+            !(a_now && b_now),
+            "two leaders {:?} after the cut",
+            cut.elapsed()
+        );
         if !a_now && a_stopped.is_none() {
             a_stopped = Some(cut.elapsed());
         }
@@ -804,20 +830,33 @@ fn two_daemons_send_one_notification_and_the_survivor_takes_over() {
     assert_eq!(b.metric("opsctrl_leader"), Some(0.0));
 
     // One crash-looping pod: both see it, only the leader sends.
-    api.upsert_pod(pod("shop", "web-7d4b9c6f8-aaaaa").crash_loop(4, 1, "Error").build());
+    api.upsert_pod(
+        pod("shop", "web-7d4b9c6f8-aaaaa")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
     a.wait("a's notification", Duration::from_secs(30), |d| {
         d.logs().contains("notification: ")
     });
-    b.wait("b's suppressed notification", Duration::from_secs(30), |d| {
-        d.logs().contains("notification (standby, not sent): ")
-    });
+    b.wait(
+        "b's suppressed notification",
+        Duration::from_secs(30),
+        |d| d.logs().contains("notification (standby, not sent): "),
+    );
     thread::sleep(Duration::from_secs(1));
     let (la, lb) = (a.logs(), b.logs());
     assert_eq!(la.matches("notification: ").count(), 1, "{la}");
     assert_eq!(lb.matches("notification: ").count(), 0, "{lb}");
-    assert_eq!(lb.matches("notification (standby, not sent): ").count(), 1, "{lb}");
+    assert_eq!(
+        lb.matches("notification (standby, not sent): ").count(),
+        1,
+        "{lb}"
+    );
     // Both classified it: the record on stdout is not gated.
-    assert!(!b.records().is_empty(), "the standby still records incidents");
+    assert!(
+        !b.records().is_empty(),
+        "the standby still records incidents"
+    );
 
     // SIGKILL the leader: no release, b must wait for the Lease to expire.
     drop(a);
@@ -843,4 +882,72 @@ fn two_daemons_send_one_notification_and_the_survivor_takes_over() {
     assert!(status.success(), "{logs}");
     assert!(logs.contains("released the Lease"), "{logs}");
     assert_eq!(holder(&api), "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn check_asks_for_leases_logs_and_event_create_only_when_enabled() {
+    let api = FakeApi::start();
+    api.set_rbac(vec![
+        SsarRule::new("get", "", "pods").in_namespace("shop"),
+        SsarRule::new("list", "", "pods").in_namespace("shop"),
+        SsarRule::new("watch", "", "pods").in_namespace("shop"),
+        SsarRule::new("list", "", "events").in_namespace("shop"),
+        SsarRule::new("get", "coordination.k8s.io", "leases").in_namespace(NS),
+        SsarRule::new("create", "authorization.k8s.io", "selfsubjectaccessreviews"),
+    ]);
+    let home = TempDir::new("check-leader");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = crate::util::daemon::command(home.path());
+        cmd.args(["check", "--watch-namespaces", "shop"])
+            .arg("--kubeconfig")
+            .arg(&kc);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run check");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        !text.contains("leases") && !text.contains("pods/log"),
+        "{text}"
+    );
+
+    let (code, text) = run(&[
+        ("LEADER_ELECTION", "true"),
+        ("LEADER_ELECTION_NAMESPACE", NS),
+        ("INCLUDE_LOGS", "true"),
+        ("EMIT_K8S_EVENTS", "true"),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("yes  get leases.coordination.k8s.io in namespace opsctrl"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no   update leases.coordination.k8s.io in namespace opsctrl"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kubectl create role opsctrl-daemon-leader-election -n opsctrl"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no   get pods/log in namespace shop"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no   create events in namespace shop"),
+        "{text}"
+    );
+    assert!(text.contains("manifests/components/k8s-events"), "{text}");
 }

@@ -860,9 +860,7 @@ impl Inner {
             .map(|(_, t)| t.trim());
         lock(&self.blocks)
             .iter()
-            .find(|b| {
-                b.resource == resource && b.token.as_deref().is_none_or(|t| Some(t) == token)
-            })
+            .find(|b| b.resource == resource && b.token.as_deref().is_none_or(|t| Some(t) == token))
             .map(|b| b.how.clone())
     }
 
@@ -968,7 +966,10 @@ fn conflict(resource: &str, group: &str, name: &str) -> ApiError {
 /// A body's `metadata.namespace` must be empty or the request's.
 fn check_body_namespace(v: &Value, ns: &str) -> Result<(), ApiError> {
     if !v.is_object() {
-        return Err(ApiError::new(400, "the body of the request must be a JSON object"));
+        return Err(ApiError::new(
+            400,
+            "the body of the request must be a JSON object",
+        ));
     }
     let body_ns = v
         .pointer("/metadata/namespace")
@@ -995,7 +996,9 @@ fn generated_name(v: &Value, kind: &str) -> Result<String, ApiError> {
     if base.is_empty() {
         return Err(ApiError::new(
             422,
-            format!("{kind} \"\" is invalid: metadata.name: Required value: name or generateName is required"),
+            format!(
+                "{kind} \"\" is invalid: metadata.name: Required value: name or generateName is required"
+            ),
         ));
     }
     let base: String = base.chars().take(58).collect();
@@ -1014,7 +1017,8 @@ fn generated_name(v: &Value, kind: &str) -> Result<String, ApiError> {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -1024,7 +1028,8 @@ fn is_dns_label(s: &str) -> bool {
 fn valid_qualified_part(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
@@ -1032,10 +1037,13 @@ fn valid_qualified_part(s: &str) -> bool {
 /// metav1.MicroTime decoding: `2006-01-02T15:04:05.000000Z07:00`, six fraction digits.
 fn check_micro_time(t: &str, kind: &str) -> Result<(), ApiError> {
     let b = t.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
     let zone = &t.get(26..).unwrap_or("");
     let zone_ok = *zone == "Z"
-        || (zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && &zone[3..4] == ":");
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && &zone[3..4] == ":");
     let ok = b.len() >= 27
         && digits(0..4)
         && b[4] == b'-'
@@ -1056,7 +1064,9 @@ fn check_micro_time(t: &str, kind: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             400,
-            format!("{kind} in version \"v1\" cannot be handled as a {kind}: parsing time \"{t}\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"{t}\" as a MicroTime"),
+            format!(
+                "{kind} in version \"v1\" cannot be handled as a {kind}: parsing time \"{t}\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"{t}\" as a MicroTime"
+            ),
         ))
     }
 }
@@ -1083,14 +1093,25 @@ fn validate_lease(v: &Value, name: &str) -> Result<(), ApiError> {
     }
     if let Some(t) = spec.get("leaseTransitions").filter(|t| !t.is_null()) {
         if t.as_i64().is_none_or(|t| t < 0) {
-            return Err(invalid("leaseTransitions", t, "must be greater than or equal to 0"));
+            return Err(invalid(
+                "leaseTransitions",
+                t,
+                "must be greater than or equal to 0",
+            ));
         }
     }
     Ok(())
 }
 
 /// `forbidden` for a resource of a named API group (`leases.coordination.k8s.io …`).
-fn forbidden_in(user: &str, verb: &str, group: &str, resource: &str, ns: &str, name: &str) -> ApiError {
+fn forbidden_in(
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    ns: &str,
+    name: &str,
+) -> ApiError {
     let qualified = if group.is_empty() {
         resource.to_string()
     } else {
@@ -1714,26 +1735,37 @@ impl Store {
         check_body_namespace(&v, ns)?;
         let name = generated_name(&v, "Event")?;
         let invalid = |field: &str, why: String| {
-            ApiError::new(
-                422,
-                format!("Event \"{name}\" is invalid: {field}: {why}"),
-            )
-            .details(json!({"name": name, "kind": "Event"}))
+            ApiError::new(422, format!("Event \"{name}\" is invalid: {field}: {why}"))
+                .details(json!({"name": name, "kind": "Event"}))
         };
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let involved_ns = s("/involvedObject/namespace");
         if s("/eventTime").is_empty() {
             if involved_ns.is_empty() {
                 if ns != "default" {
-                    return Err(invalid("involvedObject.namespace", format!("Invalid value: \"{involved_ns}\": does not match event.namespace")));
+                    return Err(invalid(
+                        "involvedObject.namespace",
+                        format!("Invalid value: \"{involved_ns}\": does not match event.namespace"),
+                    ));
                 }
             } else if involved_ns != ns {
-                return Err(invalid("involvedObject.namespace", format!("Invalid value: \"{involved_ns}\": does not match event.namespace")));
+                return Err(invalid(
+                    "involvedObject.namespace",
+                    format!("Invalid value: \"{involved_ns}\": does not match event.namespace"),
+                ));
             }
         } else {
             check_micro_time(&s("/eventTime"), "Event")?;
             if involved_ns.is_empty() && ns != "default" && ns != "kube-system" {
-                return Err(invalid("involvedObject.namespace", format!("Invalid value: \"{involved_ns}\": does not match event.namespace")));
+                return Err(invalid(
+                    "involvedObject.namespace",
+                    format!("Invalid value: \"{involved_ns}\": does not match event.namespace"),
+                ));
             }
             for (field, limit) in [
                 ("reportingComponent", 0),
@@ -1746,21 +1778,32 @@ impl Store {
                     return Err(invalid(field, "Required value".into()));
                 }
                 if limit > 0 && val.len() > limit {
-                    return Err(invalid(field, format!("Invalid value: \"\": can have at most {limit} characters")));
+                    return Err(invalid(
+                        field,
+                        format!("Invalid value: \"\": can have at most {limit} characters"),
+                    ));
                 }
             }
             let rc = s("/reportingComponent");
             let qualified = match rc.split_once('/') {
                 Some((prefix, n)) => {
-                    !prefix.is_empty() && prefix.split('.').all(is_dns_label) && valid_qualified_part(n)
+                    !prefix.is_empty()
+                        && prefix.split('.').all(is_dns_label)
+                        && valid_qualified_part(n)
                 }
                 None => valid_qualified_part(&rc),
             };
             if !qualified {
-                return Err(invalid("reportingComponent", format!("Invalid value: \"{rc}\": must be a qualified name")));
+                return Err(invalid(
+                    "reportingComponent",
+                    format!("Invalid value: \"{rc}\": must be a qualified name"),
+                ));
             }
             if s("/message").len() > 1024 {
-                return Err(invalid("message", "Invalid value: \"\": can have at most 1024 characters".into()));
+                return Err(invalid(
+                    "message",
+                    "Invalid value: \"\": can have at most 1024 characters".into(),
+                ));
             }
         }
         let key = (ns.to_string(), name.clone());
@@ -1824,7 +1867,10 @@ impl Store {
         let Some(cur) = self.leases.get(&key) else {
             return Err(not_found_in("leases", "coordination.k8s.io", &name));
         };
-        let cur_rv = cur["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+        let cur_rv = cur["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let sent_rv = v
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -1844,7 +1890,10 @@ impl Store {
             }
         }
         let uid = cur["metadata"]["uid"].clone();
-        let sent_uid = v.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+        let sent_uid = v
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !sent_uid.is_empty() && Some(sent_uid) != uid.as_str() {
             return Err(ApiError::new(
                 409,
@@ -2890,12 +2939,23 @@ fn route<'a>(segs: &[&'a str], watch_param: bool) -> Route<'a> {
         ["apis", "coordination.k8s.io"] => Route::CoordGroup,
         ["apis", "coordination.k8s.io", "v1"] => Route::CoordV1,
         ["apis", "coordination.k8s.io", "v1", "leases"] => Route::Leases { ns: None },
-        ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases"] => {
-            Route::Leases { ns: Some(ns) }
-        }
-        ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name] => {
-            Route::Lease { ns, name }
-        }
+        [
+            "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            ns,
+            "leases",
+        ] => Route::Leases { ns: Some(ns) },
+        [
+            "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            ns,
+            "leases",
+            name,
+        ] => Route::Lease { ns, name },
         _ => Route::NotFound,
     }
 }
@@ -3107,7 +3167,9 @@ fn json_body(req: &HttpReq) -> Result<Value, ApiError> {
     if !ctype.starts_with("application/json") {
         return Err(ApiError::new(
             415,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {ctype:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {ctype:?})"
+            ),
         ));
     }
     serde_json::from_slice(&req.body).map_err(|e| {
@@ -3124,7 +3186,10 @@ fn json_body(req: &HttpReq) -> Result<Value, ApiError> {
 fn list_leases(inner: &Inner, req: &HttpReq, ns: Option<&str>) -> Result<Vec<u8>, ApiError> {
     for p in ["labelSelector", "fieldSelector"] {
         if req.param(p).is_some_and(|v| !v.is_empty()) {
-            return Err(ApiError::new(400, format!("{p} is not supported for leases by the fake apiserver")));
+            return Err(ApiError::new(
+                400,
+                format!("{p} is not supported for leases by the fake apiserver"),
+            ));
         }
     }
     let st = lock(&inner.store);
