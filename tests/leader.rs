@@ -951,3 +951,65 @@ fn check_asks_for_leases_logs_and_event_create_only_when_enabled() {
     );
     assert!(text.contains("manifests/components/k8s-events"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The manifests' settings
+// ---------------------------------------------------------------------------------------------
+
+/// The settings the manifests give the daemon are ones it accepts: the ConfigMap (with what
+/// each component switches on, and the namespaced overlay's namespaces), the Secret's empty
+/// placeholders and the downward-API variables. `scan -f` resolves every setting first and
+/// exits 2 on any invalid one.
+#[test]
+fn the_manifests_settings_start_the_daemon() {
+    use yaml_rust2::YamlLoader;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/core/configmap.yaml"),
+    )
+    .expect("read the ConfigMap");
+    let docs = YamlLoader::load_from_str(&text).expect("YAML");
+    let data = docs[0]["data"].as_hash().expect("ConfigMap data");
+    let base: Vec<(String, String)> = data
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().expect("key").to_string(),
+                v.as_str().expect("string values only").to_string(),
+            )
+        })
+        .collect();
+    assert!(base.iter().any(|(k, _)| k == "LEADER_ELECTION"));
+    let variants: [&[(&str, &str)]; 2] = [
+        &[],
+        &[
+            ("INCLUDE_LOGS", "true"),
+            ("EMIT_K8S_EVENTS", "true"),
+            ("LEADER_ELECTION", "true"),
+            ("WATCH_NAMESPACES", "shop,payments"),
+        ],
+    ];
+    let home = TempDir::new("manifest-settings");
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan-sample.json");
+    for extra in variants {
+        let mut cmd = crate::util::daemon::command(home.path());
+        cmd.arg("scan").arg("-f").arg(&sample);
+        for (k, v) in &base {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        for k in ["SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "LLM_API_KEY"] {
+            cmd.env(k, "");
+        }
+        cmd.env("POD_NAME", "opsctrl-daemon-6d4f9-x2v7q")
+            .env("POD_NAMESPACE", "opsctrl");
+        let out = cmd.output().expect("run scan");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "settings {extra:?} refused ({:?}): {err}",
+            out.status.code()
+        );
+    }
+}
