@@ -989,7 +989,8 @@ fn the_manifests_settings_start_the_daemon() {
         ],
     ];
     let home = TempDir::new("manifest-settings");
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan-sample.json");
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan-sample.json");
     for extra in variants {
         let mut cmd = crate::util::daemon::command(home.path());
         cmd.arg("scan").arg("-f").arg(&sample);
