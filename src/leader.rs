@@ -86,10 +86,12 @@ impl Timing {
                 "the lease duration must be at least 1 s (it is written in seconds)".into(),
             );
         }
-        if self.renew_deadline >= self.lease_duration {
+        // The Lease carries whole seconds: that is what standbys wait for.
+        let written = Duration::from_secs(self.lease_duration.as_secs());
+        if self.renew_deadline >= written {
             return Err(format!(
                 "the renew deadline ({:?}) must be shorter than the lease duration ({:?})",
-                self.renew_deadline, self.lease_duration
+                self.renew_deadline, written
             ));
         }
         if self.renew_period >= self.renew_deadline {
@@ -961,6 +963,13 @@ mod tests {
         assert_eq!(timing().validate(), Ok(()));
         let t = Timing {
             renew_deadline: Duration::from_secs(15),
+            ..timing()
+        };
+        assert!(t.validate().unwrap_err().contains("renew deadline"));
+        // 15.9 s is written as 15: a 15.5 s deadline would outlive it.
+        let t = Timing {
+            lease_duration: Duration::from_millis(15_900),
+            renew_deadline: Duration::from_millis(15_500),
             ..timing()
         };
         assert!(t.validate().unwrap_err().contains("renew deadline"));

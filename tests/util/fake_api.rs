@@ -601,28 +601,18 @@ impl FakeApi {
             .unwrap_or("default")
             .to_string();
         let mut st = lock(&self.inner.store);
-        let rv = st.rv + 1;
-        let mut lease = lease;
-        lease["metadata"]["namespace"] = json!(ns);
-        let name = lease
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if let Some(cur) = st.leases.get(&(ns.clone(), name)) {
-            lease["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
+        let written = match st.update_lease(&ns, lease.clone(), true) {
+            Err(e) if e.code == 404 => st.create_lease(&ns, lease),
+            other => other,
         }
-        match st.update_lease(&ns, lease.clone(), true) {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => {
-                st.create_lease(&ns, lease)
-                    .unwrap_or_else(|e| panic!("put_lease: {}", e.message));
-            }
-            Err(e) => panic!("put_lease: {}", e.message),
-        }
+        .unwrap_or_else(|e| panic!("put_lease: {}", e.message));
         drop(st);
         self.inner.changed.notify_all();
-        rv
+        written
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Events stored so far (created over HTTP or with `add_event`), as LIST items.
