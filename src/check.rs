@@ -5,6 +5,11 @@ For every permission the daemon needs with the current settings, ask the API
 server with a `SelfSubjectAccessReview` and print yes/no; for each no, print
 the RBAC change that fixes it, addressed to the right subject (found with a
 `SelfSubjectReview` where the server supports it).
+
+The reads (pods, events, namespaces) are always needed; the rest only when a
+setting asks for it: `get pods/log` with `INCLUDE_LOGS`, `create events` with
+`EMIT_K8S_EVENTS`, and `get`/`create`/`update` on Leases in the Lease's
+namespace with `LEADER_ELECTION`.
 */
 
 use serde::Deserialize;
@@ -17,9 +22,43 @@ use crate::settings::{Scope, Settings};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Need {
     pub verb: &'static str,
+    /// The API group (`""` for core).
+    pub group: &'static str,
     pub resource: &'static str,
+    /// `log` for `pods/log`; empty for the resource itself.
+    pub subresource: &'static str,
     pub namespace: Option<String>,
     pub why: &'static str,
+}
+
+impl Need {
+    fn core(
+        verb: &'static str,
+        resource: &'static str,
+        ns: Option<String>,
+        why: &'static str,
+    ) -> Need {
+        Need {
+            verb,
+            group: "",
+            resource,
+            subresource: "",
+            namespace: ns,
+            why,
+        }
+    }
+
+    /// `pods`, `pods/log`, `leases.coordination.k8s.io`: as kubectl names it.
+    pub fn what(&self) -> String {
+        let mut s = self.resource.to_string();
+        if !self.group.is_empty() {
+            s = format!("{s}.{}", self.group);
+        }
+        if !self.subresource.is_empty() {
+            s = format!("{s}/{}", self.subresource);
+        }
+        s
+    }
 }
 
 /// What the settings require.
@@ -31,12 +70,12 @@ pub fn needs(settings: &Settings) -> Vec<Need> {
     let mut out = Vec::new();
     if matches!(settings.scope, Scope::Cluster { .. }) {
         for verb in ["list", "watch"] {
-            out.push(Need {
+            out.push(Need::core(
                 verb,
-                resource: "namespaces",
-                namespace: None,
-                why: "read opsctrl.dev/ignore on namespaces",
-            });
+                "namespaces",
+                None,
+                "read opsctrl.dev/ignore on namespaces",
+            ));
         }
     }
     for ns in scopes {
@@ -49,11 +88,38 @@ pub fn needs(settings: &Settings) -> Vec<Need> {
                 "read a failing pod's events for diagnosis",
             ),
         ] {
+            out.push(Need::core(verb, resource, ns.clone(), why));
+        }
+        if settings.diagnosis.include_logs {
             out.push(Need {
-                verb,
-                resource,
-                namespace: ns.clone(),
-                why,
+                subresource: "log",
+                ..Need::core(
+                    "get",
+                    "pods",
+                    ns.clone(),
+                    "read the failing container's previous logs (INCLUDE_LOGS)",
+                )
+            });
+        }
+        if settings.alerts.emit_k8s_events {
+            out.push(Need::core(
+                "create",
+                "events",
+                ns.clone(),
+                "write the diagnosis as an Event on the pod (EMIT_K8S_EVENTS)",
+            ));
+        }
+    }
+    if let Some(lease) = &settings.leader {
+        for verb in ["get", "create", "update"] {
+            out.push(Need {
+                group: "coordination.k8s.io",
+                ..Need::core(
+                    verb,
+                    "leases",
+                    Some(lease.namespace.clone()),
+                    "hold the leader Lease (LEADER_ELECTION)",
+                )
             });
         }
     }
@@ -103,17 +169,53 @@ pub fn subject_flag(username: Option<&str>) -> String {
     }
 }
 
-/// The commands that grant `need` to the subject.
+/// The commands that grant `need` to the subject (and, for the optional
+/// permissions, the manifests' component that carries them).
 pub fn fix(need: &Need, subject: &str) -> String {
-    match &need.namespace {
+    // (role name, verbs, resources, the manifests' way)
+    let (role, verbs, resources, manifests) = match (need.resource, need.subresource, need.verb) {
+        ("pods", "log", _) => (
+            "opsctrl-daemon-logs",
+            "get",
+            "pods/log",
+            Some("manifests/components/logs"),
+        ),
+        ("events", _, "create") => (
+            "opsctrl-daemon-events",
+            "create",
+            "events",
+            Some("manifests/components/k8s-events"),
+        ),
+        ("leases", _, _) => (
+            "opsctrl-daemon-leader-election",
+            "get,create,update",
+            "leases.coordination.k8s.io",
+            None,
+        ),
+        _ => (
+            "opsctrl-daemon-read",
+            "get,list,watch",
+            if need.namespace.is_none() {
+                "pods,events,namespaces"
+            } else {
+                "pods,events"
+            },
+            None,
+        ),
+    };
+    let grant = match &need.namespace {
         None => format!(
-            "kubectl create clusterrole opsctrl-daemon-read --verb=get,list,watch --resource=pods,events,namespaces && \
-             kubectl create clusterrolebinding opsctrl-daemon-read --clusterrole=opsctrl-daemon-read {subject}"
+            "kubectl create clusterrole {role} --verb={verbs} --resource={resources} && \
+             kubectl create clusterrolebinding {role} --clusterrole={role} {subject}"
         ),
         Some(ns) => format!(
-            "kubectl create role opsctrl-daemon-read -n {ns} --verb=get,list,watch --resource=pods,events && \
-             kubectl create rolebinding opsctrl-daemon-read -n {ns} --role=opsctrl-daemon-read {subject}"
+            "kubectl create role {role} -n {ns} --verb={verbs} --resource={resources} && \
+             kubectl create rolebinding {role} -n {ns} --role={role} {subject}"
         ),
+    };
+    match manifests {
+        Some(component) => format!("{grant} (with the manifests: enable {component})"),
+        None => grant,
     }
 }
 
@@ -137,7 +239,10 @@ pub fn run(settings: &Settings, client: &Client) -> Result<bool, String> {
     let subject = subject_flag(who.as_deref());
     let mut all = true;
     for need in needs(settings) {
-        let mut attrs = json!({"verb": need.verb, "group": "", "resource": need.resource});
+        let mut attrs = json!({"verb": need.verb, "group": need.group, "resource": need.resource});
+        if !need.subresource.is_empty() {
+            attrs["subresource"] = json!(need.subresource);
+        }
         if let Some(ns) = &need.namespace {
             attrs["namespace"] = json!(ns);
         }
@@ -160,7 +265,9 @@ pub fn run(settings: &Settings, client: &Client) -> Result<bool, String> {
         let answer = if review.status.allowed { "yes" } else { "no " };
         println!(
             "{answer}  {} {} in {place}  ({})",
-            need.verb, need.resource, need.why
+            need.verb,
+            need.what(),
+            need.why
         );
         if !review.status.allowed {
             all = false;
@@ -229,14 +336,70 @@ mod tests {
             "--serviceaccount=opsctrl:opsctrl-daemon"
         );
         assert_eq!(subject_flag(Some("alice")), "--user=alice");
-        let need = Need {
-            verb: "watch",
-            resource: "pods",
-            namespace: Some("shop".into()),
-            why: "",
-        };
+        let need = Need::core("watch", "pods", Some("shop".into()), "");
         let f = fix(&need, "--user=alice");
         assert!(f.contains("kubectl create role opsctrl-daemon-read -n shop"));
         assert!(f.ends_with("--role=opsctrl-daemon-read --user=alice"));
+    }
+
+    #[test]
+    fn optional_permissions_follow_their_settings() {
+        let mut s = settings(Scope::Namespaces(vec!["shop".into()]));
+        assert_eq!(needs(&s).len(), 3);
+        s.diagnosis.include_logs = true;
+        s.alerts.emit_k8s_events = true;
+        s.leader = Some(crate::settings::Leader {
+            namespace: "opsctrl".into(),
+            name: "opsctrl-daemon".into(),
+            identity: "pod-a".into(),
+        });
+        let n = needs(&s);
+        let what: Vec<String> = n
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {} {}",
+                    n.verb,
+                    n.what(),
+                    n.namespace.as_deref().unwrap_or("*")
+                )
+            })
+            .collect();
+        assert_eq!(
+            what,
+            [
+                "list pods shop",
+                "watch pods shop",
+                "list events shop",
+                "get pods/log shop",
+                "create events shop",
+                "get leases.coordination.k8s.io opsctrl",
+                "create leases.coordination.k8s.io opsctrl",
+                "update leases.coordination.k8s.io opsctrl",
+            ]
+        );
+        let subject = "--serviceaccount=opsctrl:opsctrl-daemon";
+        let logs = fix(&n[3], subject);
+        assert!(
+            logs.contains(
+                "kubectl create role opsctrl-daemon-logs -n shop --verb=get --resource=pods/log"
+            ),
+            "{logs}"
+        );
+        assert!(logs.contains("manifests/components/logs"), "{logs}");
+        let events = fix(&n[4], subject);
+        assert!(
+            events.contains("--verb=create --resource=events"),
+            "{events}"
+        );
+        assert!(
+            events.contains("manifests/components/k8s-events"),
+            "{events}"
+        );
+        let lease = fix(&n[6], subject);
+        assert!(
+            lease.contains("kubectl create role opsctrl-daemon-leader-election -n opsctrl --verb=get,create,update --resource=leases.coordination.k8s.io"),
+            "{lease}"
+        );
     }
 }

@@ -26,6 +26,7 @@ use crate::kube::config::ClusterConfig;
 use crate::kube::store::{Change, Event, Store};
 use crate::kube::types::NamespaceRecord;
 use crate::kube::watch::{Msg, Namespaces, Pods, Shared, Stream, StreamSpec};
+use crate::leader::{self, Elector, Leadership};
 use crate::metrics::Metrics;
 use crate::output;
 use crate::serve;
@@ -105,6 +106,8 @@ struct Classifier<'a> {
     /// The start-up summary went out.
     announced: bool,
     stdout_ok: bool,
+    /// Whether this replica sends notifications (always, without leader election).
+    leadership: Leadership,
 }
 
 impl Classifier<'_> {
@@ -162,15 +165,23 @@ impl Classifier<'_> {
     fn announce_if_ready(&mut self, now: i64) {
         if self.detecting && !self.announced && self.listed.iter().all(|l| *l) {
             self.announced = true;
-            notify(&self.detector.startup_done(now));
+            notify(&self.detector.startup_done(now), &self.leadership);
         }
     }
 }
 
-/// Notifications have no sink yet but the log: say what would be sent.
-fn notify(notifications: &[Notification]) {
+/// Notifications have no sink yet but the log: say what would be sent, and
+/// that a standby (leader election on, Lease held elsewhere) sends nothing.
+fn notify(notifications: &[Notification], leadership: &Leadership) {
     for n in notifications {
-        log::info!("notification: {}", output::notification_text(n));
+        if leadership.is_leader() {
+            log::info!("notification: {}", output::notification_text(n));
+        } else {
+            log::info!(
+                "notification (standby, not sent): {}",
+                output::notification_text(n)
+            );
+        }
     }
 }
 
@@ -225,6 +236,25 @@ pub fn run(
     let (tx, rx) = sync_channel::<Msg>(CHANNEL_CAPACITY);
     let stop = shutdown::install(tx.clone())
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    // Dropped when `run` returns, which releases the Lease on the way out.
+    let elector = match &settings.leader {
+        Some(lease) => Some(
+            Elector::start(
+                client.clone(),
+                lease,
+                leader::Timing::default(),
+                metrics.clone(),
+            )
+            .map_err(|e| format!("cannot start leader election: {e}"))?,
+        ),
+        None => {
+            metrics.counters.leader.store(1, Ordering::Relaxed);
+            None
+        }
+    };
+    let leadership = elector
+        .as_ref()
+        .map_or_else(Leadership::always, Elector::leadership);
 
     log::info!(
         "starting opsctrl-daemon {} server={} via {} streams={} label_selector={}",
@@ -270,6 +300,7 @@ pub fn run(
         detecting: ns_stream.is_none(),
         announced: false,
         stdout_ok: true,
+        leadership,
     };
     let mut next_tick = Instant::now() + TICK;
     // When the pods are listed but namespaces cannot be read (RBAC without
@@ -382,7 +413,7 @@ pub fn run(
             next_tick = Instant::now() + TICK;
             let (transitions, notifications) = cl.detector.tick(&cl.store, now_ms());
             cl.emit(transitions);
-            notify(&notifications);
+            notify(&notifications, &cl.leadership);
             metrics.counters.incidents_open.store(
                 cl.detector.engine().open_incidents().count() as u64,
                 Ordering::Relaxed,

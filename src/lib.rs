@@ -14,6 +14,7 @@ pub mod detect;
 pub mod diagnose;
 pub mod enrich;
 pub mod kube;
+pub mod leader;
 pub mod metrics;
 pub mod net;
 pub mod notify;

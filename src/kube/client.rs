@@ -1,7 +1,8 @@
 /*!
 The Kubernetes HTTP client: one ureq `Agent` (shared connection pool, safe to
 clone across threads) plus the credentials, and the few calls the daemon
-makes: LIST a page of pods, open a WATCH, POST a review.
+makes: LIST a page of pods, open a WATCH, POST a review, and plain JSON
+GET/POST/PUT of single objects (the leader Lease, Events).
 
 Every non-2xx answer becomes `Error::Status` with the API's own `Status`
 reason and message (and `Retry-After` when given). A 401 makes the
@@ -30,6 +31,15 @@ const MAX_RESPONSE_BODY: u64 = 256 * 1024 * 1024;
 const MAX_HEADER_WAIT: Duration = Duration::from_secs(60);
 /// Longest watch line accepted (etcd caps objects at ~1.5 MB; allow slack).
 pub const MAX_WATCH_LINE: usize = 16 * 1024 * 1024;
+/// Most a single object (GET/POST/PUT answer) may be.
+const MAX_OBJECT_BODY: u64 = 4 * 1024 * 1024;
+
+/// The verb of a request that carries a JSON body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    Post,
+    Put,
+}
 
 #[derive(Debug)]
 pub enum Error {
@@ -151,14 +161,16 @@ impl Client {
         &self.server
     }
 
-    /// Sends a GET (no body) or a POST (a JSON body); retries once after a
-    /// 401 with fresh credentials.
+    /// Sends a GET (no body) or a POST/PUT (a JSON body); retries once after
+    /// a 401 with fresh credentials. `overall`, when set, bounds the whole
+    /// request (connect, send, answer), for callers that must not hang.
     fn send(
         &self,
         path: &str,
         query: &[(&str, &str)],
-        body: Option<&[u8]>,
+        body: Option<(Write, &[u8])>,
         body_timeout: Option<Duration>,
+        overall: Option<Duration>,
     ) -> Result<ureq::http::Response<ureq::Body>, Error> {
         let url = format!("{}{}", self.server, path);
         for attempt in 0..2 {
@@ -175,13 +187,16 @@ impl Client {
                     req.config()
                         .timeout_recv_response(body_timeout.map(|t| t.min(MAX_HEADER_WAIT)))
                         .timeout_recv_body(body_timeout)
+                        .timeout_global(overall)
                         .build()
                         .call()
                 }
-                Some(b) => {
-                    let mut req = self
-                        .agent
-                        .post(&url)
+                Some((verb, b)) => {
+                    let req = match verb {
+                        Write::Post => self.agent.post(&url),
+                        Write::Put => self.agent.put(&url),
+                    };
+                    let mut req = req
                         .header("Accept", "application/json")
                         .header("Content-Type", "application/json");
                     for (k, v) in query {
@@ -193,6 +208,7 @@ impl Client {
                     req.config()
                         .timeout_recv_response(body_timeout.map(|t| t.min(MAX_HEADER_WAIT)))
                         .timeout_recv_body(body_timeout)
+                        .timeout_global(overall)
                         .build()
                         .send(b)
                 }
@@ -220,7 +236,7 @@ impl Client {
         query: &[(&str, &str)],
         what: &'static str,
     ) -> Result<T, Error> {
-        let resp = self.send(path, query, None, Some(Duration::from_secs(120)))?;
+        let resp = self.send(path, query, None, Some(Duration::from_secs(120)), None)?;
         let reader = resp
             .into_body()
             .into_with_config()
@@ -258,7 +274,7 @@ impl Client {
         query: &[(&str, &str)],
         max_duration: Duration,
     ) -> Result<WatchBody, Error> {
-        let resp = self.send(path, query, None, Some(max_duration))?;
+        let resp = self.send(path, query, None, Some(max_duration), None)?;
         Ok(WatchBody {
             reader: BufReader::with_capacity(16 * 1024, resp.into_body().into_reader()),
         })
@@ -274,7 +290,7 @@ impl Client {
         timeout: Duration,
         limit: u64,
     ) -> Result<Vec<u8>, Error> {
-        let resp = self.send(path, query, None, Some(timeout))?;
+        let resp = self.send(path, query, None, Some(timeout), Some(timeout))?;
         let mut body = Vec::new();
         resp.into_body()
             .into_with_config()
@@ -299,7 +315,13 @@ impl Client {
             what,
             detail: e.to_string(),
         })?;
-        let resp = self.send(path, &[], Some(&bytes), Some(Duration::from_secs(30)))?;
+        let resp = self.send(
+            path,
+            &[],
+            Some((Write::Post, &bytes)),
+            Some(Duration::from_secs(30)),
+            None,
+        )?;
         let reader = resp
             .into_body()
             .into_with_config()
@@ -310,6 +332,81 @@ impl Client {
             detail: e.to_string(),
         })
     }
+}
+
+impl Client {
+    /// GETs one object, the whole request bounded by `timeout`.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        let resp = self.send(path, &[], None, Some(timeout), Some(timeout))?;
+        decode_object(resp, what)
+    }
+
+    /// POSTs (creates) one object and decodes the answer, bounded by `timeout`.
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        self.write(Write::Post, path, body, timeout, what)
+    }
+
+    /// PUTs (replaces) one object and decodes the answer, bounded by
+    /// `timeout`. The body's `metadata.resourceVersion` makes it conditional:
+    /// the server answers 409 Conflict when the object changed since.
+    pub fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        self.write(Write::Put, path, body, timeout, what)
+    }
+
+    fn write<T: DeserializeOwned>(
+        &self,
+        verb: Write,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::Decode {
+            what,
+            detail: e.to_string(),
+        })?;
+        let resp = self.send(
+            path,
+            &[],
+            Some((verb, &bytes)),
+            Some(timeout),
+            Some(timeout),
+        )?;
+        decode_object(resp, what)
+    }
+}
+
+/// Decodes a single object's JSON answer (size-capped).
+fn decode_object<T: DeserializeOwned>(
+    resp: ureq::http::Response<ureq::Body>,
+    what: &'static str,
+) -> Result<T, Error> {
+    let reader = resp
+        .into_body()
+        .into_with_config()
+        .limit(MAX_OBJECT_BODY)
+        .reader();
+    serde_json::from_reader(BufReader::new(reader)).map_err(|e| Error::Decode {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 /// Turns a non-2xx answer into `Error::Status`, using the API's Status body

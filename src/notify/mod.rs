@@ -17,6 +17,8 @@ pub mod webhook;
 
 use std::time::Duration;
 
+pub mod k8s_event;
+
 use crate::detect::incident::{Incident, State};
 use crate::detect::types::Severity;
 use crate::diagnose::Diagnosis;

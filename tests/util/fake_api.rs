@@ -44,7 +44,24 @@ Also served: server-side printing (Table) for pod GET/LIST so plain `kubectl get
 looks real, protobuf SelfSubjectAccessReview bodies (kubectl sends those), events and
 namespaces lists and GETs, pod logs set with `set_pod_log`.
 
-Not implemented: write verbs over HTTP (tests mutate through the Rust API), watches of
+Writes over HTTP, for the two objects the daemon writes:
+* `coordination.k8s.io/v1` Leases: GET, LIST (namespaced and cluster-wide, Table for
+  `kubectl get lease`), POST (create; 409 AlreadyExists when it exists), PUT (update; 404
+  NotFound when missing, 422 without `metadata.resourceVersion`, 409 Conflict when it is
+  not the current one, as Leases do not allow unconditional updates), with the apiserver's
+  Lease validation (`leaseDurationSeconds` > 0, `leaseTransitions` >= 0, MicroTimes with
+  six fraction digits). A write bumps the global resourceVersion; a no-op update does not.
+* core/v1 Event create (POST `/api/v1/namespaces/{ns}/events`), with `generateName`
+  (up to 58 characters kept, plus 5 random ones, like the apiserver), the legacy Event
+  validation the apiserver applies to core/v1 requests (namespace agreement; with
+  `eventTime` set: `reportingComponent`, `reportingInstance`, `action` and `reason`
+  required, `message` at most 1024 bytes), and 409 AlreadyExists for a taken name. Created
+  Events are listed by the events LIST like `add_event`'s.
+* Both go through the RBAC allow-list (`create`/`update`/`get`/`list` with the API group).
+  `block` makes them fail for one client (by bearer token) or for all: a status, or a hang
+  that never answers (a network partition), until `unblock`.
+
+Not implemented: other write verbs over HTTP (tests mutate pods through the Rust API), watches of
 events, namespace snapshot lists and paging, Table output inside watches, protobuf/CBOR responses, gzip, HTTP/2,
 the continue token a 410 Expired list carries for inconsistent continuation, and the
 apiserver's per-object managedFields.
@@ -139,6 +156,25 @@ pub enum Fault {
     WatchErrorGone,
     /// Open watches end normally now, as if `timeoutSeconds` had passed.
     EndWatches,
+}
+
+/// How requests caught by `FakeApi::block` fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Block {
+    /// Answer this status with a Status body.
+    Status(u16),
+    /// Never answer: hold the request until `unblock` (at most 60 s), then drop the
+    /// connection, like a network partition.
+    Hang,
+}
+
+/// One `block` rule: requests on `resource` (`leases`, `events`), from the client
+/// presenting `token` (any client when `None`).
+#[derive(Clone, Debug)]
+struct BlockRule {
+    resource: String,
+    token: Option<String>,
+    how: Block,
 }
 
 /// Credentials a kubeconfig written by `FakeApi::write_kubeconfig` carries.
@@ -265,6 +301,8 @@ struct Inner {
     /// Clones of every open socket, so `go_down` can cut them.
     conns: Mutex<HashMap<u64, TcpStream>>,
     pod_logs: Mutex<HashMap<(String, String, String, bool), String>>,
+    /// `block` rules for lease and event requests.
+    blocks: Mutex<Vec<BlockRule>>,
     next_id: AtomicU64,
     /// Bumped by `go_down`: connections of an older epoch stop.
     epoch: AtomicU64,
@@ -321,6 +359,7 @@ impl FakeApi {
             log: Mutex::new(Vec::new()),
             conns: Mutex::new(HashMap::new()),
             pod_logs: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             epoch: AtomicU64::new(0),
             accepting: AtomicBool::new(false),
@@ -544,6 +583,47 @@ impl FakeApi {
         );
     }
 
+    /// A Lease as served by GET (with kind/apiVersion), if it exists.
+    pub fn get_lease(&self, ns: &str, name: &str) -> Option<Value> {
+        lock(&self.inner.store)
+            .leases
+            .get(&(ns.to_string(), name.to_string()))
+            .map(lease_full)
+    }
+
+    /// Create or replace a Lease unconditionally (an administrator's edit, or a holder the
+    /// test plays itself). Namespace, name and `spec` come from `lease`; returns the new
+    /// resourceVersion.
+    pub fn put_lease(&self, lease: Value) -> u64 {
+        let ns = lease
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let mut st = lock(&self.inner.store);
+        let written = match st.update_lease(&ns, lease.clone(), true) {
+            Err(e) if e.code == 404 => st.create_lease(&ns, lease),
+            other => other,
+        }
+        .unwrap_or_else(|e| panic!("put_lease: {}", e.message));
+        drop(st);
+        self.inner.changed.notify_all();
+        written
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Events stored so far (created over HTTP or with `add_event`), as LIST items.
+    pub fn events(&self) -> Vec<Value> {
+        lock(&self.inner.store)
+            .events
+            .values()
+            .filter_map(|o| serde_json::from_slice(&o.item).ok())
+            .collect()
+    }
+
     // --- authorization ----------------------------------------------------------------------
 
     /// Replace the RBAC allow-list (default: `[SsarRule::all()]`). Applies to requests and
@@ -581,6 +661,21 @@ impl FakeApi {
         let mut f = lock(&self.inner.faults);
         f.queue.clear();
         f.persistent.clear();
+    }
+
+    /// Make every request on `resource` (`leases` or `events`) from the client presenting
+    /// bearer `token` (every client when `None`) fail as `how` says, until `unblock`.
+    pub fn block(&self, resource: &str, token: Option<&str>, how: Block) {
+        lock(&self.inner.blocks).push(BlockRule {
+            resource: resource.to_string(),
+            token: token.map(str::to_string),
+            how,
+        });
+    }
+
+    /// Lift every `block`; hung requests are then dropped.
+    pub fn unblock(&self) {
+        lock(&self.inner.blocks).clear();
     }
 
     /// Watches from a compacted resourceVersion: HTTP 410 (true) or 200 + ERROR event (false).
@@ -728,6 +823,37 @@ impl Inner {
         Err(forbidden(user, verb, resource, sub, ns, name))
     }
 
+    /// `authorize` for a resource of API group `group` (no subresource).
+    fn authorize_in(
+        &self,
+        user: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        if lock(&self.rules)
+            .iter()
+            .any(|r| r.matches(verb, group, resource, "", ns))
+        {
+            return Ok(());
+        }
+        Err(forbidden_in(user, verb, group, resource, ns, name))
+    }
+
+    /// The `block` rule that catches a request on `resource` with this Authorization header.
+    fn blocked(&self, resource: &str, authorization: Option<&str>) -> Option<Block> {
+        let token = authorization
+            .and_then(|a| a.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        lock(&self.blocks)
+            .iter()
+            .find(|b| b.resource == resource && b.token.as_deref().is_none_or(|t| Some(t) == token))
+            .map(|b| b.how.clone())
+    }
+
     fn take_list_fault(&self) -> Option<u16> {
         let mut f = lock(&self.faults);
         if let Some(i) = f
@@ -786,6 +912,218 @@ fn forbidden(user: &str, verb: &str, resource: &str, sub: &str, ns: &str, name: 
     ApiError::new(
         403,
         format!("{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{full}\" in API group \"\" {scope}"),
+    )
+    .details(details)
+}
+
+/// A Lease list item with kind and apiVersion, as GET and write answers carry it.
+fn lease_full(item: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("kind".into(), json!("Lease"));
+    out.insert("apiVersion".into(), json!("coordination.k8s.io/v1"));
+    if let Some(m) = item.as_object() {
+        for (k, v) in m {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn not_found_in(resource: &str, group: &str, name: &str) -> ApiError {
+    ApiError::new(404, format!("{resource}.{group} \"{name}\" not found"))
+        .details(json!({"name": name, "group": group, "kind": resource}))
+}
+
+fn already_exists(resource: &str, group: &str, name: &str) -> ApiError {
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    ApiError::new(409, format!("{qualified} \"{name}\" already exists"))
+        .reason("AlreadyExists")
+        .details(json!({"name": name, "group": group, "kind": resource}))
+}
+
+fn conflict(resource: &str, group: &str, name: &str) -> ApiError {
+    ApiError::new(
+        409,
+        format!("Operation cannot be fulfilled on {resource}.{group} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"),
+    )
+    .details(json!({"name": name, "group": group, "kind": resource}))
+}
+
+/// A body's `metadata.namespace` must be empty or the request's.
+fn check_body_namespace(v: &Value, ns: &str) -> Result<(), ApiError> {
+    if !v.is_object() {
+        return Err(ApiError::new(
+            400,
+            "the body of the request must be a JSON object",
+        ));
+    }
+    let body_ns = v
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !body_ns.is_empty() && body_ns != ns {
+        return Err(ApiError::new(
+            400,
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+/// The name a create gets: `metadata.name`, else `generateName` (cut to 58 characters)
+/// plus 5 random characters from the apiserver's alphabet.
+fn generated_name(v: &Value, kind: &str) -> Result<String, ApiError> {
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let name = s("/metadata/name");
+    if !name.is_empty() {
+        return Ok(name.to_string());
+    }
+    let base = s("/metadata/generateName");
+    if base.is_empty() {
+        return Err(ApiError::new(
+            422,
+            format!(
+                "{kind} \"\" is invalid: metadata.name: Required value: name or generateName is required"
+            ),
+        ));
+    }
+    let base: String = base.chars().take(58).collect();
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut r = rand_u64();
+    let suffix: String = (0..5)
+        .map(|_| {
+            let c = ALPHABET[(r % ALPHABET.len() as u64) as usize] as char;
+            r /= ALPHABET.len() as u64;
+            c
+        })
+        .collect();
+    Ok(format!("{base}{suffix}"))
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// The name part of a qualified name: alphanumerics, `-`, `_`, `.`, at most 63, starting and
+/// ending alphanumeric.
+fn valid_qualified_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
+}
+
+/// metav1.MicroTime decoding: `2006-01-02T15:04:05.000000Z07:00`, six fraction digits.
+fn check_micro_time(t: &str, kind: &str) -> Result<(), ApiError> {
+    let b = t.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let zone = &t.get(26..).unwrap_or("");
+    let zone_ok = *zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && &zone[3..4] == ":");
+    let ok = b.len() >= 27
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'.'
+        && digits(20..26)
+        && zone_ok;
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            format!(
+                "{kind} in version \"v1\" cannot be handled as a {kind}: parsing time \"{t}\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"{t}\" as a MicroTime"
+            ),
+        ))
+    }
+}
+
+/// The apiserver's Lease validation (spec durations and counts, MicroTimes).
+fn validate_lease(v: &Value, name: &str) -> Result<(), ApiError> {
+    let spec = v.get("spec").cloned().unwrap_or(Value::Null);
+    for field in ["acquireTime", "renewTime"] {
+        if let Some(t) = spec.get(field).and_then(Value::as_str) {
+            check_micro_time(t, "Lease")?;
+        }
+    }
+    let invalid = |field: &str, val: &Value, why: &str| {
+        ApiError::new(
+            422,
+            format!("Lease.coordination.k8s.io \"{name}\" is invalid: spec.{field}: Invalid value: {val}: {why}"),
+        )
+        .details(json!({"name": name, "group": "coordination.k8s.io", "kind": "Lease"}))
+    };
+    if let Some(d) = spec.get("leaseDurationSeconds").filter(|d| !d.is_null()) {
+        if d.as_i64().is_none_or(|d| d <= 0) {
+            return Err(invalid("leaseDurationSeconds", d, "must be greater than 0"));
+        }
+    }
+    if let Some(t) = spec.get("leaseTransitions").filter(|t| !t.is_null()) {
+        if t.as_i64().is_none_or(|t| t < 0) {
+            return Err(invalid(
+                "leaseTransitions",
+                t,
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `forbidden` for a resource of a named API group (`leases.coordination.k8s.io …`).
+fn forbidden_in(
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    ns: &str,
+    name: &str,
+) -> ApiError {
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let subject = if name.is_empty() {
+        qualified
+    } else {
+        format!("{qualified} \"{name}\"")
+    };
+    let scope = if ns.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace \"{ns}\"")
+    };
+    let mut details = json!({"group": group, "kind": resource});
+    if !name.is_empty() {
+        details["name"] = json!(name);
+    }
+    ApiError::new(
+        403,
+        format!("{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"),
     )
     .details(details)
 }
@@ -1130,6 +1468,8 @@ struct Store {
     /// namespaces bump the global version too.
     history: VecDeque<Arc<Change>>,
     events: BTreeMap<Key, Arc<Obj>>,
+    /// Leases (list-item form: no kind/apiVersion), by (namespace, name).
+    leases: BTreeMap<Key, Value>,
     /// Namespace objects by name (key `("", name)`).
     namespaces: BTreeMap<String, Arc<Obj>>,
     /// Namespace changes, kept apart from pod history like the per-resource watch cache, so
@@ -1149,6 +1489,7 @@ impl Store {
             pods: BTreeMap::new(),
             history: VecDeque::new(),
             events: BTreeMap::new(),
+            leases: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             ns_history: VecDeque::new(),
             ns_compact_rv: START_RV,
@@ -1376,6 +1717,202 @@ impl Store {
         let obj = Arc::new(Obj::new(v, Kind::Event));
         self.events.insert(obj.key.clone(), obj);
         rv
+    }
+
+    /// POST of a core/v1 Event in `ns` (path namespace), validated like the apiserver's
+    /// legacy Event validation for core/v1 requests.
+    fn create_event(&mut self, ns: &str, mut v: Value) -> Result<Value, ApiError> {
+        check_body_namespace(&v, ns)?;
+        let name = generated_name(&v, "Event")?;
+        let invalid = |field: &str, why: String| {
+            ApiError::new(422, format!("Event \"{name}\" is invalid: {field}: {why}"))
+                .details(json!({"name": name, "kind": "Event"}))
+        };
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let involved_ns = s("/involvedObject/namespace");
+        if s("/eventTime").is_empty() {
+            if involved_ns.is_empty() {
+                if ns != "default" {
+                    return Err(invalid(
+                        "involvedObject.namespace",
+                        format!("Invalid value: \"{involved_ns}\": does not match event.namespace"),
+                    ));
+                }
+            } else if involved_ns != ns {
+                return Err(invalid(
+                    "involvedObject.namespace",
+                    format!("Invalid value: \"{involved_ns}\": does not match event.namespace"),
+                ));
+            }
+        } else {
+            check_micro_time(&s("/eventTime"), "Event")?;
+            if involved_ns.is_empty() && ns != "default" && ns != "kube-system" {
+                return Err(invalid(
+                    "involvedObject.namespace",
+                    format!("Invalid value: \"{involved_ns}\": does not match event.namespace"),
+                ));
+            }
+            for (field, limit) in [
+                ("reportingComponent", 0),
+                ("reportingInstance", 128),
+                ("action", 128),
+                ("reason", 128),
+            ] {
+                let val = s(&format!("/{field}"));
+                if val.is_empty() {
+                    return Err(invalid(field, "Required value".into()));
+                }
+                if limit > 0 && val.len() > limit {
+                    return Err(invalid(
+                        field,
+                        format!("Invalid value: \"\": can have at most {limit} characters"),
+                    ));
+                }
+            }
+            let rc = s("/reportingComponent");
+            let qualified = match rc.split_once('/') {
+                Some((prefix, n)) => {
+                    !prefix.is_empty()
+                        && prefix.split('.').all(is_dns_label)
+                        && valid_qualified_part(n)
+                }
+                None => valid_qualified_part(&rc),
+            };
+            if !qualified {
+                return Err(invalid(
+                    "reportingComponent",
+                    format!("Invalid value: \"{rc}\": must be a qualified name"),
+                ));
+            }
+            if s("/message").len() > 1024 {
+                return Err(invalid(
+                    "message",
+                    "Invalid value: \"\": can have at most 1024 characters".into(),
+                ));
+            }
+        }
+        let key = (ns.to_string(), name.clone());
+        if self.events.contains_key(&key) {
+            return Err(already_exists("events", "", &name));
+        }
+        self.rv += 1;
+        let rv = self.rv;
+        let meta = &mut v["metadata"];
+        meta["name"] = json!(name);
+        meta["namespace"] = json!(ns);
+        meta["resourceVersion"] = json!(rv.to_string());
+        meta["uid"] = json!(new_uid());
+        meta["creationTimestamp"] = json!(rfc3339_now());
+        if let Some(m) = v.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
+        let obj = Arc::new(Obj::new(v, Kind::Event));
+        let full: Value = serde_json::from_slice(&obj.full_json("Event")).unwrap_or_default();
+        self.events.insert(key, obj);
+        Ok(full)
+    }
+
+    /// POST of a Lease in `ns`.
+    fn create_lease(&mut self, ns: &str, mut v: Value) -> Result<Value, ApiError> {
+        check_body_namespace(&v, ns)?;
+        let name = generated_name(&v, "Lease.coordination.k8s.io")?;
+        validate_lease(&v, &name)?;
+        let key = (ns.to_string(), name.clone());
+        if self.leases.contains_key(&key) {
+            return Err(already_exists("leases", "coordination.k8s.io", &name));
+        }
+        self.rv += 1;
+        let meta = &mut v["metadata"];
+        meta["name"] = json!(name);
+        meta["namespace"] = json!(ns);
+        meta["resourceVersion"] = json!(self.rv.to_string());
+        meta["uid"] = json!(new_uid());
+        meta["creationTimestamp"] = json!(rfc3339_now());
+        if let Some(m) = v.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
+        let full = lease_full(&v);
+        self.leases.insert(key, v);
+        Ok(full)
+    }
+
+    /// PUT of Lease `ns`/(the body's name): conditional on `metadata.resourceVersion`,
+    /// which Leases require (their strategy does not allow unconditional updates).
+    /// `url_name` check is the caller's. `force` (the Rust API) skips the precondition.
+    fn update_lease(&mut self, ns: &str, mut v: Value, force: bool) -> Result<Value, ApiError> {
+        check_body_namespace(&v, ns)?;
+        let name = v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let key = (ns.to_string(), name.clone());
+        let Some(cur) = self.leases.get(&key) else {
+            return Err(not_found_in("leases", "coordination.k8s.io", &name));
+        };
+        let cur_rv = cur["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let sent_rv = v
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if !force {
+            if sent_rv.is_empty() {
+                return Err(ApiError::new(
+                    422,
+                    format!("Lease.coordination.k8s.io \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"),
+                )
+                .details(json!({"name": name, "group": "coordination.k8s.io", "kind": "Lease",
+                                "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: 0x0: must be specified for an update", "field": "metadata.resourceVersion"}]})));
+            }
+            if sent_rv != cur_rv {
+                return Err(conflict("leases", "coordination.k8s.io", &name));
+            }
+        }
+        let uid = cur["metadata"]["uid"].clone();
+        let sent_uid = v
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !sent_uid.is_empty() && Some(sent_uid) != uid.as_str() {
+            return Err(ApiError::new(
+                409,
+                format!("Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": Precondition failed: UID in precondition: {sent_uid}, UID in object meta: {}", uid.as_str().unwrap_or("")),
+            )
+            .details(json!({"name": name, "group": "coordination.k8s.io", "kind": "leases"})));
+        }
+        validate_lease(&v, &name)?;
+        if let Some(m) = v.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
+        let meta = &mut v["metadata"];
+        meta["namespace"] = json!(ns);
+        meta["uid"] = uid;
+        meta["creationTimestamp"] = cur["metadata"]["creationTimestamp"].clone();
+        meta["resourceVersion"] = json!(cur_rv);
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("managedFields");
+        }
+        // A no-op update changes nothing, as on the real server.
+        if &v == cur {
+            return Ok(lease_full(cur));
+        }
+        self.rv += 1;
+        v["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let full = lease_full(&v);
+        self.leases.insert(key, v);
+        Ok(full)
     }
 
     /// Changes of `kind` (pods or namespaces) with rv > `after` (caller checked
@@ -2308,6 +2845,10 @@ enum Route<'a> {
     Namespaces { watch: bool },
     Namespace(&'a str),
     Events { ns: Option<&'a str>, watch: bool },
+    CoordGroup,
+    CoordV1,
+    Leases { ns: Option<&'a str> },
+    Lease { ns: &'a str, name: &'a str },
     NotFound,
 }
 
@@ -2326,13 +2867,27 @@ impl Route<'_> {
             Route::Pods { watch: false, .. }
                 | Route::Namespaces { watch: false }
                 | Route::Events { watch: false, .. }
+                | Route::Leases { .. }
         )
     }
-    fn method(&self) -> &'static str {
-        if matches!(self, Route::Ssar) {
-            "POST"
-        } else {
-            "GET"
+    fn allows(&self, method: &str) -> bool {
+        match self {
+            Route::Ssar => method == "POST",
+            Route::Events {
+                ns: Some(_),
+                watch: false,
+            }
+            | Route::Leases { ns: Some(_) } => method == "GET" || method == "POST",
+            Route::Lease { .. } => method == "GET" || method == "PUT",
+            _ => method == "GET",
+        }
+    }
+    /// The resource `FakeApi::block` rules name, for the routes they can catch.
+    fn blockable(&self) -> Option<&'static str> {
+        match self {
+            Route::Leases { .. } | Route::Lease { .. } => Some("leases"),
+            Route::Events { .. } => Some("events"),
+            _ => None,
         }
     }
 }
@@ -2371,6 +2926,26 @@ fn route<'a>(segs: &[&'a str], watch_param: bool) -> Route<'a> {
         },
         ["api", "v1", "namespaces", ns, "pods", name] => Route::Pod { ns, name },
         ["api", "v1", "namespaces", ns, "pods", name, "log"] => Route::PodLog { ns, name },
+        ["apis", "coordination.k8s.io"] => Route::CoordGroup,
+        ["apis", "coordination.k8s.io", "v1"] => Route::CoordV1,
+        ["apis", "coordination.k8s.io", "v1", "leases"] => Route::Leases { ns: None },
+        [
+            "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            ns,
+            "leases",
+        ] => Route::Leases { ns: Some(ns) },
+        [
+            "apis",
+            "coordination.k8s.io",
+            "v1",
+            "namespaces",
+            ns,
+            "leases",
+            name,
+        ] => Route::Lease { ns, name },
         _ => Route::NotFound,
     }
 }
@@ -2379,7 +2954,7 @@ fn route<'a>(segs: &[&'a str], watch_param: bool) -> Route<'a> {
 fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool> {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let route = route(&segs, req.flag("watch"));
-    let (watch, list) = (route.is_watch(), route.is_list());
+    let (watch, list) = (route.is_watch(), route.is_list() && req.method == "GET");
 
     // Authentication: a verified client certificate, else a known bearer token (the union
     // authenticator: the first one that succeeds wins).
@@ -2397,7 +2972,7 @@ fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool
     };
     let user = user.as_str();
 
-    if !matches!(route, Route::NotFound) && req.method != route.method() {
+    if !matches!(route, Route::NotFound) && !route.allows(&req.method) {
         let e = ApiError::new(
             405,
             "the server does not allow this method on the requested resource",
@@ -2406,6 +2981,23 @@ fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool
         inner.log(req, 405, watch, list, Some(user));
         conn.respond_err(&e)?;
         return Ok(true);
+    }
+
+    if let Some(resource) = route.blockable() {
+        match inner.blocked(resource, req.header("authorization")) {
+            Some(Block::Status(code)) => {
+                let e = ApiError::injected(code, resource, None);
+                inner.log(req, e.code, watch, list, Some(user));
+                conn.respond_err(&e)?;
+                return Ok(true);
+            }
+            Some(Block::Hang) => {
+                hang(inner, conn.epoch, resource, req.header("authorization"));
+                inner.log(req, 0, watch, list, Some(user));
+                return Ok(false);
+            }
+            None => {}
+        }
     }
 
     if let Route::Pods { ns, watch: true } = route {
@@ -2465,10 +3057,60 @@ fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool
             .authorize(user, "get", "namespaces", "", "", ns)
             .and_then(|_| list_namespaces(inner, req, Some(ns)))
             .map(|b| (200, "application/json", b)),
+        Route::Events {
+            ns: Some(ns),
+            watch: false,
+        } if req.method == "POST" => inner
+            .authorize(user, "create", "events", "", ns, "")
+            .and_then(|_| json_body(req))
+            .and_then(|body| lock(&inner.store).create_event(ns, body))
+            .map(|v| (201, "application/json", serde_json::to_vec(&v).unwrap_or_default())),
         Route::Events { ns, watch: false } => inner
             .authorize(user, "list", "events", "", ns.unwrap_or(""), "")
             .and_then(|_| list_events(inner, req, ns))
             .map(|b| (200, "application/json", b)),
+        Route::CoordGroup => Ok((200, "application/json", inner.discovery.coord_group.clone())),
+        Route::CoordV1 => Ok((200, "application/json", inner.discovery.coord_v1.clone())),
+        Route::Leases { .. } if req.flag("watch") => Err(ApiError::new(
+            405,
+            "watching leases is not supported by the fake apiserver",
+        )),
+        Route::Leases { ns: Some(ns) } if req.method == "POST" => inner
+            .authorize_in(user, "create", "coordination.k8s.io", "leases", ns, "")
+            .and_then(|_| json_body(req))
+            .and_then(|body| lock(&inner.store).create_lease(ns, body))
+            .map(|v| (201, "application/json", serde_json::to_vec(&v).unwrap_or_default())),
+        Route::Leases { ns } => inner
+            .authorize_in(user, "list", "coordination.k8s.io", "leases", ns.unwrap_or(""), "")
+            .and_then(|_| list_leases(inner, req, ns))
+            .map(|b| (200, "application/json", b)),
+        Route::Lease { ns, name } if req.method == "PUT" => inner
+            .authorize_in(user, "update", "coordination.k8s.io", "leases", ns, name)
+            .and_then(|_| json_body(req))
+            .and_then(|body| {
+                let sent = body
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if sent != name {
+                    return Err(ApiError::new(
+                        400,
+                        format!("the name of the object ({sent}) does not match the name on the URL ({name})"),
+                    ));
+                }
+                lock(&inner.store).update_lease(ns, body, false)
+            })
+            .map(|v| (200, "application/json", serde_json::to_vec(&v).unwrap_or_default())),
+        Route::Lease { ns, name } => inner
+            .authorize_in(user, "get", "coordination.k8s.io", "leases", ns, name)
+            .and_then(|_| {
+                lock(&inner.store)
+                    .leases
+                    .get(&(ns.to_string(), name.to_string()))
+                    .map(lease_full)
+                    .ok_or_else(|| not_found_in("leases", "coordination.k8s.io", name))
+            })
+            .map(|v| (200, "application/json", serde_json::to_vec(&v).unwrap_or_default())),
         // (Namespace watches were served above.)
         Route::Namespaces { watch: true } | Route::Events { watch: true, .. } => {
             Err(ApiError::new(
@@ -2495,6 +3137,83 @@ fn handle(inner: &Arc<Inner>, conn: &mut Conn, req: &HttpReq) -> io::Result<bool
 /// always stream plain objects; kubectl's `-w` without `-o` then prints NAME/AGE only.
 fn wants_table(req: &HttpReq) -> bool {
     req.header("accept").is_some_and(|a| a.contains("as=Table"))
+}
+
+/// Holds a request caught by a `Block::Hang` rule until the rule is lifted, the server goes
+/// down, or 60 s pass; the caller then drops the connection without an answer.
+fn hang(inner: &Inner, epoch: u64, resource: &str, authorization: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && inner.epoch.load(Ordering::SeqCst) == epoch
+        && inner.blocked(resource, authorization) == Some(Block::Hang)
+    {
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A JSON request body, refused like the apiserver refuses what it cannot decode.
+fn json_body(req: &HttpReq) -> Result<Value, ApiError> {
+    let ctype = req.header("content-type").unwrap_or("");
+    if !ctype.starts_with("application/json") {
+        return Err(ApiError::new(
+            415,
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {ctype:?})"
+            ),
+        ));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| {
+        ApiError::new(
+            400,
+            format!("couldn't get version/kind; json parse error: {e}"),
+        )
+    })
+}
+
+/// Leases of one namespace (or all), as a LeaseList or, for kubectl, a Table
+/// (NAME, HOLDER, AGE like the apiserver's printer). Selectors are refused rather than
+/// ignored, so a test can never pass on a filter the fake did not apply.
+fn list_leases(inner: &Inner, req: &HttpReq, ns: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    for p in ["labelSelector", "fieldSelector"] {
+        if req.param(p).is_some_and(|v| !v.is_empty()) {
+            return Err(ApiError::new(
+                400,
+                format!("{p} is not supported for leases by the fake apiserver"),
+            ));
+        }
+    }
+    let st = lock(&inner.store);
+    let items: Vec<Value> = st
+        .leases
+        .iter()
+        .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let rv = st.rv.to_string();
+    drop(st);
+    let out = if wants_table(req) {
+        let now = SystemTime::now();
+        let col = |name: &str, format: &str, description: &str| json!({"name": name, "type": "string", "format": format, "description": description, "priority": 0});
+        let rows: Vec<Value> = items
+            .iter()
+            .map(|v| {
+                let created = v.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("");
+                let age = table::age(created, now);
+                json!({"cells": [v["metadata"]["name"], v.pointer("/spec/holderIdentity").cloned().unwrap_or(json!("")), age],
+                       "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": v["metadata"]}})
+            })
+            .collect();
+        json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
+               "columnDefinitions": [
+                   col("Name", "name", "Name must be unique within a namespace."),
+                   col("Holder", "", "holderIdentity contains the identity of the holder of a current lease."),
+                   col("Age", "", "CreationTimestamp is a timestamp representing the server time when this object was created.")
+               ],
+               "rows": rows})
+    } else {
+        json!({"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1", "metadata": {"resourceVersion": rv}, "items": items})
+    };
+    Ok(serde_json::to_vec(&out).unwrap_or_default())
 }
 
 fn not_found(resource: &str, name: &str) -> ApiError {
@@ -3226,6 +3945,8 @@ struct Discovery {
     apis: Vec<u8>,
     authz_group: Vec<u8>,
     authz_v1: Vec<u8>,
+    coord_group: Vec<u8>,
+    coord_v1: Vec<u8>,
 }
 
 impl Discovery {
@@ -3233,6 +3954,8 @@ impl Discovery {
         let b = |v: Value| serde_json::to_vec(&v).unwrap_or_default();
         let authz_gv = json!({"groupVersion": "authorization.k8s.io/v1", "version": "v1"});
         let authz_group = json!({"name": "authorization.k8s.io", "versions": [authz_gv], "preferredVersion": authz_gv});
+        let coord_gv = json!({"groupVersion": "coordination.k8s.io/v1", "version": "v1"});
+        let coord_group = json!({"name": "coordination.k8s.io", "versions": [coord_gv], "preferredVersion": coord_gv});
         Discovery {
             version: b(json!({
                 "major": "1", "minor": "32", "gitVersion": "v1.32.0-fake", "gitCommit": "0000000000000000000000000000000000000000",
@@ -3243,13 +3966,27 @@ impl Discovery {
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("127.0.0.1:{port}")}]})),
             api_v1: b(
                 json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                    {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["get", "list"], "shortNames": ["ev"]},
+                    {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["create", "get", "list"], "shortNames": ["ev"]},
                     {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list", "watch"], "shortNames": ["ns"]},
                     {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["get", "list", "watch"], "shortNames": ["po"], "categories": ["all"]},
                     {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}
                 ]}),
             ),
-            apis: b(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [authz_group]})),
+            apis: b(
+                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [authz_group, coord_group]}),
+            ),
+            coord_group: b({
+                let mut g = coord_group.clone();
+                g["kind"] = json!("APIGroup");
+                g["apiVersion"] = json!("v1");
+                g
+            }),
+            coord_v1: b(
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "coordination.k8s.io/v1", "resources": [
+                    {"name": "leases", "singularName": "lease", "namespaced": true, "kind": "Lease",
+                     "verbs": ["create", "get", "list", "update"]}
+                ]}),
+            ),
             authz_group: b({
                 let mut g = authz_group.clone();
                 g["kind"] = json!("APIGroup");
@@ -3579,6 +4316,15 @@ mod table {
             json!(or_none(s("/status/nominatedNodeName"))),
             json!("<none>"),
         ]
+    }
+
+    /// The AGE cell of an object created at `created` (RFC 3339).
+    pub(super) fn age(created: &str, now: SystemTime) -> String {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        parse_time(created).map_or("<unknown>".to_string(), |t| human(now - t))
     }
 
     /// "YYYY-MM-DDTHH:MM:SSZ" → Unix seconds.
