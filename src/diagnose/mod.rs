@@ -11,9 +11,17 @@ tested with plain values. It replaces the original's `rules.json`
 - `rules`: the rule table, the matcher and `diagnose`.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
+- `redact`: secret and personal-detail redaction for text that leaves the
+  cluster (the LLM's prompt, log tails).
+- `cache`: a least-recently-used map with a time to live (LLM answers).
+- `llm`: the optional LLM second opinion (`LlmClient`), attached as
+  `Diagnosis::ai`; the one part of diagnosis that does I/O.
 */
 
+pub mod cache;
+pub mod llm;
 pub mod quantity;
+pub mod redact;
 pub mod rules;
 pub mod vars;
 
