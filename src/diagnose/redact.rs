@@ -25,17 +25,22 @@ reader (human or model) still knows *what kind* of thing was there. It covers:
 - ANSI escape sequences and other control characters are removed first, so
   colour codes cannot split a secret away from its key.
 
+Values that are plainly not secrets stay: booleans, `****`, placeholders
+(`<value>`) and references (`${DB_PASSWORD}`, `{{ .Values.pw }}`).
+
 This is a superset of the original daemon's `sanitizeLogs` (behaviour.md §4.2:
 IPv4, emails, `eyJ…`, `AKIA…`, `ghp_…`, ANSI codes), except that `999.1.1.1`
-and the `1.2.3.4` inside `1.2.3.4.5` are left alone: they are not addresses.
+and the `1.2.3.4` inside `1.2.3.4.5` are left alone (they are not addresses),
+and a JWT also ends at a bracket (never part of a token).
 
 Design:
 - No regex crate: a fixed sequence of hand-written passes over bytes, each a
   single left-to-right scan with bounded look-around, so the whole is linear
-  in the input and allocation-light. Every delimiter is ASCII, so every cut
-  falls on a UTF-8 boundary; nothing here indexes out of bounds or panics.
-- Idempotent: markers contain nothing any pass matches, and no pass creates
-  a match for an earlier one (`redact(redact(x)) == redact(x)`).
+  in the input. Every delimiter is ASCII, so every cut falls on a UTF-8
+  boundary; nothing here indexes out of bounds or panics.
+- Idempotent (`redact(redact(x)) == redact(x)`): markers contain nothing a
+  pass matches, and `redact` repeats the passes until they change nothing
+  (at most `MAX_ROUNDS`, so still linear).
 - Keeps ordinary text: Postgres' `password authentication failed for user`,
   Go error chains like `failed to authorize: failed to fetch anonymous token:
   unexpected status`, `KeyError: 'DB_PASSWORD'` and stack traces stay as they
@@ -857,8 +862,16 @@ fn is_scheme(word: &[u8]) -> bool {
     SCHEMES.iter().any(|s| word.eq_ignore_ascii_case(s))
 }
 
+/// Booleans and nulls, values already masked (`****`), placeholders
+/// (`<value>`, the rules' own fix commands use it) and references to a
+/// value kept elsewhere (`${DB_PASSWORD}`, `$(cat /run/secrets/x)`, `{{ .Values.pw }}`).
 fn harmless(v: &[u8]) -> bool {
-    HARMLESS.iter().any(|h| v.eq_ignore_ascii_case(h)) || v.iter().all(|&c| c == b'*')
+    HARMLESS.iter().any(|h| v.eq_ignore_ascii_case(h))
+        || v.iter().all(|&c| c == b'*')
+        || (v.len() > 2 && v.starts_with(b"<") && v.ends_with(b">"))
+        || v.starts_with(b"${")
+        || v.starts_with(b"$(")
+        || v.starts_with(b"{{")
 }
 
 fn blob_like(v: &[u8]) -> bool {
@@ -889,7 +902,8 @@ fn ends_unquoted(c: u8) -> bool {
 
 /// What `key_value_at` found.
 enum Kv {
-    NotKv,
+    /// Not a sensitive pair.
+    NotPair,
     /// Replace `start..end`; scanning resumes at `resume`.
     Redact {
         start: usize,
@@ -928,7 +942,7 @@ fn scan_pairs(b: &[u8], from: usize, to: usize, out: &mut Out, nest: bool) {
                 j += 1;
             }
             match key_value_at(b, i, j, to, last, &mut brackets) {
-                Kv::NotKv => {
+                Kv::NotPair => {
                     last = Some(b[j - 1]);
                     i = j;
                 }
@@ -1007,11 +1021,11 @@ fn key_value_at(
     }
     k = skip_blanks(b, k, to);
     if k >= to {
-        return Kv::NotKv;
+        return Kv::NotPair;
     }
     let next = b.get(k + 1).copied().filter(|_| k + 1 < to);
     let colon = match (b[k], next) {
-        (b'=', Some(b'=')) => return Kv::NotKv,
+        (b'=', Some(b'=')) => return Kv::NotPair,
         (b'=', Some(b'>')) => {
             k += 2;
             false
@@ -1021,7 +1035,7 @@ fn key_value_at(
             false
         }
         // `Token::Kind`, `token://`: not pairs.
-        (b':', Some(b':' | b'/')) => return Kv::NotKv,
+        (b':', Some(b':' | b'/')) => return Kv::NotPair,
         (b':', Some(b'=')) => {
             k += 2;
             false
@@ -1030,16 +1044,16 @@ fn key_value_at(
             k += 1;
             true
         }
-        _ => return Kv::NotKv,
+        _ => return Kv::NotPair,
     };
     let Some(kind) = classify_key(&b[i..j]) else {
-        return Kv::NotKv;
+        return Kv::NotPair;
     };
     let after_sep = k;
     let v = skip_blanks(b, k, to);
     let spaced = v > after_sep;
     if v >= to {
-        return Kv::NotKv;
+        return Kv::NotPair;
     }
     let structural = quoted_key
         || matches!(
@@ -1056,16 +1070,16 @@ fn key_value_at(
         b'[' => {
             // A list (`"tokens": ["a"]`, Go's `map[Cookie:[a=1]]`), or a marker.
             if b[v..to].starts_with(MARK) || b[v + 1..to].starts_with(MARK) {
-                return Kv::NotKv;
+                return Kv::NotPair;
             }
             let close = brackets.close(b, v + 1, to);
             if close < to && b[close] == b']' {
                 judge(b, v + 1, close, close + 1, kind)
             } else {
-                Kv::NotKv
+                Kv::NotPair
             }
         }
-        b'{' | b'<' | b'\n' | b'\r' => Kv::NotKv,
+        b'{' | b'<' | b'\n' | b'\r' => Kv::NotPair,
         _ => {
             let mut e = v;
             while e < to && !ends_unquoted(b[e]) {
@@ -1073,7 +1087,7 @@ fn key_value_at(
             }
             let word = &b[v..e];
             if word.is_empty() {
-                return Kv::NotKv;
+                return Kv::NotPair;
             }
             // `Bearer abc`, not `token<…` or `token[…`.
             let scheme = kind.header && is_scheme(word) && e < to && is_blank(b[e]);
@@ -1545,6 +1559,10 @@ mod tests {
         // Descriptive keys, placeholders, booleans, comparisons, C++ paths: kept.
         same("secretName: db-creds, tokenPath: /var/run/secrets/token");
         same("password=<value> auth_enabled=true session: none pwd=****");
+        same(r#"kubectl patch secret db -n shop -p '{"stringData":{"DB_PASSWORD":"<value>"}}'"#);
+        same(
+            "password: ${DB_PASSWORD} token=$(cat /run/secrets/token) secret: \"{{ .Values.pw }}\"",
+        );
         same("if token == nil { Token::Kind; }");
         same("author=jane authority: example.com");
         same("cache_key=user:123 key=value");

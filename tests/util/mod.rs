@@ -8,6 +8,7 @@ polling `wait_until`, and an exec credential plugin script.
 
 pub mod daemon;
 pub mod fake_api;
+pub mod fake_llm;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
