@@ -4,5 +4,6 @@ mod detection;
 mod fake_api_check;
 mod leader;
 mod notify_sinks;
+mod llm;
 mod util;
 mod watch_engine;

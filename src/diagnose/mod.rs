@@ -12,9 +12,17 @@ tested with plain values. It replaces the original's `rules.json`
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
+- `redact`: secret and personal-detail redaction for text that leaves the
+  cluster (the LLM's prompt, log tails).
+- `cache`: a least-recently-used map with a time to live (LLM answers).
+- `llm`: the optional LLM second opinion (`LlmClient`), attached as
+  `Diagnosis::ai`; the one part of diagnosis that does I/O.
 */
 
+pub mod cache;
+pub mod llm;
 pub mod quantity;
+pub mod redact;
 pub mod rules;
 pub mod user_rules;
 pub mod vars;

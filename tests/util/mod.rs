@@ -11,6 +11,7 @@ pub mod fake_api;
 pub mod fake_receiver;
 pub mod fake_slack;
 pub mod fake_backend;
+pub mod fake_llm;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
