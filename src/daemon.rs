@@ -18,19 +18,32 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::backend::Backend;
 use crate::detect::detector::Detector;
-use crate::detect::incident::{Notification, Transition};
+use crate::detect::incident::{Incident, Notification, Transition};
 use crate::diagnose::RuleSet;
+use crate::diagnose::llm::LlmClient;
+use crate::diagnose::redact::redact;
+use crate::enrich::{Enricher, Opinion, redact_diagnosis};
 use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
 use crate::kube::store::{Change, Event, Store};
 use crate::kube::types::NamespaceRecord;
+use crate::kube::types::PodRecord;
 use crate::kube::watch::{Msg, Namespaces, Pods, Shared, Stream, StreamSpec};
 use crate::leader::{self, Elector, Leadership};
 use crate::metrics::Metrics;
+use crate::net::http;
+use crate::notify::k8s_event::K8sEvents;
+use crate::notify::log::LogSink;
+use crate::notify::pool::{self, Job, Pool};
+use crate::notify::slack_bot::SlackBot;
+use crate::notify::slack_webhook::SlackWebhook;
+use crate::notify::webhook::Webhook;
+use crate::notify::{Alert, Failure, Item, Sink};
 use crate::output;
 use crate::serve;
-use crate::settings::{Output, Scope, Settings};
+use crate::settings::{Alerts, Output, Scope, Settings};
 use crate::shutdown;
 
 /// Events buffered between the readers and the classification thread; a
@@ -96,6 +109,7 @@ fn now_ms() -> i64 {
 struct Classifier<'a> {
     settings: &'a Settings,
     metrics: &'a Metrics,
+    pool: &'a Pool,
     store: Store,
     detector: Detector,
     /// Per pod stream: its first LIST is done.
@@ -106,8 +120,6 @@ struct Classifier<'a> {
     /// The start-up summary went out.
     announced: bool,
     stdout_ok: bool,
-    /// Whether this replica sends notifications (always, without leader election).
-    leadership: Leadership,
 }
 
 impl Classifier<'_> {
@@ -119,12 +131,18 @@ impl Classifier<'_> {
         }
         let c = &self.metrics.counters;
         let mut records = Vec::with_capacity(transitions.len());
-        for t in transitions {
+        for mut t in transitions {
             c.incident_transitions.fetch_add(1, Ordering::Relaxed);
+            // The record may be shipped off the node by a log collector:
+            // kubelet copies log tails into messages, so redact them.
+            t.incident.finding.message = redact(&t.incident.finding.message);
             if t.incident.state.as_str() == "open" {
                 c.incidents_opened.fetch_add(1, Ordering::Relaxed);
             }
-            let d = self.detector.diagnose(&self.store, &t);
+            let d = self.detector.diagnose(&self.store, &t).map(|mut d| {
+                redact_diagnosis(&mut d, redact);
+                d
+            });
             log::info!(
                 "incident {} id={} {} {}/{}/{} pods={} cause={}",
                 t.incident.state.as_str(),
@@ -165,24 +183,124 @@ impl Classifier<'_> {
     fn announce_if_ready(&mut self, now: i64) {
         if self.detecting && !self.announced && self.listed.iter().all(|l| *l) {
             self.announced = true;
-            notify(&self.detector.startup_done(now), &self.leadership);
+            let n = self.detector.startup_done(now);
+            self.notify(n);
         }
+    }
+
+    /// Hands notifications to the delivery pool (never blocks on the network).
+    fn notify(&self, notifications: Vec<Notification>) {
+        for n in notifications {
+            self.pool.submit(self.job(n));
+        }
+    }
+
+    /// An incident with its diagnosis, and a copy of its pod for enrichment.
+    fn item(&self, incident: Incident) -> (Item, Option<Box<PodRecord>>) {
+        let diagnosis = self.detector.diagnosis_of(incident.id).cloned();
+        let key = format!("{}/{}", incident.namespace, incident.finding.pod);
+        let pod = self.store.get(&key).map(|p| Box::new(p.clone()));
+        (Item::new(incident, diagnosis), pod)
+    }
+
+    fn job(&self, n: Notification) -> Job {
+        let group = |incidents: Vec<Incident>| -> (Vec<Item>, Vec<Option<Box<PodRecord>>>) {
+            incidents.into_iter().map(|i| self.item(i)).unzip()
+        };
+        match n {
+            Notification::Single { incident, reminder } => {
+                let (item, pod) = self.item(incident);
+                Job {
+                    alert: Alert::Incident {
+                        item: Box::new(item),
+                        reminder,
+                    },
+                    pods: vec![pod],
+                }
+            }
+            Notification::StartupSummary { incidents } => {
+                let (items, pods) = group(incidents);
+                Job {
+                    alert: Alert::StartupSummary { items },
+                    pods,
+                }
+            }
+            Notification::Storm { shared, incidents } => {
+                let (items, pods) = group(incidents);
+                Job {
+                    alert: Alert::Storm { shared, items },
+                    pods,
+                }
+            }
+        }
+    }
+
+    /// Shutting down: what the engine holds back goes to the pool, which
+    /// then gets `SHUTDOWN_DRAIN_MS` to deliver.
+    fn finish(&mut self) {
+        let (t, n) = self.detector.flush(now_ms());
+        self.emit(t);
+        self.notify(n);
+        self.pool.drain(self.settings.alerts.shutdown_drain);
     }
 }
 
-/// Notifications have no sink yet but the log: say what would be sent, and
-/// that a standby (leader election on, Lease held elsewhere) sends nothing.
-fn notify(notifications: &[Notification], leadership: &Leadership) {
-    for n in notifications {
-        if leadership.is_leader() {
-            log::info!("notification: {}", output::notification_text(n));
-        } else {
-            log::info!(
-                "notification (standby, not sent): {}",
-                output::notification_text(n)
-            );
-        }
+/// Deadline of one delivery attempt (connect included); a hung receiver
+/// costs one attempt, not a worker.
+const SINK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The notification sinks the settings ask for; the log always records.
+fn sinks(settings: &Settings, client: &Client) -> Vec<Box<dyn Sink>> {
+    let a = &settings.alerts;
+    let agent = || http::agent(SINK_TIMEOUT);
+    let mut out: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
+    if let Some(url) = &a.slack_webhook {
+        out.push(Box::new(SlackWebhook::new(url.clone(), agent())));
     }
+    if let Some(bot) = &a.slack_bot {
+        out.push(Box::new(SlackBot::new(bot.clone(), agent())));
+    }
+    if let Some(w) = &a.webhook {
+        out.push(Box::new(Webhook::new(w.clone(), agent())));
+    }
+    if a.emit_k8s_events {
+        let identity = settings
+            .leader
+            .as_ref()
+            .map_or_else(|| "opsctrl-daemon".to_string(), |l| l.identity.clone());
+        out.push(Box::new(K8sEvents::new(client.clone(), identity)));
+    }
+    out
+}
+
+/// The backend's analysis for the enricher: `analyze` with the alert
+/// retries (a failure leaves the alert without it, logged).
+fn backend_opinion(be: Arc<Backend>, a: &Alerts) -> Opinion {
+    let attempts = a.max_attempts.max(1);
+    let (first, cap) = (a.backoff, a.max_backoff);
+    Box::new(move |item: &Item| {
+        let mut delay = first;
+        for attempt in 1..=attempts {
+            match be.analyze(item) {
+                Ok(v) => return v,
+                Err(Failure::Permanent(why)) => {
+                    log::warn!("backend analysis refused, alert goes without it: {why}");
+                    return None;
+                }
+                Err(Failure::Retry { why, after }) => {
+                    if attempt == attempts {
+                        log::warn!(
+                            "backend analysis failed after {attempts} attempt(s), alert goes without it: {why}"
+                        );
+                        return None;
+                    }
+                    std::thread::sleep(after.unwrap_or(delay).min(cap));
+                    delay = (delay * 2).min(cap);
+                }
+            }
+        }
+        None
+    })
 }
 
 /// Cluster-wide, namespaces are watched too, for their ignore annotation
@@ -233,9 +351,24 @@ pub fn run(
     }
 
     let client = Client::new(cluster).map_err(|e| format!("{}: {e}", cluster.origin))?;
-    let (tx, rx) = sync_channel::<Msg>(CHANNEL_CAPACITY);
-    let stop = shutdown::install(tx.clone())
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let d = &settings.diagnosis;
+    let mut enricher = Enricher::new(
+        d.enabled.then(|| client.clone()),
+        rules.clone(),
+        d.include_logs,
+        redact,
+        metrics.clone(),
+    );
+    if let Some(llm) = LlmClient::from_settings(d, metrics.clone()) {
+        enricher = enricher.with_llm(Box::new(move |item: &Item| llm.second_opinion(item)));
+    }
+    if let Some(b) = &settings.backend {
+        // Registration runs on its own thread from now on; monitoring never waits for it.
+        let be = Backend::start(b, client.clone(), metrics.clone());
+        if d.enabled {
+            enricher = enricher.with_backend(backend_opinion(be, &settings.alerts));
+        }
+    }
     // Dropped when `run` returns, which releases the Lease on the way out.
     let elector = match &settings.leader {
         Some(lease) => Some(
@@ -252,9 +385,32 @@ pub fn run(
             None
         }
     };
+    // The standby watches and classifies but sends nothing.
     let leadership = elector
         .as_ref()
         .map_or_else(Leadership::always, Elector::leadership);
+    let pool = Pool::start(
+        pool::Config::from_settings(&settings.alerts),
+        sinks(settings, &client),
+        Box::new(enricher),
+        Arc::new(move || leadership.is_leader()),
+        metrics.clone(),
+    )
+    .map_err(|e| format!("cannot start delivery workers: {e}"))?;
+    log::info!(
+        "delivery: {} worker(s), sinks: {}; diagnosis: {}{}",
+        settings.alerts.workers,
+        pool.sink_names().join(", "),
+        if d.enabled {
+            "enriched"
+        } else {
+            "rules only, no API calls"
+        },
+        if d.include_logs { ", with logs" } else { "" },
+    );
+    let (tx, rx) = sync_channel::<Msg>(CHANNEL_CAPACITY);
+    let stop = shutdown::install(tx.clone())
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     log::info!(
         "starting opsctrl-daemon {} server={} via {} streams={} label_selector={}",
@@ -293,6 +449,7 @@ pub fn run(
         metrics: &metrics,
         store: Store::new(),
         detector: Detector::with_rules(cluster_name.to_string(), &settings.detect, rules),
+        pool: &pool,
         listed: vec![false; streams.len()],
         ns: NamespaceView::default(),
         // Detection waits for the namespaces, so a pod in an ignored
@@ -300,7 +457,6 @@ pub fn run(
         detecting: ns_stream.is_none(),
         announced: false,
         stdout_ok: true,
-        leadership,
     };
     let mut next_tick = Instant::now() + TICK;
     // When the pods are listed but namespaces cannot be read (RBAC without
@@ -309,6 +465,7 @@ pub fn run(
     let mut pods_listed_at: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
+            cl.finish();
             return Ok(Exit::Stopped);
         }
         let wait = next_tick.saturating_duration_since(Instant::now());
@@ -392,10 +549,15 @@ pub fn run(
                     }
                 }
             }
-            Ok(Msg::Fatal(e)) => return Ok(Exit::Failed(e)),
-            Ok(Msg::Shutdown) => return Ok(Exit::Stopped),
+            Ok(Msg::Fatal(e)) => {
+                cl.finish();
+                return Ok(Exit::Failed(e));
+            }
+            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                cl.finish();
+                return Ok(Exit::Stopped);
+            }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Stopped),
         }
         if pods_listed_at.is_none() && cl.listed.iter().all(|l| *l) {
             pods_listed_at = Some(Instant::now());
@@ -413,7 +575,7 @@ pub fn run(
             next_tick = Instant::now() + TICK;
             let (transitions, notifications) = cl.detector.tick(&cl.store, now_ms());
             cl.emit(transitions);
-            notify(&notifications, &cl.leadership);
+            cl.notify(notifications);
             metrics.counters.incidents_open.store(
                 cl.detector.engine().open_incidents().count() as u64,
                 Ordering::Relaxed,

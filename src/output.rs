@@ -11,9 +11,9 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::detect::incident::{Incident, Notification, Transition};
+use crate::detect::incident::{Incident, Transition};
 use crate::diagnose::rules::Diagnosis;
-use crate::notify::Alert;
+use crate::notify::{Alert, Item};
 use crate::time::format_rfc3339;
 
 /// The stable JSON of an incident in a given state, with its diagnosis.
@@ -121,66 +121,45 @@ fn short(i: &Incident) -> String {
     )
 }
 
-/// One line saying what a notification would tell a human.
-pub fn notification_text(n: &Notification) -> String {
-    match n {
-        Notification::Single { incident, reminder } => format!(
-            "{}{}: {}",
-            if *reminder { "still " } else { "" },
-            incident.state.as_str(),
-            short(incident)
-        ),
-        Notification::StartupSummary { incidents } => format!(
-            "already failing at start-up: {} incident{}: {}",
-            incidents.len(),
-            if incidents.len() == 1 { "" } else { "s" },
-            incidents.iter().map(short).collect::<Vec<_>>().join("; ")
-        ),
-        Notification::Storm { shared, incidents } => format!(
-            "storm: {} new incidents{}: {}",
-            incidents.len(),
-            if shared.is_empty() {
-                String::new()
-            } else {
-                format!(" sharing {shared}")
-            },
-            incidents.iter().map(short).collect::<Vec<_>>().join("; ")
-        ),
-    }
-}
-
 /// One line saying what an alert is about (logs, the shutdown report).
 pub fn alert_text(a: &Alert) -> String {
     match a {
-        Alert::Incident { item, reminder } => format!(
-            "{}{}: {}",
-            if *reminder { "still " } else { "" },
-            item.incident.state.as_str(),
-            short(&item.incident)
+        Alert::Incident { item, reminder } => single_text(&item.incident, *reminder),
+        Alert::StartupSummary { items } => group_text(None, items),
+        Alert::Storm { shared, items } => group_text(Some(shared), items),
+    }
+}
+
+/// `open: critical CrashLoopBackOff shop/Deployment/web (1 pod)`.
+pub fn single_text(i: &Incident, reminder: bool) -> String {
+    format!(
+        "{}{}: {}",
+        if reminder { "still " } else { "" },
+        i.state.as_str(),
+        short(i)
+    )
+}
+
+/// A start-up summary (`shared` None) or a storm, in one line.
+pub fn group_text(shared: Option<&str>, items: &[Item]) -> String {
+    let list = items
+        .iter()
+        .map(|i| short(&i.incident))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let n = items.len();
+    match shared {
+        None => format!(
+            "already failing at start-up: {n} incident{}: {list}",
+            if n == 1 { "" } else { "s" },
         ),
-        Alert::StartupSummary { items } => format!(
-            "already failing at start-up: {} incident{}: {}",
-            items.len(),
-            if items.len() == 1 { "" } else { "s" },
-            items
-                .iter()
-                .map(|i| short(&i.incident))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        Alert::Storm { shared, items } => format!(
-            "storm: {} new incidents{}: {}",
-            items.len(),
+        Some(shared) => format!(
+            "storm: {n} new incidents{}: {list}",
             if shared.is_empty() {
                 String::new()
             } else {
                 format!(" sharing {shared}")
             },
-            items
-                .iter()
-                .map(|i| short(&i.incident))
-                .collect::<Vec<_>>()
-                .join("; ")
         ),
     }
 }

@@ -964,10 +964,10 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
 }
 
 /// A URL we will POST to: http(s), with a host. Trailing slashes dropped.
-fn http_url(v: &str, https_only: bool) -> Option<String> {
+fn http_url(v: &str) -> Option<String> {
     let rest = v
         .strip_prefix("https://")
-        .or_else(|| v.strip_prefix("http://").filter(|_| !https_only))?;
+        .or_else(|| v.strip_prefix("http://"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let ok = !host.is_empty()
         && !v.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -1060,9 +1060,9 @@ impl Reader<'_> {
         }
     }
 
-    fn url(&mut self, env: &str, https_only: bool, secret: bool) -> Option<String> {
+    fn url(&mut self, env: &str, secret: bool) -> Option<String> {
         let (name, v) = self.optional(env)?;
-        match http_url(&v, https_only) {
+        match http_url(&v) {
             Some(u) => Some(u),
             None => {
                 let why = format!("allowed: {}", Self::spec(env).allowed);
@@ -1114,7 +1114,7 @@ fn diagnosis_settings(r: &mut Reader) -> DiagnosisSettings {
                     None
                 }
             });
-    let base_url = r.url("LLM_BASE_URL", false, false);
+    let base_url = r.url("LLM_BASE_URL", false);
     let model = match r.optional("LLM_MODEL") {
         Some((name, v)) if !token_like(&v) => {
             let why = format!("allowed: {}", Reader::spec("LLM_MODEL").allowed);
@@ -1173,9 +1173,9 @@ fn expand_home(path: &str, home: Option<String>) -> PathBuf {
 }
 
 fn backend_settings(r: &mut Reader, cluster_name: Option<&str>) -> Option<Backend> {
-    let url = r.url("OPSCTRL_BACKEND_URL", false, false);
+    let url = r.url("OPSCTRL_BACKEND_URL", false);
     let frontend_url = r
-        .url("OPSCTRL_FRONTEND_URL", false, false)
+        .url("OPSCTRL_FRONTEND_URL", false)
         .unwrap_or_else(|| "https://app.opsctrl.dev".into());
     let email = match r.optional("USER_EMAIL") {
         Some((name, v)) if !plausible_email(&v) => {
@@ -1261,8 +1261,8 @@ fn alert_settings(r: &mut Reader) -> Alerts {
             (!out.is_empty()).then_some(out)
         },
     );
-    let mut slack_webhook = r.url("SLACK_WEBHOOK_URL", true, true).map(Secret::new);
-    let mut webhook_url = r.url("WEBHOOK_URL", false, true);
+    let mut slack_webhook = r.url("SLACK_WEBHOOK_URL", true).map(Secret::new);
+    let mut webhook_url = r.url("WEBHOOK_URL", true);
     if webhook_url.as_deref().is_some_and(is_slack_webhook) {
         if slack_webhook.is_some() {
             r.bad_secret(
@@ -1325,7 +1325,7 @@ fn alert_settings(r: &mut Reader) -> Alerts {
         }
     };
     let api_url = r
-        .url("SLACK_API_URL", false, false)
+        .url("SLACK_API_URL", false)
         .unwrap_or_else(|| "https://slack.com/api".into());
     let slack_bot = match (token, channel) {
         (Some(token), Some(channel)) => Some(SlackBot {
@@ -1637,7 +1637,7 @@ mod tests {
         let p = resolve(&env(&[
             (
                 "SLACK_WEBHOOK_URL",
-                "http://hooks.slack.com/services/SECRET",
+                "ftp://hooks.slack.com/services/SECRET",
             ),
             ("LLM_API_KEY", "sk-SECRET with space"),
         ]))

@@ -161,6 +161,7 @@ fn item(logs: Vec<String>) -> Item {
         diagnosis: None,
         events: vec!["Warning BackOff (x12): Back-off restarting failed container".into()],
         logs,
+        facts: Vec::new(),
     }
 }
 

@@ -708,6 +708,7 @@ fn item(id: u64, ns: &str, pod_name: &str, state: State) -> Item {
         }),
         events: vec![],
         logs: vec![],
+        facts: Vec::new(),
     }
 }
 

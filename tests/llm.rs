@@ -66,6 +66,7 @@ fn item_with(events: &[&str], logs: &[&str]) -> Item {
         diagnosis: Some(diagnosis),
         events,
         logs,
+        facts: Vec::new(),
     }
 }
 

@@ -85,6 +85,7 @@ fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item 
         diagnosis: Some(diagnosis()),
         events: vec!["Warning BackOff (x12): Back-off restarting failed container".into()],
         logs: vec!["Error: connect ECONNREFUSED 10.0.0.7:5432".into()],
+        facts: vec!["image: registry.example.com/web:1.4.2".into()],
     }
 }
 

@@ -1,9 +1,12 @@
 mod backend;
 mod cli;
+mod delivery;
 mod detection;
+mod enrichment;
 mod fake_api_check;
 mod leader;
-mod notify_sinks;
 mod llm;
+mod notify_sinks;
+mod secrecy;
 mod util;
 mod watch_engine;

@@ -302,6 +302,7 @@ mod tests {
             diagnosis: None,
             events,
             logs,
+            facts: Vec::new(),
         }
     }
 

@@ -378,8 +378,8 @@ impl Engine {
             let mut incidents = Vec::new();
             for id in mem::take(&mut self.batch) {
                 if let Some(o) = self.open.get_mut(&id) {
+                    incidents.push(first_announcement(o));
                     mark_sent(o, now_ms);
-                    incidents.push(o.incident.clone());
                 }
             }
             if incidents.len() > self.cfg.storm_threshold {
@@ -449,8 +449,9 @@ impl Engine {
             .open
             .values_mut()
             .map(|o| {
+                let i = first_announcement(o);
                 mark_sent(o, now_ms);
-                o.incident.clone()
+                i
             })
             .collect();
         if incidents.is_empty() {
@@ -665,6 +666,16 @@ impl Engine {
             at_ms: now_ms,
         });
     }
+}
+
+/// The snapshot of an incident's first notification: whatever changed
+/// while it waited for its batch, to its readers it is new, so `open`.
+fn first_announcement(o: &OpenIncident) -> Incident {
+    let mut i = o.incident.clone();
+    if !o.announced {
+        i.state = State::Open;
+    }
+    i
 }
 
 fn mark_sent(o: &mut OpenIncident, now_ms: i64) {

@@ -344,6 +344,13 @@ pub fn user_message(item: &Item) -> String {
     if !f.message.trim().is_empty() {
         let _ = writeln!(p, "Message: {}", cap(&redact(&f.message), 2 * MAX_LINE));
     }
+    if !item.facts.is_empty() {
+        // Image, resources, probes, env names (never values): what a fix is checked against.
+        let _ = writeln!(p, "Container facts:");
+        for fact in &item.facts {
+            let _ = writeln!(p, "- {}", line(fact));
+        }
+    }
     if let Some(d) = &item.diagnosis {
         let _ = writeln!(p, "\nRules-based diagnosis (offline rule table):");
         let _ = writeln!(
@@ -470,6 +477,7 @@ mod tests {
             diagnosis: None,
             events: Vec::new(),
             logs: Vec::new(),
+            facts: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@ drops built-in rules by id.
 
 ```json
 {
-  "disable": ["app-exit-generic"],
+  "disable": ["app-error-exit"],
   "rules": [{
     "id": "payments-db-refused",
     "cause": "connection_refused",
@@ -405,6 +405,17 @@ mod tests {
         assert!(parse(r#"{"rules": [], "typo": 1}"#).is_err());
         assert!(parse(r#"{"disable": ["no-such-rule"]}"#).unwrap_err()[0].contains("no-such-rule"));
         assert!(parse("not json").unwrap_err()[0].contains("not a rules document"));
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_rules_file() {
+        let readme = include_str!("../../README.md");
+        let from = readme.find("### Your own rules").unwrap();
+        let block = &readme[from..];
+        let start = block.find("```json\n").unwrap() + 8;
+        let end = start + block[start..].find("```").unwrap();
+        let set = parse(&block[start..end]).unwrap();
+        assert_eq!(set.len(), RuleSet::builtin().len());
     }
 
     #[test]

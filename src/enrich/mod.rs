@@ -41,6 +41,8 @@ use crate::notify::pool::{Job, Prepare};
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most pod object bytes read (for environment names).
 const MAX_POD: u64 = 2 * 1024 * 1024;
+/// Incidents of one grouped alert enriched in detail (each costs API calls).
+const MAX_ENRICHED_PER_ALERT: usize = 10;
 /// Incidents whose enrichment is remembered (open ones; a resolution forgets).
 const MAX_CACHED: usize = 4096;
 
@@ -266,6 +268,13 @@ impl Enricher {
                     logs: &logs,
                 });
                 d.evidence.extend(notes);
+                log::debug!(
+                    "enriched incident {id}: {} event(s), {} log line(s), {} fact(s); cause {}",
+                    events.len(),
+                    logs.len(),
+                    item.facts.len(),
+                    d.cause
+                );
                 item.events = events;
                 item.logs = logs;
                 item.diagnosis = Some(d);
@@ -316,16 +325,22 @@ impl Enricher {
 
     fn redact_diagnosis(&self, item: &mut Item) {
         if let Some(d) = item.diagnosis.as_mut() {
-            d.summary = (self.redact)(&d.summary);
-            d.fix.text = (self.redact)(&d.fix.text);
-            for e in &mut d.evidence {
-                *e = (self.redact)(e);
-            }
+            redact_diagnosis(d, self.redact);
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<u64, Cached>, u64)> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Redacts the parts of a diagnosis that quote pod output (summary,
+/// evidence, fix text); the commands are built from names and stay usable.
+pub fn redact_diagnosis(d: &mut Diagnosis, redact: Redact) {
+    d.summary = redact(&d.summary);
+    d.fix.text = redact(&d.fix.text);
+    for e in &mut d.evidence {
+        *e = redact(e);
     }
 }
 
@@ -341,8 +356,15 @@ impl Prepare for Enricher {
     fn prepare(&self, job: &mut Job) {
         let Job { alert, pods } = job;
         for (i, item) in alert.items_mut().iter_mut().enumerate() {
-            let pod = pods.get(i).and_then(|p| p.as_deref());
-            self.enrich(item, pod);
+            if i < MAX_ENRICHED_PER_ALERT {
+                let pod = pods.get(i).and_then(|p| p.as_deref());
+                self.enrich(item, pod);
+            } else {
+                // A big start-up summary or storm: the message shows the
+                // first few in detail; the rest keep the record's diagnosis.
+                item.incident.finding.message = (self.redact)(&item.incident.finding.message);
+                self.redact_diagnosis(item);
+            }
         }
     }
 }

@@ -305,6 +305,7 @@ mod tests {
             diagnosis,
             events: vec![],
             logs: vec![],
+            facts: Vec::new(),
         }
     }
 

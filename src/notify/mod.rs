@@ -8,6 +8,7 @@ backend) and deliver it to every configured sink, retrying per sink.
 - `slack`: Block Kit rendering; `slack_webhook`, `slack_bot`, `webhook`: the sinks.
 */
 
+pub mod log;
 pub mod pool;
 pub mod queue;
 pub mod slack;

@@ -275,7 +275,7 @@ fn worker(s: &Shared, id: usize) {
             s.prepare.prepare(&mut job);
             deliver_all(s, &job)
         } else {
-            log::info!("standby, not sent: {}", job.summary());
+            log::info!("notification (standby, not sent): {}", job.summary());
             true
         };
         let mut st = s.lock();

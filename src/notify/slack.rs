@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::{Alert, Item};
-use crate::detect::incident::{Incident, Notification, State};
+use crate::detect::incident::{Incident, State};
 use crate::detect::types::Severity;
 use crate::diagnose::Diagnosis;
 use crate::output;
@@ -248,6 +248,17 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
         diagnosis_blocks(d, b, &mut blocks);
     }
 
+    if !item.facts.is_empty() && i.state != State::Resolved {
+        // Image, resources, probes, env names: what a fix is checked against.
+        blocks.push(if b.event_lines > 0 {
+            section(format!(
+                "*Container facts*\n{}",
+                code_block(&item.facts, b.event_lines + 4, b.event_chars)
+            ))
+        } else {
+            omitted("Container facts", item.facts.len())
+        });
+    }
     if !item.events.is_empty() {
         blocks.push(if b.event_lines > 0 {
             section(format!(
@@ -414,14 +425,7 @@ fn resolved_message(i: &Incident, b: &Budget) -> Value {
             format!("incident #{}", i.id),
         ]),
     ];
-    let text = format!(
-        "[{}] {}",
-        cluster(i),
-        output::notification_text(&Notification::Single {
-            incident: i.clone(),
-            reminder: false,
-        })
-    );
+    let text = format!("[{}] {}", cluster(i), output::single_text(i, false));
     message(esc_clip(&text, b.text), blocks)
 }
 
@@ -477,19 +481,13 @@ fn group_message(items: &[Item], shared: Option<&String>, b: &Budget) -> Value {
         blocks.push(section(text));
     }
 
-    let note = match shared {
-        None => Notification::StartupSummary {
-            incidents: items.iter().map(|i| i.incident.clone()).collect(),
-        },
-        Some(s) => Notification::Storm {
-            shared: s.clone(),
-            incidents: items.iter().map(|i| i.incident.clone()).collect(),
-        },
-    };
     let cluster_name = items
         .first()
         .map_or("unnamed cluster", |i| cluster(&i.incident));
-    let text = format!("[{cluster_name}] {}", output::notification_text(&note));
+    let text = format!(
+        "[{cluster_name}] {}",
+        output::group_text(shared.map(String::as_str), items)
+    );
     message(esc_clip(&text, b.text), blocks)
 }
 
@@ -521,14 +519,7 @@ fn list_line(item: &Item, b: &Budget) -> String {
 
 fn fallback_single(item: &Item, reminder: bool, b: &Budget) -> String {
     let i = &item.incident;
-    let mut text = format!(
-        "[{}] {}",
-        cluster(i),
-        output::notification_text(&Notification::Single {
-            incident: i.clone(),
-            reminder,
-        })
-    );
+    let mut text = format!("[{}] {}", cluster(i), output::single_text(i, reminder));
     if let Some(d) = &item.diagnosis {
         let summary: String = d.summary.chars().take(b.text).collect();
         let _ = write!(text, " — {}: {}", d.cause, one_line(&summary));
@@ -894,6 +885,10 @@ mod tests {
             diagnosis: Some(diagnosis()),
             events: vec!["Warning BackOff (x12): Back-off restarting failed container".into()],
             logs: vec!["panic: out of memory".into()],
+            facts: vec![
+                "image: registry.example.com/web:1.4.2".into(),
+                "resources: requests cpu=100m memory=64Mi; limits memory=128Mi".into(),
+            ],
         }
     }
 

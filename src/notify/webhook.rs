@@ -109,6 +109,7 @@ pub fn item_json(item: &Item, notification: &str, now: &str) -> Value {
         o.insert("watchdogVersion".into(), json!(env!("CARGO_PKG_VERSION")));
         o.insert("events".into(), json!(item.events));
         o.insert("logs".into(), json!(item.logs));
+        o.insert("facts".into(), json!(item.facts));
     }
     v
 }

@@ -8,10 +8,10 @@ polling `wait_until`, and an exec credential plugin script.
 
 pub mod daemon;
 pub mod fake_api;
-pub mod fake_receiver;
-pub mod fake_slack;
 pub mod fake_backend;
 pub mod fake_llm;
+pub mod fake_receiver;
+pub mod fake_slack;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

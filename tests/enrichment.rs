@@ -1,0 +1,148 @@
+//! Enrichment end to end: the real daemon reads a failing pod's events
+//! (and, opt-in, its previous logs) on a delivery worker, and the
+//! notification carries the better diagnosis.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::util::daemon::Daemon;
+use crate::util::fake_api::{Auth, FakeApi, rfc3339_now};
+use crate::util::{TempDir, pod};
+
+const T: Duration = Duration::from_secs(30);
+
+fn start(api: &FakeApi, home: &TempDir, extra: &[(&str, &str)]) -> Daemon {
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut env = vec![
+        ("OUTPUT", "json"),
+        ("NOTIFY_BATCH_MS", "0"),
+        ("CLUSTER_NAME", "edge-1"),
+    ];
+    env.extend_from_slice(extra);
+    let mut d = Daemon::start(home.path(), &kc, &env);
+    d.wait_ready();
+    d
+}
+
+fn event(ns: &str, pod: &str, uid: &str, kind: &str, reason: &str, message: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{pod}.{reason}.{}", &uid[..8]), "namespace": ns},
+        "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod, "uid": uid, "apiVersion": "v1"},
+        "type": kind, "reason": reason, "message": message, "count": 5,
+        "lastTimestamp": rfc3339_now(),
+    })
+}
+
+/// The first `notification:` log line.
+fn notification(d: &Daemon) -> Option<String> {
+    d.logs()
+        .lines()
+        .find(|l| l.contains("notification:"))
+        .map(String::from)
+}
+
+#[test]
+fn events_turn_a_generic_crash_into_a_liveness_probe_diagnosis() {
+    let api = FakeApi::start();
+    let home = TempDir::new("enrich-events");
+    let name = "web-7d4b9c6f8-aaaaa";
+    let uid = "0b7c1d1e-0000-4000-8000-00000000abcd";
+    let mut p = pod("shop", name)
+        .uid(uid)
+        .crash_loop(6, 137, "Error")
+        .build();
+    p["spec"]["containers"][0]["livenessProbe"] = json!({
+        "httpGet": {"path": "/healthz", "port": 8080},
+        "timeoutSeconds": 1, "periodSeconds": 10, "failureThreshold": 3
+    });
+    api.add_event(event(
+        "shop",
+        name,
+        uid,
+        "Warning",
+        "Unhealthy",
+        "Liveness probe failed: Get \"http://10.1.2.3:8080/healthz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+    ));
+    api.add_event(event(
+        "shop",
+        name,
+        "some-other-uid",
+        "Warning",
+        "Unhealthy",
+        "not ours",
+    ));
+    let mut d = start(&api, &home, &[]);
+    api.upsert_pod(p);
+    d.wait("a notification", T, |d| notification(d).is_some());
+    let line = notification(&d).unwrap_or_default();
+    assert!(line.contains("cause=liveness_probe_failed"), "{}", d.logs());
+
+    // One events LIST for the pod, by uid; no logs without INCLUDE_LOGS.
+    let reqs = api.requests();
+    let events: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path == "/api/v1/namespaces/shop/events")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].param("fieldSelector"),
+        Some(format!("involvedObject.uid={uid}").as_str())
+    );
+    assert!(!reqs.iter().any(|r| r.path.ends_with("/log")));
+    d.terminate();
+}
+
+#[test]
+fn with_include_logs_the_previous_run_is_read_bounded_and_used() {
+    let api = FakeApi::start();
+    let home = TempDir::new("enrich-logs");
+    let name = "api-5f6d7c8b9-bbbbb";
+    api.set_pod_log(
+        "shop",
+        name,
+        "app",
+        true,
+        "starting\npanic: dial tcp: lookup postgres.shop.svc on 10.96.0.10:53: no such host\n",
+    );
+    let mut d = start(&api, &home, &[("INCLUDE_LOGS", "true")]);
+    api.upsert_pod(pod("shop", name).crash_loop(4, 2, "Error").build());
+    d.wait("a notification", T, |d| notification(d).is_some());
+    let line = notification(&d).unwrap_or_default();
+    assert!(line.contains("cause=dns_resolution_failed"), "{line}");
+    let reqs = api.requests();
+    let log = reqs
+        .iter()
+        .find(|r| r.path == format!("/api/v1/namespaces/shop/pods/{name}/log"))
+        .expect("a log request");
+    assert_eq!(log.param("previous"), Some("true"));
+    assert_eq!(log.param("container"), Some("app"));
+    assert_eq!(log.param("tailLines"), Some("50"));
+    assert_eq!(log.param("limitBytes"), Some("16384"));
+    d.terminate();
+}
+
+#[test]
+fn diagnosis_disabled_makes_no_enrichment_calls() {
+    let api = FakeApi::start();
+    let home = TempDir::new("enrich-off");
+    let mut d = start(
+        &api,
+        &home,
+        &[("DIAGNOSIS_ENABLED", "false"), ("INCLUDE_LOGS", "true")],
+    );
+    api.upsert_pod(pod("shop", "db-6b7c8d9f0-ccccc").oom_killed(3).build());
+    d.wait("a notification", T, |d| notification(d).is_some());
+    let line = notification(&d).unwrap_or_default();
+    // The rules still name the cause from the pod alone.
+    assert!(line.contains("cause=oom_killed"), "{line}");
+    let reqs = api.requests();
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.path.ends_with("/events") || r.path.ends_with("/log")),
+        "{reqs:?}"
+    );
+    d.terminate();
+}
