@@ -1635,10 +1635,7 @@ mod tests {
     #[test]
     fn bad_secrets_are_named_but_never_echoed() {
         let p = resolve(&env(&[
-            (
-                "SLACK_WEBHOOK_URL",
-                "ftp://hooks.slack.com/services/SECRET",
-            ),
+            ("SLACK_WEBHOOK_URL", "ftp://hooks.slack.com/services/SECRET"),
             ("LLM_API_KEY", "sk-SECRET with space"),
         ]))
         .unwrap_err();

@@ -4,6 +4,7 @@ mod delivery;
 mod detection;
 mod enrichment;
 mod fake_api_check;
+mod faults;
 mod leader;
 mod llm;
 mod notify_sinks;
