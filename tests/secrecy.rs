@@ -160,6 +160,18 @@ fn secrets_in_pod_output_reach_no_llm_backend_alert_or_record() {
         );
         assert!(text.contains("DB_PASSWORD"), "{what} lost the env name");
     }
+    // The LLM's and the backend's answers ride along in the alert.
+    let alert = hook.received()[0].json();
+    let diag = &alert["diagnosis"];
+    assert_eq!(diag["cause"], "connection_refused", "{alert}");
+    assert!(
+        diag["ai"]["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("DATABASE_URL")),
+        "{alert}"
+    );
+    assert_eq!(diag["ai"]["model"], "test-model");
+    assert!(diag["backend"].is_object(), "{alert}");
     assert!(
         backend_bodies.contains("connection refused by payments upstream"),
         "backend lost the log line: {backend_bodies}"

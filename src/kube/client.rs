@@ -304,33 +304,14 @@ impl Client {
         Ok(body)
     }
 
-    /// POSTs a JSON document and decodes the JSON answer.
+    /// POSTs a JSON document and decodes the JSON answer (30 s in all).
     pub fn post_json<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &serde_json::Value,
         what: &'static str,
     ) -> Result<T, Error> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::Decode {
-            what,
-            detail: e.to_string(),
-        })?;
-        let resp = self.send(
-            path,
-            &[],
-            Some((Write::Post, &bytes)),
-            Some(Duration::from_secs(30)),
-            None,
-        )?;
-        let reader = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_RESPONSE_BODY)
-            .reader();
-        serde_json::from_reader(BufReader::new(reader)).map_err(|e| Error::Decode {
-            what,
-            detail: e.to_string(),
-        })
+        self.post(path, body, Duration::from_secs(30), what)
     }
 }
 
@@ -413,12 +394,7 @@ fn decode_object<T: DeserializeOwned>(
 /// when there is one.
 fn status_error(resp: ureq::http::Response<ureq::Body>) -> Error {
     let code = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("Retry-After")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::net::http::retry_after(resp.headers());
     let canonical = resp.status().canonical_reason().unwrap_or("").to_string();
     let mut body = Vec::new();
     let _ = resp

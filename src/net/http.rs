@@ -53,15 +53,20 @@ impl Reply {
     }
 }
 
-/// Reads what matters of a response.
-pub fn reply(resp: ureq::http::Response<ureq::Body>) -> Reply {
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
+/// `Retry-After` in its seconds form (the HTTP-date form is rare from the
+/// API server, Slack and webhooks, and is ignored).
+pub fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+    headers
         .get("Retry-After")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .map(Duration::from_secs)
+}
+
+/// Reads what matters of a response.
+pub fn reply(resp: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
     let mut bytes = Vec::new();
     let _ = resp
         .into_body()

@@ -152,6 +152,29 @@ impl Failure {
 
 /// `text` with every secret replaced by `<redacted>`. Run it on an answer
 /// body before it is shortened, so a cut cannot leave half a token behind.
+/// One JSON POST to a receiver, as a sink attempt: transport errors and
+/// 408/429/5xx are `Retry`, other non-2xx `Permanent`; every reason names
+/// `what` and has `secrets` (URL parts, tokens) blanked out.
+pub fn post_attempt(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+    what: &str,
+    secrets: &[&str],
+) -> Result<(), Failure> {
+    let result = match crate::net::http::post_json(agent, url, headers, body) {
+        Err(why) => Err(Failure::Retry { why, after: None }),
+        Ok(reply) if reply.ok() => Ok(()),
+        Ok(reply) => Err(Failure::from_status(
+            reply.status,
+            reply.retry_after,
+            &redact_text(&reply.body, secrets),
+        )),
+    };
+    result.map_err(|f| f.context(what).redact(secrets))
+}
+
 pub fn redact_text(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     // Very short values would blank out ordinary words.

@@ -8,8 +8,7 @@ Slack answers `200 ok`, or a 4xx with a plain-text error (`invalid_blocks`,
 log line or a failure.
 */
 
-use super::{Alert, Failure, Sink, redact_text, slack, url_secrets};
-use crate::net::http;
+use super::{Alert, Failure, Sink, post_attempt, slack, url_secrets};
 use crate::secret::Secret;
 
 pub struct SlackWebhook {
@@ -31,16 +30,8 @@ impl Sink for SlackWebhook {
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
         let body = slack::render(alert);
-        let secrets = url_secrets(self.url.expose());
-        let result = match http::post_json(&self.agent, self.url.expose(), &[], &body) {
-            Err(why) => Err(Failure::Retry { why, after: None }),
-            Ok(reply) if reply.ok() => Ok(()),
-            Ok(reply) => Err(Failure::from_status(
-                reply.status,
-                reply.retry_after,
-                &redact_text(&reply.body, &secrets),
-            )),
-        };
-        result.map_err(|f| f.context("Slack webhook").redact(&secrets))
+        let url = self.url.expose();
+        let secrets = url_secrets(url);
+        post_attempt(&self.agent, url, &[], &body, "Slack webhook", &secrets)
     }
 }

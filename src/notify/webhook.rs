@@ -19,10 +19,9 @@ and the header value never appear in a log line or a failure.
 
 use serde_json::{Map, Value, json};
 
-use super::{Alert, Failure, Item, Sink, redact_text, url_secrets};
+use super::{Alert, Failure, Item, Sink, post_attempt, url_secrets};
 use crate::detect::incident::State;
 use crate::detect::types::FailureType;
-use crate::net::http;
 use crate::output;
 use crate::settings;
 use crate::time::{format_rfc3339, unix_now};
@@ -50,16 +49,14 @@ impl Sink for Webhook {
         let url = self.cfg.url.expose();
         let [u, path] = url_secrets(url);
         let secrets = [u, path, auth.unwrap_or_default()];
-        let result = match http::post_json(&self.agent, url, &headers, &body(alert)) {
-            Err(why) => Err(Failure::Retry { why, after: None }),
-            Ok(reply) if reply.ok() => Ok(()),
-            Ok(reply) => Err(Failure::from_status(
-                reply.status,
-                reply.retry_after,
-                &redact_text(&reply.body, &secrets),
-            )),
-        };
-        result.map_err(|f| f.context("webhook").redact(&secrets))
+        post_attempt(
+            &self.agent,
+            url,
+            &headers,
+            &body(alert),
+            "webhook",
+            &secrets,
+        )
     }
 }
 
