@@ -178,8 +178,15 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Env {
-        // kubectl treats an empty variable like an unset one.
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        // kubectl treats an empty variable like an unset one. A value that is
+        // not UTF-8 is kept (lossily) rather than read as unset, so a non-UTF-8
+        // KUBECONFIG path fails naming KUBECONFIG instead of silently falling
+        // back to the in-cluster account or ~/.kube/config.
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .map(|v| v.to_string_lossy().into_owned())
+                .filter(|v| !v.is_empty())
+        };
         Env {
             kubeconfig: var("KUBECONFIG"),
             service_host: var("KUBERNETES_SERVICE_HOST"),
@@ -435,7 +442,7 @@ fn load_files(
     let mut files = Vec::new();
     let mut found = Vec::new();
     for path in paths {
-        match fs::read_to_string(path) {
+        match read_text(path) {
             Ok(text) => {
                 files.push(parse_kubeconfig(&text, path)?);
                 found.push(path.clone());
@@ -825,7 +832,7 @@ impl Where<'_> {
                 .map_err(|problem| self.invalid(format!("{data_field} {problem}"), None)),
             (Some(file), None) => {
                 let path = self.path(file);
-                fs::read(&path).map(Some).map_err(|e| {
+                read_bounded(&path).map(Some).map_err(|e| {
                     self.invalid(
                         format!("{file_field}: cannot read {}", path.display()),
                         Some(Box::new(e)),
@@ -1044,44 +1051,69 @@ fn resolve_client_cert(user: &KubeUser, at: &Where) -> Result<Option<ClientIdent
             Some(Box::new(other)),
         ),
     })?;
-    check_key_pair(&chain, &key)
-        .map_err(|(problem, source)| at.invalid(format!("{key_field}: {problem}"), source))?;
+    check_key_pair(&chain, &key).map_err(|(about_cert, (problem, source))| {
+        // Name the field that is actually wrong: a certificate rustls cannot
+        // parse is not a key problem.
+        let field = if about_cert { cert_field } else { key_field };
+        at.invalid(format!("{field}: {problem}"), source)
+    })?;
     Ok(Some(ClientIdentity { chain, key }))
 }
 
 /// Fails early (with the field named) on a key rustls cannot load or that does not
-/// match the certificate, instead of at the first TLS handshake.
+/// match the certificate, instead of at the first TLS handshake. The `bool` is
+/// true when the certificate, not the key, is at fault.
 fn check_key_pair(
     chain: &[CertificateDer<'static>],
     key: &PrivateKeyDer<'static>,
-) -> Result<(), Problem> {
+) -> Result<(), (bool, Problem)> {
     let provider = rustls::crypto::ring::default_provider();
     let signing_key = provider
         .key_provider
         .load_private_key(key.clone_key())
         .map_err(|e| {
             (
-                "the private key cannot be loaded".to_owned(),
-                Some(Box::new(e) as _),
+                false,
+                (
+                    "the private key cannot be loaded".to_owned(),
+                    Some(Box::new(e) as _),
+                ),
             )
         })?;
     let certified = rustls::sign::CertifiedKey::new(chain.to_vec(), signing_key);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err((
-            "the private key does not match the client certificate".to_owned(),
-            None,
+            false,
+            (
+                "the private key does not match the client certificate".to_owned(),
+                None,
+            ),
+        )),
+        // webpki (and so rustls) only takes X.509 v3; `openssl x509 -req` without
+        // extensions still writes v1, which kubectl accepts. Say so plainly.
+        Err(e) if format!("{e:?}").contains("UnsupportedCertVersion") => Err((
+            true,
+            (
+                "is an X.509 v1 certificate, which is not supported; reissue it as v3 \
+                 (with openssl x509 -req, pass an -extfile that sets extendedKeyUsage = clientAuth)"
+                    .to_owned(),
+                None,
+            ),
         )),
         Err(e) => Err((
-            "the client certificate cannot be parsed".to_owned(),
-            Some(Box::new(e)),
+            true,
+            (
+                "the client certificate cannot be parsed".to_owned(),
+                Some(Box::new(e)),
+            ),
         )),
     }
 }
 
 /// The token itself is read by the authenticator; here we only make sure it will work.
 fn check_token_file(path: &Path) -> Result<(), Problem> {
-    match fs::read_to_string(path) {
+    match read_text(path) {
         Ok(text) if text.trim().is_empty() => Err((format!("{} is empty", path.display()), None)),
         Ok(_) => Ok(()),
         Err(e) => Err((
@@ -1147,7 +1179,7 @@ fn in_cluster(host: &str, port: &str, sa_dir: &Path) -> Result<ClusterConfig, Er
     check_token_file(&token_path)
         .map_err(|(problem, source)| invalid(format!("token file {problem}"), source))?;
     let ca_path = sa_dir.join("ca.crt");
-    let ca_pem = fs::read(&ca_path).map_err(|e| {
+    let ca_pem = read_bounded(&ca_path).map_err(|e| {
         invalid(
             format!("cannot read CA file {}", ca_path.display()),
             Some(Box::new(e)),
@@ -1173,6 +1205,35 @@ fn in_cluster(host: &str, port: &str, sa_dir: &Path) -> Result<ClusterConfig, Er
         auth: AuthConfig::TokenFile(token_path),
         namespace,
         origin: Origin::InCluster,
+    })
+}
+
+/// Most bytes read from a kubeconfig or any file it names. Real ones are a
+/// few KiB; a path to a device (`/dev/zero`) or to a huge log file must fail
+/// with an error, not be read until memory runs out.
+const MAX_FILE: u64 = 16 << 20;
+
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_FILE >> 20
+        )));
+    }
+    Ok(buf)
+}
+
+fn read_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_bounded(path)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
     })
 }
 
