@@ -2,5 +2,6 @@ mod bad_input;
 mod cli;
 mod detection;
 mod fake_api_check;
+mod fuzz;
 mod util;
 mod watch_engine;

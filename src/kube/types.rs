@@ -6,9 +6,10 @@ Decoding ignores unknown fields and tolerates missing ones: a pod with no
 status, an unknown container state or a 1 MB annotation must decode, never
 fail. A field of the wrong JSON type (a number where a string belongs, a null
 list item) reads as missing too, so only a line that is not JSON, or not a
-watch event, fails to decode. `managedFields`, labels, annotations (but ours), env values and most of
-the spec are skipped by serde without being stored. Free-text fields are
-capped at `MAX_TEXT` so one absurd pod cannot bloat the store.
+watch event, fails to decode. `managedFields`, labels, annotations (but
+ours), env values and most of the spec are skipped by serde without being
+stored. Free-text fields are capped at `MAX_TEXT` so one absurd pod cannot
+bloat the store.
 */
 
 use std::fmt;
