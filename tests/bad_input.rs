@@ -247,7 +247,9 @@ fn secrets_in_bad_settings_are_named_but_never_echoed() {
     let token_file = home.join("slack-token");
     std::fs::write(&token_file, "SeCrEt-in-a-file with spaces\n").unwrap();
     // Each row is wrong in its own way; every value carries the marker.
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    // (variables set, settings that must be named)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &[
                 (
