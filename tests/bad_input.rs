@@ -776,11 +776,14 @@ fn absurd_pods(tag: &str) -> Vec<Value> {
 
     // Control characters, escapes, a lone replacement character, bidi overrides, emoji.
     let weird_text = "nul\u{0} esc\u{1b}[31mred\u{1b}[0m cr\r lf\n tab\t bell\u{7} \u{fffd} \u{202e}txet \u{2028} 😀";
-    out.push(
-        pod("weird", &name("escapes"))
-            .terminated(1, weird_text, weird_text)
-            .build(),
-    );
+    let mut p = pod("weird", &name("escapes"))
+        .crash_loop(3, 1, "Error")
+        .build();
+    let cs = &mut p["status"]["containerStatuses"][0];
+    cs["state"]["waiting"]["message"] = json!(weird_text);
+    cs["lastState"]["terminated"]["message"] = json!(weird_text);
+    cs["lastState"]["terminated"]["reason"] = json!(weird_text);
+    out.push(p);
 
     // Numbers, booleans and lists where strings belong, and the reverse.
     let mut p = pod("weird", &name("types"))
@@ -911,6 +914,21 @@ fn scan_of_a_file_of_absurd_pods_reports_without_panicking() {
         if output == "json" {
             let v: Value = serde_json::from_str(&r.stdout).expect("one JSON array");
             assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{v:#}");
+        } else {
+            // Regression: the "escapes" pod's message reached the table raw, so
+            // a termination message could recolour the terminal (ESC) or
+            // overwrite the line (CR).
+            let bad: Vec<char> = r
+                .stdout
+                .chars()
+                .filter(|c| c.is_control() && *c != '\n')
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "control characters {bad:?} in:\n{}",
+                r.stdout
+            );
+            assert!(r.stdout.contains("Deployment/escapes"), "{}", r.stdout);
         }
     }
 }
