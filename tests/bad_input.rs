@@ -408,6 +408,8 @@ fn broken_kubeconfigs_exit_2_naming_the_file_and_what_is_wrong() {
             &["context \"prod\" not found", "(available: \"default\")"],
         ),
         ("wrong-types.yaml", &["clusters must be a list"]),
+        // 530 bytes of nested aliases, 10^9 nodes once expanded.
+        ("alias-bomb.yaml", &["its YAML aliases expand to more than"]),
         ("empty.yaml", &["no current-context"]),
     ];
     for (file, wants) in cases {

@@ -484,10 +484,20 @@ pub fn merge(files: Vec<Kubeconfig>) -> Kubeconfig {
 
 /// Parses one kubeconfig file's text. `path` is recorded on every entry and used in errors.
 pub fn parse_kubeconfig(text: &str, path: &Path) -> Result<Kubeconfig, Error> {
-    let docs = YamlLoader::load_from_str(text).map_err(|source| Error::Yaml {
+    let yaml_error = |source| Error::Yaml {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    if expanded_nodes(text).map_err(yaml_error)? > MAX_YAML_NODES {
+        return Err(Error::Malformed {
+            path: path.to_path_buf(),
+            entry: "top level".to_owned(),
+            problem: format!(
+                "its YAML aliases expand to more than {MAX_YAML_NODES} nodes; a kubeconfig needs a few hundred"
+            ),
+        });
+    }
+    let docs = YamlLoader::load_from_str(text).map_err(yaml_error)?;
     let root = match docs.first() {
         // An empty file is an empty config, as with kubectl.
         None | Some(Yaml::Null) => return Ok(Kubeconfig::default()),
@@ -510,6 +520,61 @@ pub fn parse_kubeconfig(text: &str, path: &Path) -> Result<Kubeconfig, Error> {
         users: named_list(&root, "users", "user", parse_user)?,
         contexts: named_list(&root, "contexts", "context", parse_context)?,
     })
+}
+
+/// Most YAML nodes a kubeconfig may expand to. The loader copies an anchored
+/// node for every alias, so a few hundred bytes of nested aliases (a "billion
+/// laughs") would otherwise take every byte of memory.
+const MAX_YAML_NODES: u64 = 1_000_000;
+
+/// How many nodes `text` holds once its aliases are expanded, counted from the
+/// parser's events (linear in the text) before the loader expands anything.
+fn expanded_nodes(text: &str) -> Result<u64, ScanError> {
+    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+    use yaml_rust2::scanner::Marker;
+
+    #[derive(Default)]
+    struct Count {
+        /// Node counts of the open sequences and mappings.
+        open: Vec<(usize, u64)>,
+        /// Expanded size of each anchor, by anchor id.
+        anchors: std::collections::HashMap<usize, u64>,
+        total: u64,
+    }
+    impl Count {
+        fn node(&mut self, anchor: usize, size: u64) {
+            if anchor > 0 {
+                self.anchors.insert(anchor, size);
+            }
+            match self.open.last_mut() {
+                Some((_, n)) => *n = n.saturating_add(size),
+                None => self.total = self.total.saturating_add(size),
+            }
+        }
+    }
+    impl MarkedEventReceiver for Count {
+        fn on_event(&mut self, ev: Event, _: Marker) {
+            match ev {
+                Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                    self.open.push((anchor, 1));
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    if let Some((anchor, size)) = self.open.pop() {
+                        self.node(anchor, size);
+                    }
+                }
+                Event::Scalar(_, _, anchor, _) => self.node(anchor, 1),
+                Event::Alias(id) => {
+                    let size = self.anchors.get(&id).copied().unwrap_or(1);
+                    self.node(0, size);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut count = Count::default();
+    Parser::new_from_str(text).load(&mut count, true)?;
+    Ok(count.total)
 }
 
 fn parse_cluster(m: &Fields) -> Result<KubeCluster, Error> {
@@ -1920,6 +1985,35 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha
         assert_eq!(
             err,
             "kubeconfig /k: cluster \"c\": insecure-skip-tls-verify must be true or false"
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_is_expanded() {
+        // Regression: 530 bytes of nested aliases expanded to 10^9 nodes and
+        // the process ran out of memory.
+        let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            yaml += &format!("a{i}: &a{i} [{refs}]\n");
+        }
+        let err = parse_kubeconfig(&yaml, Path::new("/k/bomb"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string()
+                .starts_with("kubeconfig /k/bomb: top level: its YAML aliases expand to more than"),
+            "{err}"
+        );
+        // A few aliases, as a hand-written kubeconfig might use, still load.
+        let ok =
+            "clusters:\n- name: a\n  cluster: &c {server: https://a}\n- name: b\n  cluster: *c\n";
+        assert_eq!(
+            parse_kubeconfig(ok, Path::new("/k/c"))
+                .unwrap()
+                .clusters
+                .len(),
+            2
         );
     }
 
