@@ -61,7 +61,9 @@ impl Source for Cli {
         self.flags.get(flag).cloned()
     }
     fn env(&self, env: &str) -> Option<String> {
-        std::env::var(env).ok()
+        // Not `var(..).ok()`: a value that is not UTF-8 would read as unset and
+        // the default would be used silently. Lossy, it is reported as invalid.
+        std::env::var_os(env).map(|v| v.to_string_lossy().into_owned())
     }
 }
 

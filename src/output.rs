@@ -43,19 +43,29 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
     })
 }
 
+/// Text from the cluster on one line with no control characters. A
+/// container's termination message (and what the rules quote from it) is the
+/// application's to write: it must not move the cursor, recolour the terminal
+/// or forge a line of the record.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// The cause and the fix, indented under an incident line.
 pub fn diagnosis_text(d: &Diagnosis) -> String {
     let mut out = format!(
         "    cause: {} ({:.0}%): {}",
         d.cause,
         d.confidence * 100.0,
-        d.summary
+        one_line(&d.summary)
     );
     if !d.fix.text.is_empty() {
-        let _ = write!(out, "\n    fix: {}", d.fix.text);
+        let _ = write!(out, "\n    fix: {}", one_line(&d.fix.text));
     }
     for c in &d.fix.commands {
-        let _ = write!(out, "\n      $ {c}");
+        let _ = write!(out, "\n      $ {}", one_line(c));
     }
     out
 }
@@ -99,7 +109,7 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
     }
     if !f.message.is_empty() && i.state.as_str() != "resolved" {
         let msg: String = f.message.chars().take(300).collect();
-        let _ = write!(line, ": {}", msg.replace('\n', " "));
+        let _ = write!(line, ": {}", one_line(&msg));
     }
     if let Some(d) = diagnosis.filter(|_| i.state.as_str() != "resolved") {
         line.push('\n');
@@ -196,12 +206,8 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)]) -> String {
                 f.kind.severity().as_str().to_string(),
                 i.pods.len().to_string(),
                 d.cause.to_string(),
-                f.reason.clone(),
-                f.message
-                    .chars()
-                    .take(80)
-                    .collect::<String>()
-                    .replace('\n', " "),
+                one_line(&f.reason),
+                one_line(&f.message.chars().take(80).collect::<String>()),
             ]
         })
         .collect();

@@ -999,6 +999,24 @@ fn token_like(v: &str) -> bool {
     !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// Most bytes read from a `*_FILE` secret: keys and tokens are far smaller,
+/// and a path to a device (`/dev/zero`) must fail, not be read forever.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+fn read_secret_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_SECRET_FILE} bytes"
+        )));
+    }
+    Ok(text)
+}
+
 fn slack_channel(v: &str) -> bool {
     let name = v.strip_prefix('#').unwrap_or(v);
     (1..=80).contains(&name.len())
@@ -1041,7 +1059,7 @@ impl Reader<'_> {
                     None
                 }
             }
-            (None, Some((name, path))) => match std::fs::read_to_string(&path) {
+            (None, Some((name, path))) => match read_secret_file(&path) {
                 Ok(text) if check(text.trim()) => Some(Secret::new(text.trim())),
                 Ok(_) => {
                     let why = format!(
@@ -1076,6 +1094,19 @@ impl Reader<'_> {
         }
     }
 
+    /// Whether a problem was already reported for this setting, or for its
+    /// `_FILE` form, under its variable or its flag.
+    fn reported(&self, env: &str) -> bool {
+        SETTINGS
+            .iter()
+            .filter(|s| s.env == env || s.env.strip_suffix("_FILE") == Some(env))
+            .any(|s| {
+                self.problems
+                    .iter()
+                    .any(|p| p.name == s.env || p.name == s.flag)
+            })
+    }
+
     /// A setting that only means something with another one.
     fn requires(&mut self, env: &str, other: &str) {
         let spec = Self::spec(env);
@@ -1085,6 +1116,12 @@ impl Reader<'_> {
             .map(|v| (spec.flag.to_string(), v))
             .or_else(|| self.source.env(spec.env).map(|v| (spec.env.to_string(), v)))
             .filter(|(_, v)| !v.trim().is_empty());
+        // One line per mistake: a value already reported as invalid gets no
+        // "has no effect" line on top, and neither does a setting whose partner
+        // was given but is invalid (it is not missing, it is wrong).
+        if self.reported(env) || self.reported(other) {
+            return;
+        }
         if let Some((name, v)) = given {
             self.bad(
                 name,
@@ -1137,7 +1174,7 @@ fn diagnosis_settings(r: &mut Reader) -> DiagnosisSettings {
         }
         (None, _) => {
             r.requires("LLM_MODEL", "LLM_BASE_URL");
-            if api_key.is_some() {
+            if api_key.is_some() && !r.reported("LLM_BASE_URL") {
                 let name = if r.optional("LLM_API_KEY").is_some() {
                     "LLM_API_KEY"
                 } else {
@@ -1185,18 +1222,18 @@ fn backend_settings(r: &mut Reader, cluster_name: Option<&str>) -> Option<Backen
         }
         other => other.map(|(_, v)| v),
     };
-    let Some(url) = url else {
-        if email.is_some() {
-            r.requires("USER_EMAIL", "OPSCTRL_BACKEND_URL");
-        }
-        r.requires("OPSCTRL_STATE_DIR", "OPSCTRL_BACKEND_URL");
-        r.requires("OPSCTRL_FRONTEND_URL", "OPSCTRL_BACKEND_URL");
-        return None;
-    };
+    // Checked before the backend URL: a bad directory given explicitly is
+    // reported even when the URL is missing or wrong too.
     let state_dir = {
         let (name, v) = r.raw("OPSCTRL_STATE_DIR");
         let dir = expand_home(v.trim(), r.source.env("HOME"));
-        if !dir.is_absolute() {
+        let spec = Reader::spec("OPSCTRL_STATE_DIR");
+        let given = r
+            .source
+            .flag(spec.flag)
+            .or_else(|| r.source.env(spec.env))
+            .is_some_and(|v| !v.trim().is_empty());
+        if !dir.is_absolute() && (url.is_some() || given) {
             r.bad(
                 name,
                 v,
@@ -1205,6 +1242,14 @@ fn backend_settings(r: &mut Reader, cluster_name: Option<&str>) -> Option<Backen
             );
         }
         dir
+    };
+    let Some(url) = url else {
+        if email.is_some() {
+            r.requires("USER_EMAIL", "OPSCTRL_BACKEND_URL");
+        }
+        r.requires("OPSCTRL_STATE_DIR", "OPSCTRL_BACKEND_URL");
+        r.requires("OPSCTRL_FRONTEND_URL", "OPSCTRL_BACKEND_URL");
+        return None;
     };
     let missing: Vec<&str> = [
         ("CLUSTER_NAME", cluster_name.is_none()),
@@ -1283,7 +1328,7 @@ fn alert_settings(r: &mut Reader) -> Alerts {
             auth_header,
         }),
         None => {
-            if auth_header.is_some() {
+            if auth_header.is_some() && !r.reported("WEBHOOK_URL") {
                 r.bad_secret(
                     "WEBHOOK_AUTH_HEADER".into(),
                     "has no effect without a (non-Slack) WEBHOOK_URL".into(),
@@ -1695,6 +1740,41 @@ mod tests {
                 assert_ne!(a.env, b.env);
                 assert_ne!(a.flag, b.flag);
             }
+        }
+    }
+
+    #[test]
+    fn an_invalid_value_is_not_also_reported_as_having_no_effect() {
+        // Regression: each of these gave two lines for one mistake.
+        for (name, bad) in [
+            ("LLM_MODEL", "has spaces"),
+            ("SLACK_CHANNEL", "has spaces"),
+            ("SLACK_CHANNEL_ROUTES", "no-equals-sign"),
+            ("SLACK_API_URL", "ftp://x"),
+            ("OPSCTRL_FRONTEND_URL", "ftp://x"),
+            ("OPSCTRL_STATE_DIR", "relative/dir"),
+        ] {
+            let p = resolve(&env(&[(name, bad)])).unwrap_err();
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert!(p[0].why.contains("allowed"), "{p:?}");
+        }
+        // Nor is a setting whose partner was given but is invalid.
+        for pair in [
+            [
+                ("SLACK_BOT_TOKEN_FILE", "/nonexistent"),
+                ("SLACK_CHANNEL", "#a"),
+            ],
+            [("LLM_BASE_URL", "ftp://x"), ("LLM_API_KEY", "sk-1")],
+            [("LLM_BASE_URL", "ftp://x"), ("LLM_MODEL", "llama3")],
+            [
+                ("WEBHOOK_URL", "ftp://x"),
+                ("WEBHOOK_AUTH_HEADER", "Bearer 1"),
+            ],
+            [("OPSCTRL_BACKEND_URL", "ftp://x"), ("USER_EMAIL", "a@b.c")],
+        ] {
+            let p = resolve(&env(&pair)).unwrap_err();
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!(p[0].name, pair[0].0, "{p:?}");
         }
     }
 

@@ -1,10 +1,12 @@
 mod backend;
+mod bad_input;
 mod cli;
 mod delivery;
 mod detection;
 mod enrichment;
 mod fake_api_check;
 mod faults;
+mod fuzz;
 mod leader;
 mod llm;
 mod notify_sinks;

@@ -62,22 +62,6 @@ struct UserRule {
     commands: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    disable: Vec<String>,
-    #[serde(default)]
-    rules: Vec<UserRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Doc {
-    Full(File),
-    Bare(Vec<UserRule>),
-}
-
 /// Most bytes a rules file may have (a typo'd path to a huge file).
 const MAX_FILE: u64 = 1024 * 1024;
 /// Longest regex accepted (regex-lite is linear-time, but big patterns cost memory).
@@ -233,24 +217,67 @@ fn check(i: usize, r: UserRule, problems: &mut Vec<String>) -> Option<&'static R
     Some(Box::leak(Box::new(rule)))
 }
 
+/// The field a rule failed to decode on: serde's errors from a `Value` name
+/// the wrong type but not the field, so each field is tried alone (next to
+/// placeholder required fields).
+fn culprit(raw: &serde_json::Value) -> Option<String> {
+    raw.as_object()?.iter().find_map(|(k, v)| {
+        let mut alone = serde_json::json!({"id": "x", "cause": "x", "summary": "x"});
+        alone[k] = v.clone();
+        UserRule::deserialize(&alone).err().map(|_| k.clone())
+    })
+}
+
+/// What a rules document looks like, for the "not a rules document" errors.
+const SHAPE: &str = "expected {\"rules\": [...], \"disable\": [...]} or an array of rules with fields id, cause, types, reasons, exit_codes, signals, init, message, events, logs, confidence, summary, fix, commands";
+
 /// Parses a rules document; `Err` lists every problem.
+///
+/// The document is read as JSON first and each rule decoded on its own, so a
+/// misspelt field or a wrong type is reported with the rule it is in (decoding
+/// the whole file into one type would only say it matched neither shape).
 pub fn parse(text: &str) -> Result<RuleSet, Vec<String>> {
-    let doc: Doc = serde_json::from_str(text).map_err(|e| {
-        vec![format!(
-            "not a rules document ({e}); expected {{\"rules\": [...], \"disable\": [...]}} or an array of rules with fields id, cause, types, reasons, exit_codes, signals, init, message, events, logs, confidence, summary, fix, commands"
-        )]
-    })?;
-    let file = match doc {
-        Doc::Full(f) => f,
-        Doc::Bare(rules) => File {
-            disable: Vec::new(),
-            rules,
-        },
-    };
+    use serde_json::Value;
+    let doc: Value = serde_json::from_str(text)
+        .map_err(|e| vec![format!("not a rules document ({e}); {SHAPE}")])?;
     let mut problems = Vec::new();
+    let (raw_rules, disable) = match doc {
+        Value::Array(rules) => (rules, Vec::new()),
+        Value::Object(mut top) => {
+            let rules = match top.remove("rules") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(rules)) => rules,
+                Some(_) => {
+                    problems.push(format!("rules is not an array; {SHAPE}"));
+                    Vec::new()
+                }
+            };
+            let disable = match top.remove("disable") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(v) => Vec::<String>::deserialize(v).unwrap_or_else(|_| {
+                    problems.push("disable is not an array of rule ids".into());
+                    Vec::new()
+                }),
+            };
+            for key in top.keys() {
+                problems.push(format!("unknown field {key:?}; {SHAPE}"));
+            }
+            (rules, disable)
+        }
+        _ => return Err(vec![format!("not a rules document; {SHAPE}")]),
+    };
     let mut seen: Vec<String> = Vec::new();
     let mut rules = Vec::new();
-    for (i, r) in file.rules.into_iter().enumerate() {
+    for (i, raw) in raw_rules.into_iter().enumerate() {
+        let r = match UserRule::deserialize(&raw) {
+            Ok(r) => r,
+            Err(e) => {
+                let id = raw.get("id").and_then(Value::as_str).unwrap_or_default();
+                let field = culprit(&raw).map(|f| format!("{f}: ")).unwrap_or_default();
+                problems.push(format!("rule {} ({id:?}): {field}{e}", i + 1));
+                continue;
+            }
+        };
         if seen.contains(&r.id) {
             problems.push(format!("rule {} ({:?}): id used twice", i + 1, r.id));
         }
@@ -260,7 +287,7 @@ pub fn parse(text: &str) -> Result<RuleSet, Vec<String>> {
         }
     }
     let builtin = RuleSet::builtin_ids();
-    for d in &file.disable {
+    for d in &disable {
         if !builtin.contains(&d.as_str()) {
             problems.push(format!(
                 "disable: {d:?} is not a built-in rule id (see `opsctrl-daemon rules` ids in the README)"
@@ -268,7 +295,7 @@ pub fn parse(text: &str) -> Result<RuleSet, Vec<String>> {
         }
     }
     if problems.is_empty() {
-        Ok(RuleSet::with_user(rules, &file.disable))
+        Ok(RuleSet::with_user(rules, &disable))
     } else {
         Err(problems)
     }
@@ -416,6 +443,32 @@ mod tests {
         let end = start + block[start..].find("```").unwrap();
         let set = parse(&block[start..end]).unwrap();
         assert_eq!(set.len(), RuleSet::builtin().len());
+    }
+
+    #[test]
+    fn typos_and_wrong_types_are_reported_with_their_rule() {
+        // Regression: these used to give only "did not match any variant of
+        // untagged enum Doc", naming neither the rule nor the field.
+        let p = parse(
+            r#"[{"id": "ok", "cause": "oom_killed", "reasons": ["OOMKilled"], "summary": "x"},
+                {"id": "typo", "cause": "oom_killed", "mesage": "x", "summary": "x"},
+                {"id": "text", "cause": "app_error_exit", "exit_codes": "1", "summary": "x"},
+                7]"#,
+        )
+        .unwrap_err();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("rule 2 (\"typo\"): mesage: unknown field `mesage`"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("rule 3 (\"text\"): exit_codes: invalid type"),
+            "{p:?}"
+        );
+        assert!(p[2].starts_with("rule 4 (\"\"): invalid type"), "{p:?}");
+        let p = parse(r#"{"rules": {}, "disable": "x", "typo": 1}"#).unwrap_err();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[2].contains("unknown field \"typo\""), "{p:?}");
     }
 
     #[test]

@@ -178,8 +178,15 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Env {
-        // kubectl treats an empty variable like an unset one.
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        // kubectl treats an empty variable like an unset one. A value that is
+        // not UTF-8 is kept (lossily) rather than read as unset, so a non-UTF-8
+        // KUBECONFIG path fails naming KUBECONFIG instead of silently falling
+        // back to the in-cluster account or ~/.kube/config.
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .map(|v| v.to_string_lossy().into_owned())
+                .filter(|v| !v.is_empty())
+        };
         Env {
             kubeconfig: var("KUBECONFIG"),
             service_host: var("KUBERNETES_SERVICE_HOST"),
@@ -435,7 +442,7 @@ fn load_files(
     let mut files = Vec::new();
     let mut found = Vec::new();
     for path in paths {
-        match fs::read_to_string(path) {
+        match read_text(path) {
             Ok(text) => {
                 files.push(parse_kubeconfig(&text, path)?);
                 found.push(path.clone());
@@ -477,10 +484,20 @@ pub fn merge(files: Vec<Kubeconfig>) -> Kubeconfig {
 
 /// Parses one kubeconfig file's text. `path` is recorded on every entry and used in errors.
 pub fn parse_kubeconfig(text: &str, path: &Path) -> Result<Kubeconfig, Error> {
-    let docs = YamlLoader::load_from_str(text).map_err(|source| Error::Yaml {
+    let yaml_error = |source| Error::Yaml {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    if expanded_nodes(text).map_err(yaml_error)? > MAX_YAML_NODES {
+        return Err(Error::Malformed {
+            path: path.to_path_buf(),
+            entry: "top level".to_owned(),
+            problem: format!(
+                "its YAML aliases expand to more than {MAX_YAML_NODES} nodes; a kubeconfig needs a few hundred"
+            ),
+        });
+    }
+    let docs = YamlLoader::load_from_str(text).map_err(yaml_error)?;
     let root = match docs.first() {
         // An empty file is an empty config, as with kubectl.
         None | Some(Yaml::Null) => return Ok(Kubeconfig::default()),
@@ -503,6 +520,61 @@ pub fn parse_kubeconfig(text: &str, path: &Path) -> Result<Kubeconfig, Error> {
         users: named_list(&root, "users", "user", parse_user)?,
         contexts: named_list(&root, "contexts", "context", parse_context)?,
     })
+}
+
+/// Most YAML nodes a kubeconfig may expand to. The loader copies an anchored
+/// node for every alias, so a few hundred bytes of nested aliases (a "billion
+/// laughs") would otherwise take every byte of memory.
+const MAX_YAML_NODES: u64 = 1_000_000;
+
+/// How many nodes `text` holds once its aliases are expanded, counted from the
+/// parser's events (linear in the text) before the loader expands anything.
+fn expanded_nodes(text: &str) -> Result<u64, ScanError> {
+    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+    use yaml_rust2::scanner::Marker;
+
+    #[derive(Default)]
+    struct Count {
+        /// Node counts of the open sequences and mappings.
+        open: Vec<(usize, u64)>,
+        /// Expanded size of each anchor, by anchor id.
+        anchors: std::collections::HashMap<usize, u64>,
+        total: u64,
+    }
+    impl Count {
+        fn node(&mut self, anchor: usize, size: u64) {
+            if anchor > 0 {
+                self.anchors.insert(anchor, size);
+            }
+            match self.open.last_mut() {
+                Some((_, n)) => *n = n.saturating_add(size),
+                None => self.total = self.total.saturating_add(size),
+            }
+        }
+    }
+    impl MarkedEventReceiver for Count {
+        fn on_event(&mut self, ev: Event, _: Marker) {
+            match ev {
+                Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                    self.open.push((anchor, 1));
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    if let Some((anchor, size)) = self.open.pop() {
+                        self.node(anchor, size);
+                    }
+                }
+                Event::Scalar(_, _, anchor, _) => self.node(anchor, 1),
+                Event::Alias(id) => {
+                    let size = self.anchors.get(&id).copied().unwrap_or(1);
+                    self.node(0, size);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut count = Count::default();
+    Parser::new_from_str(text).load(&mut count, true)?;
+    Ok(count.total)
 }
 
 fn parse_cluster(m: &Fields) -> Result<KubeCluster, Error> {
@@ -825,7 +897,7 @@ impl Where<'_> {
                 .map_err(|problem| self.invalid(format!("{data_field} {problem}"), None)),
             (Some(file), None) => {
                 let path = self.path(file);
-                fs::read(&path).map(Some).map_err(|e| {
+                read_bounded(&path).map(Some).map_err(|e| {
                     self.invalid(
                         format!("{file_field}: cannot read {}", path.display()),
                         Some(Box::new(e)),
@@ -1044,44 +1116,69 @@ fn resolve_client_cert(user: &KubeUser, at: &Where) -> Result<Option<ClientIdent
             Some(Box::new(other)),
         ),
     })?;
-    check_key_pair(&chain, &key)
-        .map_err(|(problem, source)| at.invalid(format!("{key_field}: {problem}"), source))?;
+    check_key_pair(&chain, &key).map_err(|(about_cert, (problem, source))| {
+        // Name the field that is actually wrong: a certificate rustls cannot
+        // parse is not a key problem.
+        let field = if about_cert { cert_field } else { key_field };
+        at.invalid(format!("{field}: {problem}"), source)
+    })?;
     Ok(Some(ClientIdentity { chain, key }))
 }
 
 /// Fails early (with the field named) on a key rustls cannot load or that does not
-/// match the certificate, instead of at the first TLS handshake.
+/// match the certificate, instead of at the first TLS handshake. The `bool` is
+/// true when the certificate, not the key, is at fault.
 fn check_key_pair(
     chain: &[CertificateDer<'static>],
     key: &PrivateKeyDer<'static>,
-) -> Result<(), Problem> {
+) -> Result<(), (bool, Problem)> {
     let provider = rustls::crypto::ring::default_provider();
     let signing_key = provider
         .key_provider
         .load_private_key(key.clone_key())
         .map_err(|e| {
             (
-                "the private key cannot be loaded".to_owned(),
-                Some(Box::new(e) as _),
+                false,
+                (
+                    "the private key cannot be loaded".to_owned(),
+                    Some(Box::new(e) as _),
+                ),
             )
         })?;
     let certified = rustls::sign::CertifiedKey::new(chain.to_vec(), signing_key);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err((
-            "the private key does not match the client certificate".to_owned(),
-            None,
+            false,
+            (
+                "the private key does not match the client certificate".to_owned(),
+                None,
+            ),
+        )),
+        // webpki (and so rustls) only takes X.509 v3; `openssl x509 -req` without
+        // extensions still writes v1, which kubectl accepts. Say so plainly.
+        Err(e) if format!("{e:?}").contains("UnsupportedCertVersion") => Err((
+            true,
+            (
+                "is an X.509 v1 certificate, which is not supported; reissue it as v3 \
+                 (with openssl x509 -req, pass an -extfile that sets extendedKeyUsage = clientAuth)"
+                    .to_owned(),
+                None,
+            ),
         )),
         Err(e) => Err((
-            "the client certificate cannot be parsed".to_owned(),
-            Some(Box::new(e)),
+            true,
+            (
+                "the client certificate cannot be parsed".to_owned(),
+                Some(Box::new(e)),
+            ),
         )),
     }
 }
 
 /// The token itself is read by the authenticator; here we only make sure it will work.
 fn check_token_file(path: &Path) -> Result<(), Problem> {
-    match fs::read_to_string(path) {
+    match read_text(path) {
         Ok(text) if text.trim().is_empty() => Err((format!("{} is empty", path.display()), None)),
         Ok(_) => Ok(()),
         Err(e) => Err((
@@ -1147,7 +1244,7 @@ fn in_cluster(host: &str, port: &str, sa_dir: &Path) -> Result<ClusterConfig, Er
     check_token_file(&token_path)
         .map_err(|(problem, source)| invalid(format!("token file {problem}"), source))?;
     let ca_path = sa_dir.join("ca.crt");
-    let ca_pem = fs::read(&ca_path).map_err(|e| {
+    let ca_pem = read_bounded(&ca_path).map_err(|e| {
         invalid(
             format!("cannot read CA file {}", ca_path.display()),
             Some(Box::new(e)),
@@ -1173,6 +1270,35 @@ fn in_cluster(host: &str, port: &str, sa_dir: &Path) -> Result<ClusterConfig, Er
         auth: AuthConfig::TokenFile(token_path),
         namespace,
         origin: Origin::InCluster,
+    })
+}
+
+/// Most bytes read from a kubeconfig or any file it names. Real ones are a
+/// few KiB; a path to a device (`/dev/zero`) or to a huge log file must fail
+/// with an error, not be read until memory runs out.
+const MAX_FILE: u64 = 16 << 20;
+
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_FILE >> 20
+        )));
+    }
+    Ok(buf)
+}
+
+fn read_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_bounded(path)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
     })
 }
 
@@ -1859,6 +1985,35 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha
         assert_eq!(
             err,
             "kubeconfig /k: cluster \"c\": insecure-skip-tls-verify must be true or false"
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_is_expanded() {
+        // Regression: 530 bytes of nested aliases expanded to 10^9 nodes and
+        // the process ran out of memory.
+        let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            yaml += &format!("a{i}: &a{i} [{refs}]\n");
+        }
+        let err = parse_kubeconfig(&yaml, Path::new("/k/bomb"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string()
+                .starts_with("kubeconfig /k/bomb: top level: its YAML aliases expand to more than"),
+            "{err}"
+        );
+        // A few aliases, as a hand-written kubeconfig might use, still load.
+        let ok =
+            "clusters:\n- name: a\n  cluster: &c {server: https://a}\n- name: b\n  cluster: *c\n";
+        assert_eq!(
+            parse_kubeconfig(ok, Path::new("/k/c"))
+                .unwrap()
+                .clusters
+                .len(),
+            2
         );
     }
 

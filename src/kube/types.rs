@@ -4,12 +4,16 @@ daemon reads — and the compact `PodRecord` kept per pod.
 
 Decoding ignores unknown fields and tolerates missing ones: a pod with no
 status, an unknown container state or a 1 MB annotation must decode, never
-fail. `managedFields`, labels, annotations (but ours), env values and most of
-the spec are skipped by serde without being stored. Free-text fields are
-capped at `MAX_TEXT` so one absurd pod cannot bloat the store.
+fail. A field of the wrong JSON type (a number where a string belongs, a null
+list item) reads as missing too, so only a line that is not JSON, or not a
+watch event, fails to decode. `managedFields`, labels, annotations (but
+ours), env values and most of the spec are skipped by serde without being
+stored. Free-text fields are capped at `MAX_TEXT` so one absurd pod cannot
+bloat the store.
 */
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -27,17 +31,19 @@ pub const IGNORE_ANNOTATION: &str = "opsctrl.dev/ignore";
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ObjectMeta {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub name: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub namespace: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub uid: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub resource_version: String,
+    #[serde(deserialize_with = "opt_scalar")]
     pub creation_timestamp: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub deletion_timestamp: Option<String>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub owner_references: Vec<OwnerReference>,
     #[serde(deserialize_with = "ignore_annotation")]
     pub annotations: bool,
@@ -46,44 +52,50 @@ pub struct ObjectMeta {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct OwnerReference {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub kind: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub name: String,
+    #[serde(deserialize_with = "opt_scalar")]
     pub controller: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
+    #[serde(deserialize_with = "opt_scalar")]
     pub node_name: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub service_account_name: Option<String>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub containers: Vec<ContainerSpec>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub init_containers: Vec<ContainerSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct LocalObjectReference {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub name: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ContainerSpec {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub name: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub image: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub resources: Resources,
+    #[serde(deserialize_with = "opt_object")]
     pub liveness_probe: Option<ProbeWire>,
+    #[serde(deserialize_with = "opt_object")]
     pub readiness_probe: Option<ProbeWire>,
+    #[serde(deserialize_with = "opt_object")]
     pub startup_probe: Option<ProbeWire>,
 }
 
@@ -91,18 +103,25 @@ pub struct ContainerSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ProbeWire {
+    #[serde(deserialize_with = "opt_object")]
     pub http_get: Option<PortPath>,
+    #[serde(deserialize_with = "opt_object")]
     pub tcp_socket: Option<PortPath>,
+    #[serde(deserialize_with = "opt_object")]
     pub grpc: Option<PortPath>,
     pub exec: Option<IgnoredAny>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub timeout_seconds: Option<u32>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub period_seconds: Option<u32>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub failure_threshold: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PortPath {
+    #[serde(deserialize_with = "opt_scalar")]
     pub path: Option<String>,
     /// A number or a named port (`http`).
     #[serde(deserialize_with = "int_or_string")]
@@ -112,30 +131,35 @@ pub struct PortPath {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Resources {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub limits: ResourceList,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub requests: ResourceList,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ResourceList {
+    #[serde(deserialize_with = "opt_scalar")]
     pub cpu: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub memory: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PodStatus {
+    #[serde(deserialize_with = "opt_scalar")]
     pub phase: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub reason: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub message: Option<String>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub conditions: Vec<PodCondition>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub container_statuses: Vec<ContainerStatus>,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub init_container_statuses: Vec<ContainerStatus>,
 }
 
@@ -143,47 +167,60 @@ pub struct PodStatus {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodCondition {
     #[serde(rename = "type")]
+    #[serde(deserialize_with = "scalar")]
     pub kind: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub status: String,
+    #[serde(deserialize_with = "opt_scalar")]
     pub reason: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub message: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub last_transition_time: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ContainerStatus {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub name: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub image: String,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub ready: bool,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub restart_count: u32,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub state: ContainerStateWire,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub last_state: ContainerStateWire,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ContainerStateWire {
+    #[serde(deserialize_with = "opt_object")]
     pub waiting: Option<StateDetail>,
+    #[serde(deserialize_with = "opt_object")]
     pub running: Option<StateDetail>,
+    #[serde(deserialize_with = "opt_object")]
     pub terminated: Option<StateDetail>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct StateDetail {
+    #[serde(deserialize_with = "opt_scalar")]
     pub reason: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub message: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub exit_code: Option<i32>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub signal: Option<i32>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub started_at: Option<String>,
+    #[serde(deserialize_with = "opt_scalar")]
     pub finished_at: Option<String>,
 }
 
@@ -191,20 +228,21 @@ pub struct StateDetail {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Pod {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub spec: PodSpec,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     pub status: PodStatus,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ListMeta {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "scalar")]
     pub resource_version: String,
     #[serde(rename = "continue")]
+    #[serde(deserialize_with = "opt_scalar")]
     pub continue_token: Option<String>,
 }
 
@@ -213,6 +251,7 @@ pub struct ListMeta {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PodList {
+    #[serde(deserialize_with = "object")]
     pub metadata: ListMeta,
     #[serde(deserialize_with = "records")]
     pub items: Vec<PodRecord>,
@@ -230,8 +269,10 @@ fn records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PodRecord>, D::Error> 
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<PodRecord>, A::Error> {
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(10_000));
-            while let Some(pod) = seq.next_element::<Pod>()? {
-                out.push(PodRecord::from(pod));
+            // An item that is not an object cannot be a pod; it is skipped like
+            // a null list item elsewhere (see `list`).
+            while let Some(Item(pod)) = seq.next_element::<Item<Pod>>()? {
+                out.extend(pod.map(PodRecord::from));
             }
             Ok(out)
         }
@@ -245,7 +286,7 @@ fn records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PodRecord>, D::Error> 
 #[serde(default)]
 pub struct ObjectList {
     pub metadata: ListMeta,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "list")]
     pub items: Vec<Pod>,
 }
 
@@ -282,14 +323,17 @@ pub struct Status {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct WatchObject {
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     metadata: ObjectMeta,
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "object")]
     spec: PodSpec,
     #[serde(deserialize_with = "pod_status_or_string")]
     status: PodStatus,
+    #[serde(deserialize_with = "scalar")]
     code: u16,
+    #[serde(deserialize_with = "scalar")]
     reason: String,
+    #[serde(deserialize_with = "scalar")]
     message: String,
 }
 
@@ -347,9 +391,190 @@ pub fn decode_watch_line(line: &[u8]) -> Result<WatchEvent, DecodeError> {
     }
 }
 
-/// Treats an explicit `null` like a missing field.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+// ----------------------------------------------------- lenient field decoding
+//
+// The API server validates pods, but the decoder does not rely on it: a field
+// of an unexpected JSON type (a number where a string belongs, a list where an
+// object does, a null list item, a number out of range) reads as missing, like
+// `null`, instead of failing the whole object. A failed object is not a local
+// problem: a LIST page fails whole and is retried forever, and a watch reopens
+// from the last good resourceVersion and meets the same event again, so one odd
+// pod would blind the daemon. Each helper decides from the JSON type the parser
+// reports, without buffering, so well-formed pods cost what they did.
+
+/// The error type of the throwaway deserializers a scalar is re-read with.
+type ScalarError = de::value::Error;
+
+/// Skips the rest of a map or list the field cannot use.
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn skip_seq<'de, A: de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// A string, number or bool field: `Some` when the JSON value converts to `T`.
+struct Scalar<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Scalar<T> {
+    fn read<X: de::IntoDeserializer<'de, ScalarError>>(v: X) -> Option<T> {
+        T::deserialize(v.into_deserializer()).ok()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Scalar<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<T>, E> {
+        Ok(Self::read(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<T>, E> {
+        Ok(Self::read(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<T>, E> {
+        Ok(Self::read(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<T>, E> {
+        Ok(Self::read(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+        Ok(Self::read(v))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Option<T>, E> {
+        Ok(Self::read(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        skip_map(map).map(|()| None)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+        skip_seq(seq).map(|()| None)
+    }
+}
+
+fn scalar<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(d.deserialize_any(Scalar(PhantomData))?.unwrap_or_default())
+}
+
+fn opt_scalar<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(Scalar(PhantomData))
+}
+
+/// An object field: decoded when it is a JSON object, `None` when it is anything else.
+struct Object<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+        skip_seq(seq).map(|()| None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(d.deserialize_any(Object(PhantomData))?.unwrap_or_default())
+}
+
+fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(Object(PhantomData))
+}
+
+/// A list item that is an object, or `None` (and skipped) when it is anything else.
+struct Item<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Object(PhantomData)).map(Item)
+    }
+}
+
+/// A list of objects; items that are not objects are dropped, and a field that
+/// is not a list at all reads as empty.
+fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(Item(item)) = seq.next_element::<Item<T>>()? {
+                out.extend(item);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
+            skip_map(map).map(|()| Vec::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V(PhantomData))
 }
 
 fn pod_status_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<PodStatus, D::Error> {
@@ -364,6 +589,21 @@ fn pod_status_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<PodStatus, D:
         }
         fn visit_unit<E: de::Error>(self) -> Result<PodStatus, E> {
             Ok(PodStatus::default())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<PodStatus, E> {
+            Ok(PodStatus::default())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<PodStatus, E> {
+            Ok(PodStatus::default())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<PodStatus, E> {
+            Ok(PodStatus::default())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<PodStatus, E> {
+            Ok(PodStatus::default())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<PodStatus, A::Error> {
+            skip_seq(seq).map(|()| PodStatus::default())
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PodStatus, A::Error> {
             PodStatus::deserialize(de::value::MapAccessDeserializer::new(map))
@@ -398,6 +638,12 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
             Ok(Some(v.to_owned()))
         }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<String>, A::Error> {
+            skip_map(map).map(|()| None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Option<String>, A::Error> {
+            skip_seq(seq).map(|()| None)
+        }
     }
     d.deserialize_any(V)
 }
@@ -417,7 +663,7 @@ fn ignore_annotation<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> 
             let mut ignore = false;
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                 if key == IGNORE_ANNOTATION {
-                    let v: Option<String> = map.next_value()?;
+                    let v: Option<String> = map.next_value_seed(ScalarSeed(PhantomData))?;
                     ignore = v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
                 } else {
                     map.next_value::<IgnoredAny>()?;
@@ -425,8 +671,36 @@ fn ignore_annotation<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> 
             }
             Ok(ignore)
         }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+            skip_seq(seq).map(|()| false)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+            Ok(false)
+        }
     }
     d.deserialize_any(V)
+}
+
+/// `Scalar` as a seed, for map values read by hand.
+struct ScalarSeed<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> de::DeserializeSeed<'de> for ScalarSeed<T> {
+    type Value = Option<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(Scalar(PhantomData))
+    }
 }
 
 // ------------------------------------------------------------ compact record
@@ -916,6 +1190,70 @@ mod tests {
             };
             let _ = PodRecord::from(p);
         }
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_read_as_missing_instead_of_failing_the_pod() {
+        // Regression: any of these failed the whole line, and a LIST page or a
+        // watch event that fails is met again forever, so one odd pod blinded
+        // the daemon to every pod after it.
+        let line = br#"{"type":"MODIFIED","object":{"metadata":{"name":"a","namespace":"n",
+            "creationTimestamp":12345,"ownerReferences":"none","annotations":{"opsctrl.dev/ignore":true}},
+          "spec":{"nodeName":false,"containers":[7,null,{"name":"app","image":7,
+            "resources":{"limits":{"memory":268435456}},
+            "livenessProbe":{"httpGet":{"path":8080,"port":{"name":"http"}},"timeoutSeconds":"5","periodSeconds":-3}}]},
+          "status":{"phase":5,"reason":["a"],"conditions":[null,{"type":null,"status":true}],
+            "containerStatuses":[null,{"name":"app","ready":"yes","restartCount":-1,"image":{"a":1},
+              "state":{"waiting":{"reason":"CrashLoopBackOff","message":42}},
+              "lastState":{"terminated":{"exitCode":99999999999,"signal":1.5,"reason":"Error"}}}]}}}"#;
+        let WatchEvent::Modified(p) = decode_watch_line(line).unwrap() else {
+            panic!()
+        };
+        let r = PodRecord::from(p);
+        assert_eq!(r.key(), "n/a");
+        assert_eq!(
+            (r.phase, r.created, r.owner.as_ref(), r.node.as_deref()),
+            (Phase::Unknown, None, None, None)
+        );
+        assert!(!r.ignore);
+        let c = &r.containers[0];
+        assert_eq!(
+            (&*c.name, c.restart_count, c.ready, c.index),
+            ("app", 0, false, Some(0))
+        );
+        assert_eq!((&*c.image, c.memory_limit.as_deref()), ("", None));
+        assert!(
+            matches!(&c.state, ContainerState::Waiting { reason: Some(r), message: None } if &**r == "CrashLoopBackOff")
+        );
+        let last = c.last_terminated.as_ref().unwrap();
+        assert_eq!(
+            (last.exit_code, last.signal, last.reason.as_deref()),
+            (0, None, Some("Error"))
+        );
+        let live = c.liveness.as_deref().unwrap();
+        assert_eq!(
+            (
+                live.kind,
+                live.path.as_deref(),
+                live.port.as_deref(),
+                live.timeout_seconds,
+                live.period_seconds
+            ),
+            (ProbeKind::Http, None, None, 1, 10)
+        );
+        // Whole sections of the wrong type, and a status that is a list.
+        for odd in [
+            &br#"{"type":"ADDED","object":{"metadata":"x","spec":[1],"status":[{}]}}"#[..],
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a","annotations":"x"},"status":7}}"#,
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a","annotations":[1]},"spec":{"containers":{"a":1}}}}"#,
+        ] {
+            assert!(decode_watch_line(odd).is_ok(), "{}", String::from_utf8_lossy(odd));
+        }
+        // A LIST page: items that are not objects are skipped, the others kept.
+        let page = br#"{"metadata":{"resourceVersion":"9"},"items":[5,null,{"metadata":{"name":"b"},"status":{"phase":[]}}]}"#;
+        let l: PodList = serde_json::from_slice(page).unwrap();
+        assert_eq!(l.items.len(), 1);
+        assert_eq!(&*l.items[0].name, "b");
     }
 
     #[test]
