@@ -20,7 +20,10 @@ Targets and what must hold for every generated input:
   exit code, restart count, timestamp, quantity, probe) go through the
   decoder, `classify`, `diagnose` (built-in rules, with arbitrary events and
   logs), `scan::incidents` and the scan table without panicking;
-- `time::parse_rfc3339` never panics and round-trips `format_rfc3339`.
+- `time::parse_rfc3339` never panics and round-trips `format_rfc3339`;
+- the Slack renderer (`notify::slack`): any incident, with huge or hostile
+  messages, events, logs and names, in every state and grouping, renders
+  within every Slack limit, and pod text never becomes a mention.
 
 `PROPTEST_CASES` overrides every target's case count (`scripts/fuzz.sh` uses
 it for longer runs). A failure is shrunk to a minimal input, printed, and
@@ -31,8 +34,6 @@ the whole pod) fixed with this suite.
 
 Big generators are boxed (`BoxedStrategy`): their value trees are deeply
 nested types whose debug-build stack frames overflow a test thread.
-
-The Slack Block Kit renderer is not fuzzed here: it lives on another branch.
 */
 
 use std::collections::HashMap;
@@ -68,10 +69,25 @@ where
     S: Strategy,
     S::Value: Debug,
 {
+    check_weighted(default_cases, 1, strategy, test);
+}
+
+/// `check` for a target whose one case costs about `weight` ordinary ones
+/// (the Slack renderer renders dozens of messages per case): it runs
+/// `PROPTEST_CASES / weight` cases, so a `scripts/fuzz.sh` round stays even.
+fn check_weighted<S>(
+    default_cases: u32,
+    weight: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
+    S: Strategy,
+    S::Value: Debug,
+{
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(default_cases, |n| (n / weight.max(1)).max(1));
     let config = Config {
         cases,
         // Failures are persisted beside this file (tests/fuzz.proptest-regressions)
@@ -1249,4 +1265,149 @@ fn scan_files_never_panic() {
         }
         Ok(())
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slack Block Kit renderer
+// ---------------------------------------------------------------------------------------------
+
+/// Slack rejects a whole message for one block over a limit: every rendering
+/// must hold all of them, and pod text must not become a mention.
+fn check_slack_message(v: &Value) -> Result<(), TestCaseError> {
+    let text = v.to_string();
+    prop_assert!(text.len() <= 35_000, "body {} bytes", text.len());
+    let blocks = v["blocks"].as_array().cloned().unwrap_or_default();
+    prop_assert!(
+        !blocks.is_empty() && blocks.len() <= 50,
+        "{} blocks",
+        blocks.len()
+    );
+    prop_assert!(
+        v["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "no fallback text"
+    );
+    let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    for b in &blocks {
+        match b["type"].as_str() {
+            Some("header") => prop_assert!(chars(&b["text"]["text"]) <= 150, "{b}"),
+            Some("section") => {
+                prop_assert!(chars(&b["text"]["text"]) <= 3000, "section over 3000");
+                let fields = b["fields"].as_array().cloned().unwrap_or_default();
+                prop_assert!(fields.len() <= 10, "{} fields", fields.len());
+                for f in &fields {
+                    prop_assert!(chars(&f["text"]) <= 2000, "field over 2000");
+                }
+            }
+            Some("context") => {
+                let el = b["elements"].as_array().cloned().unwrap_or_default();
+                prop_assert!(el.len() <= 10, "{} context elements", el.len());
+            }
+            Some("divider") => {}
+            other => prop_assert!(false, "unknown block type {other:?}"),
+        }
+    }
+    // `<!channel>` in a pod message must arrive escaped, never as a mention
+    // (plain_text, which Slack never parses for mentions, may carry it).
+    let mut at = Vec::new();
+    fn walk(v: &Value, path: String, plain: bool, at: &mut Vec<String>) {
+        match v {
+            Value::String(s) if !plain && (s.contains("<!channel>") || s.contains("<!here>")) => {
+                at.push(path)
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{path}[{i}]"), plain, at)),
+            Value::Object(o) => {
+                let plain = plain || o.get("type").and_then(Value::as_str) == Some("plain_text");
+                o.iter()
+                    .for_each(|(k, x)| walk(x, format!("{path}.{k}"), plain, at));
+            }
+            _ => {}
+        }
+    }
+    walk(v, String::new(), false, &mut at);
+    prop_assert!(at.is_empty(), "mention leaked at {at:?}");
+    Ok(())
+}
+
+#[test]
+fn slack_messages_hold_slack_limits_for_any_incident() {
+    use opsctrl_daemon::detect::incident::State;
+    use opsctrl_daemon::notify::{Alert, Item, slack};
+    let noise = prop_oneof![
+        3 => message(),
+        1 => any::<String>(),
+        1 => (1usize..200_000).prop_map(|n| "<!channel> & `` ```💥 ".repeat(n / 20 + 1)),
+    ];
+    check_weighted(
+        64,
+        20,
+        (
+            prop::collection::vec(pod(), 1..4),
+            prop::collection::vec(noise.clone(), 0..600),
+            noise,
+            0usize..250,
+            0u8..4,
+        ),
+        |(pods, lines, text, copies, state)| {
+            let records: Vec<PodRecord> = pods
+                .iter()
+                .filter_map(
+                    |p| match decode_watch_line(watch_line("MODIFIED", p).as_bytes()) {
+                        Ok(WatchEvent::Modified(p)) => Some(PodRecord::from(p)),
+                        _ => None,
+                    },
+                )
+                .collect();
+            let settings = settings::resolve(&NoSettings).expect("defaults are valid");
+            let found = scan::incidents(
+                &settings,
+                &text.chars().take(300).collect::<String>(),
+                &records,
+                &HashMap::new(),
+                BASE + 3600,
+                &RuleSet::builtin(),
+            );
+            let items: Vec<Item> = found
+                .into_iter()
+                .map(|(mut incident, mut d)| {
+                    incident.state = match state {
+                        0 => State::Open,
+                        1 => State::Updated,
+                        _ => State::Resolved,
+                    };
+                    incident.finding.message = text.clone();
+                    d.summary = text.clone();
+                    d.ai = Some(json!({"model": "m", "answer": text}));
+                    let mut item = Item::new(incident, Some(d));
+                    item.events = lines.clone();
+                    item.logs = lines.clone();
+                    item.facts = lines.iter().take(10).cloned().collect();
+                    item
+                })
+                .collect();
+            for item in &items {
+                for reminder in [false, true] {
+                    let alert = Alert::Incident {
+                        item: Box::new(item.clone()),
+                        reminder,
+                    };
+                    check_slack_message(&slack::render(&alert))?;
+                }
+                check_slack_message(&slack::render_parent(item))?;
+            }
+            if let Some(first) = items.first() {
+                let many: Vec<Item> = std::iter::repeat_n(first.clone(), copies.max(1)).collect();
+                check_slack_message(&slack::render(&Alert::StartupSummary {
+                    items: many.clone(),
+                }))?;
+                check_slack_message(&slack::render(&Alert::Storm {
+                    shared: text.chars().take(500).collect(),
+                    items: many,
+                }))?;
+            }
+            Ok(())
+        },
+    );
 }
