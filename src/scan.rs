@@ -204,6 +204,31 @@ fn with_events(
     }
 }
 
+/// Largest dump `scan -f` reads: far above any real cluster's
+/// `kubectl get pods -A -o json`, far below what would exhaust a laptop
+/// (`/dev/zero` or a wrong path must not eat all memory).
+const MAX_DUMP: u64 = 512 * 1024 * 1024;
+
+/// Reads a dump file (or stdin for `-`), refusing one over `MAX_DUMP`.
+fn read_dump(path: &str) -> Result<String, String> {
+    let mut text = String::new();
+    let read = if path == "-" {
+        std::io::stdin()
+            .take(MAX_DUMP + 1)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_DUMP + 1).read_to_string(&mut text))
+    };
+    read.map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_DUMP {
+        return Err(format!(
+            "larger than {} MiB; not a kubectl dump",
+            MAX_DUMP / 1024 / 1024
+        ));
+    }
+    Ok(text)
+}
+
 /// Runs the scan and prints the result; `Ok(true)` when something is failing.
 pub fn run(
     settings: &Settings,
@@ -214,15 +239,8 @@ pub fn run(
     let (pods, events) = match source {
         Source::Cluster(client) => (list_cluster(settings, client)?, Events::new()),
         Source::File(path) => {
-            let mut text = String::new();
-            if path == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| format!("reading stdin: {e}"))?;
-            } else {
-                text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            }
             let name = if path == "-" { "stdin" } else { path };
+            let text = read_dump(path).map_err(|e| format!("{name}: {e}"))?;
             pods_from_json(&text).map_err(|e| format!("{name}: {e}"))?
         }
     };

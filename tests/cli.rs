@@ -152,3 +152,18 @@ fn check_names_each_missing_permission_and_the_rbac_that_fixes_it() {
         "{text}"
     );
 }
+
+#[test]
+fn scan_refuses_a_dump_that_never_ends() {
+    let home = TempDir::new("scan-zero");
+    let out = command(home.path())
+        .args(["scan", "-f", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("opsctrl-daemon: /dev/zero: larger than 512 MiB"),
+        "{err}"
+    );
+}
