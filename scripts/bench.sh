@@ -6,7 +6,8 @@
 # For each pod count it starts the fake API server (examples/fake_apiserver)
 # with that many pods, starts the release daemon against it, and measures:
 #   - time from start to /readyz 200 (the LIST of every pod included),
-#   - peak RSS (VmHWM) and steady RSS (VmRSS after churn),
+#   - idle RSS (listed and watching, before any churn), peak RSS (VmHWM) and
+#     steady RSS (VmRSS after churn),
 #   - CPU seconds per 10,000 watch events while the fake churns pods,
 #   - LIST requests after start-up (should be 0 unless the server says 410).
 # Then it runs the single-core decode+apply bench (benches/watch_apply.rs).
@@ -60,6 +61,10 @@ for n in "${PODS[@]}"; do
   lists_at_start=$(metric "$port" opsctrl_api_list_requests_total)
   tracked=$(metric "$port" opsctrl_pods_tracked)
 
+  # Idle: listed, watching, nothing changing yet (the churn starts later).
+  sleep 3
+  idle=$(status_kb "$d" VmRSS)
+
   # Wait for the churn to begin, then measure over CHURN_SECONDS.
   for _ in $(seq 600); do grep -q '^CHURN' "$dir/fake.out" && break; sleep 0.1; done
   ev0=$(metric "$port" opsctrl_watch_events_processed_total)
@@ -72,7 +77,8 @@ for n in "${PODS[@]}"; do
   relists=$(metric "$port" opsctrl_watch_relists_total)
   events=$((${ev1%.*} - ${ev0%.*}))
   cpu_per_10k=$(python3 -c "e=$events; print('n/a' if e<=0 else '%.3f' % (($c1-$c0)/100.0*10000/e))")
-  rows+=("| $n | $tracked | $ready_ms | $((hwm / 1024)).$(((hwm % 1024) * 10 / 1024)) | $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) | $events | $cpu_per_10k | $lists_at_start | $((${lists_total%.*} - ${lists_at_start%.*})) ($relists after 410) |")
+  mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
+  rows+=("| $n | $tracked | $ready_ms | $(mib "$idle") | $((hwm / 1024)).$(((hwm % 1024) * 10 / 1024)) | $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) | $events | $cpu_per_10k | $lists_at_start | $((${lists_total%.*} - ${lists_at_start%.*})) ($relists after 410) |")
   kill "$d" "$fake" 2>/dev/null || true
   wait "$d" "$fake" 2>/dev/null || true
 done
@@ -80,8 +86,8 @@ done
 echo
 echo "Machine: $(nproc) cores, $(awk -F: '/model name/ {gsub(/^ /,"",$2); print $2; exit}' /proc/cpuinfo), $(uname -r)"
 echo
-echo "| pods | tracked | start → ready (ms) | peak RSS (MiB) | RSS after churn (MiB) | churn events | CPU s / 10k events | LIST pages at start | LIST pages after start |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| pods | tracked | start → ready (ms) | idle RSS (MiB) | peak RSS (MiB) | RSS after churn (MiB) | churn events | CPU s / 10k events | LIST pages at start | LIST pages after start |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 cargo bench --quiet --bench watch_apply 2>/dev/null
