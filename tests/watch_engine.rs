@@ -319,7 +319,9 @@ fn a_rotated_token_file_is_picked_up_after_a_401() {
         .position(|r| r.status == 401)
         .expect("the cached old token was refused once");
     assert!(
-        reqs[refused + 1..].iter().any(|r| r.watch && r.status == 200),
+        reqs[refused + 1..]
+            .iter()
+            .any(|r| r.watch && r.status == 200),
         "after the 401 the token file is re-read and the watch goes on: {reqs:#?}"
     );
     let logs = d.logs();
