@@ -265,45 +265,28 @@ pub fn summary(analysis: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use crate::detect::incident::{Incident, State};
-    use crate::detect::types::{Finding, Workload};
+    use crate::detect::types::Finding;
 
     fn item(kind: FailureType, events: Vec<String>, logs: Vec<String>) -> Item {
         let finding = Finding {
-            kind,
-            namespace: "shop".into(),
-            pod: "web-7d4b9c6f8-aaaaa".into(),
-            container: Some("app".into()),
-            init_container: false,
             reason: "Error".into(),
             message: "back-off 1m20s restarting failed container".into(),
             exit_code: Some(1),
-            signal: None,
             restart_count: Some(5),
             node: Some("worker-1".into()),
             image: Some("ghcr.io/acme/web:1".into()),
-            since: None,
-            termination: None,
+            ..Finding::test(kind, "web-7d4b9c6f8-aaaaa")
         };
-        Item {
-            incident: Incident {
-                id: 1,
-                cluster: "edge".into(),
-                namespace: "shop".into(),
-                workload: Workload {
-                    kind: "Deployment".into(),
-                    name: "web".into(),
-                },
-                pods: vec![finding.pod.clone()],
-                finding,
-                first_seen_ms: 1_764_104_400_123,
-                last_seen_ms: 1_764_104_460_000,
-                state: State::Open,
-            },
-            diagnosis: None,
-            events,
-            logs,
-            facts: Vec::new(),
-        }
+        let incident = Incident {
+            id: 1,
+            cluster: "edge".into(),
+            first_seen_ms: 1_764_104_400_123,
+            ..Incident::test(finding, State::Open)
+        };
+        let mut it = Item::new(incident, None);
+        it.events = events;
+        it.logs = logs;
+        it
     }
 
     #[test]

@@ -103,6 +103,28 @@ impl Incident {
     }
 }
 
+#[cfg(test)]
+impl Incident {
+    /// An open-or-whatever incident of Deployment `web` about `finding`'s
+    /// pod (test values; tests override what they care about).
+    pub fn test(finding: Finding, state: State) -> Incident {
+        Incident {
+            id: 7,
+            cluster: "edge-1".into(),
+            namespace: finding.namespace.clone(),
+            workload: Workload {
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            pods: vec![finding.pod.clone()],
+            finding,
+            first_seen_ms: 1_764_104_400_000,
+            last_seen_ms: 1_764_104_460_000,
+            state,
+        }
+    }
+}
+
 /// One lifecycle step of one incident: the record (stdout/JSON) carries every one of these.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {

@@ -441,44 +441,30 @@ mod tests {
 
     fn finding(pod: &str, reason: &str) -> Finding {
         Finding {
-            kind: FailureType::CrashLoopBackOff,
-            namespace: "shop".into(),
-            pod: pod.into(),
             container: Some("api".into()),
-            init_container: false,
             reason: reason.into(),
             message: format!("back-off 40s restarting failed container=api pod={pod}_shop(uid)"),
             exit_code: Some(1),
-            signal: None,
             restart_count: Some(4),
             node: Some("worker-1".into()),
             image: Some("registry.example.com/shop/api:2.8.0".into()),
             since: Some(1_715_677_090),
-            termination: None,
+            ..Finding::test(FailureType::CrashLoopBackOff, pod)
         }
     }
 
     fn item(pod: &str, reason: &str) -> Item {
-        Item {
-            incident: Incident {
-                id: 7,
-                cluster: "prod".into(),
-                namespace: "shop".into(),
-                workload: Workload {
-                    kind: "Deployment".into(),
-                    name: "api".into(),
-                },
-                pods: vec![pod.into()],
-                finding: finding(pod, reason),
-                first_seen_ms: 1,
-                last_seen_ms: 2,
-                state: State::Open,
+        let incident = Incident {
+            cluster: "prod".into(),
+            workload: Workload {
+                kind: "Deployment".into(),
+                name: "api".into(),
             },
-            diagnosis: None,
-            events: Vec::new(),
-            logs: Vec::new(),
-            facts: Vec::new(),
-        }
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            ..Incident::test(finding(pod, reason), State::Open)
+        };
+        Item::new(incident, None)
     }
 
     #[test]

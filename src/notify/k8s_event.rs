@@ -260,53 +260,33 @@ fn unix_micros_now() -> i64 {
 mod tests {
     use super::*;
     use crate::detect::incident::Incident;
-    use crate::detect::types::{FailureType, Finding, Termination, Workload};
+    use crate::detect::types::{FailureType, Finding, Termination};
     use crate::diagnose::{Diagnosis, Fix};
 
     fn finding() -> Finding {
         Finding {
-            kind: FailureType::CrashLoopBackOff,
-            namespace: "shop".into(),
-            pod: "web-7d9f-abcde".into(),
-            container: Some("app".into()),
-            init_container: false,
             reason: "CrashLoopBackOff".into(),
             message: "back-off 5m0s restarting failed container".into(),
             exit_code: Some(1),
-            signal: None,
             restart_count: Some(7),
-            node: None,
-            image: None,
-            since: None,
             termination: Some(Termination {
                 pod_uid: "0b1c-uid".into(),
                 container: "app".into(),
                 finished: 1,
             }),
+            ..Finding::test(FailureType::CrashLoopBackOff, "web-7d9f-abcde")
         }
     }
 
     fn item(state: State, diagnosis: Option<Diagnosis>) -> Item {
-        Item {
-            incident: Incident {
-                id: 42,
-                cluster: "k3s".into(),
-                namespace: "shop".into(),
-                workload: Workload {
-                    kind: "Deployment".into(),
-                    name: "web".into(),
-                },
-                pods: vec!["web-7d9f-abcde".into()],
-                finding: finding(),
-                first_seen_ms: 1_000,
-                last_seen_ms: 2_000,
-                state,
-            },
-            diagnosis,
-            events: vec![],
-            logs: vec![],
-            facts: Vec::new(),
-        }
+        let incident = Incident {
+            id: 42,
+            cluster: "k3s".into(),
+            first_seen_ms: 1_000,
+            last_seen_ms: 2_000,
+            ..Incident::test(finding(), state)
+        };
+        Item::new(incident, diagnosis)
     }
 
     fn diagnosis(summary: &str) -> Diagnosis {

@@ -387,17 +387,11 @@ mod tests {
     fn incident(id: u64, kind: FailureType) -> Incident {
         Incident {
             id,
-            cluster: "c".into(),
-            namespace: "shop".into(),
             workload: Workload {
                 kind: "Deployment".into(),
                 name: format!("web{id}"),
             },
-            pods: vec![format!("web{id}-1")],
-            finding: Finding::test(kind, &format!("web{id}-1")),
-            first_seen_ms: 0,
-            last_seen_ms: 0,
-            state: IState::Open,
+            ..Incident::test(Finding::test(kind, &format!("web{id}-1")), IState::Open)
         }
     }
 

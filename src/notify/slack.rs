@@ -825,38 +825,25 @@ fn signal_name(sig: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::types::{FailureType, Finding, Workload};
+    use crate::detect::types::{FailureType, Finding};
     use crate::diagnose::Fix;
 
     fn incident(kind: FailureType, state: State) -> Incident {
+        let finding = Finding {
+            reason: "Error".into(),
+            message: "back-off 1m20s restarting failed container".into(),
+            exit_code: Some(137),
+            signal: Some(9),
+            restart_count: Some(5),
+            node: Some("worker-1".into()),
+            image: Some("ghcr.io/acme/web:1".into()),
+            ..Finding::test(kind, "web-7d4b9c6f8-aaaaa")
+        };
         Incident {
-            id: 7,
-            cluster: "edge-1".into(),
-            namespace: "shop".into(),
-            workload: Workload {
-                kind: "Deployment".into(),
-                name: "web".into(),
-            },
             pods: vec!["web-7d4b9c6f8-aaaaa".into(), "web-7d4b9c6f8-bbbbb".into()],
-            finding: Finding {
-                kind,
-                namespace: "shop".into(),
-                pod: "web-7d4b9c6f8-aaaaa".into(),
-                container: Some("app".into()),
-                init_container: false,
-                reason: "Error".into(),
-                message: "back-off 1m20s restarting failed container".into(),
-                exit_code: Some(137),
-                signal: Some(9),
-                restart_count: Some(5),
-                node: Some("worker-1".into()),
-                image: Some("ghcr.io/acme/web:1".into()),
-                since: None,
-                termination: None,
-            },
             first_seen_ms: 1_764_104_400_000,
             last_seen_ms: 1_764_104_400_000 + 750_000,
-            state,
+            ..Incident::test(finding, state)
         }
     }
 
