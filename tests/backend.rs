@@ -18,14 +18,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use opsctrl_daemon::backend::{Backend, Timing};
-use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Finding, Workload};
+use opsctrl_daemon::detect::incident::State;
+use opsctrl_daemon::detect::types::FailureType;
 use opsctrl_daemon::metrics::Metrics;
 use opsctrl_daemon::notify::{Failure, Item};
 use opsctrl_daemon::settings;
 use serde_json::{Value, json};
 
 use crate::util::fake_backend::FakeBackend;
+use crate::util::items;
 use crate::util::{TempDir, wait_until};
 
 const UID: &str = "6a1f3c2e-0d4b-4e7a-9c11-00000000beef";
@@ -127,42 +128,11 @@ fn claim_url() -> String {
 }
 
 fn item(logs: Vec<String>) -> Item {
-    let finding = Finding {
-        kind: FailureType::CrashLoopBackOff,
-        namespace: "shop".into(),
-        pod: "web-7d4b9c6f8-aaaaa".into(),
-        container: Some("app".into()),
-        init_container: false,
-        reason: "Error".into(),
-        message: "back-off 1m20s restarting failed container".into(),
-        exit_code: Some(1),
-        signal: None,
-        restart_count: Some(5),
-        node: Some("worker-1".into()),
-        image: Some("ghcr.io/acme/web:1".into()),
-        since: None,
-        termination: None,
-    };
-    Item {
-        incident: Incident {
-            id: 7,
-            cluster: "edge-1".into(),
-            namespace: "shop".into(),
-            workload: Workload {
-                kind: "Deployment".into(),
-                name: "web".into(),
-            },
-            pods: vec![finding.pod.clone()],
-            finding,
-            first_seen_ms: 1_764_104_400_000,
-            last_seen_ms: 1_764_104_460_000,
-            state: State::Open,
-        },
-        diagnosis: None,
-        events: vec!["Warning BackOff (x12): Back-off restarting failed container".into()],
-        logs,
-        facts: Vec::new(),
-    }
+    let f = items::finding(FailureType::CrashLoopBackOff, "shop", "web-7d4b9c6f8-aaaaa");
+    let mut it = Item::new(items::incident(f, State::Open), None);
+    it.events = vec!["Warning BackOff (x12): Back-off restarting failed container".into()];
+    it.logs = logs;
+    it
 }
 
 fn read_json(path: PathBuf) -> Value {

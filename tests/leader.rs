@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Finding, Termination, Workload};
+use opsctrl_daemon::detect::types::{FailureType, Finding, Termination};
 use opsctrl_daemon::diagnose::{Diagnosis, Fix};
 use opsctrl_daemon::kube::client::Client;
 use opsctrl_daemon::kube::config::{self, Env};
@@ -31,6 +31,7 @@ use opsctrl_daemon::settings::Leader;
 
 use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, Block, FakeApi, SsarRule};
+use crate::util::items;
 use crate::util::{TempDir, pod, wait_until};
 
 const NS: &str = "opsctrl";
@@ -659,39 +660,26 @@ fn stopping_the_leader_hands_the_lease_over_at_once() {
 // ---------------------------------------------------------------------------------------------
 
 fn item(id: u64, ns: &str, pod_name: &str, state: State) -> Item {
+    let finding = Finding {
+        reason: "CrashLoopBackOff".into(),
+        message: "back-off 40s restarting failed container".into(),
+        restart_count: Some(4),
+        node: None,
+        image: None,
+        termination: Some(Termination {
+            pod_uid: format!("uid-{pod_name}"),
+            container: "app".into(),
+            finished: 1,
+        }),
+        ..items::finding(FailureType::CrashLoopBackOff, ns, pod_name)
+    };
     Item {
         incident: Incident {
             id,
             cluster: "k3s".into(),
-            namespace: ns.into(),
-            workload: Workload {
-                kind: "Deployment".into(),
-                name: "web".into(),
-            },
-            pods: vec![pod_name.into()],
-            finding: Finding {
-                kind: FailureType::CrashLoopBackOff,
-                namespace: ns.into(),
-                pod: pod_name.into(),
-                container: Some("app".into()),
-                init_container: false,
-                reason: "CrashLoopBackOff".into(),
-                message: "back-off 40s restarting failed container".into(),
-                exit_code: Some(1),
-                signal: None,
-                restart_count: Some(4),
-                node: None,
-                image: None,
-                since: None,
-                termination: Some(Termination {
-                    pod_uid: format!("uid-{pod_name}"),
-                    container: "app".into(),
-                    finished: 1,
-                }),
-            },
             first_seen_ms: 1_000,
             last_seen_ms: 2_000,
-            state,
+            ..items::incident(finding, state)
         },
         diagnosis: Some(Diagnosis {
             cause: "app_error_exit",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Finding, Workload};
+use opsctrl_daemon::detect::types::{FailureType, Workload};
 use opsctrl_daemon::diagnose::{Diagnosis, Fix};
 use opsctrl_daemon::net::http;
 use opsctrl_daemon::notify::slack_bot::SlackBot;
@@ -23,6 +23,7 @@ use opsctrl_daemon::settings;
 
 use crate::util::fake_receiver::{FakeReceiver, Reply};
 use crate::util::fake_slack::{self, FakeSlack, Fault, TOKEN};
+use crate::util::items;
 
 /// Hangs in these tests last longer than this.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -32,34 +33,15 @@ fn agent() -> ureq::Agent {
 }
 
 fn incident(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Incident {
+    let f = items::finding(kind, ns, &format!("{name}-7d4b9c6f8-aaaaa"));
     Incident {
         id,
-        cluster: "edge-1".into(),
-        namespace: ns.into(),
         workload: Workload {
             kind: "Deployment".into(),
             name: name.into(),
         },
-        pods: vec![format!("{name}-7d4b9c6f8-aaaaa")],
-        finding: Finding {
-            kind,
-            namespace: ns.into(),
-            pod: format!("{name}-7d4b9c6f8-aaaaa"),
-            container: Some("app".into()),
-            init_container: false,
-            reason: "Error".into(),
-            message: "back-off 1m20s restarting failed container".into(),
-            exit_code: Some(1),
-            signal: None,
-            restart_count: Some(5),
-            node: Some("worker-1".into()),
-            image: Some("ghcr.io/acme/web:1".into()),
-            since: None,
-            termination: None,
-        },
-        first_seen_ms: 1_764_104_400_000,
         last_seen_ms: 1_764_104_580_000,
-        state,
+        ..items::incident(f, state)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod fake_backend;
 pub mod fake_llm;
 pub mod fake_receiver;
 pub mod fake_slack;
+pub mod items;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
