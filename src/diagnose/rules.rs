@@ -1307,23 +1307,20 @@ impl RuleSet {
 
     /// The first rule that matches, as a diagnosis with the real names filled in.
     pub fn diagnose(&self, ctx: &Context) -> Diagnosis {
-        diagnose_with(&self.rules, ctx)
+        diagnose_with(self.rules.iter().copied(), ctx)
     }
 }
 
 /// The first built-in rule that matches (see `RuleSet` for user rules).
 pub fn diagnose(ctx: &Context) -> Diagnosis {
-    let rules: Vec<&Rule> = RULES.iter().collect();
-    diagnose_with(&rules, ctx)
+    diagnose_with(RULES.iter(), ctx)
 }
 
-fn diagnose_with(rules: &[&'static Rule], ctx: &Context) -> Diagnosis {
+fn diagnose_with(mut rules: impl Iterator<Item = &'static Rule>, ctx: &Context) -> Diagnosis {
     let c = subject(ctx);
     let texts = texts(ctx, c);
     // The last rule matches everything; the fallback below is for a table edited badly.
-    let found = rules
-        .iter()
-        .find_map(|r| check(r, ctx, c, &texts).map(|m| (*r, m)));
+    let found = rules.find_map(|r| check(r, ctx, c, &texts).map(|m| (r, m)));
     let (rule, (mut evidence, matched)) =
         found.unwrap_or((&RULES[RULES.len() - 1], (Vec::new(), None)));
     let mut scan: Vec<&str> = matched.into_iter().collect();
