@@ -331,7 +331,7 @@ fn deliver_one(s: &Shared, sink: &dyn Sink, alert: &Alert, summary: &str) -> boo
                     return true;
                 }
                 s.metrics.sinks.record(name, SinkOutcome::Retried);
-                let delay = backoff.next_delay(after).max(after.unwrap_or_default());
+                let delay = backoff.next_delay(after);
                 log::warn!(
                     "{name}: attempt {attempt}/{max} failed: {why}; retrying in {} ms",
                     delay.as_millis()
