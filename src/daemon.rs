@@ -276,10 +276,10 @@ fn sinks(settings: &Settings, client: &Client) -> Vec<Box<dyn Sink>> {
 /// The backend's analysis for the enricher: `analyze` with the alert
 /// retries (a failure leaves the alert without it, logged).
 fn backend_opinion(be: Arc<Backend>, a: &Alerts) -> Opinion {
-    let attempts = a.max_attempts.max(1);
-    let (first, cap) = (a.backoff, a.max_backoff);
+    let retry = pool::Config::from_settings(a);
     Box::new(move |item: &Item| {
-        let mut delay = first;
+        let mut backoff = retry.backoff();
+        let attempts = retry.max_attempts.max(1);
         for attempt in 1..=attempts {
             match be.analyze(item) {
                 Ok(v) => return v,
@@ -294,8 +294,7 @@ fn backend_opinion(be: Arc<Backend>, a: &Alerts) -> Opinion {
                         );
                         return None;
                     }
-                    std::thread::sleep(after.unwrap_or(delay).min(cap));
-                    delay = (delay * 2).min(cap);
+                    std::thread::sleep(backoff.next_delay(after));
                 }
             }
         }

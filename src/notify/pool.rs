@@ -78,6 +78,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// Delays between attempts: `backoff` doubled up to `max_backoff`,
+    /// jittered, a `Retry-After` as the floor.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(
+            &Reconnect {
+                enabled: true,
+                initial: self.backoff,
+                max: self.max_backoff,
+                multiplier: 2.0,
+                max_failures: self.max_attempts,
+            },
+            seed(),
+        )
+    }
+
     pub fn from_settings(a: &Alerts) -> Config {
         Config {
             workers: a.workers,
@@ -301,16 +316,7 @@ fn deliver_all(s: &Shared, job: &Job) -> bool {
 /// Delivers to one sink with retries; false when cut short by the deadline.
 fn deliver_one(s: &Shared, sink: &dyn Sink, alert: &Alert, summary: &str) -> bool {
     let name = sink.name();
-    let mut backoff = Backoff::new(
-        &Reconnect {
-            enabled: true,
-            initial: s.cfg.backoff,
-            max: s.cfg.max_backoff,
-            multiplier: 2.0,
-            max_failures: s.cfg.max_attempts,
-        },
-        seed(),
-    );
+    let mut backoff = s.cfg.backoff();
     let max = s.cfg.max_attempts.max(1);
     for attempt in 1..=max {
         match sink.deliver(alert) {
