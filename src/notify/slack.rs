@@ -342,11 +342,15 @@ fn diagnosis_blocks(d: &Diagnosis, b: &Budget, blocks: &mut Vec<Value>) {
     }
 }
 
-/// A backend answer in words: its summary-like string when it has one,
-/// otherwise its compact JSON.
+/// A backend answer in words: the `StackAnalysisResponse` one-liner (cause,
+/// confidence, first recommendation), else a summary-like string, else its
+/// compact JSON.
 fn backend_text(v: &Value) -> String {
     if let Some(s) = v.as_str() {
         return s.to_string();
+    }
+    if let Some(line) = crate::backend::summary(v) {
+        return line;
     }
     ["summary", "analysis", "answer", "message"]
         .iter()
