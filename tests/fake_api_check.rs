@@ -76,31 +76,13 @@ fn names(list: &Value) -> Vec<String> {
         .collect()
 }
 
-fn agent(api: &FakeApi) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    let pem = api.ca_pem();
-    let ca = Certificate::from_pem(pem.as_bytes())
-        .expect("CA PEM")
-        .to_owned();
-    let tls = TlsConfig::builder()
-        .root_certs(RootCerts::new_with_certs(&[ca]))
-        .build();
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build(),
-    )
-}
-
 /// GET with the server's token: (status, Retry-After, body).
 fn get(api: &FakeApi, path: &str) -> (u16, Option<String>, Value) {
     get_as(api, path, Some(&api.token()))
 }
 
 fn get_as(api: &FakeApi, path: &str, token: Option<&str>) -> (u16, Option<String>, Value) {
-    let mut req = agent(api).get(format!("{}{path}", api.url()));
+    let mut req = api.agent().get(format!("{}{path}", api.url()));
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }
@@ -131,7 +113,8 @@ struct Watch {
 
 impl Watch {
     fn open(api: &FakeApi, path: &str) -> Watch {
-        let resp = agent(api)
+        let resp = api
+            .agent()
             .get(format!("{}{path}", api.url()))
             .header("Authorization", format!("Bearer {}", api.token()))
             .call()
@@ -541,7 +524,8 @@ fn kubectl_auth_can_i_follows_the_allow_list() {
 #[test]
 fn unauthorized_and_errors_are_status_objects() {
     let api = FakeApi::start();
-    let resp = agent(&api)
+    let resp = api
+        .agent()
         .get(format!("{}/api/v1/pods", api.url()))
         .call()
         .expect("request");
@@ -1239,7 +1223,8 @@ fn ssar_json_events_namespaces_and_logs() {
     api.set_rbac(vec![SsarRule::new("list", "", "pods")]);
     let body = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                       "spec": {"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "x"}}});
-    let mut resp = agent(&api)
+    let mut resp = api
+        .agent()
         .post(format!(
             "{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
             api.url()
@@ -1287,7 +1272,8 @@ fn ssar_json_events_namespaces_and_logs() {
     assert_eq!(get(&api, "/api/v1/namespaces/nope").0, 404);
 
     api.set_pod_log("ev", "crashy", "app", true, "line1\nline2\nOOM\n");
-    let mut resp = agent(&api)
+    let mut resp = api
+        .agent()
         .get(format!(
             "{}/api/v1/namespaces/ev/pods/crashy/log?previous=true&tailLines=1",
             api.url()

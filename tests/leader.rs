@@ -120,24 +120,6 @@ fn lease_requests(api: &FakeApi, method: &str) -> Vec<u16> {
         .collect()
 }
 
-fn agent(api: &FakeApi) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    let pem = api.ca_pem();
-    let ca = Certificate::from_pem(pem.as_bytes())
-        .expect("CA PEM")
-        .to_owned();
-    let tls = TlsConfig::builder()
-        .root_certs(RootCerts::new_with_certs(&[ca]))
-        .build();
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build(),
-    )
-}
-
 /// One raw request with the server's token (or `token`): (status, JSON body).
 fn call(api: &FakeApi, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     call_as(api, &api.token(), method, path, body)
@@ -152,7 +134,7 @@ fn call_as(
 ) -> (u16, Value) {
     let url = format!("{}{path}", api.url());
     let auth = format!("Bearer {token}");
-    let a = agent(api);
+    let a = api.agent();
     let resp = match (method, body) {
         ("GET", _) => a.get(&url).header("Authorization", &auth).call(),
         ("POST", Some(b)) => a

@@ -378,6 +378,26 @@ impl FakeApi {
     pub fn port(&self) -> u16 {
         self.inner.port
     }
+    /// A raw HTTPS client trusting this server's CA (no credentials, statuses
+    /// as values), for tests that speak to the fake directly.
+    pub fn agent(&self) -> ureq::Agent {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let pem = self.ca_pem();
+        let ca = Certificate::from_pem(pem.as_bytes())
+            .expect("CA PEM")
+            .to_owned();
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::new_with_certs(&[ca]))
+            .build();
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .tls_config(tls)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build(),
+        )
+    }
+
     /// PEM of the CA that signed the server and client certificates.
     pub fn ca_pem(&self) -> String {
         self.inner.pki.ca_pem.clone()
