@@ -288,7 +288,7 @@ fn worker(s: &Shared, id: usize) {
 
 /// Offers the job to every sink; false when the drain deadline cut it short.
 fn deliver_all(s: &Shared, job: &Job) -> bool {
-    let summary = summary(&job);
+    let summary = summary(job);
     s.sinks
         .iter()
         .all(|sink| deliver_one(s, sink.as_ref(), &job.alert, &summary))
