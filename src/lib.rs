@@ -8,6 +8,7 @@ that do I/O, so they can be tested with plain values.
 
 pub mod backend;
 pub mod check;
+pub mod classifier;
 pub mod cli;
 pub mod daemon;
 pub mod detect;
@@ -25,4 +26,5 @@ pub mod secret;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
+pub mod streams;
 pub mod util;

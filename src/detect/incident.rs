@@ -18,8 +18,8 @@ stream that only ever leaves through `tick` and `startup_done`.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::mem;
 
-use crate::model::finding::{FailureType, Finding, Termination, Workload};
 pub use crate::model::incident::{Incident, Notification, State, Transition};
+use crate::model::{FailureType, Finding, Termination, Workload};
 
 /// A HighRestartCount incident's pods are Running and Ready between crashes,
 /// so health says nothing: it resolves after this long without a termination.

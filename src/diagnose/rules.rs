@@ -21,9 +21,9 @@ exits.
 */
 
 use super::vars::{MAX_QUOTE, Vars, cap, fill, fill_all};
-use crate::kube::types::{ContainerRecord, ContainerState, PodRecord};
 pub use crate::model::diagnosis::{Cause, Diagnosis, Fix};
-use crate::model::finding::{FailureType, Finding, Workload};
+use crate::model::{ContainerRecord, ContainerState, PodRecord};
+use crate::model::{FailureType, Finding, Workload};
 
 use FailureType as F;
 

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use super::quantity;
 use super::rules::{Context, ProbeSlot};
-use crate::kube::types::{ContainerRecord, ContainerState, Probe, ProbeKind};
+use crate::model::{ContainerRecord, ContainerState, Probe, ProbeKind};
 
 /// Every `{{name}}` a template may use (user rules are checked against it).
 pub const NAMES: &[&str] = &[

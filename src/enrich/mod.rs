@@ -28,14 +28,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::detect::incident::{Incident, State};
-use crate::detect::types::FailureType;
-use crate::diagnose::{Context, Diagnosis, RuleSet};
+use crate::diagnose::{Context, RuleSet};
 use crate::kube::client::{Client, Error};
-use crate::kube::types::PodRecord;
 use crate::metrics::Metrics;
-use crate::notify::Item;
-use crate::notify::Job;
+use crate::model::Diagnosis;
+use crate::model::FailureType;
+use crate::model::Item;
+use crate::model::Job;
+use crate::model::PodRecord;
+use crate::model::{Incident, State};
 use crate::notify::pool::Prepare;
 
 /// Longest one enrichment call may take.
@@ -326,22 +327,12 @@ impl Enricher {
 
     fn redact_diagnosis(&self, item: &mut Item) {
         if let Some(d) = item.diagnosis.as_mut() {
-            redact_diagnosis(d, self.redact);
+            d.redact_with(self.redact);
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<u64, Cached>, u64)> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Redacts the parts of a diagnosis that quote pod output (summary,
-/// evidence, fix text); the commands are built from names and stay usable.
-pub fn redact_diagnosis(d: &mut Diagnosis, redact: Redact) {
-    d.summary = redact(&d.summary);
-    d.fix.text = redact(&d.fix.text);
-    for e in &mut d.evidence {
-        *e = redact(e);
     }
 }
 

@@ -1,6 +1,6 @@
 /*!
 Leaf utilities, each written once and used everywhere: RFC 3339 time
-(`time`), retry delays (`backoff`), seeded jitter (`random`) and a bounded
+(`time`), retry delays (`backoff`), seeded jitter (`random`), visible cuts (`text`) and a bounded
 least-recently-used map with a time to live (`lru`). They import nothing
 from the rest of the crate.
 */
@@ -8,4 +8,5 @@ from the rest of the crate.
 pub mod backoff;
 pub mod lru;
 pub mod random;
+pub mod text;
 pub mod time;
