@@ -15,8 +15,8 @@ than it says.
 
 use std::borrow::Cow;
 
+use super::context::{Context, ProbeSlot};
 use super::quantity;
-use super::rules::{Context, ProbeSlot};
 use crate::model::{ContainerRecord, ContainerState, Probe, ProbeKind};
 
 /// Every `{{name}}` a template may use (user rules are checked against it).
