@@ -693,20 +693,11 @@ mod tests {
 
     fn finding(kind: FailureType, pod: &str) -> Finding {
         Finding {
-            kind,
-            namespace: "shop".into(),
-            pod: pod.into(),
-            container: Some("app".into()),
-            init_container: false,
-            reason: kind.as_str().into(),
             message: "back-off restarting failed container".into(),
-            exit_code: None,
-            signal: None,
             restart_count: Some(3),
             node: Some("worker-1".into()),
             image: Some("ghcr.io/acme/api:1.2".into()),
-            since: None,
-            termination: None,
+            ..Finding::test(kind, pod)
         }
     }
 
