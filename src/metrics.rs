@@ -54,6 +54,8 @@ pub struct Counters {
     pub llm_failures: AtomicU64,
     pub llm_cache_hits: AtomicU64,
     pub llm_cache_misses: AtomicU64,
+    /// LLM answers held in the cache (a gauge; an expired one counts until it is looked up or evicted).
+    pub llm_cache_entries: AtomicU64,
     /// analyze-stack reports sent to the OpsCtrl backend, and failed.
     pub backend_reports: AtomicU64,
     pub backend_failures: AtomicU64,
@@ -110,6 +112,14 @@ impl SinkStats {
 impl Counters {
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cache hits over lookups of the LLM's answer cache; `None` before the
+    /// first lookup (and always when no LLM is configured).
+    pub fn llm_cache_hit_rate(&self) -> Option<f64> {
+        let hits = self.llm_cache_hits.load(Ordering::Relaxed);
+        let lookups = hits + self.llm_cache_misses.load(Ordering::Relaxed);
+        (lookups > 0).then(|| hits as f64 / lookups as f64)
     }
 }
 
@@ -312,6 +322,11 @@ impl Metrics {
                 "opsctrl_leader",
                 "1 while this replica may send notifications (holds the Lease, or leader election is off).",
                 &c.leader,
+            ),
+            (
+                "opsctrl_llm_cache_entries",
+                "LLM answers held in the cache.",
+                &c.llm_cache_entries,
             ),
         ] {
             metric(name, "gauge", help, get(v));

@@ -99,6 +99,7 @@ fn health(metrics: &Metrics) -> Reply {
         .iter()
         .map(|s| s.namespace.clone().unwrap_or_else(|| "*".into()))
         .collect();
+    let hit_rate = c.llm_cache_hit_rate();
     let doc = json!({
         "isHealthy": healthy,
         "connectionState": {
@@ -109,17 +110,19 @@ fn health(metrics: &Metrics) -> Reply {
         },
         "metrics": {
             // Incidents opened (one per real problem), not watch events as
-            // the original counted. Diagnosis arrives with a later feature.
+            // the original counted.
             "totalFailuresDetected": c.incidents_opened.load(Relaxed),
-            "diagnosisCallsExecuted": 0,
-            // No diagnosis cache exists yet (the LLM's comes later): no rate,
-            // rather than an invented one.
-            "cacheHitRate": null,
+            // Requests sent to the LLM: the rules diagnose every incident
+            // locally, the LLM is the call that costs and that the cache saves.
+            "diagnosisCallsExecuted": c.llm_requests.load(Relaxed),
+            // The LLM answer cache's hits over lookups; null before the first
+            // lookup (always, without an LLM) rather than an invented rate.
+            "cacheHitRate": hit_rate,
             "reconnectionAttempts": c.watch_restarts.load(Relaxed) + c.relists.load(Relaxed),
             "lastHealthCheck": format_rfc3339(unix_now()),
         },
         "activeNamespaces": namespaces,
-        "cacheStats": { "entries": 0, "hitRate": null },
+        "cacheStats": { "entries": c.llm_cache_entries.load(Relaxed), "hitRate": hit_rate },
         "podsTracked": c.pods_tracked.load(Relaxed),
         "incidentsOpen": c.incidents_open.load(Relaxed),
         // The OpsCtrl backend's registration (`off` when not configured); a
@@ -271,6 +274,7 @@ pub fn start(port: u16, metrics: Arc<Metrics>) -> io::Result<SocketAddr> {
 mod tests {
     use super::*;
     use crate::metrics::Phase;
+    use std::sync::atomic::Ordering::Relaxed;
 
     fn metrics() -> Metrics {
         Metrics::new(&[("all namespaces".into(), None)], 2)
@@ -316,6 +320,28 @@ mod tests {
         assert_eq!(r.status, 503);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["connectionState"]["consecutiveFailures"], 2);
+    }
+
+    #[test]
+    fn health_reports_the_llm_calls_and_its_cache() {
+        let m = metrics();
+        let get = |m: &Metrics| -> serde_json::Value {
+            serde_json::from_str(&route("GET", "/health", m).body).unwrap()
+        };
+        let v = get(&m);
+        assert_eq!(v["metrics"]["diagnosisCallsExecuted"], 0);
+        assert_eq!(v["metrics"]["cacheHitRate"], json!(null), "no lookup yet");
+        assert_eq!(v["cacheStats"], json!({"entries": 0, "hitRate": null}));
+
+        let c = &m.counters;
+        c.llm_requests.store(3, Relaxed);
+        c.llm_cache_misses.store(3, Relaxed);
+        c.llm_cache_hits.store(1, Relaxed);
+        c.llm_cache_entries.store(2, Relaxed);
+        let v = get(&m);
+        assert_eq!(v["metrics"]["diagnosisCallsExecuted"], 3);
+        assert_eq!(v["metrics"]["cacheHitRate"], 0.25);
+        assert_eq!(v["cacheStats"], json!({"entries": 2, "hitRate": 0.25}));
     }
 
     #[test]

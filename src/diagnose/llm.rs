@@ -173,6 +173,7 @@ impl LlmClient {
                 let v = json!({"model": self.model, "answer": answer});
                 if let Ok(mut cache) = self.cache.lock() {
                     cache.insert(key, v.clone(), Instant::now());
+                    self.count_entries(&cache);
                 }
                 Some(v)
             }
@@ -201,7 +202,17 @@ impl LlmClient {
 
     fn cached(&self, key: &str) -> Option<Value> {
         let mut cache = self.cache.lock().ok()?;
-        cache.get(&key.to_owned(), Instant::now()).cloned()
+        let v = cache.get(&key.to_owned(), Instant::now()).cloned();
+        // A lookup removes an expired entry.
+        self.count_entries(&cache);
+        v
+    }
+
+    /// Publishes the cache's size (`/health`'s `cacheStats.entries`).
+    fn count_entries(&self, cache: &Lru<String, Value>) {
+        let n = cache.len() as u64;
+        let gauge = &self.metrics.counters.llm_cache_entries;
+        gauge.store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn pause_left(&self) -> Option<Duration> {
