@@ -123,6 +123,7 @@ impl Counters {
     }
 }
 
+/// Where a watch stream stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// First LIST not finished yet.
@@ -131,6 +132,96 @@ pub enum Phase {
     Streaming,
     /// Waiting to retry after a failure.
     Retrying,
+}
+
+impl Phase {
+    /// The name `/health` shows under `streams[].phase`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Listing => "listing",
+            Phase::Streaming => "streaming",
+            Phase::Retrying => "retrying",
+        }
+    }
+}
+
+/// The OpsCtrl backend's registration, for `/health` and the logs. Its
+/// `Display` is the status line (`pending: claim at <url>`, `registered`…).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BackendStatus {
+    /// Not configured.
+    #[default]
+    Off,
+    /// The cluster id is not known yet.
+    Starting,
+    /// Not registered, and the last attempt failed (retrying).
+    Failing(String),
+    /// Waiting for the user to claim the cluster; `note` says more when the
+    /// check itself had trouble.
+    Pending {
+        claim_url: String,
+        note: Option<String>,
+    },
+    /// Registered; `tokens` says whether reports can be sent, `problem` why
+    /// not (or why refreshing fails).
+    Registered {
+        tokens: bool,
+        problem: Option<String>,
+    },
+}
+
+impl BackendStatus {
+    /// The state alone, without details: `off`, `starting`, `error`,
+    /// `pending` or `registered`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BackendStatus::Off => "off",
+            BackendStatus::Starting => "starting",
+            BackendStatus::Failing(_) => "error",
+            BackendStatus::Pending { .. } => "pending",
+            BackendStatus::Registered { .. } => "registered",
+        }
+    }
+
+    /// The URL where the user claims the cluster, while that is awaited.
+    pub fn claim_url(&self) -> Option<&str> {
+        match self {
+            BackendStatus::Pending { claim_url, .. } => Some(claim_url),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendStatus::Off | BackendStatus::Starting => f.write_str(self.as_str()),
+            BackendStatus::Failing(why) => write!(f, "error: {why}"),
+            BackendStatus::Pending { claim_url, note } => {
+                write!(f, "pending: claim at {claim_url}")?;
+                match note {
+                    Some(n) => write!(f, " ({n})"),
+                    None => Ok(()),
+                }
+            }
+            BackendStatus::Registered {
+                tokens: true,
+                problem: None,
+            } => f.write_str("registered"),
+            BackendStatus::Registered {
+                tokens: true,
+                problem: Some(p),
+            } => write!(f, "registered (token refresh failing: {p})"),
+            BackendStatus::Registered {
+                tokens: false,
+                problem,
+            } => write!(
+                f,
+                "registered, no tokens yet: {}",
+                problem.as_deref().unwrap_or("fetching")
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -150,9 +241,8 @@ pub struct StreamState {
 pub struct Metrics {
     pub counters: Counters,
     pub sinks: SinkStats,
-    /// The OpsCtrl backend registration, for /health and the logs:
-    /// e.g. `pending: claim at https://…`, `registered`, `off`.
-    pub backend_status: Mutex<String>,
+    /// The OpsCtrl backend registration, for /health.
+    backend_status: Mutex<BackendStatus>,
     streams: Mutex<Vec<StreamState>>,
     /// `RECONNECTION_MAX_FAILURES`: consecutive failures that make a stream unhealthy.
     max_failures: u32,
@@ -164,7 +254,7 @@ impl Metrics {
         Metrics {
             counters: Counters::default(),
             sinks: SinkStats::default(),
-            backend_status: Mutex::new("off".into()),
+            backend_status: Mutex::new(BackendStatus::Off),
             streams: Mutex::new(
                 stream_names
                     .iter()
@@ -181,6 +271,19 @@ impl Metrics {
             ),
             max_failures,
             started: unix_now(),
+        }
+    }
+
+    pub fn backend_status(&self) -> BackendStatus {
+        self.backend_status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_backend_status(&self, status: BackendStatus) {
+        if let Ok(mut s) = self.backend_status.lock() {
+            *s = status;
         }
     }
 

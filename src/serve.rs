@@ -90,11 +90,7 @@ fn health(metrics: &Metrics) -> Reply {
         .max()
         .unwrap_or(0);
     let backoff_ms = streams.iter().map(|s| s.backoff_ms).max().unwrap_or(0);
-    let backend = metrics
-        .backend_status
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default();
+    let backend = metrics.backend_status();
     let namespaces: Vec<String> = streams
         .iter()
         .map(|s| s.namespace.clone().unwrap_or_else(|| "*".into()))
@@ -128,12 +124,12 @@ fn health(metrics: &Metrics) -> Reply {
         // The OpsCtrl backend's registration (`off` when not configured); a
         // pending claim is not unhealthy, so its URL is shown here instead.
         "backend": {
-            "status": backend,
-            "claimUrl": crate::backend::claim_url_in(&backend),
+            "status": backend.to_string(),
+            "claimUrl": backend.claim_url(),
         },
         "streams": streams.iter().map(|s| json!({
             "name": s.name,
-            "phase": format!("{:?}", s.phase).to_lowercase(),
+            "phase": s.phase.as_str(),
             "consecutiveFailures": s.consecutive_failures,
             "lastError": s.last_error,
         })).collect::<Vec<_>>(),
@@ -273,7 +269,7 @@ pub fn start(port: u16, metrics: Arc<Metrics>) -> io::Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Phase;
+    use crate::metrics::{BackendStatus, Phase};
     use std::sync::atomic::Ordering::Relaxed;
 
     fn metrics() -> Metrics {
@@ -315,6 +311,10 @@ mod tests {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["activeNamespaces"], json!(["*"]));
+        assert_eq!(v["streams"][0]["phase"], "listing");
+        m.update_stream(0, |s| s.phase = Phase::Retrying);
+        let v: serde_json::Value = serde_json::from_str(&route("GET", "/health", &m).body).unwrap();
+        assert_eq!(v["streams"][0]["phase"], "retrying");
         m.update_stream(0, |s| s.consecutive_failures = 2);
         let r = route("GET", "/health", &m);
         assert_eq!(r.status, 503);
@@ -350,11 +350,15 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&route("GET", "/health", &m).body).unwrap();
         assert_eq!(v["backend"], json!({"status": "off", "claimUrl": null}));
         let url = "https://app.opsctrl.dev/claim?cluster=clu_1";
-        *m.backend_status.lock().unwrap() = format!("pending: claim at {url}");
+        m.set_backend_status(BackendStatus::Pending {
+            claim_url: url.into(),
+            note: None,
+        });
         let r = route("GET", "/health", &m);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["backend"]["claimUrl"], url);
         assert_eq!(r.status, 200, "a pending claim is not unhealthy");
+        assert_eq!(v["backend"]["status"], format!("pending: claim at {url}"));
     }
 
     #[test]
