@@ -1,8 +1,8 @@
 /*!
 The optional OpsCtrl backend (on when `OPSCTRL_BACKEND_URL`, `CLUSTER_NAME`
 and `USER_EMAIL` are set): the original daemon's cluster registration, claim
-and token flow (behaviour.md §2), and `POST /daemon/analyze-stack` for each
-incident (§4.6).
+and token flow, and `POST /daemon/analyze-stack` for each incident (the
+original sent it and discarded the answer).
 
 The daemon calls three things:
 - [`Backend::start`] once, with the settings, where the cluster id comes from

@@ -5,8 +5,9 @@ for it, and a fix with copy-pasteable `kubectl` commands naming the real
 workload, namespace and container.
 
 Pure and table-driven (`rules::RULES`): no I/O, no clock, so every rule is
-tested with plain values. It replaces the original's `rules.json`
-(behaviour.md §4.7), which was never called and whose fixes named nothing.
+tested with plain values. It replaces the original's `rules.json` (17
+rules matched against events and logs), which was never called and whose
+fixes named nothing.
 
 - `rules`: the rule table, the matcher and `diagnose`.
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
