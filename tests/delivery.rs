@@ -235,7 +235,10 @@ fn a_resolution_reaches_the_sinks_that_got_its_incident_below_the_severity_filte
     let mut d = start(
         &api,
         &home,
-        &[("WEBHOOK_URL", &url), ("ALERT_SEVERITY_FILTERS", "critical")],
+        &[
+            ("WEBHOOK_URL", &url),
+            ("ALERT_SEVERITY_FILTERS", "critical"),
+        ],
     );
     let notifications = || -> Vec<String> {
         hook.received()

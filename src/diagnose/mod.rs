@@ -20,7 +20,6 @@ fixes named nothing.
   `Diagnosis::ai`; the one part of diagnosis that does I/O.
 */
 
-pub mod cache;
 pub mod llm;
 pub mod quantity;
 pub mod redact;
