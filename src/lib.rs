@@ -6,6 +6,8 @@ The binary (`src/main.rs`) only wires these modules together. Pure decisions
 that do I/O, so they can be tested with plain values.
 */
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod check;
 pub mod cli;

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::util::sync::lock;
 use crate::util::time::unix_now;
 
 #[derive(Default)]
@@ -83,9 +84,7 @@ pub struct SinkStats {
 
 impl SinkStats {
     pub fn record(&self, sink: &'static str, outcome: SinkOutcome) {
-        let Ok(mut v) = self.by_sink.lock() else {
-            return;
-        };
+        let mut v = lock(&self.by_sink);
         let i = match v.iter().position(|(n, _)| *n == sink) {
             Some(i) => i,
             None => {
@@ -98,7 +97,7 @@ impl SinkStats {
 
     /// (sink, [sent, retried, failed]), in first-seen order.
     pub fn snapshot(&self) -> Vec<(&'static str, [u64; 3])> {
-        self.by_sink.lock().map(|v| v.clone()).unwrap_or_default()
+        lock(&self.by_sink).clone()
     }
 
     pub fn get(&self, sink: &str, outcome: SinkOutcome) -> u64 {
@@ -275,28 +274,21 @@ impl Metrics {
     }
 
     pub fn backend_status(&self) -> BackendStatus {
-        self.backend_status
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        lock(&self.backend_status).clone()
     }
 
     pub fn set_backend_status(&self, status: BackendStatus) {
-        if let Ok(mut s) = self.backend_status.lock() {
-            *s = status;
-        }
+        *lock(&self.backend_status) = status;
     }
 
     pub fn streams(&self) -> Vec<StreamState> {
-        self.streams.lock().map(|s| s.clone()).unwrap_or_default()
+        lock(&self.streams).clone()
     }
 
     /// Updates stream `i` in place.
     pub fn update_stream(&self, i: usize, f: impl FnOnce(&mut StreamState)) {
-        if let Ok(mut s) = self.streams.lock() {
-            if let Some(st) = s.get_mut(i) {
-                f(st);
-            }
+        if let Some(st) = lock(&self.streams).get_mut(i) {
+            f(st);
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::metrics::Metrics;
+use crate::util::sync::lock;
 use crate::util::time::{format_rfc3339, unix_now};
 
 const WORKERS: usize = 2;
@@ -223,10 +224,7 @@ fn handle(mut stream: TcpStream, metrics: &Metrics) {
 
 fn worker(rx: Arc<Mutex<Receiver<TcpStream>>>, metrics: Arc<Metrics>) {
     loop {
-        let next = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
+        let next = lock(&rx).recv();
         match next {
             Ok(stream) => handle(stream, &metrics),
             Err(_) => return,

@@ -48,7 +48,7 @@ pub mod tokens;
 
 pub use report::summary;
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -61,6 +61,7 @@ use crate::metrics::{BackendStatus, Counters, Metrics};
 use crate::notify::{Failure, Item};
 use crate::secret::Secret;
 use crate::settings;
+use crate::util::sync::{lock, wait_timeout_while};
 
 /// Where the cluster id comes from: the UID of namespace `kube-system`.
 /// The kube `Client` is one; tests pass a closure.
@@ -197,20 +198,11 @@ impl Wake {
     fn sleep(&self, d: Duration) -> bool {
         let mut g = lock(&self.flags);
         if !g.0 && !g.1 && !d.is_zero() {
-            g = match self.cv.wait_timeout_while(g, d, |f| !f.0 && !f.1) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            g = wait_timeout_while(&self.cv, g, d, |f| !f.0 && !f.1);
         }
         g.0 = false;
         !g.1
     }
-}
-
-/// A poisoned lock only means another thread panicked mid-update; the
-/// values here stay consistent (each update is one assignment), so go on.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why no tokens could be had.

@@ -44,6 +44,7 @@ use crate::notify::Item;
 use crate::secret::Secret;
 use crate::settings::{DiagnosisSettings, Llm};
 use crate::util::lru::Lru;
+use crate::util::sync::lock;
 
 /// Most of the user message, in bytes.
 pub const MAX_PROMPT: usize = 12 * 1024;
@@ -171,19 +172,16 @@ impl LlmClient {
         match self.ask(item) {
             Ok(answer) => {
                 let v = json!({"model": self.model, "answer": answer});
-                if let Ok(mut cache) = self.cache.lock() {
-                    cache.insert(key, v.clone(), Instant::now());
-                    self.count_entries(&cache);
-                }
+                let mut cache = lock(&self.cache);
+                cache.insert(key, v.clone(), Instant::now());
+                self.count_entries(&cache);
                 Some(v)
             }
             Err(f) => {
                 Counters::inc(&c.llm_failures);
                 let pause = match f.pause {
                     Some(d) => {
-                        if let Ok(mut p) = self.paused_until.lock() {
-                            *p = Instant::now().checked_add(d);
-                        }
+                        *lock(&self.paused_until) = Instant::now().checked_add(d);
                         format!("; not asking it again for {} s", d.as_secs())
                     }
                     None => String::new(),
@@ -201,7 +199,7 @@ impl LlmClient {
     }
 
     fn cached(&self, key: &str) -> Option<Value> {
-        let mut cache = self.cache.lock().ok()?;
+        let mut cache = lock(&self.cache);
         let v = cache.get(&key.to_owned(), Instant::now()).cloned();
         // A lookup removes an expired entry.
         self.count_entries(&cache);
@@ -216,7 +214,7 @@ impl LlmClient {
     }
 
     fn pause_left(&self) -> Option<Duration> {
-        let p = self.paused_until.lock().ok()?;
+        let p = lock(&self.paused_until);
         let until = (*p)?;
         until
             .checked_duration_since(Instant::now())

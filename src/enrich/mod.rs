@@ -37,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::notify::Item;
 use crate::notify::Job;
 use crate::notify::pool::Prepare;
+use crate::util::sync::lock;
 
 /// Longest one enrichment call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -331,7 +332,7 @@ impl Enricher {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<u64, Cached>, u64)> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.cache)
     }
 }
 

@@ -27,6 +27,7 @@ use crate::output;
 use crate::settings::Alerts;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
+use crate::util::sync::{lock, wait_timeout};
 
 impl Keyed for Job {
     fn keys(&self) -> Vec<u64> {
@@ -111,8 +112,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A worker that panicked mid-delivery must not stop the others.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn set_depth(&self, st: &State) {
@@ -228,10 +228,7 @@ impl Pool {
             if left.is_zero() {
                 break;
             }
-            st =
-                s.cv.wait_timeout(st, left)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
+            st = wait_timeout(&s.cv, st, left);
         }
         let mut lost: Vec<String> = st.working.values().cloned().collect();
         lost.extend(st.queue.take_all().iter().map(summary));
@@ -283,10 +280,7 @@ fn worker(s: &Shared, id: usize) {
                 if st.closed && st.queue.is_empty() {
                     return;
                 }
-                st =
-                    s.cv.wait_timeout(st, Duration::from_millis(500))
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|p| p.into_inner().0);
+                st = wait_timeout(&s.cv, st, Duration::from_millis(500));
             }
         };
         let keys = job.keys();
@@ -372,10 +366,7 @@ fn pause(s: &Shared, d: Duration) -> bool {
             Some(dl) => until.min(dl),
             None => until,
         };
-        st =
-            s.cv.wait_timeout(st, wake.saturating_duration_since(now))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+        st = wait_timeout(&s.cv, st, wake.saturating_duration_since(now));
     }
 }
 
