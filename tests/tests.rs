@@ -2,6 +2,7 @@
 // (clippy.toml allows it inside #[test] functions; this covers the helpers).
 #![allow(clippy::unwrap_used)]
 
+mod architecture;
 mod backend;
 mod bad_input;
 mod cli;

@@ -46,8 +46,6 @@ mod runner;
 pub mod state;
 pub mod tokens;
 
-pub use report::summary;
-
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -56,9 +54,9 @@ use serde_json::Value;
 use self::api::{Api, ApiError};
 use self::state::{ClusterFile, Store};
 use self::tokens::Tokens;
-use crate::detect::incident::State;
 use crate::metrics::{BackendStatus, Counters, Metrics};
-use crate::notify::{Failure, Item};
+use crate::model::State;
+use crate::model::{Failure, Item};
 use crate::secret::Secret;
 use crate::settings;
 use crate::util::sync::{lock, wait_timeout_while};

@@ -19,8 +19,8 @@ Pure and cheap — it runs on every pod update: no I/O, no clock (`now` is
 passed in), no allocation but the findings themselves.
 */
 
-use crate::detect::types::{FailureType, Finding, Termination};
-use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
+use crate::model::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
+use crate::model::{FailureType, Finding, Termination};
 
 /// Thresholds, in seconds.
 #[derive(Clone, Debug)]

@@ -18,8 +18,8 @@ stream that only ever leaves through `tick` and `startup_done`.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::mem;
 
-use crate::model::finding::{FailureType, Finding, Termination, Workload};
 pub use crate::model::incident::{Incident, Notification, State, Transition};
+use crate::model::{FailureType, Finding, Termination, Workload};
 
 /// A HighRestartCount incident's pods are Running and Ready between crashes,
 /// so health says nothing: it resolves after this long without a termination.
@@ -693,20 +693,11 @@ mod tests {
 
     fn finding(kind: FailureType, pod: &str) -> Finding {
         Finding {
-            kind,
-            namespace: "shop".into(),
-            pod: pod.into(),
-            container: Some("app".into()),
-            init_container: false,
-            reason: kind.as_str().into(),
             message: "back-off restarting failed container".into(),
-            exit_code: None,
-            signal: None,
             restart_count: Some(3),
             node: Some("worker-1".into()),
             image: Some("ghcr.io/acme/api:1.2".into()),
-            since: None,
-            termination: None,
+            ..Finding::test(kind, pod)
         }
     }
 

@@ -8,7 +8,6 @@ plain values and a fake clock.
 */
 
 pub mod classify;
-pub mod detector;
 pub mod incident;
 pub mod types;
 pub mod workload;

@@ -39,8 +39,8 @@ use serde_json::{Value, json};
 use super::redact::{redact, redact_lines};
 use super::vars::cap;
 use crate::metrics::{Counters, Metrics};
+use crate::model::Item;
 use crate::net::http;
-use crate::notify::Item;
 use crate::secret::Secret;
 use crate::settings::{DiagnosisSettings, Llm};
 use crate::util::lru::Lru;
@@ -445,8 +445,8 @@ fn clean_answer(content: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::{Incident, State};
-    use crate::detect::types::{FailureType, Finding, Workload};
+    use crate::model::{FailureType, Finding, Workload};
+    use crate::model::{Incident, State};
 
     fn finding(pod: &str, reason: &str) -> Finding {
         Finding {

@@ -22,50 +22,13 @@ then probes (a probe failing is often the symptom of those), then generic
 exits.
 */
 
+pub use super::context::{Context, ProbeSlot};
 use super::vars::{MAX_QUOTE, Vars, cap, fill, fill_all};
-use crate::kube::types::{ContainerRecord, ContainerState, PodRecord};
+use crate::model::FailureType;
 pub use crate::model::diagnosis::{Cause, Diagnosis, Fix};
-use crate::model::finding::{FailureType, Finding, Workload};
+use crate::model::{ContainerRecord, ContainerState};
 
 use FailureType as F;
-
-/// Everything the rules look at. `events` are formatted lines
-/// (`Warning BackOff: Back-off restarting failed container`), `logs` are log
-/// lines; either may be empty.
-pub struct Context<'a> {
-    pub finding: &'a Finding,
-    pub pod: &'a PodRecord,
-    pub workload: &'a Workload,
-    pub events: &'a [String],
-    pub logs: &'a [String],
-}
-
-/// Which probe a rule is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProbeSlot {
-    Liveness,
-    Readiness,
-    Startup,
-}
-
-impl ProbeSlot {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProbeSlot::Liveness => "liveness",
-            ProbeSlot::Readiness => "readiness",
-            ProbeSlot::Startup => "startup",
-        }
-    }
-
-    /// The container field, as in a JSON-patch path.
-    pub fn field(self) -> &'static str {
-        match self {
-            ProbeSlot::Liveness => "livenessProbe",
-            ProbeSlot::Readiness => "readinessProbe",
-            ProbeSlot::Startup => "startupProbe",
-        }
-    }
-}
 
 /// What a rule requires of the exit code (and signal).
 #[derive(Clone, Copy, Debug)]
@@ -1315,6 +1278,7 @@ mod tests {
     use crate::detect::classify::{NothingKnown, Thresholds, classify};
     use crate::detect::workload::workload_of;
     use crate::kube::types::Pod;
+    use crate::model::{Finding, PodRecord};
     use crate::util::time::parse_rfc3339;
 
     macro_rules! fixture {

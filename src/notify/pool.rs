@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::queue::{Keyed, Queue};
 use super::{Alert, Failure, Job, Sink};
-use crate::detect::types::Severity;
 use crate::metrics::{Metrics, SinkOutcome};
+use crate::model::Severity;
 use crate::output;
 use crate::settings::Alerts;
 use crate::util::backoff::Backoff;
@@ -373,8 +373,8 @@ fn pause(s: &Shared, d: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::{Incident, State as IState};
-    use crate::detect::types::{FailureType, Finding, Workload};
+    use crate::model::{FailureType, Finding, Workload};
+    use crate::model::{Incident, State as IState};
     use crate::notify::Item;
     use std::sync::atomic::{AtomicBool, AtomicUsize};
 
