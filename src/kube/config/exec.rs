@@ -1,11 +1,8 @@
-//! The exec credential plugin of a kubeconfig user, checked and ready to run.
+//! An exec credential plugin of a kubeconfig user, checked and ready to run
+//! (`resolve` checks it; `kube::auth` runs it).
 
 use std::fmt;
 use std::path::PathBuf;
-
-use super::Error;
-use super::kubeconfig::KubeExec;
-use super::resolve::Where;
 
 /// The exec credential API versions we speak (v1alpha1 was removed in Kubernetes 1.24).
 pub const EXEC_API_V1: &str = "client.authentication.k8s.io/v1";
@@ -50,36 +47,4 @@ pub struct ExecClusterInfo {
     pub certificate_authority_data: Option<Vec<u8>>,
     pub tls_server_name: Option<String>,
     pub insecure_skip_tls_verify: bool,
-}
-
-pub(super) fn resolve_exec(
-    exec: &KubeExec,
-    at: &Where,
-    cluster: ExecClusterInfo,
-) -> Result<ExecConfig, Error> {
-    let Some(command) = &exec.command else {
-        return Err(at.invalid("has exec without a command".to_owned(), None));
-    };
-    let api_version = match exec.api_version.as_deref() {
-        Some(v @ (EXEC_API_V1 | EXEC_API_V1BETA1)) => v.to_owned(),
-        Some(other) => {
-            return Err(at.invalid(
-                format!(
-                    "exec apiVersion \"{other}\" is not supported (use {EXEC_API_V1} or {EXEC_API_V1BETA1})"
-                ),
-                None,
-            ));
-        }
-        None => return Err(at.invalid("exec has no apiVersion".to_owned(), None)),
-    };
-    Ok(ExecConfig {
-        command: command.clone(),
-        args: exec.args.clone(),
-        env: exec.env.clone(),
-        api_version,
-        base_dir: at.dir(),
-        install_hint: exec.install_hint.clone(),
-        provide_cluster_info: exec.provide_cluster_info,
-        cluster,
-    })
 }

@@ -8,8 +8,8 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::certs::{Problem, check_key_pair, parse_ca_certs, parse_cert_chain};
-use super::exec::resolve_exec;
-use super::kubeconfig::{KubeCluster, KubeUser, Kubeconfig, Named};
+use super::exec::{EXEC_API_V1, EXEC_API_V1BETA1, ExecConfig};
+use super::kubeconfig::{KubeCluster, KubeExec, KubeUser, Kubeconfig, Named};
 use super::read::{read_bounded, read_text};
 use super::{
     AuthConfig, ClientIdentity, ClusterConfig, Error, ExecClusterInfo, Origin, TlsOptions,
@@ -117,11 +117,7 @@ pub(super) struct Where<'a> {
 }
 
 impl Where<'_> {
-    pub(super) fn invalid(
-        &self,
-        problem: String,
-        source: Option<Box<dyn StdError + Send + Sync>>,
-    ) -> Error {
+    fn invalid(&self, problem: String, source: Option<Box<dyn StdError + Send + Sync>>) -> Error {
         Error::Invalid {
             origin: self.origin.clone(),
             problem: format!("{} {problem}", self.entry),
@@ -138,7 +134,7 @@ impl Where<'_> {
         self.file.parent().unwrap_or(Path::new("")).join(raw)
     }
 
-    pub(super) fn dir(&self) -> PathBuf {
+    fn dir(&self) -> PathBuf {
         self.file.parent().unwrap_or(Path::new("")).to_path_buf()
     }
 
@@ -371,6 +367,38 @@ pub(super) fn check_token_file(path: &Path) -> Result<(), Problem> {
             Some(Box::new(e)),
         )),
     }
+}
+
+fn resolve_exec(
+    exec: &KubeExec,
+    at: &Where,
+    cluster: ExecClusterInfo,
+) -> Result<ExecConfig, Error> {
+    let Some(command) = &exec.command else {
+        return Err(at.invalid("has exec without a command".to_owned(), None));
+    };
+    let api_version = match exec.api_version.as_deref() {
+        Some(v @ (EXEC_API_V1 | EXEC_API_V1BETA1)) => v.to_owned(),
+        Some(other) => {
+            return Err(at.invalid(
+                format!(
+                    "exec apiVersion \"{other}\" is not supported (use {EXEC_API_V1} or {EXEC_API_V1BETA1})"
+                ),
+                None,
+            ));
+        }
+        None => return Err(at.invalid("exec has no apiVersion".to_owned(), None)),
+    };
+    Ok(ExecConfig {
+        command: command.clone(),
+        args: exec.args.clone(),
+        env: exec.env.clone(),
+        api_version,
+        base_dir: at.dir(),
+        install_hint: exec.install_hint.clone(),
+        provide_cluster_info: exec.provide_cluster_info,
+        cluster,
+    })
 }
 
 #[cfg(test)]
