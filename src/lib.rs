@@ -22,7 +22,7 @@ detect                        classification, workloads, the incident engine
 kube                          API access: config, auth, TLS, client, watch, store
 settings metrics net          settings; counters; the HTTP agent for non-Kubernetes calls
 secret shutdown               secret strings; signals
-model util                    the vocabulary; time, backoff, random, LRU, text
+model util                    the vocabulary; time, backoff, random, LRU, text, locks
 ```
 
 # One watch event, from the socket to a Slack post
