@@ -9,5 +9,4 @@ plain values and a fake clock.
 
 pub mod classify;
 pub mod incident;
-pub mod types;
 pub mod workload;
