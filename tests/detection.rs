@@ -366,6 +366,15 @@ fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Times come from the dump's own evidence, not from when scan ran.
+    for i in v.as_array().unwrap() {
+        assert!(
+            i["first_seen"].as_str().unwrap().starts_with("2024-"),
+            "{}",
+            i["first_seen"]
+        );
+        assert!(i["detected_at"].as_str().unwrap() >= i["first_seen"].as_str().unwrap());
+    }
     let web: Vec<(&str, &str, &str, &str)> = v
         .as_array()
         .unwrap()

@@ -662,6 +662,7 @@ fn item(id: u64, ns: &str, pod_name: &str, state: State) -> Item {
             id,
             cluster: "k3s".into(),
             first_seen_ms: 1_000,
+            detected_ms: 1_000,
             last_seen_ms: 2_000,
             ..items::incident(finding, state)
         },
