@@ -350,3 +350,86 @@ fn without_rights_on_namespaces_detection_still_starts() {
             .contains("detecting without the namespace opsctrl.dev/ignore annotation")
     );
 }
+
+#[test]
+fn not_ready_err_image_pull_and_config_errors_are_reported_with_their_cause() {
+    const PULL_GRACE: Duration = Duration::from_millis(1500);
+    let api = FakeApi::start();
+    let names = [
+        "api-6c9f7b5d4-aaaaa",
+        "cart-5f8d6c7b9-bbbbb",
+        "pay-7b6c5d4f8-ccccc",
+    ];
+    let uids = ["uid-api", "uid-cart", "uid-pay"];
+    for (n, u) in names.iter().zip(uids) {
+        api.upsert_pod(pod("shop", n).uid(u).running().build());
+    }
+    let home = TempDir::new("det-kinds");
+    let mut d = start(
+        &api,
+        &home,
+        &[
+            ("NOT_READY_GRACE_MS", "1000"),
+            ("IMAGE_PULL_GRACE_MS", "1500"),
+        ],
+    );
+
+    // The same pods (same uids) turn bad while the daemon watches.
+    let flipped = std::time::Instant::now();
+    // Not Ready because its readiness probe fails (the builder's spec has no probes).
+    let mut not_ready = pod("shop", names[0]).uid(uids[0]).not_ready().build();
+    not_ready["spec"]["containers"][0]["readinessProbe"] = serde_json::json!({
+        "httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"},
+        "timeoutSeconds": 1, "periodSeconds": 10, "failureThreshold": 3, "successThreshold": 1,
+    });
+    api.upsert_pod(not_ready);
+    api.upsert_pod(pod("shop", names[1]).uid(uids[1]).err_image_pull().build());
+    api.upsert_pod(
+        pod("shop", names[2])
+            .uid(uids[2])
+            .create_container_config_error("secret \"pay-db\" not found")
+            .build(),
+    );
+    let open_for = |d: &Daemon, name: &str| {
+        of(&d.records(), "open")
+            .into_iter()
+            .find(|r| r["pod"] == name)
+            .cloned()
+    };
+    d.wait("three open incidents", T, |d| {
+        names.iter().all(|n| open_for(d, n).is_some())
+    });
+    let pulled = open_for(&d, names[1]).expect("the ErrImagePull incident");
+    assert!(
+        flipped.elapsed() >= PULL_GRACE,
+        "ErrImagePull is tolerated for IMAGE_PULL_GRACE_MS"
+    );
+
+    let not_ready = open_for(&d, names[0]).expect("the NotReady incident");
+    assert_eq!(not_ready["type"], "NotReady", "{not_ready:#}");
+    assert_eq!(not_ready["severity"], "medium", "{not_ready:#}");
+    assert_eq!(not_ready["pattern"], "container-terminated-error");
+    assert_eq!(not_ready["workload"]["name"], "api", "{not_ready:#}");
+    assert_eq!(
+        not_ready["diagnosis"]["cause"], "readiness_probe_failed",
+        "{not_ready:#}"
+    );
+
+    assert_eq!(pulled["type"], "ImagePullBackOff", "{pulled:#}");
+    assert_eq!(pulled["reason"], "ErrImagePull", "{pulled:#}");
+    assert_eq!(pulled["pattern"], "image-pull-failure");
+    assert_eq!(
+        pulled["diagnosis"]["cause"], "image_not_found",
+        "{pulled:#}"
+    );
+
+    let config = open_for(&d, names[2]).expect("the CreateContainerConfigError incident");
+    assert_eq!(config["type"], "CreateContainerConfigError", "{config:#}");
+    assert_eq!(config["severity"], "high");
+    assert_eq!(config["pattern"], "configuration-error");
+    assert_eq!(
+        config["message"], "secret \"pay-db\" not found",
+        "{config:#}"
+    );
+    assert_eq!(config["diagnosis"]["cause"], "missing_secret", "{config:#}");
+}

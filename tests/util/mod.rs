@@ -1,10 +1,11 @@
 /*!
-Shared helpers for the integration tests: the fake API server (`fake_api`), kubelet-shaped
-pod JSON (`pod(ns, name)` → `PodBuilder`, defined next to the fake in `fake_api::pods` so
-the `fake_apiserver` example gets it from that one file), a self-removing temp dir, a
-polling `wait_until`, and an exec credential plugin script.
+Shared helpers for the integration tests: the one HTTP server under every fake (`http`), the
+fake API server (`fake_api`) and the fake receivers (`fake_slack`, `fake_receiver`, `fake_llm`,
+`fake_backend`), the driver of the real binary (`daemon`), kubelet-shaped pod JSON
+(`pod(ns, name)` → `PodBuilder`, in `fake_api::pods` so the `fake_apiserver` example gets it
+with the fake), a self-removing temp dir, a polling `wait_until`, and an exec credential
+plugin script.
 */
-#![allow(dead_code)]
 
 pub mod daemon;
 pub mod fake_api;
@@ -12,14 +13,14 @@ pub mod fake_backend;
 pub mod fake_llm;
 pub mod fake_receiver;
 pub mod fake_slack;
+pub mod http;
 pub mod items;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)] // not every test binary build uses both
-pub use self::fake_api::pods::{PodBuilder, pod};
+pub use self::fake_api::pods::pod;
 use self::fake_api::rand_u64;
 
 // ---------------------------------------------------------------------------------------------
