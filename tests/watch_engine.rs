@@ -399,7 +399,7 @@ fn the_health_endpoint_rejects_what_it_does_not_serve() {
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
-    let port = d.port;
+    let port = d.port().expect("the health endpoint's port is logged");
     use crate::util::daemon::http;
     assert_eq!(http(port, "GET", "/healthz").map(|r| r.0), Some(200));
     assert_eq!(http(port, "GET", "/nope").map(|r| r.0), Some(404));
