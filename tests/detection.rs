@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, FakeApi};
-use crate::util::{TempDir, pod};
+use crate::util::{MARKER, TempDir, is_marker, pod, stage_marker};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -27,6 +27,15 @@ fn start(api: &FakeApi, home: &TempDir, extra: &[(&str, &str)]) -> Daemon {
 
 fn of<'a>(records: &'a [Value], state: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["state"] == state).collect()
+}
+
+/// Stage the marker in `ns`, wait for its incident, and return the records without it.
+fn records_after_marker(api: &FakeApi, d: &mut Daemon, ns: &str) -> Vec<Value> {
+    stage_marker(api, ns);
+    d.wait("the marker's incident", T, |d| {
+        d.records().iter().any(|r| r["pod"] == MARKER)
+    });
+    d.records().into_iter().filter(|r| !is_marker(r)).collect()
 }
 
 const WEB: [&str; 3] = [
@@ -66,8 +75,7 @@ fn three_crashing_replicas_are_one_incident_that_resolves_once() {
     d.wait("a resolution", T, |d| {
         !of(&d.records(), "resolved").is_empty()
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    let records = d.records();
+    let records = records_after_marker(&api, &mut d, "shop");
     assert_eq!(of(&records, "open").len(), 1, "{records:#?}");
     assert_eq!(of(&records, "resolved").len(), 1, "{records:#?}");
     let open = of(&records, "open")[0];
@@ -144,8 +152,8 @@ fn rollouts_completed_jobs_and_terminating_pods_say_nothing() {
     }
     api.upsert_pod(pod("batch", "report-29012345-q7x2k").succeeded().build());
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 4.0);
-    std::thread::sleep(Duration::from_millis(2500));
-    assert!(d.records().is_empty(), "{:#?}", d.records());
+    let records = records_after_marker(&api, &mut d, "shop");
+    assert!(records.is_empty(), "{records:#?}");
 }
 
 #[test]
@@ -167,15 +175,25 @@ fn failures_present_at_start_up_are_one_summary_not_a_flood() {
     d.wait("the start-up summary", T, |d| {
         d.logs().contains("already failing at start-up")
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    stage_marker(&api, "shop");
+    d.wait("the marker's notification", T, |d| {
+        d.logs()
+            .lines()
+            .any(|l| l.contains("notification:") && l.contains("/Deployment/marker"))
+    });
     let logs = d.logs();
-    assert_eq!(logs.matches("notification:").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("notification:").count(),
+        2,
+        "the summary and the marker's: {logs}"
+    );
     assert!(
         logs.contains("already failing at start-up: 2 incidents"),
         "{logs}"
     );
     // The record still carries each incident.
-    let types: Vec<String> = of(&d.records(), "open")
+    let records: Vec<Value> = d.records().into_iter().filter(|r| !is_marker(r)).collect();
+    let types: Vec<String> = of(&records, "open")
         .iter()
         .map(|r| r["type"].to_string())
         .collect();
@@ -297,8 +315,7 @@ fn pods_in_a_namespace_annotated_ignore_report_nothing() {
     d.wait("the shop incident", T, |d| {
         !of(&d.records(), "open").is_empty()
     });
-    std::thread::sleep(Duration::from_millis(1000));
-    let records = d.records();
+    let records = records_after_marker(&api, &mut d, "shop");
     assert!(
         records.iter().all(|r| r["namespace"] == "shop"),
         "{records:#?}"

@@ -20,8 +20,25 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use self::fake_api::FakeApi;
 pub use self::fake_api::pods::pod;
 use self::fake_api::rand_u64;
+
+/// The pod (of Deployment `marker`) a test stages after what must NOT be reported.
+pub const MARKER: &str = "marker-6f7d8c9b5-zzzzz";
+
+/// Stage an unrelated failure, `MARKER` crash-looping in `ns`, as the positive signal a test
+/// waits for before it asserts that something was not reported: the daemon handles events in
+/// order, so once the marker's report is out, anything the earlier events wrongly caused is
+/// out too, and a late wrong output is caught instead of slipping in after the assertions.
+pub fn stage_marker(api: &FakeApi, ns: &str) {
+    api.upsert_pod(pod(ns, MARKER).crash_loop(3, 1, "Error").build());
+}
+
+/// Whether a JSON incident record or a log line is about the marker's workload.
+pub fn is_marker(record: &serde_json::Value) -> bool {
+    record["workload"]["name"] == "marker"
+}
 
 // ---------------------------------------------------------------------------------------------
 // Temp dir, polling, exec plugin
