@@ -4,7 +4,7 @@ use super::Inner;
 use super::ids::rand_u64;
 use super::ids::{new_uid, rfc3339_now};
 use super::leases::check_micro_time;
-use super::list::list_body;
+use super::list::whole_list;
 use super::lock;
 use super::selectors::Filter;
 use super::status::ApiError;
@@ -86,7 +86,7 @@ pub(super) fn generated_name(v: &Value, kind: &str) -> Result<String, ApiError> 
     Ok(format!("{base}{suffix}"))
 }
 
-pub(super) fn is_dns_label(s: &str) -> bool {
+fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -97,7 +97,7 @@ pub(super) fn is_dns_label(s: &str) -> bool {
 
 /// The name part of a qualified name: alphanumerics, `-`, `_`, `.`, at most 63, starting and
 /// ending alphanumeric.
-pub(super) fn valid_qualified_part(s: &str) -> bool {
+fn valid_qualified_part(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -107,7 +107,7 @@ pub(super) fn valid_qualified_part(s: &str) -> bool {
 }
 
 impl Store {
-    pub(super) fn add_event(&mut self, mut v: Value) -> u64 {
+    fn add_event(&mut self, mut v: Value) -> u64 {
         self.rv += 1;
         let rv = self.rv;
         if v.pointer("/metadata/namespace")
@@ -262,11 +262,5 @@ pub(super) fn list_events(
         .collect();
     let rv = st.rv;
     drop(st);
-    Ok(list_body(
-        "EventList",
-        rv,
-        None,
-        None,
-        items.iter().map(|o| o.item.as_slice()),
-    ))
+    Ok(whole_list("EventList", rv, &items))
 }

@@ -99,7 +99,7 @@ impl FakeApi {
         lock(&self.inner.faults).expired_watch_http_410 = on;
     }
 
-    pub(super) fn broadcast(&self, fault: &Fault) {
+    fn broadcast(&self, fault: &Fault) {
         if let Some(action) = WatchAction::of(fault) {
             let mut st = lock(&self.inner.store);
             for actions in st.watches.values_mut() {

@@ -101,7 +101,7 @@ pub(super) fn check_micro_time(t: &str, kind: &str) -> Result<(), ApiError> {
 }
 
 /// The apiserver's Lease validation (spec durations and counts, MicroTimes).
-pub(super) fn validate_lease(v: &Value, name: &str) -> Result<(), ApiError> {
+fn validate_lease(v: &Value, name: &str) -> Result<(), ApiError> {
     let spec = v.get("spec").cloned().unwrap_or(Value::Null);
     for field in ["acquireTime", "renewTime"] {
         if let Some(t) = spec.get(field).and_then(Value::as_str) {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 /// How long a watch for a resourceVersion newer than the store waits (the cacher's 3 s).
-pub(super) const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);
+const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);
 /// Lock the store once it has reached `rv`, waiting like the watch cache does (3 s).
 pub(super) fn store_at_least(inner: &Inner, rv: u64) -> Result<MutexGuard<'_, Store>, ApiError> {
     let deadline = Instant::now() + TOO_LARGE_RV_WAIT;
@@ -42,16 +42,16 @@ pub(super) fn store_at_least(inner: &Inner, rv: u64) -> Result<MutexGuard<'_, St
     Ok(st)
 }
 
-pub(super) const CONTINUE_TOO_OLD: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+const CONTINUE_TOO_OLD: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
-pub(super) fn encode_continue(rv: u64, last: &Key) -> String {
+fn encode_continue(rv: u64, last: &Key) -> String {
     let start = serde_json::to_string(&format!("{}/{}\u{0}", last.0, last.1)).unwrap_or_default();
     B64URL.encode(format!(
         r#"{{"v":"meta.k8s.io/v1","rv":{rv},"start":{start}}}"#
     ))
 }
 
-pub(super) fn decode_continue(token: &str) -> Result<(u64, Key), ApiError> {
+fn decode_continue(token: &str) -> Result<(u64, Key), ApiError> {
     let bad = |why: &str| ApiError::new(400, format!("continue key is not valid: {why}"));
     let raw = B64URL
         .decode(token)
@@ -178,7 +178,18 @@ pub(super) fn list_pods(
     ))
 }
 
-pub(super) fn list_body<'a>(
+/// A list in one piece (no `continue`, no `remainingItemCount`).
+pub(super) fn whole_list(kind: &str, rv: u64, items: &[Arc<Obj>]) -> Vec<u8> {
+    list_body(
+        kind,
+        rv,
+        None,
+        None,
+        items.iter().map(|o| o.item.as_slice()),
+    )
+}
+
+fn list_body<'a>(
     kind: &str,
     rv: u64,
     cont: Option<&str>,
@@ -244,11 +255,5 @@ pub(super) fn list_namespaces(
         .collect();
     let rv = st.rv;
     drop(st);
-    Ok(list_body(
-        "NamespaceList",
-        rv,
-        None,
-        None,
-        items.iter().map(|o| o.item.as_slice()),
-    ))
+    Ok(whole_list("NamespaceList", rv, &items))
 }

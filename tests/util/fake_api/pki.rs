@@ -58,7 +58,7 @@ pub(super) fn make_pki(client_user: &str) -> Pki {
     }
 }
 
-pub(super) fn issue_client(
+fn issue_client(
     issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
     user: &str,
 ) -> (rcgen::Certificate, rcgen::KeyPair) {

@@ -70,6 +70,7 @@ impl FakeApi {
 }
 
 impl Inner {
+    /// Whether the allow-list lets `user` `verb` a core (API group "") `resource`.
     pub(super) fn authorize(
         &self,
         user: &str,
@@ -79,13 +80,7 @@ impl Inner {
         ns: &str,
         name: &str,
     ) -> Result<(), ApiError> {
-        if lock(&self.rules)
-            .iter()
-            .any(|r| r.matches(verb, "", resource, sub, ns))
-        {
-            return Ok(());
-        }
-        Err(forbidden(user, verb, resource, sub, ns, name))
+        self.allowed(user, verb, &Target::new("", resource, sub, ns, name))
     }
 
     /// `authorize` for a resource of API group `group` (no subresource).
@@ -98,81 +93,82 @@ impl Inner {
         ns: &str,
         name: &str,
     ) -> Result<(), ApiError> {
+        self.allowed(user, verb, &Target::new(group, resource, "", ns, name))
+    }
+
+    fn allowed(&self, user: &str, verb: &str, t: &Target) -> Result<(), ApiError> {
         if lock(&self.rules)
             .iter()
-            .any(|r| r.matches(verb, group, resource, "", ns))
+            .any(|r| r.matches(verb, t.group, t.resource, t.sub, t.ns))
         {
             return Ok(());
         }
-        Err(forbidden_in(user, verb, group, resource, ns, name))
+        Err(forbidden(user, verb, t))
     }
 }
 
-pub(super) fn forbidden(
-    user: &str,
-    verb: &str,
-    resource: &str,
-    sub: &str,
-    ns: &str,
-    name: &str,
-) -> ApiError {
-    let full = if sub.is_empty() {
-        resource.to_string()
-    } else {
-        format!("{resource}/{sub}")
-    };
-    let subject = if name.is_empty() {
-        resource.to_string()
-    } else {
-        format!("{resource} \"{name}\"")
-    };
-    let scope = if ns.is_empty() {
-        "at the cluster scope".to_string()
-    } else {
-        format!("in the namespace \"{ns}\"")
-    };
-    let mut details = json!({"kind": resource});
-    if !name.is_empty() {
-        details = json!({"name": name, "kind": resource});
-    }
-    ApiError::new(
-        403,
-        format!("{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{full}\" in API group \"\" {scope}"),
-    )
-    .details(details)
+/// What a request acts on, as RBAC sees it (empty strings: none).
+pub(super) struct Target<'a> {
+    group: &'a str,
+    resource: &'a str,
+    sub: &'a str,
+    ns: &'a str,
+    name: &'a str,
 }
 
-/// `forbidden` for a resource of a named API group (`leases.coordination.k8s.io …`).
-pub(super) fn forbidden_in(
-    user: &str,
-    verb: &str,
-    group: &str,
-    resource: &str,
-    ns: &str,
-    name: &str,
-) -> ApiError {
-    let qualified = if group.is_empty() {
-        resource.to_string()
+impl<'a> Target<'a> {
+    pub(super) fn new(
+        group: &'a str,
+        resource: &'a str,
+        sub: &'a str,
+        ns: &'a str,
+        name: &'a str,
+    ) -> Target<'a> {
+        Target {
+            group,
+            resource,
+            sub,
+            ns,
+            name,
+        }
+    }
+}
+
+/// The apiserver's 403 for `user` not allowed to `verb` the target.
+pub(super) fn forbidden(user: &str, verb: &str, t: &Target) -> ApiError {
+    let full = if t.sub.is_empty() {
+        t.resource.to_string()
     } else {
-        format!("{resource}.{group}")
+        format!("{}/{}", t.resource, t.sub)
     };
-    let subject = if name.is_empty() {
+    let qualified = if t.group.is_empty() {
+        t.resource.to_string()
+    } else {
+        format!("{}.{}", t.resource, t.group)
+    };
+    let subject = if t.name.is_empty() {
         qualified
     } else {
-        format!("{qualified} \"{name}\"")
+        format!("{qualified} \"{}\"", t.name)
     };
-    let scope = if ns.is_empty() {
+    let scope = if t.ns.is_empty() {
         "at the cluster scope".to_string()
     } else {
-        format!("in the namespace \"{ns}\"")
+        format!("in the namespace \"{}\"", t.ns)
     };
-    let mut details = json!({"group": group, "kind": resource});
-    if !name.is_empty() {
-        details["name"] = json!(name);
+    let mut details = json!({"kind": t.resource});
+    if !t.group.is_empty() {
+        details["group"] = json!(t.group);
+    }
+    if !t.name.is_empty() {
+        details["name"] = json!(t.name);
     }
     ApiError::new(
         403,
-        format!("{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"),
+        format!(
+            "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{full}\" in API group \"{}\" {scope}",
+            t.group
+        ),
     )
     .details(details)
 }

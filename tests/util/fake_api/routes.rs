@@ -11,8 +11,8 @@ use super::list::list_namespaces;
 use super::list::list_pods;
 use super::lock;
 use super::logs::pod_log;
-use super::rbac::forbidden;
 use super::rbac::ssar;
+use super::rbac::{Target, forbidden};
 use super::status::ApiError;
 use super::status::not_found;
 use super::status::not_found_in;
@@ -60,7 +60,7 @@ pub(super) fn serve_conn(inner: &Inner, conn: &mut Conn) {
 }
 
 /// A whole answer with the headers every apiserver answer carries.
-pub(super) fn respond(
+fn respond(
     conn: &mut Conn,
     code: u16,
     ctype: &str,
@@ -87,7 +87,7 @@ pub(super) fn respond_err(conn: &mut Conn, e: &ApiError) -> io::Result<()> {
     respond(conn, e.code, "application/json", &extra, &e.body())
 }
 
-pub(super) enum Route<'a> {
+enum Route<'a> {
     Version,
     Health,
     Api,
@@ -110,7 +110,7 @@ pub(super) enum Route<'a> {
 }
 
 impl Route<'_> {
-    pub(super) fn is_watch(&self) -> bool {
+    fn is_watch(&self) -> bool {
         matches!(
             self,
             Route::Pods { watch: true, .. }
@@ -118,7 +118,7 @@ impl Route<'_> {
                 | Route::Events { watch: true, .. }
         )
     }
-    pub(super) fn is_list(&self) -> bool {
+    fn is_list(&self) -> bool {
         matches!(
             self,
             Route::Pods { watch: false, .. }
@@ -127,7 +127,7 @@ impl Route<'_> {
                 | Route::Leases { .. }
         )
     }
-    pub(super) fn allows(&self, method: &str) -> bool {
+    fn allows(&self, method: &str) -> bool {
         match self {
             Route::Ssar => method == "POST",
             Route::Events {
@@ -140,7 +140,7 @@ impl Route<'_> {
         }
     }
     /// The resource `FakeApi::block` rules name, for the routes they can catch.
-    pub(super) fn blockable(&self) -> Option<&'static str> {
+    fn blockable(&self) -> Option<&'static str> {
         match self {
             Route::Leases { .. } | Route::Lease { .. } => Some("leases"),
             Route::Events { .. } => Some("events"),
@@ -149,7 +149,7 @@ impl Route<'_> {
     }
 }
 
-pub(super) fn route<'a>(segs: &[&'a str], watch_param: bool) -> Route<'a> {
+fn route<'a>(segs: &[&'a str], watch_param: bool) -> Route<'a> {
     let (watch_path, rest): (bool, Vec<&'a str>) = match segs {
         ["api", "v1", "watch", rest @ ..] => (true, [&["api", "v1"][..], rest].concat()),
         _ => (false, segs.to_vec()),
@@ -281,7 +281,7 @@ pub(super) fn handle(
         // (Pod watches were served above.)
         Route::Pods { ns, .. } => match inner.take_list_fault() {
             Some(code) => Err(if code == 403 {
-                forbidden(user, "list", "pods", "", ns.unwrap_or(""), "")
+                forbidden(user, "list", &Target::new("", "pods", "", ns.unwrap_or(""), ""))
             } else {
                 ApiError::injected(code, "list", None)
             }),
@@ -402,7 +402,7 @@ pub(super) fn wants_table(req: &Request) -> bool {
 }
 
 /// A JSON request body, refused like the apiserver refuses what it cannot decode.
-pub(super) fn json_body(req: &Request) -> Result<Value, ApiError> {
+fn json_body(req: &Request) -> Result<Value, ApiError> {
     let ctype = req.header("content-type").unwrap_or("");
     if !ctype.starts_with("application/json") {
         return Err(ApiError::new(

@@ -88,7 +88,7 @@ impl Filter {
 }
 
 /// Split on commas outside parentheses (`a in (x,y),b` is two requirements).
-pub(super) fn split_top_level(s: &str) -> Vec<&str> {
+fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
     for (i, c) in s.char_indices() {
         match c {
@@ -105,20 +105,20 @@ pub(super) fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
-pub(super) fn valid_label_key(k: &str) -> bool {
+fn valid_label_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 317
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
-pub(super) fn valid_label_value(v: &str) -> bool {
+fn valid_label_value(v: &str) -> bool {
     v.len() <= 63
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-pub(super) fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
+fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
     let bad = |why: String| Err(format!("unable to parse requirement: {why}"));
     let mut out = Vec::new();
     if s.trim().is_empty() {
@@ -201,7 +201,7 @@ pub(super) fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
 
 /// Field selectors: `f=v`, `f==v`, `f!=v`, comma-AND, `\` escapes; unsupported fields are
 /// rejected with the apiserver's message.
-pub(super) fn parse_field_selector(s: &str, supported: &[&str]) -> Result<Vec<FieldReq>, String> {
+fn parse_field_selector(s: &str, supported: &[&str]) -> Result<Vec<FieldReq>, String> {
     let mut parts = vec![String::new()];
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

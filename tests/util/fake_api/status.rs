@@ -45,7 +45,7 @@ impl ApiError {
             retry_after: None,
         }
     }
-    pub(super) fn reason(mut self, reason: &'static str) -> ApiError {
+    fn reason(mut self, reason: &'static str) -> ApiError {
         self.reason = reason;
         self
     }
@@ -53,7 +53,7 @@ impl ApiError {
         self.details = Some(d);
         self
     }
-    pub(super) fn retry_after(mut self, secs: u64) -> ApiError {
+    fn retry_after(mut self, secs: u64) -> ApiError {
         self.retry_after = Some(secs);
         self
     }
@@ -105,7 +105,7 @@ pub(super) fn status_json(
     s + &format!(r#","code":{code}}}"#)
 }
 
-pub(super) fn status_reason(code: u16) -> &'static str {
+fn status_reason(code: u16) -> &'static str {
     match code {
         400 => "BadRequest",
         401 => "Unauthorized",

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// The store starts here rather than at 0, like a real cluster, and so that no list ever
 /// reports the special value "0" (which means "any" when sent back in a watch).
-pub(super) const START_RV: u64 = 1000;
+const START_RV: u64 = 1000;
 pub(super) fn validate_pod(mut pod: Value) -> Value {
     let name = pod
         .pointer("/metadata/name")
@@ -164,7 +164,7 @@ pub(super) const EVENT_FIELDS: &[&str] = &[
 
 pub(super) const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "status.phase"];
 
-pub(super) fn field_values(v: &Value, kind: Kind) -> Vec<(&'static str, String)> {
+fn field_values(v: &Value, kind: Kind) -> Vec<(&'static str, String)> {
     let names = match kind {
         Kind::Pod => POD_FIELDS,
         Kind::Event => EVENT_FIELDS,
@@ -366,7 +366,7 @@ impl Store {
         rv
     }
 
-    pub(super) fn record_ns(&mut self, c: Change) {
+    fn record_ns(&mut self, c: Change) {
         self.ns_history.push_back(Arc::new(c));
         while self.ns_history.len() > self.history_limit {
             if let Some(old) = self.ns_history.pop_front() {
@@ -444,7 +444,7 @@ impl Store {
         Some(rv)
     }
 
-    pub(super) fn record(&mut self, c: Change) {
+    fn record(&mut self, c: Change) {
         self.history.push_back(Arc::new(c));
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
@@ -528,7 +528,7 @@ impl Store {
 
 /// Merge the live map with the overlay of past states: on equal keys the overlay wins, and a
 /// `None` state (object did not exist at the snapshot) drops the key.
-pub(super) fn merge_sorted<'a>(
+fn merge_sorted<'a>(
     cur: impl Iterator<Item = (&'a Key, Option<&'a Arc<Obj>>)>,
     past: impl Iterator<Item = (&'a Key, Option<&'a Arc<Obj>>)>,
 ) -> impl Iterator<Item = (&'a Key, &'a Arc<Obj>)> {

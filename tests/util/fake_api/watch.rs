@@ -6,7 +6,7 @@ use super::faults::WatchAction;
 use super::ids::new_uid;
 use super::list::store_at_least;
 use super::lock;
-use super::rbac::forbidden;
+use super::rbac::{Target, forbidden};
 use super::routes::respond_err;
 use super::selectors::Filter;
 use super::status::ApiError;
@@ -25,11 +25,11 @@ use std::time::Duration;
 use std::time::Instant;
 
 /// How often an idle watch checks whether its client went away.
-pub(super) const LIVENESS_PERIOD: Duration = Duration::from_millis(250);
+const LIVENESS_PERIOD: Duration = Duration::from_millis(250);
 /// Watch output is flushed at least every this many bytes while draining a backlog.
-pub(super) const FLUSH_BYTES: usize = 256 * 1024;
+const FLUSH_BYTES: usize = 256 * 1024;
 
-pub(super) fn bookmark_line(kind: Kind, rv: u64, initial_events_end: bool) -> Vec<u8> {
+fn bookmark_line(kind: Kind, rv: u64, initial_events_end: bool) -> Vec<u8> {
     // The real watch cache serializes an empty object of the watched kind with only the
     // resourceVersion set (a Pod's spec has the non-omitempty `containers: null`).
     let annotations = if initial_events_end {
@@ -47,12 +47,12 @@ pub(super) fn bookmark_line(kind: Kind, rv: u64, initial_events_end: bool) -> Ve
     .into_bytes()
 }
 
-pub(super) fn error_line(status: &str) -> Vec<u8> {
+fn error_line(status: &str) -> Vec<u8> {
     format!("{{\"type\":\"ERROR\",\"object\":{status}}}\n").into_bytes()
 }
 
 /// Unregisters a watch from the store however its thread leaves.
-pub(super) struct WatchGuard<'a> {
+struct WatchGuard<'a> {
     pub(super) inner: &'a Inner,
     pub(super) id: u64,
 }
@@ -66,7 +66,7 @@ impl Drop for WatchGuard<'_> {
 
 /// How a change looks through a watch's filter (the cacher's convertToWatchEvent): entering
 /// the selection is ADDED, leaving it is DELETED with the previous content at the new version.
-pub(super) fn through_filter(c: &Change, f: &Filter, kind: Kind) -> Option<(EventType, Arc<Obj>)> {
+fn through_filter(c: &Change, f: &Filter, kind: Kind) -> Option<(EventType, Arc<Obj>)> {
     let cur = c.typ != EventType::Deleted && f.matches(&c.obj);
     let old = c.prev.as_ref().is_some_and(|p| f.matches(p));
     match (cur, old) {
@@ -101,7 +101,11 @@ pub(super) fn serve_watch(
         .flatten()
     {
         let e = if code == 403 {
-            forbidden(user, "watch", "pods", "", ns.unwrap_or(""), "")
+            forbidden(
+                user,
+                "watch",
+                &Target::new("", "pods", "", ns.unwrap_or(""), ""),
+            )
         } else {
             ApiError::injected(code, "watch", retry)
         };
@@ -345,7 +349,7 @@ pub(super) fn serve_watch(
     }
 }
 
-pub(super) fn write_watch_head(conn: &mut Conn) -> io::Result<()> {
+fn write_watch_head(conn: &mut Conn) -> io::Result<()> {
     let audit = new_uid();
     conn.start_chunked(
         200,
@@ -358,7 +362,7 @@ pub(super) fn write_watch_head(conn: &mut Conn) -> io::Result<()> {
 }
 
 /// One watch event line: `{"type":…,"object":…}`.
-pub(super) fn event_line(typ: &str, kind: Kind, obj: &Obj) -> Vec<u8> {
+fn event_line(typ: &str, kind: Kind, obj: &Obj) -> Vec<u8> {
     let mut l = Vec::with_capacity(obj.item.len() + 64);
     l.extend_from_slice(b"{\"type\":\"");
     l.extend_from_slice(typ.as_bytes());
