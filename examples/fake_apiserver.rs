@@ -17,8 +17,8 @@ status updates (restart counts climbing), crash loops starting and ending, and r
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/util/fake_api/mod.rs"]
 mod fake_api;
-#[allow(dead_code)]
-#[path = "../tests/util/http.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/util/http/mod.rs"]
 mod http;
 
 use std::io::Write;
