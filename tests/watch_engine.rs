@@ -312,7 +312,16 @@ fn a_rotated_token_file_is_picked_up_after_a_401() {
     d.wait_ready();
     // Pods and namespaces share the credentials: whichever request reaches
     // the server first after the rotation (a resumed watch, usually) meets
-    // the 401 and refreshes them for both.
+    // the 401 and refreshes them for both. The new pod can arrive on a watch
+    // that has not ended yet, so wait for the re-watch itself.
+    let rewatched = |reqs: &[crate::util::fake_api::Req]| {
+        reqs.iter()
+            .position(|r| r.status == 401)
+            .is_some_and(|i| reqs[i + 1..].iter().any(|r| r.watch && r.status == 200))
+    };
+    d.wait("a 401, then a watch with the new token", T, |_| {
+        rewatched(&api.requests())
+    });
     let reqs = api.requests();
     let refused = reqs
         .iter()
