@@ -30,7 +30,8 @@ pub const MARKER: &str = "marker-6f7d8c9b5-zzzzz";
 /// Stage an unrelated failure, `MARKER` crash-looping in `ns`, as the positive signal a test
 /// waits for before it asserts that something was not reported: the daemon handles events in
 /// order, so once the marker's report is out, anything the earlier events wrongly caused is
-/// out too, and a late wrong output is caught instead of slipping in after the assertions.
+/// out too (on stdout and in the log exactly; through a sink, queued before it), and a late
+/// wrong output is caught instead of slipping in after the assertions.
 pub fn stage_marker(api: &FakeApi, ns: &str) {
     api.upsert_pod(pod(ns, MARKER).crash_loop(3, 1, "Error").build());
 }

@@ -1,5 +1,6 @@
-use serde_json::Value;
-use serde_json::json;
+//! The discovery documents (`/version`, `/api`, `/apis`, ...) kubectl reads first.
+
+use serde_json::{Value, json};
 
 pub(super) struct Discovery {
     pub(super) version: Vec<u8>,

@@ -1,21 +1,18 @@
+//! core/v1 Events: create (generateName, legacy validation) and LIST.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
 use super::super::http::Request;
-use super::FakeApi;
-use super::Inner;
 use super::ids::rand_u64;
 use super::ids::{new_uid, rfc3339_now};
 use super::leases::check_micro_time;
 use super::list::whole_list;
-use super::lock;
 use super::selectors::Filter;
-use super::status::ApiError;
-use super::status::already_exists;
-use super::store::EVENT_FIELDS;
-use super::store::Kind;
-use super::store::Obj;
-use super::store::Store;
-use serde_json::Value;
-use serde_json::json;
-use std::sync::Arc;
+use super::status::{ApiError, already_exists};
+use super::store::{EVENT_FIELDS, Kind, Obj, Store};
+use super::{FakeApi, Inner, lock};
 
 impl FakeApi {
     /// Store a core/v1 Event (listable at /api/v1/events); bumps the global resourceVersion.

@@ -1,11 +1,11 @@
-use super::super::http::Conn;
-use super::FakeApi;
-use super::Inner;
-use super::lock;
+//! Injected misbehaviour: status faults, broadcast watch faults and `block` rules.
+
 use std::collections::VecDeque;
 use std::thread;
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use super::super::http::Conn;
+use super::{FakeApi, Inner, lock};
 
 /// Injected misbehaviour. `ListStatus`/`WatchStatus` are consumed by the next pod LIST/WATCH
 /// (`inject`) or hit every one (`inject_persistent`); the others act on every watch open at

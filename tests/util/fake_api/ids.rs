@@ -1,9 +1,9 @@
+//! Small helpers shared with tests/util: random numbers, uids, RFC 3339 timestamps.
+
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
-use std::time::SystemTime;
-use std::time::UNIX_EPOCH;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A random-enough u64 (std only: RandomState keys plus a counter and the clock).
 pub fn rand_u64() -> u64 {

@@ -1,9 +1,12 @@
-use super::FakeApi;
+//! Kubeconfigs for this server with each kind of credentials, and a raw HTTPS client.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use std::path::Path;
-use std::path::PathBuf;
-use std::time::Duration;
+
+use super::FakeApi;
 
 /// Credentials a kubeconfig written by `FakeApi::write_kubeconfig` carries.
 #[derive(Clone, Debug)]

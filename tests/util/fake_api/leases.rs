@@ -1,20 +1,16 @@
-use super::super::http::Request;
-use super::FakeApi;
-use super::Inner;
-use super::events::check_body_namespace;
-use super::events::generated_name;
-use super::ids::{new_uid, rfc3339_now};
-use super::lock;
-use super::routes::wants_table;
-use super::status::ApiError;
-use super::status::already_exists;
-use super::status::conflict;
-use super::status::not_found_in;
-use super::store::Store;
-use super::table;
-use serde_json::Value;
-use serde_json::json;
+//! coordination.k8s.io/v1 Leases: GET, LIST, create and update with the apiserver's validation.
+
 use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use super::super::http::Request;
+use super::events::{check_body_namespace, generated_name};
+use super::ids::{new_uid, rfc3339_now};
+use super::routes::wants_table;
+use super::status::{ApiError, already_exists, conflict, not_found_in};
+use super::store::Store;
+use super::{FakeApi, Inner, lock, table};
 
 impl FakeApi {
     /// A Lease as served by GET (with kind/apiVersion), if it exists.

@@ -1,26 +1,19 @@
-use super::super::http::Request;
-use super::Inner;
-use super::lock;
-use super::routes::wants_table;
-use super::selectors::Filter;
-use super::status::ApiError;
-use super::status::invalid_list_options;
-use super::status::not_found;
-use super::status::too_large_rv;
-use super::store::Key;
-use super::store::NAMESPACE_FIELDS;
-use super::store::Obj;
-use super::store::POD_FIELDS;
-use super::store::Store;
-use super::table;
+//! LIST of pods (limit/continue, snapshots, resourceVersion semantics) and namespaces.
+
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::Value;
-use std::sync::Arc;
-use std::sync::MutexGuard;
-use std::time::Duration;
-use std::time::Instant;
+
+use super::super::http::Request;
+use super::routes::wants_table;
+use super::selectors::Filter;
+use super::status::{ApiError, invalid_list_options, not_found, too_large_rv};
+use super::store::{Key, NAMESPACE_FIELDS, Obj, POD_FIELDS, Store};
+use super::{Inner, lock, table};
 
 /// How long a watch for a resourceVersion newer than the store waits (the cacher's 3 s).
 const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);

@@ -1,10 +1,10 @@
-use super::super::http::Request;
-use super::FakeApi;
-use super::Inner;
-use super::lock;
-use super::status::ApiError;
-use super::status::not_found;
+//! Pod logs (`.../pods/{name}/log`) as the tests set them.
+
 use serde_json::Value;
+
+use super::super::http::Request;
+use super::status::{ApiError, not_found};
+use super::{FakeApi, Inner, lock};
 
 impl FakeApi {
     /// Text served by `GET .../pods/{name}/log?container=..&previous=..`.

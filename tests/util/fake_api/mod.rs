@@ -66,6 +66,7 @@ events, namespace snapshot lists and paging, Table output inside watches, protob
 the continue token a 410 Expired list carries for inconsistent continuation, and the
 apiserver's per-object managedFields.
 */
+
 mod discovery;
 mod events;
 mod faults;

@@ -1,11 +1,10 @@
+//! The fake RBAC: an allow-list that guards requests and answers SelfSubjectAccessReviews.
+
+use serde_json::{Value, json};
+
 use super::super::http::Request;
-use super::FakeApi;
-use super::Inner;
-use super::lock;
-use super::proto;
 use super::status::ApiError;
-use serde_json::Value;
-use serde_json::json;
+use super::{FakeApi, Inner, lock, proto};
 
 /// One allow-list entry of the fake RBAC. `"*"` matches anything; `namespace: None` grants
 /// cluster-wide (like a ClusterRoleBinding), `Some(ns)` only inside `ns` (a RoleBinding).

@@ -1,27 +1,22 @@
-use super::super::http::Conn;
-use super::super::http::Request;
-use super::Inner;
+//! Routing: one connection's requests, authenticated and authorized, to the handler of their path.
+
+use std::io;
+
+use serde_json::{Value, json};
+
+use super::super::http::{Conn, Request};
 use super::events::list_events;
-use super::faults::Block;
-use super::faults::hang;
+use super::faults::{Block, hang};
 use super::ids::new_uid;
-use super::leases::lease_full;
-use super::leases::list_leases;
-use super::list::list_namespaces;
-use super::list::list_pods;
-use super::lock;
+use super::leases::{lease_full, list_leases};
+use super::list::{list_namespaces, list_pods};
 use super::logs::pod_log;
 use super::rbac::ssar;
 use super::rbac::{Target, forbidden};
-use super::status::ApiError;
-use super::status::not_found;
-use super::status::not_found_in;
+use super::status::{ApiError, not_found, not_found_in};
 use super::store::Kind;
-use super::table;
 use super::watch::serve_watch;
-use serde_json::Value;
-use serde_json::json;
-use std::io;
+use super::{Inner, lock, table};
 
 /// Serve one connection: requests until the client closes, asks to, or the server goes down.
 pub(super) fn serve_conn(inner: &Inner, conn: &mut Conn) {

@@ -1,7 +1,10 @@
+//! Label and field selectors, parsed and applied like the apiserver does.
+
+use std::collections::BTreeMap;
+
 use super::super::http::Request;
 use super::status::ApiError;
 use super::store::Obj;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 pub(super) enum LabelReq {

@@ -1,5 +1,6 @@
-use serde_json::Value;
-use serde_json::json;
+//! Errors as the apiserver's `Status` objects.
+
+use serde_json::{Value, json};
 
 pub(super) fn not_found_in(resource: &str, group: &str, name: &str) -> ApiError {
     ApiError::new(404, format!("{resource}.{group} \"{name}\" not found"))

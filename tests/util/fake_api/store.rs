@@ -1,13 +1,15 @@
+//! The object store: pods, namespaces, events and leases under one global resourceVersion, with
+//! the bounded change history that watches replay and snapshot lists read.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
 use super::faults::WatchAction;
 use super::ids::{new_uid, rfc3339_now};
 use super::selectors::Filter;
-use serde_json::Value;
-use serde_json::json;
-use std::collections::BTreeMap;
-use std::collections::HashMap;
-use std::collections::VecDeque;
-use std::ops::Bound;
-use std::sync::Arc;
 
 /// The store starts here rather than at 0, like a real cluster, and so that no list ever
 /// reports the special value "0" (which means "any" when sent back in a watch).

@@ -1,28 +1,21 @@
-use super::super::http::Chunks;
-use super::super::http::Conn;
-use super::super::http::Request;
-use super::Inner;
-use super::faults::WatchAction;
-use super::ids::new_uid;
-use super::list::store_at_least;
-use super::lock;
-use super::rbac::{Target, forbidden};
-use super::routes::respond_err;
-use super::selectors::Filter;
-use super::status::ApiError;
-use super::status::invalid_list_options;
-use super::status::status_json;
-use super::store::Change;
-use super::store::EventType;
-use super::store::Kind;
-use super::store::NAMESPACE_FIELDS;
-use super::store::Obj;
-use super::store::POD_FIELDS;
+//! WATCH streams of pods and namespaces: replay, live changes, bookmarks, timeouts, 410s and the
+//! injected stream faults.
+
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use super::super::http::{Chunks, Conn, Request};
+use super::faults::WatchAction;
+use super::ids::new_uid;
+use super::list::store_at_least;
+use super::rbac::{Target, forbidden};
+use super::routes::respond_err;
+use super::selectors::Filter;
+use super::status::{ApiError, invalid_list_options, status_json};
+use super::store::{Change, EventType, Kind, NAMESPACE_FIELDS, Obj, POD_FIELDS};
+use super::{Inner, lock};
 
 /// How often an idle watch checks whether its client went away.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(250);
