@@ -118,7 +118,7 @@ pub const SETTINGS: &[Spec] = &[
         flag: "--health-check-port",
         value: "PORT",
         default: "3000",
-        allowed: "an integer from 1024 to 65535",
+        allowed: "an integer from 1024 to 65535, or 0 for any free port (logged at start)",
         doc: "Port of the health and metrics endpoint (all interfaces).",
     },
     Spec {
@@ -876,7 +876,9 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
     });
     let max_failures = r.int("RECONNECTION_MAX_FAILURES", 5, 1, 100) as u32;
     let health_on = r.boolean("ENABLE_HEALTH_CHECK", true);
-    let port = r.int("HEALTH_CHECK_PORT", 3000, 1024, 65_535) as u16;
+    let port = r.parse("HEALTH_CHECK_PORT", 3000, |v| {
+        v.parse().ok().filter(|p| *p == 0 || *p >= 1024)
+    });
 
     let log_filter = {
         let spec = Reader::spec("LOG_LEVEL");
@@ -1599,7 +1601,7 @@ mod tests {
         );
         assert_eq!(
             problems[4].to_string(),
-            "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535"
+            "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535, or 0 for any free port (logged at start)"
         );
     }
 
