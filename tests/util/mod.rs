@@ -13,6 +13,7 @@ pub mod fake_llm;
 pub mod fake_receiver;
 pub mod fake_slack;
 pub mod items;
+pub mod real_api;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
