@@ -305,6 +305,7 @@ mod tests {
             scope,
             label_selector: None,
             page_size: 500,
+            watch_timeout_s: 300,
             reconnect: Reconnect {
                 enabled: true,
                 initial: Duration::from_secs(1),

@@ -9,6 +9,7 @@ mod install;
 mod manifests;
 mod rbac;
 mod stage;
+mod watch;
 
 #[test]
 fn the_cluster_starts_and_answers_as_the_admin() {

@@ -15,7 +15,7 @@ Without them the real-cluster tests skip with one line saying how to enable them
 with `CI=true` or `REQUIRE_REAL_APISERVER=1`, where that is a failure.
 
 Rust statics are never dropped, and a test binary can be killed. So each server runs under
-a small `sh` watchdog that stops it (SIGTERM, then SIGKILL) and removes the cluster's
+a small `sh` watchdog that stops it (SIGTERM, then SIGKILL after 3 s) and removes the cluster's
 directory as soon as the test process is gone, or when the watchdog itself gets SIGTERM.
 */
 
@@ -124,10 +124,18 @@ pub fn shared() -> Option<&'static Cluster> {
     }
 }
 
-/// The binaries for a dedicated cluster, with the same skip rule as [`shared`].
+/// The binaries for a dedicated cluster, with the same skip rule as [`shared`] (without
+/// starting the shared cluster).
 pub fn bins_or_skip() -> Option<Bins> {
-    shared()?;
-    bins().ok()
+    match bins() {
+        Ok(b) => Some(b),
+        Err(e) if required() => panic!("real kube-apiserver: {e}"),
+        Err(_) => {
+            // Says why, once.
+            shared()?;
+            None
+        }
+    }
 }
 
 /// How a cluster is started.
@@ -165,7 +173,7 @@ c=$!
 stop() {
   kill -TERM "$c" 2>/dev/null
   i=0
-  while kill -0 "$c" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  while kill -0 "$c" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done
   kill -KILL "$c" 2>/dev/null
   wait "$c" 2>/dev/null
 }
@@ -441,8 +449,12 @@ impl Cluster {
 
     /// Stops kube-apiserver (SIGTERM, then SIGKILL); etcd keeps running.
     pub fn stop_apiserver(&self) {
+        let t = Instant::now();
         if let Some(mut p) = self.apiserver.lock().unwrap().take() {
             p.stop();
+        }
+        if std::env::var_os("REALK8S_LOG").is_some() {
+            say(&format!("kube-apiserver stopped in {:?}", t.elapsed()));
         }
     }
 
@@ -466,6 +478,12 @@ impl Cluster {
     /// A kubeconfig for this server with a bearer `token`.
     pub fn kubeconfig_yaml(&self, token: &str) -> String {
         self.kubeconfig_with_user(&format!("    token: {}\n", q(token)))
+    }
+
+    /// The same, for the server reached at `url` (a proxy in front of it).
+    pub fn kubeconfig_via(&self, url: &str, token: &str) -> String {
+        self.kubeconfig_yaml(token)
+            .replace(&q(&self.url()), &q(url))
     }
 
     /// A kubeconfig that reads its token from `file` (as a projected token is read).
@@ -643,6 +661,8 @@ impl Cluster {
                 uri: e["requestURI"].as_str().unwrap_or("").into(),
                 resource: e["objectRef"]["resource"].as_str().unwrap_or("").into(),
                 code: e["responseStatus"]["code"].as_u64().unwrap_or(0) as u16,
+                user_agent: e["userAgent"].as_str().unwrap_or("").into(),
+                id: e["auditID"].as_str().unwrap_or("").into(),
             })
             .collect()
     }
@@ -656,6 +676,9 @@ pub struct Audit {
     pub uri: String,
     pub resource: String,
     pub code: u16,
+    pub user_agent: String,
+    /// One request's events share it.
+    pub id: String,
 }
 
 impl Audit {
