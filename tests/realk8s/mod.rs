@@ -6,6 +6,7 @@ Skipped, with one line saying why, when the binaries are not there (see README, 
 
 mod fixes;
 mod install;
+mod lease;
 mod manifests;
 mod rbac;
 mod stage;

@@ -299,8 +299,8 @@ fn pki() -> Result<Pki, String> {
     })
 }
 
-/// Only list and watch requests, once when they start answering (a watch's ResponseStarted)
-/// and once when they end.
+/// Only list and watch of pods and namespaces, and Lease writes: once when they start
+/// answering (a watch's ResponseStarted) and once when they end.
 const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
@@ -310,6 +310,11 @@ rules:
     resources:
       - group: \"\"
         resources: [pods, namespaces]
+  - level: Metadata
+    verbs: [create, update]
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
   - level: None
 ";
 
@@ -645,7 +650,7 @@ impl Cluster {
     // The audit log
     // -----------------------------------------------------------------------------------------
 
-    /// Audit events (list and watch of pods and namespaces) of `user`, in order.
+    /// Audit events (list and watch of pods and namespaces, Lease writes) of `user`, in order.
     pub fn audit(&self, user: &str) -> Vec<Audit> {
         let Ok(f) = std::fs::File::open(self.dir.join("audit.log")) else {
             return Vec::new();
