@@ -51,6 +51,20 @@ fn check_passes_with_the_shipped_cluster_role_and_names_a_removed_rule() {
     );
     let (code, out) = check(&cut, &home, &[]);
     assert_eq!(code, Some(1), "{out}");
+    // The fix's commands are ones the real server takes.
+    for line in out.lines().filter_map(|l| l.trim().strip_prefix("fix: ")) {
+        for cmd in line.split(" && ") {
+            let mut args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+            assert_eq!(cmd.split_whitespace().next(), Some("kubectl"), "{cmd}");
+            args.push("--dry-run=server");
+            let o = c.kubectl(&args);
+            assert!(
+                o.status.success(),
+                "{cmd}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
     assert!(out.contains("no   watch pods in all namespaces"), "{out}");
     assert!(out.contains("yes  list pods in all namespaces"), "{out}");
     assert!(
@@ -226,9 +240,11 @@ fn run_with_every_component_lists_watches_detects_enriches_emits_leads_and_resol
 
     // The notification went out: enriched (events read, logs asked for) and written as an
     // Event on the pod.
-    d.wait("the notification", T, |d| {
-        d.logs().contains("notification: ")
-    });
+    let ours = format!(
+        "notification: open: critical CrashLoopBackOff {}/Deployment/web",
+        s.ns
+    );
+    d.wait("the notification", T, |d| d.logs().contains(&ours));
     let ev_path = format!(
         "/api/v1/namespaces/{}/events?fieldSelector=involvedObject.uid={}",
         s.ns, p.uid
@@ -249,10 +265,18 @@ fn run_with_every_component_lists_watches_detects_enriches_emits_leads_and_resol
     assert_eq!(ours[0]["type"], "Warning", "{:?}", ours[0]);
     let logs = d.logs();
     assert!(!logs.contains("403"), "a request was forbidden:\n{logs}");
-    // No kubelet answers the logs call; that is the server's proxy error, not RBAC.
-    if let Some(l) = logs.lines().find(|l| l.contains("enrichment: logs of")) {
-        assert!(!l.contains("forbidden"), "{l}");
-    }
+    // The logs call passed RBAC (a 403 comes before the server proxies to the kubelet) and
+    // failed only because no kubelet listens on the node.
+    let l = logs
+        .lines()
+        .find(|l| l.contains(&format!("enrichment: logs of {}/{}", s.ns, p.name)))
+        .unwrap_or_else(|| panic!("no logs call:\n{logs}"));
+    assert!(
+        l.contains("containerLogs")
+            && l.contains("previous=true")
+            && l.contains("connection refused"),
+        "{l}"
+    );
     assert!(!logs.contains("enrichment: events of"), "{logs}");
 
     // Healthy again: resolved.
@@ -338,10 +362,12 @@ fn a_rotated_bound_token_file_is_picked_up() {
     std::fs::write(&tf, i.token(Some(("Secret", &first.0, &first.1)))).expect("token");
     let kc = home.join("kubeconfig");
     std::fs::write(&kc, c.kubeconfig_token_file(&tf)).expect("kubeconfig");
+    let s = Stage::new(c, "rotate");
     let mut d = Daemon::start(
         home.path(),
         &kc,
         &[
+            ("WATCH_NAMESPACES", s.ns.as_str()),
             ("OUTPUT", "json"),
             ("NOTIFY_BATCH_MS", "0"),
             ("RUST_LOG", "opsctrl_daemon=debug"),
@@ -363,12 +389,13 @@ fn a_rotated_bound_token_file_is_picked_up() {
             == 401
     });
     // The next request the daemon makes (the enrichment of a new failure) succeeds.
-    let s = Stage::new(c, "rotate");
     let node = s.node();
     crash_looping(&s, &node, "web");
-    d.wait("the notification", T, |d| {
-        d.logs().contains("notification: ")
-    });
+    let ours = format!(
+        "notification: open: critical CrashLoopBackOff {}/Deployment/web",
+        s.ns
+    );
+    d.wait("the notification", T, |d| d.logs().contains(&ours));
     // The server refuses the old token by now, so the events were read with the new one:
     // picked up after a 401, or by the minutely re-read when this machine is slow.
     let logs = d.logs();

@@ -264,8 +264,10 @@ impl<'a> Stage<'a> {
                     cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                     cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
                 ],
-                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                              {"type": "Hostname", "address": name}],
+                // Only the InternalIP (kubelet also reports its Hostname, which the API
+                // server would try first): a call for the kubelet gets a quick "connection
+                // refused" and never waits on DNS.
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                 "nodeInfo": {"machineID": "0", "systemUUID": "0", "bootID": "0",
                     "kernelVersion": "6.1.0-18-amd64", "osImage": "Debian GNU/Linux 12 (bookworm)",
