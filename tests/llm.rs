@@ -14,13 +14,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opsctrl_daemon::detect::classify::{NothingKnown, Thresholds, classify};
-use opsctrl_daemon::detect::incident::{Incident, State};
 use opsctrl_daemon::detect::workload::workload_of;
 use opsctrl_daemon::diagnose::llm::LlmClient;
 use opsctrl_daemon::diagnose::{Context, diagnose};
-use opsctrl_daemon::kube::types::{Pod, PodRecord};
+use opsctrl_daemon::kube::types::Pod;
 use opsctrl_daemon::metrics::Metrics;
-use opsctrl_daemon::notify::Item;
+use opsctrl_daemon::model::Item;
+use opsctrl_daemon::model::PodRecord;
+use opsctrl_daemon::model::{Incident, State};
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings::{DiagnosisSettings, Llm};
 use opsctrl_daemon::util::time::parse_rfc3339;

@@ -207,7 +207,7 @@ impl Detector {
         // rather than stay open on pods nobody wants to hear about.
         if pod.ignore || self.ignored_namespaces.contains(&*pod.namespace) {
             self.timed.remove(key);
-            return self.engine.pod_gone(key, now_ms);
+            return self.engine.pod_ignored(key, now_ms);
         }
         // Remember when a container the daemon already knew went into
         // ErrImagePull; pods first met in that state fall back to the

@@ -81,7 +81,11 @@ struct Baseline {
     kind: FailureType,
     reason: String,
     exit_code: Option<i32>,
+    container: Option<String>,
     pods: usize,
+    /// The representative pod: when it is gone or recovered and another
+    /// pod stands for the incident, the commands must name the new one.
+    rep: String,
 }
 
 impl Baseline {
@@ -90,17 +94,31 @@ impl Baseline {
             kind: incident.finding.kind,
             reason: incident.finding.reason.clone(),
             exit_code: incident.finding.exit_code,
+            container: incident.finding.container.clone(),
             pods: incident.pods.len(),
+            rep: incident.finding.pod.clone(),
         }
     }
 
-    /// A new type (hence any severity change), a new cause, or more pods.
+    /// A new type (hence any severity change), a new cause, more pods, or
+    /// another pod standing for the incident.
     fn material(&self, incident: &Incident) -> bool {
         let f = &incident.finding;
         f.kind != self.kind
             || f.reason != self.reason
             || f.exit_code != self.exit_code
+            || f.container != self.container
             || incident.pods.len() > self.pods
+            || f.pod != self.rep
+    }
+
+    /// Worse news that must not wait for the rate-limit window: a higher
+    /// severity, another failing container, or another failure type that
+    /// is not milder. A milder change waits.
+    fn escalation(&self, incident: &Incident) -> bool {
+        let f = &incident.finding;
+        let (now, was) = (f.kind.severity(), self.kind.severity());
+        now > was || (now == was && (f.kind != self.kind || f.container != self.container))
     }
 }
 
@@ -124,6 +142,8 @@ struct OpenIncident {
     last_notified_ms: i64,
     /// An update not yet notified (folded by the rate limit).
     pending: bool,
+    /// The pending update is an escalation: it goes out at the next tick.
+    urgent: bool,
 }
 
 impl OpenIncident {
@@ -250,7 +270,12 @@ impl Engine {
                 }
             }
         } else if let Some(k) = new_best {
-            // A failing pod of the workload joins its incident.
+            // A failing pod of the workload joins its incident. If the
+            // incident's pods were all deleted, it replaces them: the
+            // workload never recovered.
+            if o.members.is_empty() {
+                o.incident.pods.clear();
+            }
             o.members.insert(pod_key.to_string());
             if let Err(i) = o.incident.pods.binary_search_by(|p| p.as_str().cmp(name)) {
                 o.incident.pods.insert(i, name.to_string());
@@ -270,8 +295,21 @@ impl Engine {
         out
     }
 
-    /// The pod was deleted.
+    /// The pod was deleted. Deleting a failing pod is not a recovery (users
+    /// and drains do it all the time, and its replacement may fail the same
+    /// way): it leaves its incident, and an incident whose last pod is gone
+    /// stays open for the hold-down (`resolve_after_ms`), long enough for a
+    /// failing replacement to join it.
     pub fn pod_gone(&mut self, pod_key: &str, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.leave(pod_key, now_ms, &mut out);
+        out
+    }
+
+    /// The pod (or its namespace) is now ignored: it counts as gone, and an
+    /// incident left with no pod resolves at once rather than stay open on
+    /// pods nobody wants to hear about.
+    pub fn pod_ignored(&mut self, pod_key: &str, now_ms: i64) -> Vec<Transition> {
         let mut out = Vec::new();
         self.pod_gone_into(pod_key, now_ms, &mut out);
         out
@@ -329,7 +367,7 @@ impl Engine {
         for o in self.open.values_mut().filter(|o| o.announced) {
             let gap = now_ms.saturating_sub(o.last_notified_ms);
             let reminder = if o.pending {
-                if gap < rate_limit_ms {
+                if gap < rate_limit_ms && !o.urgent {
                     continue;
                 }
                 false
@@ -452,6 +490,7 @@ impl Engine {
             announced: false,
             last_notified_ms: now_ms,
             pending: false,
+            urgent: false,
             incident,
         };
         // A HighRestartCount pod is healthy between crashes: its clock starts now.
@@ -527,14 +566,43 @@ impl Engine {
         };
         if o.baseline.material(&o.incident) {
             o.incident.state = State::Updated;
+            let urgent = o.baseline.escalation(&o.incident);
             o.baseline = Baseline::of(&o.incident);
             // Not yet announced: its batch or the summary sends the latest state anyway.
             o.pending = o.announced;
+            o.urgent = o.pending && (o.urgent || urgent);
             out.push(Transition {
                 incident: o.incident.clone(),
                 at_ms: now_ms,
             });
         }
+    }
+
+    /// A deleted pod leaves its incident; the last one leaves it vacated
+    /// (open, naming the pods it had, its hold-down clock running).
+    fn leave(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
+        let Some(pod) = self.pods.remove(pod_key) else {
+            return;
+        };
+        let Some(id) = pod.incident else {
+            return;
+        };
+        let Some(o) = self.open.get_mut(&id) else {
+            return;
+        };
+        o.members.remove(pod_key);
+        if !o.members.is_empty() {
+            if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
+                o.incident.pods.remove(i);
+            }
+        }
+        if let Some(k) = best_kind(&pod.findings) {
+            o.failing.remove(&(k, pod_key.to_string()));
+        }
+        if !pod.healthy {
+            o.unhealthy = o.unhealthy.saturating_sub(1);
+        }
+        self.refresh(id, false, now_ms, out);
     }
 
     fn pod_gone_into(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
@@ -614,6 +682,7 @@ fn mark_sent(o: &mut OpenIncident, now_ms: i64) {
     o.announced = true;
     o.last_notified_ms = now_ms;
     o.pending = false;
+    o.urgent = false;
 }
 
 /// "ns/name" → ("ns", "name"); a key without a slash is a name alone.
@@ -859,19 +928,90 @@ mod tests {
     }
 
     #[test]
-    fn all_pods_gone_resolves_at_once() {
+    fn all_pods_deleted_resolve_after_the_hold_down_naming_the_pods_it_had() {
         let mut e = started(cfg());
         let api = deploy("api");
         e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
         e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 0);
-        // One recovers without findings, then both vanish.
+        // One recovers without findings, then both are deleted.
         e.observe("shop/api-a", &api, false, vec![], 1_000);
         assert!(e.pod_gone("shop/api-a", 2_000).is_empty());
-        let t = e.pod_gone("shop/api-b", 3_000);
+        assert!(e.pod_gone("shop/api-b", 3_000).is_empty());
+        assert!(e.pod_gone("shop/api-b", 4_000).is_empty());
+        // Deleting a failing pod is not a recovery: the hold-down runs.
+        assert!(e.tick(3_000 + 120_000 - 1).0.is_empty());
+        let (t, _) = e.tick(3_000 + 120_000);
         assert_eq!(steps(&t), [(1, State::Resolved)]);
         assert_eq!(t[0].incident.pods, ["api-b"]);
-        assert!(e.pod_gone("shop/api-b", 4_000).is_empty());
         assert_eq!(e.open_incidents().count(), 0);
+    }
+
+    #[test]
+    fn an_ignored_pod_resolves_its_incident_at_once() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        let t = e.pod_ignored("shop/api-a", 3_000);
+        assert_eq!(steps(&t), [(1, State::Resolved)]);
+        assert_eq!(t[0].incident.pods, ["api-a"]);
+    }
+
+    #[test]
+    fn a_failing_pod_replaced_by_another_failing_pod_is_one_incident_naming_the_new_pod() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        announced_crash(&mut e);
+        // kubectl delete pod: the Deployment makes a new one, which fails too.
+        assert!(e.pod_gone("shop/api-a", 10_000).is_empty());
+        let t = e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 20_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        assert_eq!(t[0].incident.pods, ["api-b"]);
+        assert_eq!(t[0].incident.finding.pod, "api-b");
+        // It never resolves while the replacement fails, and the update goes
+        // out once the rate-limit window allows.
+        let mut notes = Vec::new();
+        let mut now = 21_000;
+        while now <= 400_000 {
+            let (t, n) = e.tick(now);
+            assert!(t.is_empty(), "{t:?}");
+            notes.extend(n);
+            now += 1_000;
+        }
+        assert!(
+            matches!(notes.as_slice(), [Notification::Single { incident, reminder: false }]
+                if incident.state == State::Updated && incident.pods == ["api-b"]),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn an_escalation_goes_out_inside_the_rate_limit_window_and_a_milder_change_waits() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let pull = finding(FailureType::ImagePullBackOff, "api-a");
+        e.observe("shop/api-a", &api, false, vec![pull.clone()], 0);
+        assert_eq!(e.tick(5_000).1.len(), 1);
+        // ImagePullBackOff (high) → CrashLoopBackOff (critical): at once.
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 10_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        let (_, notes) = e.tick(11_000);
+        assert!(
+            matches!(notes.as_slice(), [Notification::Single { incident, .. }]
+                if incident.finding.kind == FailureType::CrashLoopBackOff),
+            "{notes:?}"
+        );
+        // Back to ImagePullBackOff (milder): waits for the window.
+        e.observe("shop/api-a", &api, false, vec![pull], 20_000);
+        assert!(e.tick(21_000).1.is_empty());
+        assert!(e.tick(11_000 + 300_000 - 1).1.is_empty());
+        assert_eq!(e.tick(11_000 + 300_000).1.len(), 1);
+        // Another container failing the same way is news too.
+        let other = Finding {
+            container: Some("sidecar".into()),
+            ..finding(FailureType::ImagePullBackOff, "api-a")
+        };
+        e.observe("shop/api-a", &api, false, vec![other], 320_000);
+        assert_eq!(e.tick(321_000).1.len(), 1);
     }
 
     #[test]
@@ -909,7 +1049,7 @@ mod tests {
         assert!(!e.counted(&t1));
         e.observe("shop/api-a", &api, false, vec![oom.clone()], now_s * 1_000);
         assert!(e.counted(&t1));
-        e.pod_gone("shop/api-a", now_s * 1_000 + 1);
+        e.pod_ignored("shop/api-a", now_s * 1_000 + 1);
         // The same termination seen again (a stale report) opens nothing.
         let t = e.observe("shop/api-a", &api, false, vec![oom], now_s * 1_000 + 2);
         assert!(t.is_empty());
@@ -942,7 +1082,8 @@ mod tests {
         // Inside the next window: an update is held, the resolution is not.
         e.observe("shop/api-a", &api, false, vec![crash("api-a", 4)], 310_000);
         e.pod_gone("shop/api-a", 320_000);
-        let (_, notes) = e.tick(321_000);
+        assert!(e.tick(321_000).1.is_empty());
+        let (_, notes) = e.tick(320_000 + 120_000);
         assert_eq!(notes.len(), 1);
         assert!(
             matches!(&notes[0], Notification::Single { incident, .. } if incident.state == State::Resolved)
@@ -955,7 +1096,7 @@ mod tests {
         let mut e = started(cfg());
         let api = deploy("api");
         let opened = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
-        let resolved = e.pod_gone("shop/api-a", 1_000);
+        let resolved = e.pod_ignored("shop/api-a", 1_000);
         assert_eq!(steps(&opened), [(1, State::Open)]);
         assert_eq!(steps(&resolved), [(1, State::Resolved)]);
         assert!(e.tick(5_000).1.is_empty());

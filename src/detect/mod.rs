@@ -7,5 +7,4 @@ Everything here is pure: values in, values out, the clock passed in as `now`
 
 pub mod classify;
 pub mod incident;
-pub mod types;
 pub mod workload;

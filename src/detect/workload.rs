@@ -10,8 +10,8 @@ with no extra API calls: an incident is about a workload, not a pod.
 - A pod with no owner is its own workload.
 */
 
-use super::types::Workload;
 use crate::model::PodRecord;
+use crate::model::Workload;
 
 /// Characters Kubernetes uses for generated suffixes (`rand.SafeEncodeString`):
 /// no vowels, no 0/1/3, so they never spell words.
