@@ -385,6 +385,89 @@ fn stage_failures(s: &Stage, node: &str) -> Vec<(&'static str, &'static str)> {
     );
     want.push(("Deployment/cache", "evicted_memory"));
 
+    // A Deployment whose registry refuses the pull (no imagePullSecrets).
+    let image = "registry.example.com/private/app:1.0";
+    let private = [ctr("app", image)];
+    let (_, rs) = s.deployment("private", 1, &private);
+    let mut p = s.pod(Some(&rs), &format!("{}-t6v2m", rs.name), &private);
+    bind(&mut p);
+    let st = State::Waiting {
+        reason: "ImagePullBackOff",
+        message: stage::pull_backoff(image),
+    };
+    s.status(&p, stage::pod_status(&p, &s.ns, &[st]));
+    s.kubelet_event(
+        &p,
+        Some("app"),
+        "Warning",
+        "Failed",
+        &format!(
+            "Failed to pull image \"{image}\": rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"
+        ),
+        3,
+    );
+    want.push(("Deployment/private", "image_pull_unauthorized"));
+
+    // A DaemonSet whose pod needs a Secret that is not there.
+    let shipper = [ctr("shipper", "docker.io/fluent/fluent-bit:3.0")];
+    let ds = s.daemonset("shipper", &shipper);
+    let mut p = s.pod(Some(&ds), "shipper-k2v8d", &shipper);
+    bind(&mut p);
+    let st = State::Waiting {
+        reason: "CreateContainerConfigError",
+        message: "secret \"shipper-creds\" not found".into(),
+    };
+    s.status(&p, stage::pod_status(&p, &s.ns, &[st]));
+    want.push(("DaemonSet/shipper", "missing_secret"));
+
+    // A Deployment whose liveness endpoint answers 500: kubelet restarts it.
+    let sick = [ctr("app", "ghcr.io/example/sick:1.2").liveness("/healthz", 8080)];
+    let (_, rs) = s.deployment("sick", 1, &sick);
+    let mut p = s.pod(Some(&rs), &format!("{}-w8r3n", rs.name), &sick);
+    bind(&mut p);
+    let st = State::CrashLoop {
+        restarts: 6,
+        exit: 137,
+        reason: "Error",
+    };
+    s.status(&p, stage::pod_status(&p, &s.ns, &[st]));
+    s.kubelet_event(
+        &p,
+        Some("app"),
+        "Warning",
+        "Unhealthy",
+        "Liveness probe failed: HTTP probe failed with statuscode: 500",
+        18,
+    );
+    s.kubelet_event(
+        &p,
+        Some("app"),
+        "Normal",
+        "Killing",
+        "Container app failed liveness probe, will be restarted",
+        6,
+    );
+    want.push(("Deployment/sick", "liveness_probe_failed"));
+
+    // A Deployment pinned to nodes that do not exist.
+    let edge = [ctr("app", "ghcr.io/example/edge:0.3")];
+    let selector = serde_json::json!({"nodeSelector": {"disktype": "nvme"}});
+    let (_, rs) = s.deployment_with("edge", 1, &edge, &selector);
+    let p = s.pod_spec(Some(&rs), &format!("{}-b5n2c", rs.name), &edge, &selector);
+    let msg = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling..";
+    s.status(&p, stage::unschedulable_status(msg, 1200));
+    s.scheduler_event(&p, msg);
+    want.push(("Deployment/edge", "node_selector_mismatch"));
+
+    // A StatefulSet's pod that tolerates no taint of the only node.
+    let gpu = [ctr("trainer", "ghcr.io/example/trainer:2")];
+    let sts = s.statefulset("trainer", &gpu);
+    let p = s.pod(Some(&sts), "trainer-0", &gpu);
+    let msg = "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling..";
+    s.status(&p, stage::unschedulable_status(msg, 1200));
+    s.scheduler_event(&p, msg);
+    want.push(("StatefulSet/trainer", "untolerated_taint"));
+
     // A bare pod that asks for more memory than any node has.
     let big = [ctr("shell", "docker.io/library/busybox:1.36").memory_request("16Gi")];
     let p = s.pod(None, "debug-shell", &big);

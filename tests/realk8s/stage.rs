@@ -285,7 +285,21 @@ impl<'a> Stage<'a> {
     /// A Deployment and its current ReplicaSet (`<name>-<hash>`, owned by it).
     /// Returns (deployment, replicaset).
     pub fn deployment(&self, name: &str, replicas: u32, containers: &[Ctr]) -> (Obj, Obj) {
-        let tpl = template(name, containers, "Always");
+        self.deployment_with(name, replicas, containers, &json!({}))
+    }
+
+    /// The same, with the fields of `extra` in the pod template's spec (a nodeSelector).
+    pub fn deployment_with(
+        &self,
+        name: &str,
+        replicas: u32,
+        containers: &[Ctr],
+        extra: &Value,
+    ) -> (Obj, Obj) {
+        let mut tpl = template(name, containers, "Always");
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            tpl["spec"][k] = v.clone();
+        }
         let d = Obj::from(&self.c.post(
             &self.path("apps/v1", "deployments"),
             &json!({"apiVersion": "apps/v1", "kind": "Deployment",
@@ -402,6 +416,19 @@ impl<'a> Stage<'a> {
         containers: &[Ctr],
         deadline: Option<u32>,
     ) -> StagedPod {
+        let extra = deadline.map_or(json!({}), |d| json!({"activeDeadlineSeconds": d}));
+        self.pod_spec(owner, name, containers, &extra)
+    }
+
+    /// A pod whose spec also has the fields of `extra` (copied from its template, as the
+    /// controllers do: a nodeSelector, a deadline).
+    pub fn pod_spec(
+        &self,
+        owner: Option<&Obj>,
+        name: &str,
+        containers: &[Ctr],
+        extra: &Value,
+    ) -> StagedPod {
         let restart = if owner.is_some_and(|o| o.kind == "Job") {
             "Never"
         } else {
@@ -423,8 +450,8 @@ impl<'a> Stage<'a> {
                 body["metadata"]["labels"]["pod-template-hash"] = json!(hash);
             }
         }
-        if let Some(d) = deadline {
-            body["spec"]["activeDeadlineSeconds"] = json!(d);
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body["spec"][k] = v.clone();
         }
         let v = self.c.post(&self.path("", "pods"), &body);
         StagedPod {
