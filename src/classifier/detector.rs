@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::{Config, Engine};
-use crate::detect::workload::workload_of;
+use crate::detect::workload::{revision_of, workload_of};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::model::{
@@ -246,8 +246,14 @@ impl Detector {
         if findings.is_empty() && !self.engine.tracks(key) {
             return Vec::new();
         }
-        self.engine
-            .observe(key, &workload_of(pod), is_healthy(pod), findings, now_ms)
+        self.engine.observe_revision(
+            key,
+            &workload_of(pod),
+            revision_of(pod),
+            is_healthy(pod),
+            findings,
+            now_ms,
+        )
     }
 
     /// The timer tick: re-classify the pods time can change, then let the
