@@ -66,6 +66,14 @@ pub const SETTINGS: &[Spec] = &[
         doc: "Pods per LIST page (limit + continue), which bounds memory while listing.",
     },
     Spec {
+        env: "WATCH_TIMEOUT_SECONDS",
+        flag: "--watch-timeout-seconds",
+        value: "N",
+        default: "300",
+        allowed: "an integer from 5 to 3600",
+        doc: "Each WATCH asks the API server to end it after N to 2N seconds (jittered), and then resumes from where it was without relisting. Lower it when a proxy or load balancer between the daemon and the API server cuts long requests sooner.",
+    },
+    Spec {
         env: "RECONNECTION_ENABLED",
         flag: "--reconnection-enabled",
         value: "BOOL",
@@ -515,6 +523,8 @@ pub struct Settings {
     pub scope: Scope,
     pub label_selector: Option<String>,
     pub page_size: u32,
+    /// The shortest `timeoutSeconds` of a WATCH (the longest is twice it).
+    pub watch_timeout_s: u64,
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
@@ -858,6 +868,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
     };
 
     let page_size = r.int("LIST_PAGE_SIZE", 500, 1, 10_000) as u32;
+    let watch_timeout_s = r.int("WATCH_TIMEOUT_SECONDS", 300, 5, 3600);
     let enabled = r.boolean("RECONNECTION_ENABLED", true);
     let initial = r.int("RECONNECTION_INITIAL_BACKOFF_MS", 1000, 100, 60_000);
     let max = r.int("RECONNECTION_MAX_BACKOFF_MS", 30_000, 1000, 600_000);
@@ -946,6 +957,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         scope,
         label_selector,
         page_size,
+        watch_timeout_s,
         reconnect: Reconnect {
             enabled,
             initial: Duration::from_millis(initial),
@@ -1516,6 +1528,7 @@ mod tests {
         );
         assert_eq!(s.health_port, Some(3000));
         assert_eq!(s.page_size, 500);
+        assert_eq!(s.watch_timeout_s, 300);
         assert_eq!(s.reconnect.initial, Duration::from_millis(1000));
         assert_eq!(s.reconnect.max, Duration::from_secs(30));
         assert_eq!(s.reconnect.multiplier, 2.0);

@@ -15,6 +15,7 @@ mod fuzz;
 mod leader;
 mod llm;
 mod notify_sinks;
+mod realk8s;
 mod secrecy;
 mod util;
 mod watch_engine;

@@ -15,6 +15,7 @@ pub mod fake_receiver;
 pub mod fake_slack;
 pub mod http;
 pub mod items;
+pub mod real_api;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
