@@ -77,8 +77,13 @@ need_cmd() {
   }
 }
 
+# have_rust_target TRIPLE: installed, or added now (rustup's error in one line).
 have_rust_target() {
-  rustup target list --installed | grep -qx "$1" || rustup target add "$1"
+  local err
+  rustup target list --installed | grep -qx "$1" && return 0
+  err=$(RUST_BACKTRACE=0 rustup target add "$1" 2>&1) && return 0
+  echo "rustup target add $1: $(echo "$err" | grep -m1 -E '^error|status code' || echo "$err" | tail -1)" >&2
+  return 1
 }
 
 # check_static BIN: fail unless BIN is a static (or static-pie) executable.
@@ -192,10 +197,10 @@ build_armv7() {
   local triple=armv7-unknown-linux-musleabihf
   if ! have_rust_target "$triple"; then
     if [ "${OPSCTRL_ARMV7_MUSL_ONLY:-0}" = 1 ]; then
-      echo "armv7: BLOCKED: the rustup mirror has no $triple (rust-std download failed above)" >&2
+      echo "armv7: BLOCKED: the rustup mirror has no $triple (see the rustup line above)" >&2
       return 1
     fi
-    echo "armv7: the rustup mirror has no $triple (rust-std download failed above);" \
+    echo "armv7: the rustup mirror has no $triple (see the rustup line above);" \
       "building armv7-unknown-linux-gnueabihf with crt-static instead (static glibc, same CPUs)"
     triple=armv7-unknown-linux-gnueabihf
     have_rust_target "$triple" || {
