@@ -25,9 +25,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-use opsctrl_daemon::detect::detector::Detector;
+use opsctrl_daemon::classifier::detector::Detector;
 use opsctrl_daemon::kube::store::{Event, Store};
-use opsctrl_daemon::kube::types::{PodRecord, WatchEvent, decode_watch_line};
+use opsctrl_daemon::kube::types::{WatchEvent, decode_watch_line};
+use opsctrl_daemon::model::PodRecord;
 use opsctrl_daemon::settings::Detect;
 
 /// A kubelet-shaped pod, with the bulk a real one carries (managedFields,

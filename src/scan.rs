@@ -14,18 +14,21 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use crate::daemon::plan_streams;
+use crate::classifier::detector::{engine_config, is_healthy, thresholds};
 use crate::detect::classify::{NothingKnown, classify};
-use crate::detect::detector::{engine_config, is_healthy, thresholds};
-use crate::detect::incident::{Engine, Incident};
+use crate::detect::incident::Engine;
 use crate::detect::workload::workload_of;
-use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
+use crate::diagnose::rules::{Context, RuleSet};
 use crate::enrich::{CALL_TIMEOUT, events};
 use crate::kube::client::Client;
-use crate::kube::types::{Pod, PodRecord};
+use crate::kube::types::Pod;
+use crate::model::Diagnosis;
+use crate::model::Incident;
+use crate::model::PodRecord;
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
-use crate::time::unix_now;
+use crate::streams::plan_streams;
+use crate::util::time::unix_now;
 
 /// Where the pods come from.
 #[derive(Clone, Copy)]

@@ -17,7 +17,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::detect::types::Severity;
+use crate::model::Severity;
 use crate::secret::Secret;
 
 /// One setting: its names, default, allowed values and one-line doc.

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use opsctrl_daemon::backend::{Backend, Timing};
-use opsctrl_daemon::detect::incident::State;
-use opsctrl_daemon::detect::types::FailureType;
 use opsctrl_daemon::metrics::Metrics;
-use opsctrl_daemon::notify::{Failure, Item};
+use opsctrl_daemon::model::FailureType;
+use opsctrl_daemon::model::State;
+use opsctrl_daemon::model::{Failure, Item};
 use opsctrl_daemon::settings;
 use serde_json::{Value, json};
 

@@ -14,16 +14,17 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opsctrl_daemon::detect::classify::{NothingKnown, Thresholds, classify};
-use opsctrl_daemon::detect::incident::{Incident, State};
 use opsctrl_daemon::detect::workload::workload_of;
 use opsctrl_daemon::diagnose::llm::LlmClient;
 use opsctrl_daemon::diagnose::{Context, diagnose};
-use opsctrl_daemon::kube::types::{Pod, PodRecord};
+use opsctrl_daemon::kube::types::Pod;
 use opsctrl_daemon::metrics::Metrics;
-use opsctrl_daemon::notify::Item;
+use opsctrl_daemon::model::Item;
+use opsctrl_daemon::model::PodRecord;
+use opsctrl_daemon::model::{Incident, State};
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings::{DiagnosisSettings, Llm};
-use opsctrl_daemon::time::parse_rfc3339;
+use opsctrl_daemon::util::time::parse_rfc3339;
 use serde_json::json;
 
 use crate::util::fake_llm::{DEFAULT_ANSWER, FakeLlm, Mode};
@@ -154,7 +155,7 @@ fn answer_is_attached_and_the_request_is_openai_shaped() {
         "Image: registry.example.com/shop/api:2.8.0",
         "Exit code: 2",
         "Restarts: 14",
-        d.cause,
+        d.cause.as_str(),
         &d.fix.commands[0],
         "Warning BackOff (x12)",
         "panic: open /etc/api/config.yaml: no such file or directory",

@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Workload};
-use opsctrl_daemon::diagnose::{Diagnosis, Fix};
+use opsctrl_daemon::model::{Alert, Failure, Item};
+use opsctrl_daemon::model::{Diagnosis, Fix};
+use opsctrl_daemon::model::{FailureType, Workload};
+use opsctrl_daemon::model::{Incident, State};
 use opsctrl_daemon::net::http;
+use opsctrl_daemon::notify::Sink;
 use opsctrl_daemon::notify::slack_bot::SlackBot;
 use opsctrl_daemon::notify::slack_webhook::SlackWebhook;
 use opsctrl_daemon::notify::webhook::Webhook;
-use opsctrl_daemon::notify::{Alert, Failure, Item, Sink};
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings;
 
@@ -47,7 +48,7 @@ fn incident(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> I
 
 fn diagnosis() -> Diagnosis {
     Diagnosis {
-        cause: "app_error_exit",
+        cause: opsctrl_daemon::model::Cause::AppErrorExit,
         summary: "The application exited with an error.".into(),
         confidence: 0.6,
         evidence: vec!["exit code 1, reason Error".into()],

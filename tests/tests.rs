@@ -1,3 +1,4 @@
+mod architecture;
 mod backend;
 mod bad_input;
 mod cli;

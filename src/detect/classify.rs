@@ -17,8 +17,8 @@ Pure and cheap — it runs on every pod update: no I/O, no clock (`now` is
 passed in), no allocation but the findings themselves.
 */
 
-use crate::detect::types::{FailureType, Finding, Termination};
-use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
+use crate::model::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
+use crate::model::{FailureType, Finding, Termination};
 
 /// Thresholds, in seconds.
 #[derive(Clone, Debug)]
@@ -441,7 +441,7 @@ fn for_container(
 mod tests {
     use super::*;
     use crate::kube::types::Pod;
-    use crate::time::parse_rfc3339;
+    use crate::util::time::parse_rfc3339;
 
     use FailureType::*;
 

@@ -6,7 +6,5 @@ Everything here is pure: values in, values out, the clock passed in as `now`
 */
 
 pub mod classify;
-pub mod detector;
 pub mod incident;
-pub mod types;
 pub mod workload;

@@ -10,8 +10,8 @@ with no extra API calls: an incident is about a workload, not a pod.
 - A pod with no owner is its own workload.
 */
 
-use super::types::Workload;
-use crate::kube::types::PodRecord;
+use crate::model::PodRecord;
+use crate::model::Workload;
 
 /// Characters Kubernetes uses for generated suffixes (`rand.SafeEncodeString`):
 /// no vowels, no 0/1/3, so they never spell words.
@@ -72,7 +72,7 @@ pub fn workload_of(pod: &PodRecord) -> Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::types::{Owner, Phase};
+    use crate::model::{Owner, Phase};
 
     fn pod_owned_by(kind: &str, name: &str) -> PodRecord {
         let mut p = PodRecord::bare("ns", "the-pod", Phase::Running);

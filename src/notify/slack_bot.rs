@@ -32,7 +32,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::{Value, json};
 
 use super::{Alert, Failure, Item, Sink, redact_text, slack};
-use crate::detect::incident::State;
+use crate::model::State;
 use crate::net::http::{self, Reply};
 use crate::settings;
 

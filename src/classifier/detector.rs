@@ -11,15 +11,17 @@ only those. Pure: the caller passes `now` and does the printing.
 
 use std::collections::{HashMap, HashSet};
 
-use super::classify::{Known, Thresholds, classify};
-use super::incident::{Config, Engine, Notification, State, Transition};
-use super::types::Termination;
-use super::workload::workload_of;
 use std::sync::Arc;
 
-use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
+use crate::detect::classify::{Known, Thresholds, classify};
+use crate::detect::incident::{Config, Engine};
+use crate::detect::workload::workload_of;
+use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
-use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
+use crate::model::{
+    ContainerRecord, ContainerState, Diagnosis, Notification, Phase, PodRecord, State, Termination,
+    Transition,
+};
 use crate::settings::Detect;
 
 /// The classifier's thresholds from the settings (milliseconds → seconds).
