@@ -163,6 +163,7 @@ expect_failure "at '/replicaCount'" --set replicaCount=0
 expect_failure "at '/logs/enabled'" --set logs.enabled=yes
 expect_failure "at '/image/pullPolicy'" --set image.pullPolicy=Sometimes
 expect_failure "at '/logLevel'" --set logLevel=verbose
+expect_failure "at '/logFormat'" --set logFormat=yaml
 expect_failure "at '/config'" --set config.SLACK_WEBHOOK_URL=https://hooks.slack.com/x
 expect_failure "at '/config'" --set config.NO_SUCH_SETTING=1
 expect_failure "monitoring" --set monitoringg.watchNamespaces=default
@@ -182,7 +183,7 @@ settings = re.findall(r'^\s+env: "([A-Z0-9_]+)"', open(sys.argv[2]).read(), re.M
 # Set by a value of their own (values.yaml), or fixed by the chart because the
 # probes, the Service or the Lease RBAC depend on them.
 OWN = {"WATCH_NAMESPACES", "EXCLUDE_NAMESPACES", "WATCH_LABEL_SELECTOR", "HEALTH_CHECK_PORT", "CLUSTER_NAME",
-       "OUTPUT", "MIN_RESTART_THRESHOLD", "LOG_LEVEL", "INCLUDE_LOGS", "OPSCTRL_BACKEND_URL", "USER_EMAIL",
+       "OUTPUT", "MIN_RESTART_THRESHOLD", "LOG_LEVEL", "LOG_FORMAT", "INCLUDE_LOGS", "OPSCTRL_BACKEND_URL", "USER_EMAIL",
        "ALERT_SEVERITY_FILTERS", "SLACK_CHANNEL", "SLACK_CHANNEL_ROUTES", "EMIT_K8S_EVENTS", "LEADER_ELECTION",
        "LEADER_ELECTION_NAME", "ENABLE_HEALTH_CHECK", "LEADER_ELECTION_NAMESPACE"}
 CREDENTIALS = {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "LLM_API_KEY", "WEBHOOK_URL", "WEBHOOK_AUTH_HEADER"}
