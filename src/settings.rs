@@ -176,7 +176,7 @@ pub const SETTINGS: &[Spec] = &[
         value: "MS",
         default: "120000",
         allowed: "an integer from 0 to 86400000",
-        doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved.",
+        doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved; also how long an incident whose pods were all deleted waits for a failing replacement.",
     },
     Spec {
         env: "ALERT_RATE_LIMIT_WINDOW_MINUTES",
@@ -184,7 +184,7 @@ pub const SETTINGS: &[Spec] = &[
         value: "MIN",
         default: "5",
         allowed: "an integer from 0 to 1440",
-        doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution is never held back.",
+        doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution or an escalation is never held back.",
     },
     Spec {
         env: "ALERT_RENOTIFY_MINUTES",

@@ -184,7 +184,7 @@ fn registers_waits_for_the_claim_then_reports_with_tokens() {
         b.status()
     );
     assert_eq!(b.status(), format!("pending: claim at {}", claim_url()));
-    assert_eq!(*m.backend_status.lock().unwrap(), b.status());
+    assert_eq!(m.backend_status().to_string(), b.status());
     let health = opsctrl_daemon::serve::route("GET", "/health", &m);
     let health: Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(health["backend"]["claimUrl"], claim_url());

@@ -266,6 +266,9 @@ fn answers_are_cached_by_incident_fingerprint() {
     oom.incident.finding.exit_code = Some(137);
     assert!(c.second_opinion(&oom).is_some());
     assert_eq!(counts(&m), (3, 0, 1, 3));
+    // `/health` reads these: three answers held, one hit in four lookups.
+    assert_eq!(m.counters.llm_cache_entries.load(Ordering::Relaxed), 3);
+    assert_eq!(m.counters.llm_cache_hit_rate(), Some(0.25));
 }
 
 #[test]

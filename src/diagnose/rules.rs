@@ -6,8 +6,10 @@ matches everything, so a diagnosis always comes back.
 A rule is data, not code: which finding types or reasons it applies to, exit
 codes or signals, whether the container is an init container or has a given
 probe, and case-insensitive substring patterns over the finding's messages,
-the events and the logs (no regex crate: alternatives and "all of these
-groups on one line" cover what the original's regexes did). Its summary, fix
+the events and the logs (built-in rules need no regular expressions:
+alternatives and "all of these groups on one line" cover what the original's
+regexes did; only user rules from `RULES_FILE` carry regex-lite patterns,
+in `Rule::regexes`). Its summary, fix
 and commands are templates whose `{{variables}}` are filled by `vars` with
 the real names.
 
@@ -2151,7 +2153,7 @@ mod tests {
                 );
             }
         }
-        // The original's rules (behaviour.md §4.7) keep their ids.
+        // The original's 17 `rules.json` rules keep their ids.
         for id in [
             "image-pull-backoff",
             "crashloop-generic",
