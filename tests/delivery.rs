@@ -254,9 +254,15 @@ fn a_resolution_reaches_the_sinks_that_got_its_incident_below_the_severity_filte
         notifications(),
         d.logs()
     );
-    // It turns into an image pull failure (high, below the filter): the
-    // update is not sent, and the incident now has a high severity.
-    api.upsert_pod(pod("shop", WEB[0]).image_pull_backoff().build());
+    // The same container now fails to start (ContainerStartError, high,
+    // below the filter; the same problem, so the same incident): the update
+    // is not sent, and the incident now has a high severity.
+    api.modify_pod("shop", WEB[0], |v| {
+        v["status"]["containerStatuses"][0]["state"] = serde_json::json!({"waiting": {
+            "reason": "RunContainerError",
+            "message": "failed to create containerd task: exec: \"/app\": permission denied"
+        }});
+    });
     d.wait("the update", T, |d| {
         d.records()
             .iter()
