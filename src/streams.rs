@@ -80,6 +80,7 @@ mod tests {
             },
             health_port: None,
             log_filter: "info".into(),
+            log_format: crate::settings::LogFormat::Text,
             cluster_name: None,
             output: crate::settings::Output::Text,
             detect: crate::settings::Detect::default(),

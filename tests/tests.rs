@@ -12,6 +12,7 @@ mod enrichment;
 mod fake_api_check;
 mod faults;
 mod fuzz;
+mod install;
 mod leader;
 mod llm;
 mod notify_sinks;
