@@ -54,6 +54,7 @@ pub fn alert(cluster: &str, namespace: &str, pod: &str, now_ms: i64) -> Alert {
         pods: vec![pod.to_string()],
         finding,
         first_seen_ms: now_ms,
+        detected_ms: now_ms,
         last_seen_ms: now_ms,
         state: State::Open,
     };
