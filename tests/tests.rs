@@ -8,6 +8,7 @@ mod enrichment;
 mod fake_api_check;
 mod faults;
 mod fuzz;
+mod hostile;
 mod leader;
 mod llm;
 mod notify_sinks;
