@@ -304,6 +304,7 @@ mod tests {
                 max_failures: 5,
             },
             health_port: None,
+            watchdog: Duration::ZERO,
             log_filter: "info".into(),
             cluster_name: None,
             output: crate::settings::Output::Text,

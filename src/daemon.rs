@@ -7,14 +7,16 @@ asks for.
 - the delivery pool's workers (`notify::pool`), behind the leader gate;
 - this thread becomes the classification thread: it alone owns the
   `Classifier` (the pod store and the incident engine), feeds it what the
-  readers send and a tick once a second, prints the records it returns and
-  hands its jobs to the pool, which never blocks it.
+  readers send and a tick once a second, hands the records it returns to
+  stdout's writer thread (`printer`) and its jobs to the pool, neither of
+  which ever blocks it, and beats the watchdog that `/healthz` reads.
 
 Shutdown: the signal thread sets the flag and wakes this loop; readers stop
-at their next check or are simply left behind when the process exits.
+at their next check or are simply left behind when the process exits. The
+whole shutdown is bounded (`SHUTDOWN_DRAIN_MS` + `SHUTDOWN_SLACK`) by a
+backstop in `shutdown`, so a stuck writer or sink cannot hold the exit.
 */
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
@@ -41,6 +43,7 @@ use crate::notify::slack_bot::SlackBot;
 use crate::notify::slack_webhook::SlackWebhook;
 use crate::notify::webhook::Webhook;
 use crate::output;
+use crate::printer::Printer;
 use crate::serve;
 use crate::settings::{Alerts, Output, Settings};
 use crate::shutdown;
@@ -51,6 +54,11 @@ use crate::util::time::now_ms;
 /// slow classifier makes readers wait (back-pressure) instead of growing memory.
 const CHANNEL_CAPACITY: usize = 1024;
 const TICK: Duration = Duration::from_secs(1);
+/// Shutdown beyond the drain: the Lease release (at most 5 s) and the last
+/// records; the process exits by then whatever is stuck.
+pub const SHUTDOWN_SLACK: Duration = Duration::from_secs(7);
+/// Time the writer gets to print the last records on the way out.
+const LAST_RECORDS: Duration = Duration::from_secs(1);
 
 /// How `run` ended.
 pub enum Exit {
@@ -60,13 +68,14 @@ pub enum Exit {
     Failed(String),
 }
 
-/// Applies a step's effects: counts, logs and prints the records (a closed
-/// stdout is logged once, not fatal), and hands the jobs to the pool.
+/// Applies a step's effects: counts, logs and prints the records (through
+/// the writer thread: a stalled or closed stdout costs records, never
+/// time), and hands the jobs to the pool.
 struct Apply<'a> {
     metrics: &'a Metrics,
     pool: &'a Pool,
     json: bool,
-    stdout_ok: bool,
+    printer: Option<Printer>,
 }
 
 impl Apply<'_> {
@@ -97,15 +106,14 @@ impl Apply<'_> {
                     d.as_ref().map_or("-", |d| d.cause.as_str())
                 );
             }
-            if self.stdout_ok {
-                let mut out = std::io::stdout().lock();
-                if let Err(e) = output::print_transitions(&mut out, self.json, &fx.records) {
-                    log::error!(
-                        "cannot write incidents to stdout: {e}; further incidents are only logged"
-                    );
-                    self.stdout_ok = false;
+            if let Some(printer) = &mut self.printer {
+                for r in &fx.records {
+                    let mut line = Vec::new();
+                    // Writing to memory cannot fail.
+                    let _ =
+                        output::print_transitions(&mut line, self.json, std::slice::from_ref(r));
+                    printer.print(line);
                 }
-                let _ = out.flush();
             }
         }
         for job in fx.jobs {
@@ -258,8 +266,15 @@ pub fn run(
         if d.include_logs { ", with logs" } else { "" },
     );
     let (tx, rx) = sync_channel::<Msg>(CHANNEL_CAPACITY);
-    let stop = shutdown::install(waker(tx.clone()))
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let stop = shutdown::install(
+        waker(tx.clone()),
+        pool.cutter(),
+        settings.alerts.shutdown_drain + SHUTDOWN_SLACK,
+    )
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let printer =
+        Printer::stdout(metrics.clone()).map_err(|e| format!("cannot start stdout writer: {e}"))?;
+    metrics.watchdog.set_limit(settings.watchdog);
 
     log::info!(
         "starting opsctrl-daemon {} server={} via {} streams={} label_selector={}",
@@ -304,7 +319,7 @@ pub fn run(
         metrics: &metrics,
         pool: &pool,
         json: settings.output == Output::Json,
-        stdout_ok: true,
+        printer: Some(printer),
     };
     let finish = |cl: &mut Classifier, apply: &mut Apply| {
         // Shutting down: what the engine holds back goes to the pool, which
@@ -312,9 +327,15 @@ pub fn run(
         let fx = cl.finish(now_ms());
         apply.effects(fx, cl);
         apply.pool.drain(settings.alerts.shutdown_drain);
+        if let Some(p) = apply.printer.take() {
+            if !p.finish(LAST_RECORDS) {
+                log::warn!("stdout is not draining: the last incident records were not printed");
+            }
+        }
     };
     let mut next_tick = Instant::now() + TICK;
     loop {
+        metrics.watchdog.beat(now_ms());
         if stop.load(Ordering::Relaxed) {
             finish(&mut cl, &mut apply);
             return Ok(Exit::Stopped);

@@ -85,7 +85,17 @@ pub fn route(method: &str, target: &str, metrics: &Metrics) -> Reply {
         return r;
     }
     match path {
-        "/healthz" => reply(200, "text/plain; charset=utf-8", "ok\n"),
+        "/healthz" => match metrics.watchdog.stalled(crate::util::time::now_ms()) {
+            None => reply(200, "text/plain; charset=utf-8", "ok\n"),
+            Some(ms) => reply(
+                503,
+                "text/plain; charset=utf-8",
+                format!(
+                    "stuck: the classification thread has made no progress for {} s\n",
+                    ms / 1000
+                ),
+            ),
+        },
         "/readyz" => match metrics.readiness() {
             Ok(()) => reply(200, "text/plain; charset=utf-8", "ready\n"),
             Err(why) => reply(
@@ -448,6 +458,20 @@ mod tests {
                 .body
                 .contains("opsctrl_pods_tracked 0")
         );
+    }
+
+    #[test]
+    fn healthz_fails_when_the_classification_thread_is_stuck() {
+        let m = metrics();
+        let now = crate::util::time::now_ms();
+        m.watchdog.beat(now - 120_000);
+        assert_eq!(route("GET", "/healthz", &m).status, 200, "watchdog off");
+        m.watchdog.set_limit(Duration::from_secs(60));
+        let r = route("GET", "/healthz", &m);
+        assert_eq!(r.status, 503);
+        assert!(r.body.contains("no progress for 120 s"), "{}", r.body);
+        m.watchdog.beat(now);
+        assert_eq!(route("GET", "/healthz", &m).status, 200);
     }
 
     #[test]

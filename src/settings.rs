@@ -122,6 +122,14 @@ pub const SETTINGS: &[Spec] = &[
         doc: "Port of the health and metrics endpoint (all interfaces).",
     },
     Spec {
+        env: "WATCHDOG_MS",
+        flag: "--watchdog-ms",
+        value: "MS",
+        default: "60000",
+        allowed: "an integer from 0 to 3600000 (0: off)",
+        doc: "/healthz answers 503 when the classification thread has made no progress for this long, so the kubelet restarts a stuck daemon.",
+    },
+    Spec {
         env: "CLUSTER_NAME",
         flag: "--cluster-name",
         value: "NAME",
@@ -518,6 +526,8 @@ pub struct Settings {
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
+    /// `WATCHDOG_MS`: no progress this long makes /healthz fail (zero: off).
+    pub watchdog: Duration,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
     pub log_filter: String,
     /// `CLUSTER_NAME`, when set.
@@ -877,6 +887,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
     let max_failures = r.int("RECONNECTION_MAX_FAILURES", 5, 1, 100) as u32;
     let health_on = r.boolean("ENABLE_HEALTH_CHECK", true);
     let port = r.int("HEALTH_CHECK_PORT", 3000, 1024, 65_535) as u16;
+    let watchdog = Duration::from_millis(r.int("WATCHDOG_MS", 60_000, 0, 3_600_000));
 
     let log_filter = {
         let spec = Reader::spec("LOG_LEVEL");
@@ -952,6 +963,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
             max_failures,
         },
         health_port: health_on.then_some(port),
+        watchdog,
         log_filter,
         cluster_name,
         output,

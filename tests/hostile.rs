@@ -1,19 +1,21 @@
 //! Hostile conditions on loopback, against the real binary: clients that
-//! try to starve the liveness probe. The product's promise is a probe
+//! try to starve the liveness probe, a stdout nobody drains, signals. The product's promise is a probe
 //! answered within 100 ms p99; the test fails only past the kubelet's own
 //! budget (1 s, the probe timeout) so a loaded CI machine cannot make it
 //! flaky, and prints the measured p99 of each attack.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::daemon::Daemon;
+use crate::util::daemon::{Daemon, command, free_port, http};
 use crate::util::fake_api::{Auth, FakeApi};
-use crate::util::{TempDir, pod};
+use crate::util::fake_receiver::{FakeReceiver, Reply};
+use crate::util::{TempDir, pod, wait_until};
 
 /// The kubelet's probe timeout: past it, a probe fails.
 const PROBE_BUDGET: Duration = Duration::from_secs(1);
@@ -291,4 +293,173 @@ fn no_client_can_starve_the_liveness_probe() {
     }
     // Still the same daemon, still answering.
     assert_eq!(d.get("/healthz").map(|(s, _)| s), Some(200));
+}
+
+/// The value of an unlabelled metric on `port`.
+fn metric(port: u16, name: &str) -> Option<f64> {
+    let (_, body) = http(port, "GET", "/metrics")?;
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn status(port: u16, path: &str) -> Option<u16> {
+    http(port, "GET", path).map(|(s, _)| s)
+}
+
+/// `opsctrl-daemon run | <a reader that stops reading>`: the pipe fills,
+/// yet detection goes on, health tells the truth, and SIGTERM ends it.
+#[test]
+fn a_stdout_that_stops_draining_never_freezes_detection() {
+    let api = FakeApi::start();
+    let home = TempDir::new("hostile-stdout");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let port = free_port();
+    let mut child = command(home.path())
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .env("HEALTH_CHECK_PORT", port.to_string())
+        .env("LOG_LEVEL", "info")
+        .env("OUTPUT", "json")
+        .env("NOTIFY_BATCH_MS", "0")
+        .env("SHUTDOWN_DRAIN_MS", "2000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn opsctrl-daemon");
+    // Held open and never read: the pipe fills at 64 KiB.
+    let _stalled = child.stdout.take();
+    let logs = Arc::new(std::sync::Mutex::new(String::new()));
+    let pipe = child.stderr.take().expect("stderr");
+    let sink = logs.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let log = || logs.lock().unwrap().clone();
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        assert!(
+            wait_until(Duration::from_secs(60), f),
+            "timed out waiting for {what}\n{}",
+            log()
+        );
+    };
+    wait("ready", &|| status(port, "/readyz") == Some(200));
+
+    // 1,500 workloads start crash-looping: far more records than the pipe
+    // and the record buffer hold.
+    api.apply_batch((0..1500).map(|i| {
+        pod("shop", &format!("app{i}-7d4b9c6f8-aaaaa"))
+            .crash_loop(5, 1, "Error")
+            .build()
+    }));
+    wait("records dropped", &|| {
+        metric(port, "opsctrl_records_dropped_total").is_some_and(|n| n > 0.0)
+    });
+    // Detection goes on with stdout stuck.
+    let before = metric(port, "opsctrl_watch_events_processed_total").unwrap_or(0.0);
+    api.apply_batch((0..300).map(|i| {
+        pod("shop", &format!("more{i}-7d4b9c6f8-aaaaa"))
+            .running()
+            .build()
+    }));
+    wait("events processed rising", &|| {
+        metric(port, "opsctrl_watch_events_processed_total").is_some_and(|n| n >= before + 300.0)
+    });
+    wait("incidents counted", &|| {
+        metric(port, "opsctrl_incidents_opened_total").is_some_and(|n| n >= 1500.0)
+    });
+    assert_eq!(status(port, "/readyz"), Some(200), "{}", log());
+    assert_eq!(status(port, "/healthz"), Some(200), "{}", log());
+    let warnings = log().matches("stdout is not draining").count();
+    assert_eq!(warnings, 1, "one warning a minute\n{}", log());
+
+    // SIGTERM ends it within the drain and the slack (2 s + 7 s).
+    let t = Instant::now();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let exited = wait_until(Duration::from_secs(15), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let took = t.elapsed();
+    if !exited {
+        let _ = child.kill();
+    }
+    eprintln!("exit after SIGTERM with stdout stalled: {took:?}");
+    assert!(exited, "ignored SIGTERM\n{}", log());
+    assert!(took < Duration::from_secs(9), "{took:?}\n{}", log());
+    assert_eq!(
+        child.wait().ok().and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        log()
+    );
+}
+
+/// SIGHUP stops the daemon like SIGTERM (logged, drained, exit 0); a second
+/// signal cuts a drain that a hanging receiver would hold for a minute.
+#[test]
+fn sighup_stops_cleanly_and_a_second_signal_cuts_the_drain() {
+    let api = FakeApi::start();
+    let home = TempDir::new("hostile-signals");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    let _ = Command::new("kill")
+        .arg("-HUP")
+        .arg(d.pid().to_string())
+        .status();
+    let (st, logs) = d.wait_exit(Duration::from_secs(15));
+    assert_eq!(st.code(), Some(0), "{logs}");
+    assert!(logs.contains("SIGHUP received: shutting down"), "{logs}");
+
+    let hook = FakeReceiver::start();
+    hook.script((0..10).map(|_| Reply::Hang(Duration::from_secs(120))));
+    let url = hook.url("/hook");
+    let mut d = Daemon::start(
+        home.path(),
+        &kc,
+        &[
+            ("WEBHOOK_URL", url.as_str()),
+            ("NOTIFY_BATCH_MS", "0"),
+            ("SHUTDOWN_DRAIN_MS", "60000"),
+        ],
+    );
+    d.wait_ready();
+    api.upsert_pod(
+        pod("shop", "web-7d4b9c6f8-aaaaa")
+            .crash_loop(5, 1, "Error")
+            .build(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || !hook.received().is_empty()
+            || d.logs().contains("webhook")),
+        "the webhook was called\n{}",
+        d.logs()
+    );
+    let pid = d.pid().to_string();
+    let kill = |sig: &str| {
+        let _ = Command::new("kill").arg(sig).arg(&pid).status();
+    };
+    kill("-TERM");
+    thread::sleep(Duration::from_secs(1));
+    let t = Instant::now();
+    kill("-INT");
+    let (st, logs) = d.wait_exit(Duration::from_secs(15));
+    let took = t.elapsed();
+    eprintln!("exit after the second signal: {took:?}");
+    assert_eq!(st.code(), Some(0), "{logs}");
+    assert!(logs.contains("cutting the delivery drain short"), "{logs}");
+    assert!(logs.contains("not delivered"), "{logs}");
+    assert!(took < Duration::from_secs(5), "{took:?}\n{logs}");
 }

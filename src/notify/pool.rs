@@ -94,6 +94,8 @@ struct State {
     deadline: Option<Instant>,
     /// What each busy worker is doing, for the shutdown report.
     working: HashMap<usize, String>,
+    /// A second signal: the drain ends now.
+    cut: bool,
 }
 
 struct Shared {
@@ -141,6 +143,7 @@ impl Pool {
                 closed: false,
                 deadline: None,
                 working: HashMap::new(),
+                cut: false,
             }),
             cv: Condvar::new(),
             cfg,
@@ -207,8 +210,12 @@ impl Pool {
     /// many were left undelivered.
     pub fn drain(&self, within: Duration) -> usize {
         let s = &self.shared;
-        let deadline = Instant::now() + within;
         let mut st = s.lock();
+        let deadline = if st.cut {
+            Instant::now()
+        } else {
+            Instant::now() + within
+        };
         st.closed = true;
         st.deadline = Some(deadline);
         s.cv.notify_all();
@@ -220,7 +227,11 @@ impl Pool {
             );
         }
         while !(st.queue.is_empty() && st.working.is_empty()) {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = match st.deadline {
+                Some(d) => d.min(deadline),
+                None => deadline,
+            }
+            .saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
@@ -241,6 +252,22 @@ impl Pool {
             .alerts_abandoned
             .fetch_add(lost.len() as u64, Ordering::Relaxed);
         lost.len()
+    }
+}
+
+impl Pool {
+    /// Ends the drain now, before or while it runs (a second SIGTERM): what
+    /// is undelivered is reported as when the drain runs out.
+    pub fn cutter(&self) -> impl Fn() + Send + Sync + 'static {
+        let s = self.shared.clone();
+        move || {
+            let mut st = s.lock();
+            st.cut = true;
+            st.closed = true;
+            st.deadline = Some(Instant::now());
+            drop(st);
+            s.cv.notify_all();
+        }
     }
 }
 
@@ -484,6 +511,26 @@ mod tests {
         p.submit(job(3, FailureType::CrashLoopBackOff));
         p.drain(Duration::from_secs(5));
         assert!(sink.got.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_cut_ends_the_drain_at_once() {
+        let sink = flaky(usize::MAX, false);
+        let mut c = cfg(10);
+        c.workers = 1;
+        c.backoff = Duration::from_secs(30);
+        c.max_backoff = Duration::from_secs(30);
+        let (p, m) = pool(&sink, c, true);
+        p.submit(job(1, FailureType::CrashLoopBackOff));
+        let cut = p.cutter();
+        let t = Instant::now();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cut();
+        });
+        assert_eq!(p.drain(Duration::from_secs(60)), 1);
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(m.counters.alerts_abandoned.load(Ordering::Relaxed), 1);
     }
 
     #[test]
