@@ -122,6 +122,11 @@ impl Apply<'_> {
     }
 }
 
+/// Enrichment's deadline beyond the LLM's budget (`DIAGNOSIS_TIMEOUT_MS`):
+/// the events, the logs and the backend's analysis; past it the alert goes
+/// out with the rules' diagnosis.
+const PREPARE_SLACK: Duration = Duration::from_secs(5);
+
 /// Deadline of one delivery attempt (connect included); a hung receiver
 /// costs one attempt, not a worker.
 const SINK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -171,7 +176,8 @@ fn backend_opinion(be: Arc<Backend>, a: &Alerts) -> Opinion {
                         );
                         return None;
                     }
-                    std::thread::sleep(backoff.next_delay(after));
+                    // A Retry-After of days must not hold the alert: capped.
+                    std::thread::sleep(retry.retry_delay(&mut backoff, after));
                 }
             }
         }
@@ -247,7 +253,10 @@ pub fn run(
         .as_ref()
         .map_or_else(Leadership::always, Elector::leadership);
     let pool = Pool::start(
-        pool::Config::from_settings(&settings.alerts),
+        pool::Config {
+            prepare_deadline: d.timeout + PREPARE_SLACK,
+            ..pool::Config::from_settings(&settings.alerts)
+        },
         sinks(settings, &client),
         Box::new(enricher),
         Arc::new(move || leadership.is_leader()),

@@ -343,7 +343,7 @@ pub const SETTINGS: &[Spec] = &[
         value: "N",
         default: "2",
         allowed: "an integer from 1 to 16",
-        doc: "Threads that enrich and deliver notifications.",
+        doc: "Threads that enrich notifications (each sink also has its own delivery thread).",
     },
     Spec {
         env: "ALERT_QUEUE_SIZE",

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::util::daemon::{Daemon, command, free_port, http};
 use crate::util::fake_api::{Auth, FakeApi};
 use crate::util::fake_receiver::{FakeReceiver, Reply};
+use crate::util::fake_slack::{FakeSlack, Fault as SlackFault};
 use crate::util::{TempDir, pod, wait_until};
 
 /// The kubelet's probe timeout: past it, a probe fails.
@@ -462,4 +463,74 @@ fn sighup_stops_cleanly_and_a_second_signal_cuts_the_drain() {
     assert!(logs.contains("cutting the delivery drain short"), "{logs}");
     assert!(logs.contains("not delivered"), "{logs}");
     assert!(took < Duration::from_secs(5), "{took:?}\n{logs}");
+}
+
+/// Slack answering 429 with `Retry-After: 999999` delays only Slack: the
+/// webhook gets every alert on time, and Slack's retries are capped,
+/// dropped and counted.
+#[test]
+fn the_webhook_gets_every_alert_while_slack_rate_limits_for_days() {
+    let api = FakeApi::start();
+    let slack = FakeSlack::start();
+    for _ in 0..100 {
+        slack.fail_next(SlackFault::RateLimited(999_999));
+    }
+    let hook = FakeReceiver::start();
+    let (slack_url, hook_url) = (slack.webhook_url(), hook.url("/hook"));
+    let home = TempDir::new("hostile-sinks");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(
+        home.path(),
+        &kc,
+        &[
+            ("SLACK_WEBHOOK_URL", slack_url.as_str()),
+            ("WEBHOOK_URL", hook_url.as_str()),
+            ("NOTIFY_BATCH_MS", "0"),
+            ("ALERT_RATE_LIMIT_WINDOW_MINUTES", "0"),
+            ("ALERT_BACKOFF_MS", "200"),
+            ("ALERT_MAX_BACKOFF_MS", "1000"),
+            ("ALERT_MAX_ATTEMPTS", "3"),
+        ],
+    );
+    d.wait_ready();
+    let t = Instant::now();
+    for i in 0..5 {
+        api.upsert_pod(
+            pod("shop", &format!("app{i}-7d4b9c6f8-aaaaa"))
+                .crash_loop(5, 1, "Error")
+                .build(),
+        );
+    }
+    let opened = |hook: &FakeReceiver| {
+        hook.received()
+            .iter()
+            .filter(|r| r.status == 200 && r.json()["notification"] == "open")
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || opened(&hook) >= 5),
+        "webhook got {} of 5 alerts while Slack rate-limits\n{}",
+        opened(&hook),
+        d.logs()
+    );
+    eprintln!(
+        "webhook: 5 alerts in {:?} with Slack answering 429 Retry-After 999999",
+        t.elapsed()
+    );
+    // Slack: 3 attempts per alert at most 1 s apart, then dropped, logged and counted.
+    d.wait("Slack's alerts given up", Duration::from_secs(30), |d| {
+        d.metric("opsctrl_alerts_failed_total{sink=\"slack\"}")
+            .is_some_and(|n| n >= 5.0)
+    });
+    assert!(
+        d.logs()
+            .contains("Retry-After is past ALERT_MAX_BACKOFF_MS"),
+        "{}",
+        d.logs()
+    );
+    assert!(
+        d.logs().contains("gave up after 3 attempt(s), dropped"),
+        "{}",
+        d.logs()
+    );
 }
