@@ -22,7 +22,7 @@ detect                        classification, workloads, the incident engine
 kube                          API access: config, auth, TLS, client, watch, store
 settings metrics net          settings; counters; the HTTP agent for non-Kubernetes calls
 secret shutdown               secret strings; signals
-model util                    the vocabulary; time, backoff, random, LRU, text
+model util                    the vocabulary; time, backoff, random, LRU, text, locks
 ```
 
 # One watch event, from the socket to a Slack post
@@ -50,6 +50,8 @@ model util                    the vocabulary; time, backoff, random, LRU, text
    `notify::slack::render` and posts it with `notify::post_attempt`,
    retried with `util::backoff::Backoff`.
 */
+
+#![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod check;

@@ -38,6 +38,7 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
         "restart_count": f.restart_count,
         "node": f.node,
         "first_seen": format_rfc3339(i.first_seen_ms.div_euclid(1000)),
+        "detected_at": format_rfc3339(i.detected_ms.div_euclid(1000)),
         "last_seen": format_rfc3339(i.last_seen_ms.div_euclid(1000)),
         "state": i.state.as_str(),
         "diagnosis": diagnosis.map_or_else(|| json!({}), |d| json!(d)),

@@ -66,6 +66,14 @@ pub const SETTINGS: &[Spec] = &[
         doc: "Pods per LIST page (limit + continue), which bounds memory while listing.",
     },
     Spec {
+        env: "WATCH_TIMEOUT_SECONDS",
+        flag: "--watch-timeout-seconds",
+        value: "N",
+        default: "300",
+        allowed: "an integer from 5 to 3600",
+        doc: "Each WATCH asks the API server to end it after N to 2N seconds (jittered), and then resumes from where it was without relisting. Lower it when a proxy or load balancer between the daemon and the API server cuts long requests sooner.",
+    },
+    Spec {
         env: "RECONNECTION_ENABLED",
         flag: "--reconnection-enabled",
         value: "BOOL",
@@ -118,7 +126,7 @@ pub const SETTINGS: &[Spec] = &[
         flag: "--health-check-port",
         value: "PORT",
         default: "3000",
-        allowed: "an integer from 1024 to 65535",
+        allowed: "an integer from 1024 to 65535, or 0 for any free port (logged at start)",
         doc: "Port of the health and metrics endpoint (all interfaces).",
     },
     Spec {
@@ -183,7 +191,7 @@ pub const SETTINGS: &[Spec] = &[
         value: "MS",
         default: "120000",
         allowed: "an integer from 0 to 86400000",
-        doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved.",
+        doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved; also how long an incident whose pods were all deleted waits for a failing replacement.",
     },
     Spec {
         env: "ALERT_RATE_LIMIT_WINDOW_MINUTES",
@@ -191,7 +199,7 @@ pub const SETTINGS: &[Spec] = &[
         value: "MIN",
         default: "5",
         allowed: "an integer from 0 to 1440",
-        doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution is never held back.",
+        doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution or an escalation is never held back.",
     },
     Spec {
         env: "ALERT_RENOTIFY_MINUTES",
@@ -523,6 +531,8 @@ pub struct Settings {
     pub scope: Scope,
     pub label_selector: Option<String>,
     pub page_size: u32,
+    /// The shortest `timeoutSeconds` of a WATCH (the longest is twice it).
+    pub watch_timeout_s: u64,
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
@@ -868,6 +878,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
     };
 
     let page_size = r.int("LIST_PAGE_SIZE", 500, 1, 10_000) as u32;
+    let watch_timeout_s = r.int("WATCH_TIMEOUT_SECONDS", 300, 5, 3600);
     let enabled = r.boolean("RECONNECTION_ENABLED", true);
     let initial = r.int("RECONNECTION_INITIAL_BACKOFF_MS", 1000, 100, 60_000);
     let max = r.int("RECONNECTION_MAX_BACKOFF_MS", 30_000, 1000, 600_000);
@@ -886,7 +897,9 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
     });
     let max_failures = r.int("RECONNECTION_MAX_FAILURES", 5, 1, 100) as u32;
     let health_on = r.boolean("ENABLE_HEALTH_CHECK", true);
-    let port = r.int("HEALTH_CHECK_PORT", 3000, 1024, 65_535) as u16;
+    let port = r.parse("HEALTH_CHECK_PORT", 3000, |v| {
+        v.parse().ok().filter(|p| *p == 0 || *p >= 1024)
+    });
     let watchdog = Duration::from_millis(r.int("WATCHDOG_MS", 60_000, 0, 3_600_000));
 
     let log_filter = {
@@ -955,6 +968,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         scope,
         label_selector,
         page_size,
+        watch_timeout_s,
         reconnect: Reconnect {
             enabled,
             initial: Duration::from_millis(initial),
@@ -1526,6 +1540,7 @@ mod tests {
         );
         assert_eq!(s.health_port, Some(3000));
         assert_eq!(s.page_size, 500);
+        assert_eq!(s.watch_timeout_s, 300);
         assert_eq!(s.reconnect.initial, Duration::from_millis(1000));
         assert_eq!(s.reconnect.max, Duration::from_secs(30));
         assert_eq!(s.reconnect.multiplier, 2.0);
@@ -1611,7 +1626,7 @@ mod tests {
         );
         assert_eq!(
             problems[4].to_string(),
-            "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535"
+            "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535, or 0 for any free port (logged at start)"
         );
     }
 

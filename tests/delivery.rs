@@ -11,7 +11,7 @@ use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, FakeApi};
 use crate::util::fake_receiver::{FakeReceiver, Reply};
 use crate::util::fake_slack::{FakeSlack, TOKEN};
-use crate::util::{TempDir, pod};
+use crate::util::{TempDir, is_marker, pod, stage_marker};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -84,8 +84,19 @@ fn a_crashing_deployment_is_one_slack_thread_with_its_updates_and_one_resolution
         "no resolution: {}",
         d.logs()
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let top = slack.top_level();
+    // The positive signal before asserting that nothing else was posted.
+    stage_marker(&api, "shop");
+    let is_marker_msg = |m: &crate::util::fake_slack::Message| m.text.contains("marker");
+    assert!(
+        crate::util::wait_until(T, || slack.top_level().iter().any(is_marker_msg)),
+        "no message for the marker: {}",
+        d.logs()
+    );
+    let top: Vec<_> = slack
+        .top_level()
+        .into_iter()
+        .filter(|m| !is_marker_msg(m))
+        .collect();
     assert_eq!(top.len(), 1, "one top-level message only: {top:#?}");
     let replies = slack.replies_to(&parent.ts);
     let resolutions = replies
@@ -95,8 +106,8 @@ fn a_crashing_deployment_is_one_slack_thread_with_its_updates_and_one_resolution
     assert_eq!(resolutions, 1, "{replies:#?}");
     assert_eq!(
         slack.messages().len(),
-        1 + replies.len(),
-        "every message is the parent or in its thread"
+        1 + replies.len() + 1,
+        "every message is the parent, in its thread, or the marker's"
     );
     let now = slack.top_level()[0].clone();
     assert!(
@@ -158,9 +169,15 @@ fn a_flaky_webhook_gets_every_message_once_and_in_order() {
         hook.received().iter().map(|r| r.status).collect::<Vec<_>>(),
         d.logs()
     );
-    std::thread::sleep(Duration::from_secs(1));
+    stage_marker(&api, "shop");
+    assert!(
+        crate::util::wait_until(T, || delivered().iter().any(is_marker)),
+        "the marker was not delivered: {}",
+        d.logs()
+    );
     let kinds: Vec<String> = delivered()
         .iter()
+        .filter(|b| !is_marker(b))
         .map(|b| b["notification"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(
@@ -224,4 +241,60 @@ fn sigterm_drains_the_queue_and_names_what_it_could_not_send() {
         .matches("not delivered (shutdown drain ran out)")
         .count();
     assert_eq!(lost, 2, "{logs}");
+}
+
+#[test]
+fn a_resolution_reaches_the_sinks_that_got_its_incident_below_the_severity_filter() {
+    let api = FakeApi::start();
+    let hook = FakeReceiver::start();
+    let url = hook.url("/hook");
+    let home = TempDir::new("deliver-filter");
+    let mut d = start(
+        &api,
+        &home,
+        &[
+            ("WEBHOOK_URL", &url),
+            ("ALERT_SEVERITY_FILTERS", "critical"),
+        ],
+    );
+    let notifications = || -> Vec<String> {
+        hook.received()
+            .iter()
+            .map(|r| r.json()["notification"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // A crash loop (critical) is announced.
+    api.upsert_pod(pod("shop", WEB[0]).crash_loop(4, 1, "Error").build());
+    assert!(
+        crate::util::wait_until(T, || notifications() == ["open"]),
+        "{:?}\n{}",
+        notifications(),
+        d.logs()
+    );
+    // The same container now fails to start (ContainerStartError, high,
+    // below the filter; the same problem, so the same incident): the update
+    // is not sent, and the incident now has a high severity.
+    api.modify_pod("shop", WEB[0], |v| {
+        v["status"]["containerStatuses"][0]["state"] = serde_json::json!({"waiting": {
+            "reason": "RunContainerError",
+            "message": "failed to create containerd task: exec: \"/app\": permission denied"
+        }});
+    });
+    d.wait("the update", T, |d| {
+        d.records()
+            .iter()
+            .any(|r| r["state"] == "updated" && r["severity"] == "high")
+    });
+    api.upsert_pod(pod("shop", WEB[0]).running().build());
+    d.wait("the resolution", T, |d| {
+        d.records().iter().any(|r| r["state"] == "resolved")
+    });
+    assert!(
+        crate::util::wait_until(T, || notifications().len() >= 2),
+        "the resolution was not sent: {:?}\n{}",
+        notifications(),
+        d.logs()
+    );
+    assert_eq!(notifications(), ["open", "resolved"]);
+    d.terminate();
 }

@@ -1,5 +1,5 @@
 /*!
-The OpsCtrl backend's endpoints (behaviour.md §2.2), one blocking call each:
+The OpsCtrl backend's endpoints, as the original called them, one blocking call each:
 
 | # | call | auth |
 |---|---|---|

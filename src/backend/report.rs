@@ -1,6 +1,7 @@
 /*!
 The body of `POST /daemon/analyze-stack`: the original's
-`StackAnalysisPayload` (behaviour.md §4.6), built from one notification
+`StackAnalysisPayload` (primary pod, Helm release, namespace, and each pod's
+status, events and logs), built from one notification
 item, plus a one-line reading of the backend's answer for alerts.
 
 ```text
@@ -231,6 +232,7 @@ mod tests {
             id: 1,
             cluster: "edge".into(),
             first_seen_ms: 1_764_104_400_123,
+            detected_ms: 1_764_104_400_123,
             ..Incident::test(finding, State::Open)
         };
         let mut it = Item::new(incident, None);

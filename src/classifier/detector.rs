@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::{Config, Engine};
-use crate::detect::workload::workload_of;
+use crate::detect::workload::{revision_of, workload_of};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::model::{
@@ -207,7 +207,7 @@ impl Detector {
         // rather than stay open on pods nobody wants to hear about.
         if pod.ignore || self.ignored_namespaces.contains(&*pod.namespace) {
             self.timed.remove(key);
-            return self.engine.pod_gone(key, now_ms);
+            return self.engine.pod_ignored(key, now_ms);
         }
         // Remember when a container the daemon already knew went into
         // ErrImagePull; pods first met in that state fall back to the
@@ -246,8 +246,14 @@ impl Detector {
         if findings.is_empty() && !self.engine.tracks(key) {
             return Vec::new();
         }
-        self.engine
-            .observe(key, &workload_of(pod), is_healthy(pod), findings, now_ms)
+        self.engine.observe_revision(
+            key,
+            &workload_of(pod),
+            revision_of(pod),
+            is_healthy(pod),
+            findings,
+            now_ms,
+        )
     }
 
     /// The timer tick: re-classify the pods time can change, then let the

@@ -15,7 +15,7 @@ effects, so everything here is tested with plain values and a fake clock.
 
 pub mod detector;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::diagnose::RuleSet;
@@ -101,6 +101,9 @@ pub struct Classifier {
     announced: bool,
     /// When every pod stream had listed.
     pods_listed_at: Option<i64>,
+    /// Transitions before the start-up summary: printed with it, one record
+    /// per incident, so the start-up burst shows no OPEN then UPDATED pair.
+    held: Vec<Transition>,
 }
 
 impl Classifier {
@@ -115,6 +118,7 @@ impl Classifier {
             detecting: !cfg.namespaces_watched,
             announced: false,
             pods_listed_at: None,
+            held: Vec::new(),
         }
     }
 
@@ -278,17 +282,22 @@ impl Classifier {
             return Effects::default();
         }
         self.announced = true;
+        let held = std::mem::take(&mut self.held);
+        let mut fx = self.records(held);
         let n = self.detector.startup_done(now_ms);
-        Effects {
-            jobs: self.jobs(n),
-            ..Effects::default()
-        }
+        fx.jobs = self.jobs(n);
+        fx
     }
 
     /// Each transition with its diagnosis, redacted: the record may be
     /// shipped off the node by a log collector, and kubelet copies log
     /// tails into messages.
     fn records(&mut self, transitions: Vec<Transition>) -> Effects {
+        if !self.announced {
+            self.held.extend(transitions);
+            return Effects::default();
+        }
+        let transitions = coalesce(transitions);
         let mut records = Vec::with_capacity(transitions.len());
         for mut t in transitions {
             t.incident.finding.message = redact(&t.incident.finding.message);
@@ -347,6 +356,37 @@ impl Classifier {
             }
         }
     }
+}
+
+/// One transition per incident and step: a later snapshot replaces an
+/// earlier one (an incident opened and updated in one step is one `open`
+/// record with the latest state), but a resolution always stands on its own.
+fn coalesce(transitions: Vec<Transition>) -> Vec<Transition> {
+    if transitions.len() < 2 {
+        return transitions;
+    }
+    let mut out: Vec<Transition> = Vec::with_capacity(transitions.len());
+    let mut at: HashMap<u64, usize> = HashMap::new();
+    for t in transitions {
+        let id = t.incident.id;
+        match at.get(&id) {
+            Some(&i)
+                if t.incident.state != State::Resolved
+                    && out[i].incident.state != State::Resolved =>
+            {
+                let first = out[i].incident.state;
+                out[i] = t;
+                if first == State::Open {
+                    out[i].incident.state = State::Open;
+                }
+            }
+            _ => {
+                at.insert(id, out.len());
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 /// Records that open an incident (for the `opened` counter).

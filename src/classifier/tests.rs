@@ -167,6 +167,64 @@ fn what_is_broken_at_start_up_goes_out_as_one_summary_with_its_records() {
 }
 
 #[test]
+fn a_workload_failing_in_several_pods_at_start_up_is_one_open_record() {
+    let mut cl = classifier(false);
+    // Its pods arrive on two LIST pages: the second adds pods to the
+    // incident the first opened, which is not news to anyone yet.
+    let mut fx = cl.handle(
+        Input::Store {
+            stream: 0,
+            event: Event::Init,
+        },
+        T0,
+    );
+    for suffix in ["aaaaa", "bbbbb"] {
+        fx.extend(cl.handle(
+            Input::Store {
+                stream: 0,
+                event: Event::Page(vec![crashing("shop", "api", suffix)]),
+            },
+            T0,
+        ));
+    }
+    assert!(fx.records.is_empty(), "held until the summary");
+    fx.extend(cl.handle(
+        Input::Store {
+            stream: 0,
+            event: Event::InitDone,
+        },
+        T0,
+    ));
+    assert_eq!(records(&fx), ["open api"]);
+    assert_eq!(fx.records[0].0.incident.pods.len(), 2);
+    assert_eq!(jobs(&fx), ["startup:1"]);
+}
+
+#[test]
+fn an_opened_and_updated_incident_in_one_step_is_one_record_but_a_resolution_stands() {
+    let mut cl = started();
+    let ts: Vec<Transition> = {
+        let a = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
+        let b = apply(&mut cl, crashing("shop", "api", "bbbbb"), T0 + SEC);
+        a.records
+            .into_iter()
+            .chain(b.records)
+            .map(|(t, _)| t)
+            .collect()
+    };
+    let states: Vec<State> = ts.iter().map(|t| t.incident.state).collect();
+    assert_eq!(states, [State::Open, State::Updated]);
+    let merged = coalesce(ts.clone());
+    assert_eq!(merged.len(), 1);
+    assert_eq!(merged[0].incident.state, State::Open);
+    assert_eq!(merged[0].incident.pods.len(), 2);
+    let mut resolved = ts[1].clone();
+    resolved.incident.state = State::Resolved;
+    let kept = coalesce(vec![ts[0].clone(), resolved]);
+    assert_eq!(kept.len(), 2);
+}
+
+#[test]
 fn a_new_failure_waits_for_its_batch_then_goes_out_alone() {
     let mut cl = started();
     let fx = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
@@ -315,18 +373,18 @@ fn a_relist_reports_what_changed_while_the_watch_was_down() {
         ],
         T0 + 20 * SEC,
     );
-    // A pod that vanished counts as gone at once (its workload has no
-    // failing pod left), and the new failure opens.
-    assert_eq!(records(&fx), ["open worker", "resolved api"]);
+    // The new failure opens; the vanished pod's incident is not a
+    // recovery yet: it resolves after the hold-down, once.
+    assert_eq!(records(&fx), ["open worker"]);
     assert_eq!(cl.pods_tracked(), 2);
     assert!(cl.store().get(&gone.key()).is_none());
-    // Each goes out once: the resolution at once, the new incident after
-    // its batch.
-    let fx = ticks(&mut cl, T0 + 21 * SEC, T0 + 5 * MIN);
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + 21 * SEC, T0 + 20 * SEC + hold - SEC);
     assert!(fx.records.is_empty(), "{:?}", records(&fx));
-    let mut j = jobs(&fx);
-    j.sort();
-    assert_eq!(j, ["open worker", "resolved api"]);
+    assert_eq!(jobs(&fx), ["open worker"]);
+    let fx = ticks(&mut cl, T0 + 20 * SEC + hold, T0 + 30 * SEC + hold);
+    assert_eq!(records(&fx), ["resolved api"]);
+    assert_eq!(jobs(&fx), ["resolved api"]);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 Classification: one `PodRecord` in, its findings out — what counts as a
 failure, and which failure it is.
 
-It owns the rules the original got wrong (behaviour.md §3.3): the most
+It owns the rules the original got wrong (it took the first match of a
+fixed order, so a crash loop past the restart threshold was a mere
+`high-restart-count`, and it never read `lastState`): the most
 specific type wins (a crash loop is `CrashLoopBackOff`, not a restart count),
 `lastState` is read (OOM kills are seen on the first one), pods being deleted
 or that succeeded are never failures, a short `ErrImagePull` gets a grace

@@ -5,9 +5,9 @@ for it, and a fix with copy-pasteable `kubectl` commands naming the real
 workload, namespace and container.
 
 Pure and table-driven (`rules::RULES`): no I/O, no clock, so every rule is
-tested with plain values. It replaces the original's `rules.json`,
-which the original daemon shipped but never called, and whose fixes named
-nothing.
+tested with plain values. It replaces the original's `rules.json` (17
+rules matched against events and logs), which the original daemon shipped
+but never called, and whose fixes named nothing.
 
 - `context`: what the rules look at (`Context`, `ProbeSlot`).
 - `rules`: the rule table, the matcher and `diagnose`.

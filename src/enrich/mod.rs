@@ -38,6 +38,7 @@ use crate::model::PodRecord;
 use crate::model::{Incident, State};
 use crate::notify::pool::Prepare;
 use crate::util::lru::Lru;
+use crate::util::sync::lock;
 
 /// Longest one enrichment call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -328,7 +329,7 @@ impl Enricher {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru<u64, Cached>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.cache)
     }
 }
 

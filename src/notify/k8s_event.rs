@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use super::{Alert, Failure, Item, Sink};
 use crate::kube::client::{Client, Error};
 use crate::model::State;
+use crate::util::sync::lock;
 use crate::util::text::cut_bytes as cut;
 use crate::util::time::format_rfc3339;
 use crate::util::time::{format_micros, now_micros};
@@ -78,23 +79,21 @@ impl K8sEvents {
     }
 
     fn remembered(&self, key: &Key) -> bool {
-        self.written
-            .lock()
-            .map(|w| w.get(key).is_some_and(|t| t.elapsed() < REMEMBER))
-            .unwrap_or(false)
+        lock(&self.written)
+            .get(key)
+            .is_some_and(|t| t.elapsed() < REMEMBER)
     }
 
     fn remember(&self, key: Key) {
-        if let Ok(mut w) = self.written.lock() {
-            w.retain(|_, t| t.elapsed() < REMEMBER);
-            if w.len() >= REMEMBER_MAX {
-                // Still full of fresh entries: drop the oldest.
-                if let Some(oldest) = w.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
-                    w.remove(&oldest);
-                }
+        let mut w = lock(&self.written);
+        w.retain(|_, t| t.elapsed() < REMEMBER);
+        if w.len() >= REMEMBER_MAX {
+            // Still full of fresh entries: drop the oldest.
+            if let Some(oldest) = w.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+                w.remove(&oldest);
             }
-            w.insert(key, Instant::now());
         }
+        w.insert(key, Instant::now());
     }
 }
 
@@ -262,6 +261,7 @@ mod tests {
             id: 42,
             cluster: "k3s".into(),
             first_seen_ms: 1_000,
+            detected_ms: 1_000,
             last_seen_ms: 2_000,
             ..Incident::test(finding(), state)
         };

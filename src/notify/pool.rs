@@ -23,7 +23,7 @@ mid-retry, is logged one line each per sink and counted, so nothing
 vanishes without a trace.
 */
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -37,6 +37,7 @@ use crate::output;
 use crate::settings::Alerts;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
+use crate::util::sync::{lock, wait_timeout};
 
 impl Keyed for Job {
     fn keys(&self) -> Vec<u64> {
@@ -134,6 +135,8 @@ struct State {
     working: HashMap<usize, String>,
     /// A second signal: the drain ends now.
     cut: bool,
+    /// Incidents the sinks were told about and not yet told resolved.
+    announced: HashSet<u64>,
 }
 
 impl State {
@@ -167,15 +170,11 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A worker that panicked mid-delivery must not stop the others.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn wait<'a>(&self, st: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
-        self.cv
-            .wait_timeout(st, d)
-            .map(|(g, _)| g)
-            .unwrap_or_else(|p| p.into_inner().0)
+        wait_timeout(&self.cv, st, d)
     }
 
     fn set_depth(&self, st: &State) {
@@ -215,6 +214,7 @@ impl Pool {
                 deadline: None,
                 working: HashMap::new(),
                 cut: false,
+                announced: HashSet::new(),
             }),
             cv: Condvar::new(),
             cfg,
@@ -248,14 +248,15 @@ impl Pool {
     /// drops the oldest lowest-severity job, logged and counted.
     pub fn submit(&self, job: Job) {
         let s = &self.shared;
-        if !s.cfg.severities.contains(&job.alert.severity()) {
+        let mut st = s.lock();
+        if !admit(&mut st.announced, &s.cfg.severities, &job.alert) {
+            drop(st);
             log::debug!(
                 "notification below ALERT_SEVERITY_FILTERS, not sent: {}",
                 summary(&job)
             );
             return;
         }
-        let mut st = s.lock();
         if st.closed {
             log::warn!(
                 "notification after shutdown began, not sent: {}",
@@ -347,6 +348,25 @@ impl Pool {
             s.cv.notify_all();
         }
     }
+}
+
+/// Whether the sinks get `alert`: its severity is in ALERT_SEVERITY_FILTERS,
+/// or it resolves an incident they were told about (an incident's type, and
+/// so its severity, may have changed since it was announced). Keeps
+/// `announced` up to date.
+fn admit(announced: &mut HashSet<u64>, severities: &[Severity], alert: &Alert) -> bool {
+    let wanted = severities.contains(&alert.severity());
+    if alert.is_resolution() {
+        let mut told = false;
+        for item in alert.items() {
+            told |= announced.remove(&item.incident.id);
+        }
+        return told || wanted;
+    }
+    if wanted {
+        announced.extend(alert.items().iter().map(|i| i.incident.id));
+    }
+    wanted
 }
 
 /// Prepares `job` on a thread of its own, waiting at most the deadline;
@@ -675,6 +695,69 @@ mod tests {
         assert!(sink.got.lock().unwrap().is_empty());
     }
 
+    fn resolution(id: u64, kind: FailureType) -> Alert {
+        let mut inc = incident(id, kind);
+        inc.state = IState::Resolved;
+        Alert::Incident {
+            item: Box::new(Item::new(inc, None)),
+            reminder: false,
+        }
+    }
+
+    #[test]
+    fn a_resolution_follows_its_incident_whatever_its_severity_now() {
+        let critical_only = [Severity::Critical];
+        let mut told = HashSet::new();
+        // Announced as a crash loop, resolved as NotReady (medium): sent.
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &job(1, FailureType::CrashLoopBackOff).alert
+        ));
+        assert!(!admit(
+            &mut told,
+            &critical_only,
+            &job(1, FailureType::NotReady).alert
+        ));
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &resolution(1, FailureType::NotReady)
+        ));
+        assert!(told.is_empty(), "forgotten once resolved");
+        // Never announced (filtered out): its resolution is filtered out too.
+        assert!(!admit(
+            &mut told,
+            &critical_only,
+            &job(2, FailureType::NotReady).alert
+        ));
+        assert!(!admit(
+            &mut told,
+            &critical_only,
+            &resolution(2, FailureType::NotReady)
+        ));
+        // Part of a storm that went out counts as announced.
+        let storm = Alert::Storm {
+            shared: String::new(),
+            items: vec![
+                Item::new(incident(3, FailureType::CrashLoopBackOff), None),
+                Item::new(incident(4, FailureType::NotReady), None),
+            ],
+        };
+        assert!(admit(&mut told, &critical_only, &storm));
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &resolution(4, FailureType::NotReady)
+        ));
+        // A wanted severity needs no announcement.
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &resolution(5, FailureType::OOMKilled)
+        ));
+    }
+
     /// Always asks to come back in 999999 s.
     struct RateLimited(AtomicUsize);
     impl Sink for Arc<RateLimited> {
@@ -717,7 +800,10 @@ mod tests {
         // 3 attempts each, 20 ms apart (ALERT_MAX_BACKOFF), then dropped and counted.
         assert_eq!(limited.0.load(Ordering::SeqCst), 15);
         assert_eq!(m.sinks.get("limited", SinkOutcome::Failed), 5);
-        assert_eq!(*healthy.got.lock().unwrap(), [1, 2, 3, 4, 5], "in order");
+        // Different incidents may be prepared in parallel: any order.
+        let mut got = healthy.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
     }
 
     /// Enrichment that never comes back in time.
