@@ -316,6 +316,7 @@ mod tests {
             health_port: None,
             watchdog: Duration::ZERO,
             log_filter: "info".into(),
+            log_format: crate::settings::LogFormat::Text,
             cluster_name: None,
             output: crate::settings::Output::Text,
             detect: crate::settings::Detect::default(),

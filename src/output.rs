@@ -230,6 +230,9 @@ pub fn print_transitions(
         if json {
             let mut v = incident_json(&t.incident, d.as_ref());
             v["at"] = json!(format_rfc3339(t.at_ms.div_euclid(1000)));
+            // Tells these lines from LOG_FORMAT=json's log lines ("record":"log")
+            // where stdout and stderr end in one container log.
+            v["record"] = json!("incident");
             writeln!(out, "{v}")?;
         } else {
             writeln!(out, "{}", transition_text(t, d.as_ref()))?;

@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::logging::LogFormat;
 use crate::model::Severity;
 use crate::secret::Secret;
 
@@ -232,6 +233,14 @@ pub const SETTINGS: &[Spec] = &[
         default: "info",
         allowed: "error, warn, info, debug or trace",
         doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both).",
+    },
+    Spec {
+        env: "LOG_FORMAT",
+        flag: "--log-format",
+        value: "FORMAT",
+        default: "text",
+        allowed: "text or json",
+        doc: "Log lines on stderr: text (an RFC 3339 UTC timestamp, the level, the module, the message) or json (one object per line: ts, level, target, msg, and record=log, which tells them from OUTPUT=json's record=incident lines on stdout).",
     },
     Spec {
         env: "DIAGNOSIS_ENABLED",
@@ -540,6 +549,7 @@ pub struct Settings {
     pub watchdog: Duration,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
     pub log_filter: String,
+    pub log_format: LogFormat,
     /// `CLUSTER_NAME`, when set.
     pub cluster_name: Option<String>,
     pub output: Output,
@@ -938,6 +948,11 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
             None
         }
     };
+    let log_format = r.parse("LOG_FORMAT", LogFormat::Text, |v| match v {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        _ => None,
+    });
     let output = r.parse("OUTPUT", Output::Text, |v| match v {
         "text" => Some(Output::Text),
         "json" => Some(Output::Json),
@@ -979,6 +994,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
         health_port: health_on.then_some(port),
         watchdog,
         log_filter,
+        log_format,
         cluster_name,
         output,
         detect,

@@ -13,6 +13,7 @@ mod fake_api_check;
 mod faults;
 mod fuzz;
 mod hostile;
+mod install;
 mod leader;
 mod llm;
 mod notify_sinks;

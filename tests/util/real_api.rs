@@ -29,8 +29,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::daemon::free_port;
-
 /// The admin user's groups: everything is allowed.
 const ADMIN_USER: &str = "realk8s-admin";
 
@@ -761,4 +759,13 @@ pub fn yaml_to_json(y: &yaml_rust2::Yaml) -> Value {
         ),
         _ => Value::Null,
     }
+}
+
+/// A port that was free a moment ago. etcd and kube-apiserver take their
+/// ports as flags and cannot report one they picked, so unlike the daemon
+/// and the fakes (which bind port 0) they need one chosen up front; a port
+/// taken in between makes that server fail to start, loudly.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
 }
