@@ -314,6 +314,7 @@ mod tests {
                 max_failures: 5,
             },
             health_port: None,
+            watchdog: Duration::ZERO,
             log_filter: "info".into(),
             log_format: crate::settings::LogFormat::Text,
             cluster_name: None,

@@ -7,14 +7,16 @@ asks for.
 - the delivery pool's workers (`notify::pool`), behind the leader gate;
 - this thread becomes the classification thread: it alone owns the
   `Classifier` (the pod store and the incident engine), feeds it what the
-  readers send and a tick once a second, prints the records it returns and
-  hands its jobs to the pool, which never blocks it.
+  readers send and a tick once a second, hands the records it returns to
+  stdout's writer thread (`printer`) and its jobs to the pool, neither of
+  which ever blocks it, and beats the watchdog that `/healthz` reads.
 
 Shutdown: the signal thread sets the flag and wakes this loop; readers stop
-at their next check or are simply left behind when the process exits.
+at their next check or are simply left behind when the process exits. The
+whole shutdown is bounded (`SHUTDOWN_DRAIN_MS` + `SHUTDOWN_SLACK`) by a
+backstop in `shutdown`, so a stuck writer or sink cannot hold the exit.
 */
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
@@ -36,6 +38,7 @@ use crate::notify::log::LogSink;
 use crate::notify::pool::{self, Pool};
 use crate::notify::{self, Sink};
 use crate::output;
+use crate::printer::Printer;
 use crate::serve;
 use crate::settings::{Alerts, Output, Settings};
 use crate::shutdown;
@@ -46,6 +49,11 @@ use crate::util::time::now_ms;
 /// slow classifier makes readers wait (back-pressure) instead of growing memory.
 const CHANNEL_CAPACITY: usize = 1024;
 const TICK: Duration = Duration::from_secs(1);
+/// Shutdown beyond the drain: the Lease release (at most 5 s) and the last
+/// records; the process exits by then whatever is stuck.
+pub const SHUTDOWN_SLACK: Duration = Duration::from_secs(7);
+/// Time the writer gets to print the last records on the way out.
+const LAST_RECORDS: Duration = Duration::from_secs(1);
 
 /// How `run` ended.
 pub enum Exit {
@@ -55,13 +63,14 @@ pub enum Exit {
     Failed(String),
 }
 
-/// Applies a step's effects: counts, logs and prints the records (a closed
-/// stdout is logged once, not fatal), and hands the jobs to the pool.
+/// Applies a step's effects: counts, logs and prints the records (through
+/// the writer thread: a stalled or closed stdout costs records, never
+/// time), and hands the jobs to the pool.
 struct Apply<'a> {
     metrics: &'a Metrics,
     pool: &'a Pool,
     json: bool,
-    stdout_ok: bool,
+    printer: Option<Printer>,
 }
 
 impl Apply<'_> {
@@ -92,15 +101,14 @@ impl Apply<'_> {
                     d.as_ref().map_or("-", |d| d.cause.as_str())
                 );
             }
-            if self.stdout_ok {
-                let mut out = std::io::stdout().lock();
-                if let Err(e) = output::print_transitions(&mut out, self.json, &fx.records) {
-                    log::error!(
-                        "cannot write incidents to stdout: {e}; further incidents are only logged"
-                    );
-                    self.stdout_ok = false;
+            if let Some(printer) = &mut self.printer {
+                for r in &fx.records {
+                    let mut line = Vec::new();
+                    // Writing to memory cannot fail.
+                    let _ =
+                        output::print_transitions(&mut line, self.json, std::slice::from_ref(r));
+                    printer.print(line);
                 }
-                let _ = out.flush();
             }
         }
         for job in fx.jobs {
@@ -108,6 +116,11 @@ impl Apply<'_> {
         }
     }
 }
+
+/// Enrichment's deadline beyond the LLM's budget (`DIAGNOSIS_TIMEOUT_MS`):
+/// the events, the logs and the backend's analysis; past it the alert goes
+/// out with the rules' diagnosis.
+const PREPARE_SLACK: Duration = Duration::from_secs(5);
 
 /// The notification sinks the settings ask for; the log always records.
 fn sinks(settings: &Settings, client: &Client) -> Vec<Box<dyn Sink>> {
@@ -137,7 +150,8 @@ fn backend_opinion(be: Arc<Backend>, a: &Alerts) -> Opinion {
                         );
                         return None;
                     }
-                    std::thread::sleep(backoff.next_delay(after));
+                    // A Retry-After of days must not hold the alert: capped.
+                    std::thread::sleep(retry.retry_delay(&mut backoff, after));
                 }
             }
         }
@@ -213,7 +227,10 @@ pub fn run(
         .as_ref()
         .map_or_else(Leadership::always, Elector::leadership);
     let pool = Pool::start(
-        pool::Config::from_settings(&settings.alerts),
+        pool::Config {
+            prepare_deadline: d.timeout + PREPARE_SLACK,
+            ..pool::Config::from_settings(&settings.alerts)
+        },
         sinks(settings, &client),
         Box::new(enricher),
         Arc::new(move || leadership.is_leader()),
@@ -232,8 +249,15 @@ pub fn run(
         if d.include_logs { ", with logs" } else { "" },
     );
     let (tx, rx) = sync_channel::<Msg>(CHANNEL_CAPACITY);
-    let stop = shutdown::install(waker(tx.clone()))
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let stop = shutdown::install(
+        waker(tx.clone()),
+        pool.cutter(),
+        settings.alerts.shutdown_drain + SHUTDOWN_SLACK,
+    )
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let printer =
+        Printer::stdout(metrics.clone()).map_err(|e| format!("cannot start stdout writer: {e}"))?;
+    metrics.watchdog.set_limit(settings.watchdog);
 
     log::info!(
         "starting opsctrl-daemon {} server={} via {} streams={} label_selector={}",
@@ -278,7 +302,7 @@ pub fn run(
         metrics: &metrics,
         pool: &pool,
         json: settings.output == Output::Json,
-        stdout_ok: true,
+        printer: Some(printer),
     };
     let finish = |cl: &mut Classifier, apply: &mut Apply| {
         // Shutting down: what the engine holds back goes to the pool, which
@@ -286,9 +310,15 @@ pub fn run(
         let fx = cl.finish(now_ms());
         apply.effects(fx, cl);
         apply.pool.drain(settings.alerts.shutdown_drain);
+        if let Some(p) = apply.printer.take() {
+            if !p.finish(LAST_RECORDS) {
+                log::warn!("stdout is not draining: the last incident records were not printed");
+            }
+        }
     };
     let mut next_tick = Instant::now() + TICK;
     loop {
+        metrics.watchdog.beat(now_ms());
         if stop.load(Ordering::Relaxed) {
             finish(&mut cl, &mut apply);
             return Ok(Exit::Stopped);

@@ -16,7 +16,7 @@ files of one directory module):
 daemon scan check test_alert cli  commands: wire threads, apply effects, print
 classifier serve enrich       the classification step; health; enrichment
 notify backend leader         sinks and the delivery pool; OpsCtrl backend; Lease
-output streams                renderers of the record; which streams to watch
+output printer streams        renderers of the record; its stdout writer; which streams to watch
 diagnose                      rules, template variables, redaction, the LLM
 detect                        classification, workloads, the incident engine
 kube                          API access: config, auth, TLS, client, watch, store
@@ -40,8 +40,9 @@ model util                    the vocabulary; time, backoff, random, LRU, text, 
    diagnosed by `diagnose::rules::RuleSet::diagnose`.
 4. At the next tick `detect::incident::Engine::tick` releases the
    `Notification`; `classifier::Classifier::job` makes it a `model::Job`
-   (with a copy of the pod). `daemon::Apply::effects` prints the record with
-   `output::print_transitions` and hands the job to
+   (with a copy of the pod). `daemon::Apply::effects` renders the record with
+   `output::print_transitions` for `printer::Printer` (stdout's own writer
+   thread, which never blocks it) and hands the job to
    `notify::pool::Pool::submit`, which never blocks.
 5. A pool worker (`notify::pool::worker`) runs `enrich::Enricher::prepare`
    (events, logs, diagnosis again, LLM, backend), then
@@ -68,6 +69,7 @@ pub mod model;
 pub mod net;
 pub mod notify;
 pub mod output;
+pub mod printer;
 pub mod scan;
 pub mod secret;
 pub mod serve;

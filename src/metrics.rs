@@ -7,10 +7,10 @@ for `/metrics` and read by `/readyz` and `/health`.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::util::sync::lock;
-use crate::util::time::unix_now;
+use crate::util::time::{now_ms, unix_now};
 
 #[derive(Default)]
 pub struct Counters {
@@ -64,6 +64,46 @@ pub struct Counters {
     pub leader: AtomicU64,
     /// Times this replica became leader.
     pub leader_acquired: AtomicU64,
+    /// Records not printed because stdout was not draining (the buffer was full).
+    pub records_dropped: AtomicU64,
+}
+
+/// Whether the classification thread is making progress: it beats once per
+/// loop (at least once a second, for the tick); `/healthz` fails when the
+/// last beat is older than the limit, so the kubelet restarts a stuck daemon.
+pub struct Watchdog {
+    /// Unix ms of the last beat.
+    last_beat: AtomicI64,
+    /// 0: off.
+    limit_ms: AtomicU64,
+}
+
+impl Watchdog {
+    fn new() -> Watchdog {
+        Watchdog {
+            last_beat: AtomicI64::new(now_ms()),
+            limit_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Stuck after `limit` without a beat (zero: never).
+    pub fn set_limit(&self, limit: std::time::Duration) {
+        self.limit_ms
+            .store(limit.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The classification thread made progress.
+    pub fn beat(&self, now_ms: i64) {
+        self.last_beat.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the last beat, when past the limit. The loop has a
+    /// tick due every second, so a missing beat always means work waiting.
+    pub fn stalled(&self, now_ms: i64) -> Option<i64> {
+        let limit = self.limit_ms.load(Ordering::Relaxed) as i64;
+        let since = now_ms - self.last_beat.load(Ordering::Relaxed);
+        (limit > 0 && since > limit).then_some(since)
+    }
 }
 
 /// What happened to one delivery attempt of one sink.
@@ -239,6 +279,7 @@ pub struct StreamState {
 
 pub struct Metrics {
     pub counters: Counters,
+    pub watchdog: Watchdog,
     pub sinks: SinkStats,
     /// The OpsCtrl backend registration, for /health.
     backend_status: Mutex<BackendStatus>,
@@ -252,6 +293,7 @@ impl Metrics {
     pub fn new(stream_names: &[(String, Option<String>)], max_failures: u32) -> Metrics {
         Metrics {
             counters: Counters::default(),
+            watchdog: Watchdog::new(),
             sinks: SinkStats::default(),
             backend_status: Mutex::new(BackendStatus::Off),
             streams: Mutex::new(
@@ -491,6 +533,11 @@ impl Metrics {
                 "opsctrl_leader_acquired_total",
                 "Times this replica became the leader.",
                 &c.leader_acquired,
+            ),
+            (
+                "opsctrl_records_dropped_total",
+                "Incident records not printed because stdout was not draining.",
+                &c.records_dropped,
             ),
         ] {
             metric(name, "counter", help, get(v));

@@ -2,18 +2,45 @@
 The health and metrics endpoint: `/healthz`, `/readyz`, `/health`, `/metrics`.
 
 Hand-written in tiny_http's shape, because it needs four GET routes and no
-more: one accept thread hands connections to a fixed pool of `WORKERS`
-threads through a bounded queue. Each connection gets one request and is
-closed; reading the request head has a total deadline and a size cap, so a
-slow or hostile client costs a worker at most `REQUEST_DEADLINE`, and when
-the queue is full new connections are closed at once. Nothing here can block
-the watches or the classification thread.
+more. A liveness probe must be answered whatever other clients do (any pod
+the NetworkPolicy lets in, or a misbehaving scraper), so the design is
+*one thread per connection, capped, with a whole-request deadline, shedding
+the oldest idle connection first*:
+
+- The accept thread never reads from a client: it registers the connection
+  and starts a short-lived thread (64 KiB stack) for it, so a well-behaved
+  client's request is read the moment it arrives, never queued behind a
+  silent or slow one (the old fixed pool of 2 workers was: 5 idle
+  connections starved every probe).
+- At most `MAX_CONNECTIONS` connections are open. When one more arrives,
+  the oldest connection that has not yet sent its whole request head is
+  shut down (its thread wakes and ends): idle and slowloris connections go
+  first, and a probe, which sends its request at once, is answered long
+  before 64 newer connections could push it out (the accept thread reads
+  what arrived with the connection, so a complete request is marked
+  unsheddable at once). Threads, sockets and memory are bounded: at most
+  `2 × MAX_CONNECTIONS` threads counting shed ones not yet ended, two
+  descriptors each (the socket and the copy used to shut it down). std's
+  listen backlog stays at 128 (raising it needs `unsafe`, which the crate
+  forbids): a burst of more than 128 connections faster than the accept
+  thread takes them can make the kernel drop a probe's SYN, which the
+  client retransmits after 1 s.
+- Each connection gets one request, then is closed; reading the head and
+  writing the answer share one deadline (`REQUEST_DEADLINE`) and the head a
+  size cap, so a client sending a byte a second holds its slot at most that
+  long even when nothing newer pushes it out.
+
+Why not a poll loop: std has no `poll(2)`, and polling non-blocking sockets
+on a timer would wake the CPU all the time on an idle edge node (or add a
+crate for `libc::poll`). Threads cost nothing while idle, and 64 of them are
+a few hundred KiB. Nothing here can block the watches or the classification
+thread.
 */
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,9 +50,10 @@ use crate::metrics::Metrics;
 use crate::util::sync::lock;
 use crate::util::time::{format_rfc3339, unix_now};
 
-const WORKERS: usize = 2;
-const QUEUE: usize = 32;
-const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
+/// Connections open at once (each one thread and two descriptors).
+pub const MAX_CONNECTIONS: usize = 64;
+/// Reading one request and writing its answer; the kubelet's probe timeout is 1 s.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 const MAX_HEAD: usize = 8 * 1024;
 
 /// A response: status, content type and body.
@@ -60,7 +88,17 @@ pub fn route(method: &str, target: &str, metrics: &Metrics) -> Reply {
         return r;
     }
     match path {
-        "/healthz" => reply(200, "text/plain; charset=utf-8", "ok\n"),
+        "/healthz" => match metrics.watchdog.stalled(crate::util::time::now_ms()) {
+            None => reply(200, "text/plain; charset=utf-8", "ok\n"),
+            Some(ms) => reply(
+                503,
+                "text/plain; charset=utf-8",
+                format!(
+                    "stuck: the classification thread has made no progress for {} s\n",
+                    ms / 1000
+                ),
+            ),
+        },
         "/readyz" => match metrics.readiness() {
             Ok(()) => reply(200, "text/plain; charset=utf-8", "ready\n"),
             Err(why) => reply(
@@ -155,10 +193,32 @@ fn status_text(code: u16) -> &'static str {
     }
 }
 
-/// Reads the request head within the deadline; returns (method, target).
-fn read_head(stream: &mut TcpStream) -> Result<(String, String), u16> {
-    let deadline = Instant::now() + REQUEST_DEADLINE;
-    let mut buf = Vec::with_capacity(512);
+/// What a client sent right away, read by the accept thread without
+/// waiting: a probe's whole request usually, so it is marked `answering`
+/// (and can no longer be shed) before its thread even starts.
+fn read_ready(stream: &TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if stream.set_nonblocking(true).is_ok() {
+        let mut chunk = [0u8; 1024];
+        if let Ok(n) = (&*stream).read(&mut chunk) {
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let _ = stream.set_nonblocking(false);
+    buf
+}
+
+fn head_complete(buf: &[u8]) -> bool {
+    buf.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+/// Reads the request head (after `buf`, what was read already) before
+/// `deadline`; returns (method, target).
+fn read_head(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    deadline: Instant,
+) -> Result<(String, String), u16> {
     let mut chunk = [0u8; 1024];
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -191,10 +251,16 @@ fn read_head(stream: &mut TcpStream) -> Result<(String, String), u16> {
     }
 }
 
-fn handle(mut stream: TcpStream, metrics: &Metrics) {
-    let _ = stream.set_write_timeout(Some(REQUEST_DEADLINE));
-    let (r, head_only) = match read_head(&mut stream) {
-        Ok((method, target)) => (route(&method, &target, metrics), method == "HEAD"),
+/// One connection: read the head (`first`: what came with the connection),
+/// answer, close. `answering` is called once the head is in (the connection
+/// may no longer be shed).
+fn handle(mut stream: TcpStream, first: Vec<u8>, metrics: &Metrics, answering: impl FnOnce()) {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let (r, head_only) = match read_head(&mut stream, first, deadline) {
+        Ok((method, target)) => {
+            answering();
+            (route(&method, &target, metrics), method == "HEAD")
+        }
         Err(code) => (
             reply(
                 code,
@@ -218,16 +284,113 @@ fn handle(mut stream: TcpStream, metrics: &Metrics) {
     if !head_only {
         out.push_str(&r.body);
     }
+    // What is left of the deadline, but always a moment to write a small answer.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let _ = stream.set_write_timeout(Some(left.max(Duration::from_millis(100))));
     let _ = stream.write_all(out.as_bytes());
     let _ = stream.flush();
 }
 
-fn worker(rx: Arc<Mutex<Receiver<TcpStream>>>, metrics: Arc<Metrics>) {
-    loop {
-        let next = lock(&rx).recv();
-        match next {
-            Ok(stream) => handle(stream, &metrics),
-            Err(_) => return,
+/// An open connection, as the accept thread sees it.
+struct Open {
+    id: u64,
+    /// A copy of the socket, to shut it down when shedding.
+    socket: TcpStream,
+    /// Its request head is in; it is being answered and is never shed.
+    answering: bool,
+    /// Shut down to make room; its thread is on its way out.
+    shed: bool,
+}
+
+/// The connections whose thread is alive, oldest first.
+#[derive(Default)]
+struct Conns {
+    open: Mutex<VecDeque<Open>>,
+}
+
+impl Conns {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Open>> {
+        lock(&self.open)
+    }
+
+    /// Makes room for one more, shedding the oldest connection still
+    /// waiting for its request; false (refused) when all `cap` are being
+    /// answered, or when shed threads have not ended yet and `2 × cap`
+    /// threads are alive, so threads and descriptors stay bounded.
+    fn admit(&self, id: u64, socket: TcpStream, answering: bool, cap: usize) -> bool {
+        let mut open = self.lock();
+        let live = open.iter().filter(|c| !c.shed).count();
+        if live >= cap {
+            let Some(old) = open.iter_mut().find(|c| !c.answering && !c.shed) else {
+                return false;
+            };
+            // Wakes its thread (the read returns 0); its slot is free now.
+            let _ = old.socket.shutdown(Shutdown::Both);
+            old.shed = true;
+        }
+        if open.len() >= 2 * cap {
+            return false;
+        }
+        open.push_back(Open {
+            id,
+            socket,
+            answering,
+            shed: false,
+        });
+        true
+    }
+
+    fn answering(&self, id: u64) {
+        if let Some(c) = self.lock().iter_mut().find(|c| c.id == id) {
+            c.answering = true;
+        }
+    }
+
+    fn close(&self, id: u64) {
+        let mut open = self.lock();
+        if let Some(i) = open.iter().position(|c| c.id == id) {
+            open.remove(i);
+        }
+    }
+
+    /// Connections not shed.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().iter().filter(|c| !c.shed).count()
+    }
+}
+
+/// Accepts forever, one thread per connection, at most `cap` open.
+fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, conns: Arc<Conns>, cap: usize) {
+    let mut next_id = 0u64;
+    for conn in listener.incoming() {
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                // Out of descriptors (EMFILE) or memory: the kernel keeps
+                // the backlog; try again shortly instead of spinning.
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        let Ok(copy) = conn.try_clone() else { continue };
+        let first = read_ready(&conn);
+        if !conns.admit(id, copy, head_complete(&first), cap) {
+            continue;
+        }
+        let (m, c) = (metrics.clone(), conns.clone());
+        let spawned = thread::Builder::new()
+            .name("http".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                handle(conn, first, &m, || c.answering(id));
+                c.close(id);
+            });
+        if spawned.is_err() {
+            conns.close(id);
         }
     }
 }
@@ -235,33 +398,24 @@ fn worker(rx: Arc<Mutex<Receiver<TcpStream>>>, metrics: Arc<Metrics>) {
 /// Binds the port (dual-stack when the host has IPv6, else IPv4) and serves
 /// in background threads. Returns the bound address.
 pub fn start(port: u16, metrics: Arc<Metrics>) -> io::Result<SocketAddr> {
+    start_capped(port, metrics, MAX_CONNECTIONS).map(|(a, _)| a)
+}
+
+fn start_capped(
+    port: u16,
+    metrics: Arc<Metrics>,
+    cap: usize,
+) -> io::Result<(SocketAddr, Arc<Conns>)> {
     let listener =
         TcpListener::bind(("::", port)).or_else(|_| TcpListener::bind(("0.0.0.0", port)))?;
     let addr = listener.local_addr()?;
-    let (tx, rx): (SyncSender<TcpStream>, Receiver<TcpStream>) = sync_channel(QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..WORKERS {
-        let (rx, m) = (rx.clone(), metrics.clone());
-        thread::Builder::new()
-            .name(format!("http-{i}"))
-            .stack_size(64 * 1024)
-            .spawn(move || worker(rx, m))?;
-    }
+    let conns = Arc::new(Conns::default());
+    let c = conns.clone();
     thread::Builder::new()
         .name("http-accept".into())
         .stack_size(64 * 1024)
-        .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                match tx.try_send(conn) {
-                    Ok(()) => {}
-                    // Overloaded: close this one rather than queue without bound.
-                    Err(TrySendError::Full(c)) => drop(c),
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
-            }
-        })?;
-    Ok(addr)
+        .spawn(move || accept_loop(listener, metrics, c, cap.max(1)))?;
+    Ok((addr, conns))
 }
 
 #[cfg(test)]
@@ -291,6 +445,20 @@ mod tests {
                 .body
                 .contains("opsctrl_pods_tracked 0")
         );
+    }
+
+    #[test]
+    fn healthz_fails_when_the_classification_thread_is_stuck() {
+        let m = metrics();
+        let now = crate::util::time::now_ms();
+        m.watchdog.beat(now - 120_000);
+        assert_eq!(route("GET", "/healthz", &m).status, 200, "watchdog off");
+        m.watchdog.set_limit(Duration::from_secs(60));
+        let r = route("GET", "/healthz", &m);
+        assert_eq!(r.status, 503);
+        assert!(r.body.contains("no progress for 120 s"), "{}", r.body);
+        m.watchdog.beat(now);
+        assert_eq!(route("GET", "/healthz", &m).status, 200);
     }
 
     #[test]
@@ -359,21 +527,24 @@ mod tests {
         assert_eq!(v["backend"]["status"], format!("pending: claim at {url}"));
     }
 
-    #[test]
-    fn a_silent_client_does_not_block_other_requests() {
-        let m = Arc::new(metrics());
-        let addr = start(0, m).unwrap();
-        let port = addr.port();
-        // Occupy both workers with connections that never send anything.
-        let _idle: Vec<TcpStream> = (0..WORKERS)
-            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
-            .collect();
+    fn get(port: u16, path: &str) -> String {
         let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut body = String::new();
         c.read_to_string(&mut body).unwrap();
+        body
+    }
+
+    #[test]
+    fn silent_clients_do_not_block_other_requests() {
+        let m = Arc::new(metrics());
+        let port = start(0, m).unwrap().port();
+        // More silent connections than the old pool had workers.
+        let _idle: Vec<TcpStream> = (0..10)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        let body = get(port, "/healthz");
         assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
         // Garbage gets a 400, not a hang or a crash.
         let mut g = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -381,5 +552,43 @@ mod tests {
         let mut body = String::new();
         g.read_to_string(&mut body).unwrap();
         assert!(body.starts_with("HTTP/1.1 400"), "{body}");
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_idle_connection_is_shed() {
+        let m = Arc::new(metrics());
+        let (addr, conns) = start_capped(0, m, 4).unwrap();
+        let port = addr.port();
+        let mut idle: Vec<TcpStream> = Vec::new();
+        for _ in 0..4 {
+            idle.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+            // Registered in the order they connected.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        assert!(
+            (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                conns.len() == 4
+            }),
+            "4 connections registered"
+        );
+        // A fifth, well-behaved client is answered at once...
+        let body = get(port, "/healthz");
+        assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+        // ...and the oldest idle one was closed to make room for it.
+        let mut buf = [0u8; 64];
+        idle[0]
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(idle[0].read(&mut buf).unwrap_or(usize::MAX), 0, "shed: EOF");
+        idle[3]
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        // Still open (waiting, or answered 408 at its deadline), not shed.
+        assert!(
+            !matches!(idle[3].read(&mut buf), Ok(0)),
+            "the newest is not shed"
+        );
+        assert!(conns.len() <= 4);
     }
 }

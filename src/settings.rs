@@ -131,6 +131,14 @@ pub const SETTINGS: &[Spec] = &[
         doc: "Port of the health and metrics endpoint (all interfaces).",
     },
     Spec {
+        env: "WATCHDOG_MS",
+        flag: "--watchdog-ms",
+        value: "MS",
+        default: "60000",
+        allowed: "an integer from 0 to 3600000 (0: off)",
+        doc: "/healthz answers 503 when the classification thread has made no progress for this long, so the kubelet restarts a stuck daemon.",
+    },
+    Spec {
         env: "CLUSTER_NAME",
         flag: "--cluster-name",
         value: "NAME",
@@ -352,7 +360,7 @@ pub const SETTINGS: &[Spec] = &[
         value: "N",
         default: "2",
         allowed: "an integer from 1 to 16",
-        doc: "Threads that enrich and deliver notifications.",
+        doc: "Threads that enrich notifications (each sink also has its own delivery thread).",
     },
     Spec {
         env: "ALERT_QUEUE_SIZE",
@@ -537,6 +545,8 @@ pub struct Settings {
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
+    /// `WATCHDOG_MS`: no progress this long makes /healthz fail (zero: off).
+    pub watchdog: Duration,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -900,6 +910,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
     let port = r.parse("HEALTH_CHECK_PORT", 3000, |v| {
         v.parse().ok().filter(|p| *p == 0 || *p >= 1024)
     });
+    let watchdog = Duration::from_millis(r.int("WATCHDOG_MS", 60_000, 0, 3_600_000));
 
     let log_filter = {
         let spec = Reader::spec("LOG_LEVEL");
@@ -981,6 +992,7 @@ pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
             max_failures,
         },
         health_port: health_on.then_some(port),
+        watchdog,
         log_filter,
         log_format,
         cluster_name,

@@ -12,6 +12,7 @@ mod enrichment;
 mod fake_api_check;
 mod faults;
 mod fuzz;
+mod hostile;
 mod install;
 mod leader;
 mod llm;

@@ -162,6 +162,7 @@ pub fn url_secrets(url: &str) -> [&str; 2] {
 
 /// A notification on its way out, with the pods it is about as they were
 /// when it was raised (for enrichment; `None` when already gone).
+#[derive(Clone)]
 pub struct Job {
     pub alert: Alert,
     /// Aligned with `alert.items()`.

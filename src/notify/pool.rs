@@ -1,21 +1,31 @@
 /*!
-The delivery pool: `ALERT_WORKERS` threads behind the bounded queue of
-`queue.rs`. The classification thread only ever calls `submit`, which
-never blocks on the network (a full queue drops, it does not wait).
+The delivery pool. The classification thread only ever calls `submit`,
+which never blocks on the network (a full queue drops, it does not wait).
 
-Each worker takes the oldest ready job, has it prepared (enrichment,
-diagnosis, LLM, backend: `Prepare`), then offers it to every sink in turn,
-retrying a sink's `Failure::Retry` with jittered exponential backoff
-(`Retry-After` wins) up to `ALERT_MAX_ATTEMPTS`. A sink failing does not
-hold back the others.
+Two stages, so that no receiver can hold up another:
 
-Shutdown (`drain`): no new jobs; workers finish the queue until
-`SHUTDOWN_DRAIN_MS`; whatever is left, queued or mid-retry, is logged one
-line each and counted, so nothing vanishes without a trace.
+- `ALERT_WORKERS` *prepare* workers take the oldest ready job from the
+  shared queue (`queue.rs`), have it prepared (enrichment, diagnosis, LLM,
+  backend: `Prepare`) within `Config::prepare_deadline`, and hand it to every
+  sink's own lane. Past the deadline the job goes out as it was, with the
+  rules' diagnosis, and the late preparation is left to finish on its own
+  (at most `workers` of them at a time; beyond that, jobs are not prepared).
+- Each sink has its own lane: a bounded queue, ordered per incident, and one
+  worker that delivers with retries, jittered exponential backoff
+  (`Retry-After` wins, but never past `max_backoff`) and at most
+  `ALERT_MAX_ATTEMPTS` attempts; past them the job is dropped for that sink,
+  logged and counted. A sink that hangs, answers 429 with any Retry-After,
+  or fails for an hour only delays its own lane.
+
+Shutdown (`drain`): no new jobs; the workers finish what is queued until
+`SHUTDOWN_DRAIN_MS` (or a `cutter` call); whatever is left, queued or
+mid-retry, is logged one line each per sink and counted, so nothing
+vanishes without a trace.
 */
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -38,13 +48,23 @@ impl Keyed for Job {
     }
 }
 
+impl Keyed for Arc<Job> {
+    fn keys(&self) -> Vec<u64> {
+        self.as_ref().keys()
+    }
+    fn severity(&self) -> Severity {
+        self.as_ref().severity()
+    }
+}
+
 /// One line saying what a job was, for logs about it.
 fn summary(job: &Job) -> String {
     output::alert_text(&job.alert)
 }
 
 /// Work done on a job before delivery (enrichment and diagnosis). Runs on
-/// a worker, so it may call the network; it must bound its own time.
+/// a thread of its own, so it may call the network; past the pool's
+/// deadline its result is not waited for.
 pub trait Prepare: Send + Sync {
     fn prepare(&self, job: &mut Job);
 }
@@ -66,6 +86,8 @@ pub struct Config {
     pub max_backoff: Duration,
     /// Severities the sinks get.
     pub severities: Vec<Severity>,
+    /// Longest wait for `Prepare`; past it the job goes out unprepared.
+    pub prepare_deadline: Duration,
 }
 
 impl Config {
@@ -73,6 +95,12 @@ impl Config {
     /// jittered, a `Retry-After` as the floor.
     pub fn backoff(&self) -> Backoff {
         Backoff::new(self.backoff, self.max_backoff, 2.0, Rng::seeded(0x9007))
+    }
+
+    /// The next delay, `Retry-After` included, never past `max_backoff`: a
+    /// receiver asking for 999999 s must not park its lane for days.
+    pub fn retry_delay(&self, backoff: &mut Backoff, after: Option<Duration>) -> Duration {
+        backoff.next_delay(after).min(self.max_backoff)
     }
 
     pub fn from_settings(a: &Alerts) -> Config {
@@ -83,20 +111,48 @@ impl Config {
             backoff: a.backoff,
             max_backoff: a.max_backoff,
             severities: a.severities.clone(),
+            prepare_deadline: Duration::from_secs(60),
         }
     }
 }
 
+/// One sink's own queue and what its worker is delivering.
+struct Lane {
+    queue: Queue<Arc<Job>>,
+    working: Option<String>,
+}
+
 struct State {
+    /// Jobs waiting to be prepared.
     queue: Queue<Job>,
+    /// Per sink, in the order of `Shared::sinks`.
+    lanes: Vec<Lane>,
     /// No new jobs (shutting down).
     closed: bool,
     /// Workers stop once past this (the drain ran out).
     deadline: Option<Instant>,
-    /// What each busy worker is doing, for the shutdown report.
+    /// What each busy prepare worker is doing, for the shutdown report.
     working: HashMap<usize, String>,
+    /// A second signal: the drain ends now.
+    cut: bool,
     /// Incidents the sinks were told about and not yet told resolved.
     announced: HashSet<u64>,
+}
+
+impl State {
+    /// Nothing queued or in hand anywhere.
+    fn idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.working.is_empty()
+            && self
+                .lanes
+                .iter()
+                .all(|l| l.queue.is_empty() && l.working.is_none())
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
 }
 
 struct Shared {
@@ -105,7 +161,9 @@ struct Shared {
     cv: Condvar,
     cfg: Config,
     sinks: Vec<Box<dyn Sink>>,
-    prepare: Box<dyn Prepare>,
+    prepare: Arc<dyn Prepare>,
+    /// Preparations past their deadline still running.
+    late: Arc<AtomicUsize>,
     gate: Gate,
     metrics: Arc<Metrics>,
 }
@@ -115,11 +173,16 @@ impl Shared {
         lock(&self.state)
     }
 
+    fn wait<'a>(&self, st: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
+        wait_timeout(&self.cv, st, d)
+    }
+
     fn set_depth(&self, st: &State) {
+        let lanes: usize = st.lanes.iter().map(|l| l.queue.len()).sum();
         self.metrics
             .counters
             .alert_queue_depth
-            .store(st.queue.len() as u64, Ordering::Relaxed);
+            .store((st.queue.len() + lanes) as u64, Ordering::Relaxed);
     }
 }
 
@@ -128,7 +191,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts the workers.
+    /// Starts the prepare workers and one delivery worker per sink.
     pub fn start(
         cfg: Config,
         sinks: Vec<Box<dyn Sink>>,
@@ -140,23 +203,38 @@ impl Pool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Queue::new(cfg.queue_size),
+                lanes: sinks
+                    .iter()
+                    .map(|_| Lane {
+                        queue: Queue::new(cfg.queue_size),
+                        working: None,
+                    })
+                    .collect(),
                 closed: false,
                 deadline: None,
                 working: HashMap::new(),
+                cut: false,
                 announced: HashSet::new(),
             }),
             cv: Condvar::new(),
             cfg,
             sinks,
-            prepare,
+            prepare: Arc::from(prepare),
+            late: Arc::new(AtomicUsize::new(0)),
             gate,
             metrics,
         });
         for id in 0..workers {
             let s = shared.clone();
             std::thread::Builder::new()
-                .name(format!("deliver-{id}"))
-                .spawn(move || worker(&s, id))?;
+                .name(format!("prepare-{id}"))
+                .spawn(move || prepare_worker(&s, id))?;
+        }
+        for lane in 0..shared.sinks.len() {
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("deliver-{}", s.sinks[lane].name()))
+                .spawn(move || lane_worker(&s, lane))?;
         }
         Ok(Pool { shared })
     }
@@ -207,31 +285,44 @@ impl Pool {
     }
 
     /// Stops taking jobs and lets the workers deliver what is queued for at
-    /// most `within`; what is left is logged one line each. Returns how
-    /// many were left undelivered.
+    /// most `within`; what is left is logged one line each (per sink).
+    /// Returns how many deliveries were left undone.
     pub fn drain(&self, within: Duration) -> usize {
         let s = &self.shared;
-        let deadline = Instant::now() + within;
         let mut st = s.lock();
+        let deadline = if st.cut {
+            Instant::now()
+        } else {
+            Instant::now() + within
+        };
         st.closed = true;
         st.deadline = Some(deadline);
         s.cv.notify_all();
-        let pending = st.queue.len() + st.working.len();
-        if pending > 0 {
+        if !st.idle() {
             log::info!(
-                "shutting down: delivering {pending} queued notification(s) (up to {} ms)",
+                "shutting down: delivering queued notifications (up to {} ms)",
                 within.as_millis()
             );
         }
-        while !(st.queue.is_empty() && st.working.is_empty()) {
-            let left = deadline.saturating_duration_since(Instant::now());
+        while !st.idle() {
+            let left = match st.deadline {
+                Some(d) => d.min(deadline),
+                None => deadline,
+            }
+            .saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            st = wait_timeout(&s.cv, st, left);
+            st = s.wait(st, left);
         }
         let mut lost: Vec<String> = st.working.values().cloned().collect();
         lost.extend(st.queue.take_all().iter().map(summary));
+        for (lane, sink) in st.lanes.iter_mut().zip(&s.sinks) {
+            let name = sink.name();
+            let mut left: Vec<String> = lane.working.take().into_iter().collect();
+            left.extend(lane.queue.take_all().iter().map(|j| summary(j)));
+            lost.extend(left.into_iter().map(|l| format!("{name}: {l}")));
+        }
         s.set_depth(&st);
         drop(st);
         for l in &lost {
@@ -242,6 +333,20 @@ impl Pool {
             .alerts_abandoned
             .fetch_add(lost.len() as u64, Ordering::Relaxed);
         lost.len()
+    }
+
+    /// Ends the drain now, before or while it runs (a second SIGTERM): what
+    /// is undelivered is reported as when the drain runs out.
+    pub fn cutter(&self) -> impl Fn() + Send + Sync + 'static {
+        let s = self.shared.clone();
+        move || {
+            let mut st = s.lock();
+            st.cut = true;
+            st.closed = true;
+            st.deadline = Some(Instant::now());
+            drop(st);
+            s.cv.notify_all();
+        }
     }
 }
 
@@ -264,12 +369,53 @@ fn admit(announced: &mut HashSet<u64>, severities: &[Severity], alert: &Alert) -
     wanted
 }
 
-fn worker(s: &Shared, id: usize) {
+/// Prepares `job` on a thread of its own, waiting at most the deadline;
+/// past it, the job goes on as it was (the rules' diagnosis).
+fn prepare_within(s: &Shared, job: Job) -> Job {
+    let workers = s.cfg.workers.max(1);
+    if s.late.load(Ordering::SeqCst) >= workers {
+        log::warn!(
+            "enrichment is not answering ({workers} still running past their deadline): sending with the rules' diagnosis: {}",
+            summary(&job)
+        );
+        return job;
+    }
+    let (tx, rx) = sync_channel::<Job>(1);
+    let (prepare, late) = (s.prepare.clone(), s.late.clone());
+    let mut copy = job.clone();
+    let started = std::thread::Builder::new()
+        .name("enrich".into())
+        .spawn(move || {
+            prepare.prepare(&mut copy);
+            if tx.send(copy).is_err() {
+                // Nobody waited: this one was late.
+                late.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+    if started.is_err() {
+        return job;
+    }
+    match rx.recv_timeout(s.cfg.prepare_deadline) {
+        Ok(prepared) => prepared,
+        Err(_) => {
+            s.late.fetch_add(1, Ordering::SeqCst);
+            drop(rx);
+            log::warn!(
+                "enrichment took longer than {} ms: sending with the rules' diagnosis: {}",
+                s.cfg.prepare_deadline.as_millis(),
+                summary(&job)
+            );
+            job
+        }
+    }
+}
+
+fn prepare_worker(s: &Shared, id: usize) {
     loop {
-        let mut job = {
+        let job = {
             let mut st = s.lock();
             loop {
-                if st.deadline.is_some_and(|d| Instant::now() >= d) {
+                if st.past_deadline() {
                     return;
                 }
                 if let Some(job) = st.queue.pop_ready() {
@@ -280,35 +426,76 @@ fn worker(s: &Shared, id: usize) {
                 if st.closed && st.queue.is_empty() {
                     return;
                 }
-                st = wait_timeout(&s.cv, st, Duration::from_millis(500));
+                st = s.wait(st, Duration::from_millis(500));
             }
         };
         let keys = job.keys();
-        let delivered = if (s.gate)() {
-            s.prepare.prepare(&mut job);
-            deliver_all(s, &job)
+        let ready = if (s.gate)() {
+            Some(Arc::new(prepare_within(s, job)))
         } else {
             log::info!("notification (standby, not sent): {}", summary(&job));
-            true
+            None
         };
         let mut st = s.lock();
-        st.queue.done(&keys);
-        // Given up mid-retry because the drain ran out: drain() reports it.
-        if delivered {
-            st.working.remove(&id);
+        if let Some(job) = ready {
+            let st = &mut *st;
+            for (lane, sink) in st.lanes.iter_mut().zip(&s.sinks) {
+                if let Some(dropped) = lane.queue.push(job.clone()) {
+                    s.metrics.sinks.record(sink.name(), SinkOutcome::Failed);
+                    s.metrics
+                        .counters
+                        .alerts_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    log::warn!(
+                        "{}: its queue is full ({} queued, ALERT_QUEUE_SIZE): dropped the oldest of the lowest severity: {}",
+                        sink.name(),
+                        lane.queue.len(),
+                        summary(&dropped)
+                    );
+                }
+            }
         }
+        st.queue.done(&keys);
+        st.working.remove(&id);
         s.set_depth(&st);
         drop(st);
         s.cv.notify_all();
     }
 }
 
-/// Offers the job to every sink; false when the drain deadline cut it short.
-fn deliver_all(s: &Shared, job: &Job) -> bool {
-    let summary = summary(job);
-    s.sinks
-        .iter()
-        .all(|sink| deliver_one(s, sink.as_ref(), &job.alert, &summary))
+fn lane_worker(s: &Shared, lane: usize) {
+    let sink = s.sinks[lane].as_ref();
+    loop {
+        let job = {
+            let mut st = s.lock();
+            loop {
+                if st.past_deadline() {
+                    return;
+                }
+                if let Some(job) = st.lanes[lane].queue.pop_ready() {
+                    st.lanes[lane].working = Some(summary(&job));
+                    s.set_depth(&st);
+                    break job;
+                }
+                let upstream_done = st.queue.is_empty() && st.working.is_empty();
+                if st.closed && upstream_done && st.lanes[lane].queue.is_empty() {
+                    return;
+                }
+                st = s.wait(st, Duration::from_millis(500));
+            }
+        };
+        let keys = job.keys();
+        let delivered = deliver_one(s, sink, &job.alert, &summary(&job));
+        let mut st = s.lock();
+        st.lanes[lane].queue.done(&keys);
+        // Given up mid-retry because the drain ran out: drain() reports it.
+        if delivered {
+            st.lanes[lane].working = None;
+        }
+        s.set_depth(&st);
+        drop(st);
+        s.cv.notify_all();
+    }
 }
 
 /// Delivers to one sink with retries; false when cut short by the deadline.
@@ -331,13 +518,20 @@ fn deliver_one(s: &Shared, sink: &dyn Sink, alert: &Alert, summary: &str) -> boo
             Err(Failure::Retry { why, after }) => {
                 if attempt == max {
                     s.metrics.sinks.record(name, SinkOutcome::Failed);
-                    log::error!("{name}: gave up after {max} attempt(s): {why}: {summary}");
+                    log::error!(
+                        "{name}: gave up after {max} attempt(s), dropped: {why}: {summary}"
+                    );
                     return true;
                 }
                 s.metrics.sinks.record(name, SinkOutcome::Retried);
-                let delay = backoff.next_delay(after);
+                let delay = s.cfg.retry_delay(&mut backoff, after);
+                let capped = if after.is_some_and(|a| a > delay) {
+                    " (its Retry-After is past ALERT_MAX_BACKOFF_MS)"
+                } else {
+                    ""
+                };
                 log::warn!(
-                    "{name}: attempt {attempt}/{max} failed: {why}; retrying in {} ms",
+                    "{name}: attempt {attempt}/{max} failed: {why}; retrying in {} ms{capped}",
                     delay.as_millis()
                 );
                 if !pause(s, delay) {
@@ -366,7 +560,7 @@ fn pause(s: &Shared, d: Duration) -> bool {
             Some(dl) => until.min(dl),
             None => until,
         };
-        st = wait_timeout(&s.cv, st, wake.saturating_duration_since(now));
+        st = s.wait(st, wake.saturating_duration_since(now));
     }
 }
 
@@ -435,6 +629,7 @@ mod tests {
             backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(20),
             severities: Severity::ALL.to_vec(),
+            prepare_deadline: Duration::from_secs(5),
         }
     }
 
@@ -563,21 +758,102 @@ mod tests {
         ));
     }
 
+    /// Always asks to come back in 999999 s.
+    struct RateLimited(AtomicUsize);
+    impl Sink for Arc<RateLimited> {
+        fn name(&self) -> &'static str {
+            "limited"
+        }
+        fn deliver(&self, _: &Alert) -> Result<(), Failure> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::Retry {
+                why: "HTTP 429".into(),
+                after: Some(Duration::from_secs(999_999)),
+            })
+        }
+    }
+
     #[test]
-    fn the_pool_delivers_a_resolution_below_the_filter() {
+    fn a_rate_limited_sink_delays_only_itself_and_its_retries_are_capped() {
+        let limited = Arc::new(RateLimited(AtomicUsize::new(0)));
+        let healthy = flaky(0, false);
+        let m = Arc::new(Metrics::new(&[], 5));
+        let p = Pool::start(
+            cfg(3),
+            vec![Box::new(limited.clone()), Box::new(healthy.clone())],
+            Box::new(AsIs),
+            Arc::new(|| true),
+            m.clone(),
+        )
+        .unwrap();
+        for id in 1..=5 {
+            p.submit(job(id, FailureType::CrashLoopBackOff));
+        }
+        assert!(
+            (0..200).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                healthy.got.lock().unwrap().len() == 5
+            }),
+            "the healthy sink got every alert at once"
+        );
+        assert_eq!(p.drain(Duration::from_secs(10)), 0);
+        // 3 attempts each, 20 ms apart (ALERT_MAX_BACKOFF), then dropped and counted.
+        assert_eq!(limited.0.load(Ordering::SeqCst), 15);
+        assert_eq!(m.sinks.get("limited", SinkOutcome::Failed), 5);
+        // Different incidents may be prepared in parallel: any order.
+        let mut got = healthy.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
+    }
+
+    /// Enrichment that never comes back in time.
+    struct Slow;
+    impl Prepare for Slow {
+        fn prepare(&self, job: &mut Job) {
+            std::thread::sleep(Duration::from_secs(3));
+            job.pods.clear();
+        }
+    }
+
+    #[test]
+    fn past_the_deadline_the_alert_goes_out_unprepared() {
         let sink = flaky(0, false);
+        let m = Arc::new(Metrics::new(&[], 5));
         let mut c = cfg(1);
-        c.severities = vec![Severity::Critical];
-        c.workers = 1;
-        let (p, _) = pool(&sink, c, true);
+        c.prepare_deadline = Duration::from_millis(100);
+        let p = Pool::start(
+            c,
+            vec![Box::new(sink.clone())],
+            Box::new(Slow),
+            Arc::new(|| true),
+            m,
+        )
+        .unwrap();
+        let t = Instant::now();
         p.submit(job(1, FailureType::CrashLoopBackOff));
-        p.submit(job(1, FailureType::NotReady)); // an update, medium: filtered
-        p.submit(Job {
-            alert: resolution(1, FailureType::NotReady),
-            pods: vec![None],
+        assert_eq!(p.drain(Duration::from_secs(10)), 0);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(*sink.got.lock().unwrap(), [1]);
+    }
+
+    #[test]
+    fn a_cut_ends_the_drain_at_once() {
+        let sink = flaky(usize::MAX, false);
+        let mut c = cfg(10);
+        c.workers = 1;
+        c.backoff = Duration::from_secs(30);
+        c.max_backoff = Duration::from_secs(30);
+        let (p, m) = pool(&sink, c, true);
+        p.submit(job(1, FailureType::CrashLoopBackOff));
+        let cut = p.cutter();
+        let t = Instant::now();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cut();
         });
-        p.drain(Duration::from_secs(5));
-        assert_eq!(*sink.got.lock().unwrap(), [1, 1]);
+        assert_eq!(p.drain(Duration::from_secs(60)), 1);
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(m.counters.alerts_abandoned.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id (for /proc: descriptors, memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
