@@ -111,8 +111,18 @@ impl Daemon {
         let line = logs
             .lines()
             .find(|l| l.contains("health endpoint listening addr="))?;
-        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-        addr.rsplit(':').next()?.parse().ok()
+        // The port is the digits after the address's last colon, whether the
+        // line is text or JSON (`…addr=[::]:41077","record":…`).
+        let addr = line.split("addr=").nth(1)?;
+        let digits: String = addr
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .next()?
+            .rsplit(':')
+            .next()?
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
     }
 
     /// `GET path` on the health endpoint: (status, body), or None if not reachable (yet).
