@@ -20,7 +20,22 @@ use std::sync::Arc;
 use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
-use crate::settings::Detect;
+
+/// What detection is tuned by, in milliseconds (the settings' units). The
+/// settings build it; its `Default`, the product defaults, is implemented
+/// in `settings::defaults` from the setting definitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detect {
+    pub min_restart: u32,
+    pub max_pending_ms: i64,
+    pub image_pull_grace_ms: i64,
+    pub not_ready_grace_ms: i64,
+    pub resolve_after_ms: i64,
+    pub rate_limit_ms: i64,
+    pub renotify_ms: i64,
+    pub batch_ms: i64,
+    pub storm_threshold: usize,
+}
 
 /// The classifier's thresholds from the settings (milliseconds → seconds).
 pub fn thresholds(d: &Detect) -> Thresholds {

@@ -1,0 +1,522 @@
+/*!
+Reading one setting: its `--flag` first, then its environment variable, then
+its default; a bad value becomes a `Problem` naming the flag or variable it
+came from, and reading goes on, so every problem is reported at once.
+*/
+
+use std::fmt;
+
+use super::defs::SETTINGS;
+use super::kinds::{Bool, Choice, Int, Kind, Number, Setting, Text};
+use crate::secret::Secret;
+
+/// One bad setting: which one, the value given, and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// `WATCH_NAMESPACES` or `--watch-namespaces`, whichever the value came from.
+    pub name: String,
+    pub value: String,
+    pub why: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.name, self.value, self.why)
+    }
+}
+
+/// Raw values as given: a flag value if the flag was passed, else the env var.
+pub trait Source {
+    fn flag(&self, flag: &str) -> Option<String>;
+    fn env(&self, env: &str) -> Option<String>;
+}
+
+/// Nothing set: every setting at its default (what the `Default`s are).
+pub struct Unset;
+
+impl Source for Unset {
+    fn flag(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn env(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Most bytes read from a `*_FILE` secret: keys and tokens are far smaller,
+/// and a path to a device (`/dev/zero`) must fail, not be read forever.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+fn read_secret_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_SECRET_FILE} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+pub struct Reader<'a> {
+    pub source: &'a dyn Source,
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(source: &'a dyn Source) -> Reader<'a> {
+        Reader {
+            source,
+            problems: Vec::new(),
+        }
+    }
+
+    /// The value given and the name it came under; `None` when neither the
+    /// flag nor the variable is set.
+    pub fn given<K>(&self, s: &Setting<K>) -> Option<(String, String)> {
+        if let Some(v) = self.source.flag(s.flag) {
+            return Some((s.flag.to_string(), v));
+        }
+        self.source.env(s.env).map(|v| (s.env.to_string(), v))
+    }
+
+    /// The value given, or the default as text, and the name to report it under.
+    pub fn raw<K: Kind>(&self, s: &Setting<K>) -> (String, String) {
+        self.given(s)
+            .unwrap_or_else(|| (s.env.to_string(), s.kind.default_text()))
+    }
+
+    pub fn bad(&mut self, name: String, value: String, why: String) {
+        self.problems.push(Problem { name, value, why });
+    }
+
+    /// A problem whose value must not be echoed (a key, a token, a URL with a token).
+    pub fn bad_secret(&mut self, name: String, why: String) {
+        self.bad(name, "<redacted>".into(), why);
+    }
+
+    /// A problem with the value given: "allowed: …".
+    fn not_allowed<K: Kind>(&mut self, s: &Setting<K>, name: String, value: String) {
+        let why = format!("allowed: {}", s.kind.allowed());
+        self.bad(name, value, why);
+    }
+
+    /// The given value (trimmed) as `f` reads it, or the default when unset.
+    /// A bad value is reported and the default stands in for it.
+    fn typed<K: Kind, T>(
+        &mut self,
+        s: &Setting<K>,
+        default: T,
+        f: impl FnOnce(&str) -> Option<T>,
+    ) -> T {
+        let Some((name, value)) = self.given(s) else {
+            return default;
+        };
+        match f(value.trim()) {
+            Some(v) => v,
+            None => {
+                self.not_allowed(s, name, value);
+                default
+            }
+        }
+    }
+
+    pub fn int(&mut self, s: &Setting<Int>) -> u64 {
+        let k = s.kind;
+        self.typed(s, k.default, |v| {
+            v.parse::<u64>().ok().filter(|&n| k.accepts(n))
+        })
+    }
+
+    pub fn number(&mut self, s: &Setting<Number>) -> f64 {
+        let k = s.kind;
+        self.typed(s, k.default, |v| {
+            v.parse::<f64>().ok().filter(|&x| k.accepts(x))
+        })
+    }
+
+    pub fn boolean(&mut self, s: &Setting<Bool>) -> bool {
+        self.typed(s, s.kind.default, |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            }
+        })
+    }
+
+    pub fn choice<T: Copy + PartialEq + Sync + fmt::Debug>(&mut self, s: &Setting<Choice<T>>) -> T {
+        self.typed(s, s.kind.default, |v| s.kind.find(v))
+    }
+
+    /// A text setting read by `f`: `Some` when valid (the default counts),
+    /// `None` when reported as bad.
+    pub fn text<T>(&mut self, s: &Setting<Text>, f: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let (name, value) = self.raw(s);
+        let v = f(value.trim());
+        if v.is_none() {
+            self.not_allowed(s, name, value);
+        }
+        v
+    }
+
+    /// A set, non-empty value (trimmed), or `None` when unset or empty.
+    pub fn optional(&self, s: &Setting<Text>) -> Option<(String, String)> {
+        let (name, value) = self.raw(s);
+        let v = value.trim();
+        (!v.is_empty()).then(|| (name, v.to_string()))
+    }
+
+    /// An optional text setting that `ok` accepts; `None` when unset, empty or bad.
+    pub fn checked(&mut self, s: &Setting<Text>, ok: impl FnOnce(&str) -> bool) -> Option<String> {
+        let (name, v) = self.optional(s)?;
+        if ok(&v) {
+            Some(v)
+        } else {
+            self.not_allowed(s, name, v);
+            None
+        }
+    }
+
+    /// An http(s) URL; a URL that may carry a token is never echoed.
+    pub fn url(&mut self, s: &Setting<Text>, secret: bool) -> Option<String> {
+        let (name, v) = self.optional(s)?;
+        match super::validate::http_url(&v) {
+            Some(u) => Some(u),
+            None => {
+                let why = format!("allowed: {}", s.kind.allowed);
+                if secret {
+                    self.bad_secret(name, why);
+                } else {
+                    self.bad(name, v, why);
+                }
+                None
+            }
+        }
+    }
+
+    /// `ENV` or `ENV_FILE` (never both): the secret, read and trimmed.
+    pub fn secret(
+        &mut self,
+        s: &Setting<Text>,
+        file: &Setting<Text>,
+        check: fn(&str) -> bool,
+    ) -> Option<Secret> {
+        let direct = self.optional(s);
+        let from_file = self.optional(file);
+        match (direct, from_file) {
+            (Some((name, _)), Some((fname, _))) => {
+                self.bad_secret(
+                    name,
+                    format!("set both this and {fname}; allowed: one of them"),
+                );
+                None
+            }
+            (Some((name, v)), None) => {
+                if check(&v) {
+                    Some(Secret::new(v))
+                } else {
+                    let why = format!("allowed: {}", s.kind.allowed);
+                    self.bad_secret(name, why);
+                    None
+                }
+            }
+            (None, Some((name, path))) => match read_secret_file(&path) {
+                Ok(text) if check(text.trim()) => Some(Secret::new(text.trim())),
+                Ok(_) => {
+                    let why = format!(
+                        "the file holds no usable value; allowed: {}",
+                        s.kind.allowed
+                    );
+                    self.bad(name, path, why);
+                    None
+                }
+                Err(e) => {
+                    self.bad(name, path, format!("cannot read it: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    /// Whether a problem was already reported for this setting, or for its
+    /// `_FILE` form, under its variable or its flag.
+    pub fn reported<K>(&self, s: &Setting<K>) -> bool {
+        SETTINGS
+            .iter()
+            .filter(|o| o.env == s.env || o.env.strip_suffix("_FILE") == Some(s.env))
+            .any(|o| {
+                self.problems
+                    .iter()
+                    .any(|p| p.name == o.env || p.name == o.flag)
+            })
+    }
+
+    /// Whether the user set this (to something not empty).
+    pub fn is_given<K>(&self, s: &Setting<K>) -> bool {
+        self.given(s).is_some_and(|(_, v)| !v.trim().is_empty())
+    }
+
+    /// A setting that only means something with another one.
+    pub fn requires<K, O>(&mut self, s: &Setting<K>, other: &Setting<O>) {
+        // One line per mistake: a value already reported as invalid gets no
+        // "has no effect" line on top, and neither does a setting whose partner
+        // was given but is invalid (it is not missing, it is wrong).
+        if self.reported(s) || self.reported(other) {
+            return;
+        }
+        if let Some((name, v)) = self.given(s).filter(|(_, v)| !v.trim().is_empty()) {
+            self.bad(
+                name,
+                v,
+                format!("has no effect without {}; set both or neither", other.env),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    //! One test per kind of setting, as ripgrep tests each flag: the flag is
+    //! read, the variable is read, the flag beats the variable, unset is the
+    //! default, and a bad value is reported under the name it came from with
+    //! what is allowed.
+
+    use super::*;
+    use crate::settings::defs::*;
+    use crate::settings::resolve;
+    use crate::settings::types::{Output, Settings};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    pub struct Fake {
+        pub flags: HashMap<String, String>,
+        pub env: HashMap<String, String>,
+    }
+
+    impl Source for Fake {
+        fn flag(&self, flag: &str) -> Option<String> {
+            self.flags.get(flag).cloned()
+        }
+        fn env(&self, env: &str) -> Option<String> {
+            self.env.get(env).cloned()
+        }
+    }
+
+    fn by_flag<K>(s: &Setting<K>, v: &str) -> Fake {
+        let mut f = Fake::default();
+        f.flags.insert(s.flag.into(), v.into());
+        f
+    }
+
+    fn by_env<K>(s: &Setting<K>, v: &str) -> Fake {
+        let mut f = Fake::default();
+        f.env.insert(s.env.into(), v.into());
+        f
+    }
+
+    /// The problem lines of resolving `source`.
+    fn problems(source: &Fake) -> Vec<String> {
+        match resolve(source) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// What every kind is checked for, through `resolve`: `field` picks the
+    /// setting's value out of `Settings`; `good` and `other` are two valid
+    /// values, as typed and as read; `bad` is invalid.
+    fn check_kind<K: Kind, T: PartialEq + fmt::Debug>(
+        s: &Setting<K>,
+        field: impl Fn(&Settings) -> T,
+        default: T,
+        (good, good_is): (&str, T),
+        (other, other_is): (&str, T),
+        bad: &str,
+    ) {
+        let read = |f: &Fake| resolve(f).map(|s| field(&s)).map_err(|_| problems(f));
+        assert_eq!(read(&Fake::default()), Ok(default), "{} unset", s.env);
+        assert_eq!(read(&by_flag(s, good)), Ok(good_is), "{}", s.flag);
+        let mut both = by_env(s, other);
+        assert_eq!(read(&both), Ok(other_is), "{}", s.env);
+        both.flags.insert(s.flag.into(), good.into());
+        assert_eq!(read(&both), read(&by_flag(s, good)), "the flag wins");
+        // One line, naming where the value came from and ending in what is allowed.
+        let allowed = format!("allowed: {}", s.kind.allowed());
+        for (name, f) in [(s.env, by_env(s, bad)), (s.flag, by_flag(s, bad))] {
+            let p = problems(&f);
+            let named = format!("{name}={bad:?}: ");
+            assert!(
+                p.len() == 1 && p[0].starts_with(&named) && p[0].ends_with(&allowed),
+                "{name}={bad:?} gave {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_integer_setting() {
+        let s = &HEALTH_CHECK_PORT;
+        let port = |s: &Settings| s.health_port;
+        check_kind(
+            s,
+            port,
+            Some(3000),
+            ("1024", Some(1024)),
+            (" 65535 ", Some(65_535)),
+            "80",
+        );
+        for bad in ["65536", "-1", "3000.0", "", "0x10"] {
+            assert_eq!(problems(&by_env(s, bad)).len(), 1, "{bad:?}");
+        }
+        assert_eq!(
+            problems(&by_env(s, "80")),
+            ["HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535"]
+        );
+        let s = &ALERT_RATE_LIMIT_WINDOW_MINUTES;
+        let window = |s: &Settings| s.detect.rate_limit_ms;
+        check_kind(
+            s,
+            window,
+            5 * 60_000,
+            ("0", 0),
+            ("1440", 1440 * 60_000),
+            "1441",
+        );
+        let s = &SHUTDOWN_DRAIN_MS;
+        let drain = |s: &Settings| s.alerts.shutdown_drain;
+        let ms = Duration::from_millis;
+        check_kind(
+            s,
+            drain,
+            ms(10_000),
+            ("0", ms(0)),
+            ("300000", ms(300_000)),
+            "300001",
+        );
+    }
+
+    #[test]
+    fn a_number_setting() {
+        let s = &RECONNECTION_BACKOFF_MULTIPLIER;
+        let mult = |s: &Settings| s.reconnect.multiplier;
+        check_kind(s, mult, 2.0, ("1.1", 1.1), ("10", 10.0), "1.0");
+        for bad in ["NaN", "inf", "10.5", "two"] {
+            assert_eq!(problems(&by_env(s, bad)).len(), 1, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_boolean_setting() {
+        let s = &INCLUDE_LOGS;
+        let logs = |s: &Settings| s.diagnosis.include_logs;
+        check_kind(s, logs, false, ("True", true), ("false", false), "1");
+        let s = &ENABLE_HEALTH_CHECK;
+        let on = |s: &Settings| s.health_port.is_some();
+        check_kind(s, on, true, ("false", false), ("TRUE", true), "yes");
+    }
+
+    #[test]
+    fn a_choice_setting() {
+        let s = &OUTPUT;
+        let output = |s: &Settings| s.output;
+        check_kind(
+            s,
+            output,
+            Output::Text,
+            ("json", Output::Json),
+            ("text", Output::Text),
+            "yaml",
+        );
+        let s = &LOG_LEVEL;
+        let level = |s: &Settings| s.log_filter.clone();
+        check_kind(
+            s,
+            level,
+            "info".into(),
+            ("debug", "debug".into()),
+            ("WARN", "warn".into()),
+            "loud",
+        );
+    }
+
+    #[test]
+    fn a_text_setting() {
+        let s = &CLUSTER_NAME;
+        let name = |s: &Settings| s.cluster_name.clone();
+        check_kind(
+            s,
+            name,
+            None,
+            ("edge-1", Some("edge-1".into())),
+            (" a_b ", Some("a_b".into())),
+            "has spaces",
+        );
+        let s = &EXCLUDE_NAMESPACES;
+        let excluded = |s: &Settings| s.scope.clone();
+        let cluster = |ns: &[&str]| crate::settings::Scope::Cluster {
+            exclude: ns.iter().map(|n| n.to_string()).collect(),
+        };
+        let default = cluster(&["kube-system", "kube-public", "kube-node-lease"]);
+        check_kind(
+            s,
+            excluded,
+            default,
+            ("", cluster(&[])),
+            ("a,b", cluster(&["a", "b"])),
+            "A",
+        );
+    }
+
+    #[test]
+    fn a_url_setting() {
+        // Only meaningful with a bot token, which is therefore set throughout.
+        let s = &SLACK_API_URL;
+        let mut f = by_flag(s, "http://proxy/api/");
+        f.env.insert("SLACK_BOT_TOKEN".into(), "xoxb-1".into());
+        f.env.insert("SLACK_CHANNEL".into(), "#a".into());
+        let api = |f: &Fake| resolve(f).map(|s| s.alerts.slack_bot.map(|b| b.api_url));
+        assert_eq!(api(&f), Ok(Some("http://proxy/api".into())));
+        f.flags.clear();
+        assert_eq!(api(&f), Ok(Some("https://slack.com/api".into())));
+        f.env.insert(s.env.into(), "https://x".into());
+        assert_eq!(api(&f), Ok(Some("https://x".into())));
+        f.env.insert(s.env.into(), "ftp://x".into());
+        assert_eq!(
+            problems(&f),
+            ["SLACK_API_URL=\"ftp://x\": allowed: an http or https URL"]
+        );
+    }
+
+    #[test]
+    fn a_secret_is_named_but_never_echoed() {
+        let s = &LLM_API_KEY;
+        let with_llm = |mut f: Fake| {
+            f.env
+                .insert("LLM_BASE_URL".into(), "http://ollama/v1".into());
+            f.env.insert("LLM_MODEL".into(), "llama3".into());
+            f
+        };
+        let key = |f: &Fake| {
+            resolve(f).map(|s| {
+                s.diagnosis
+                    .llm
+                    .and_then(|l| l.api_key)
+                    .map(|k| k.expose().to_string())
+            })
+        };
+        assert_eq!(key(&with_llm(Fake::default())), Ok(None));
+        assert_eq!(key(&with_llm(by_flag(s, "sk-1"))), Ok(Some("sk-1".into())));
+        assert_eq!(key(&with_llm(by_env(s, " sk-2 "))), Ok(Some("sk-2".into())));
+        assert_eq!(
+            problems(&with_llm(by_env(s, "sk SECRET"))),
+            [
+                "LLM_API_KEY=\"<redacted>\": allowed: a key without spaces; not with LLM_API_KEY_FILE"
+            ]
+        );
+    }
+}
