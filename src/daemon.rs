@@ -16,7 +16,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::detect::detector::Detector;
@@ -34,9 +34,10 @@ use crate::kube::watch::{Msg, Namespaces, Pods, Shared, Stream, StreamSpec};
 use crate::leader::{self, Elector, Leadership};
 use crate::metrics::Metrics;
 use crate::net::http;
+use crate::notify::Job;
 use crate::notify::k8s_event::K8sEvents;
 use crate::notify::log::LogSink;
-use crate::notify::pool::{self, Job, Pool};
+use crate::notify::pool::{self, Pool};
 use crate::notify::slack_bot::SlackBot;
 use crate::notify::slack_webhook::SlackWebhook;
 use crate::notify::webhook::Webhook;
@@ -45,6 +46,7 @@ use crate::output;
 use crate::serve;
 use crate::settings::{Alerts, Output, Scope, Settings};
 use crate::shutdown;
+use crate::util::time::now_ms;
 
 /// Events buffered between the readers and the classification thread; a
 /// slow classifier makes readers wait (back-pressure) instead of growing memory.
@@ -97,13 +99,6 @@ pub enum Exit {
     Failed(String),
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// What the classification thread owns: the pod store, the detector, and
 /// where detection stands at start-up.
 struct Classifier<'a> {
@@ -152,7 +147,7 @@ impl Classifier<'_> {
                 t.incident.workload.kind,
                 t.incident.workload.name,
                 t.incident.pods.len(),
-                d.as_ref().map_or("-", |d| d.cause)
+                d.as_ref().map_or("-", |d| d.cause.as_str())
             );
             records.push((t, d));
         }

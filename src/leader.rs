@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -40,7 +40,8 @@ use serde_json::{Value, json};
 use crate::kube::client::{Client, Error};
 use crate::metrics::Metrics;
 use crate::settings;
-use crate::time::format_rfc3339;
+use crate::util::random::Rng;
+use crate::util::time::{format_micros, now_micros};
 
 // ---------------------------------------------------------------------------------------------
 // Timing
@@ -163,22 +164,6 @@ impl Lease {
     }
 }
 
-/// `metav1.MicroTime` as the API server writes it: `2006-01-02T15:04:05.000000Z`.
-pub fn micro_time(unix_micros: i64) -> String {
-    let secs = unix_micros.div_euclid(1_000_000);
-    let micros = unix_micros.rem_euclid(1_000_000);
-    let s = format_rfc3339(secs);
-    let base = s.strip_suffix('Z').unwrap_or(&s);
-    format!("{base}.{micros:06}Z")
-}
-
-fn unix_micros_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The pure state machine
 // ---------------------------------------------------------------------------------------------
@@ -195,7 +180,7 @@ impl Now {
     pub fn current() -> Now {
         Now {
             mono: Instant::now(),
-            unix_micros: unix_micros_now(),
+            unix_micros: now_micros(),
         }
     }
 }
@@ -284,7 +269,7 @@ impl Candidate {
 
     /// The record we would write to hold the Lease from `now`.
     fn claim(&self, previous: Option<&LeaseSpec>, now: Now) -> LeaseSpec {
-        let stamp = micro_time(now.unix_micros);
+        let stamp = format_micros(now.unix_micros);
         let (acquire, transitions) = match previous {
             // Renewal: the claim keeps its start and its count.
             Some(p) if p.holder() == self.identity => (
@@ -424,7 +409,7 @@ impl Candidate {
         if o.lease.spec.holder() != self.identity {
             return None;
         }
-        let stamp = micro_time(now.unix_micros);
+        let stamp = format_micros(now.unix_micros);
         Some(Action::Update {
             resource_version: o.lease.resource_version.clone(),
             spec: LeaseSpec {
@@ -549,7 +534,7 @@ impl Elector {
             leading: false,
             holder_seen: None,
             failures: 0,
-            rng: seed(),
+            rng: Rng::seeded(0x1ea5e),
         };
         log::info!(
             "leader election: lease={}/{} identity={} lease_duration={}s renew_deadline={}s",
@@ -629,7 +614,7 @@ struct Runner {
     /// The other holder last logged, so a standby logs each change once.
     holder_seen: Option<String>,
     failures: u32,
-    rng: u64,
+    rng: Rng,
 }
 
 /// What one request round leads to.
@@ -867,12 +852,7 @@ impl Runner {
 
     /// `d` stretched by up to 20%, so replicas do not poll in lockstep.
     fn jittered(&mut self, d: Duration) -> Duration {
-        // xorshift64: plenty for spreading polls.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
-        d.mul_f64(1.0 + 0.2 * unit)
+        self.rng.stretch(d, 0.2)
     }
 }
 
@@ -883,19 +863,6 @@ fn describe(e: &Error) -> String {
         ),
         _ => e.to_string(),
     }
-}
-
-fn seed() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish() | 1
 }
 
 #[cfg(test)]
@@ -949,16 +916,6 @@ mod tests {
     }
 
     #[test]
-    fn micro_time_has_six_fraction_digits() {
-        assert_eq!(micro_time(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            micro_time(1_700_000_000_123_456),
-            "2023-11-14T22:13:20.123456Z"
-        );
-        assert_eq!(micro_time(-1), "1969-12-31T23:59:59.999999Z");
-    }
-
-    #[test]
     fn default_timing_is_safe_and_bad_orderings_are_refused() {
         assert_eq!(timing().validate(), Ok(()));
         let t = Timing {
@@ -997,7 +954,7 @@ mod tests {
         assert_eq!(spec.lease_duration_seconds, Some(15));
         assert_eq!(spec.lease_transitions, Some(0));
         assert_eq!(spec.acquire_time, spec.renew_time);
-        assert_eq!(spec.renew_time.as_deref(), Some(&*micro_time(c0.wall0)));
+        assert_eq!(spec.renew_time.as_deref(), Some(&*format_micros(c0.wall0)));
         assert!(!c.is_leader(c0.at(0.0).mono), "not leader before the write");
         c.written(written_as(spec, "1"), c0.at(0.0).mono);
         assert!(c.is_leader(c0.at(0.1).mono));
@@ -1024,7 +981,7 @@ mod tests {
         assert_eq!(spec.acquire_time, acquired);
         assert_eq!(
             spec.renew_time.as_deref(),
-            Some(&*micro_time(c0.wall0 + 5_000_000))
+            Some(&*format_micros(c0.wall0 + 5_000_000))
         );
         assert_eq!(spec.lease_transitions, Some(0));
         c.written(written_as(spec, "8"), c0.at(5.0).mono);
@@ -1293,13 +1250,8 @@ mod tests {
             ];
             let mut next_at = [0.0f64, 0.05, 0.1];
             let mut pending = [Seen::Unread, Seen::Unread, Seen::Unread];
-            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let mut rand = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                (rng >> 11) as f64 / (1u64 << 53) as f64
-            };
+            let mut rng = Rng::new(seed);
+            let mut rand = || rng.unit();
             let mut last_leader_at = 0.0f64;
             let mut step = 0.0f64;
             while step < 300.0 {

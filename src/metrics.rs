@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::time::unix_now;
+use crate::util::time::unix_now;
 
 #[derive(Default)]
 pub struct Counters {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::detect::incident::{Incident, Transition};
 use crate::diagnose::rules::Diagnosis;
 use crate::notify::{Alert, Item};
-use crate::time::format_rfc3339;
+use crate::util::time::format_rfc3339;
 
 /// The stable JSON of an incident in a given state, with its diagnosis.
 pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {

@@ -25,7 +25,7 @@ use crate::kube::client::Client;
 use crate::kube::types::{Pod, PodRecord};
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
-use crate::time::unix_now;
+use crate::util::time::unix_now;
 
 /// Where the pods come from.
 #[derive(Clone, Copy)]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::metrics::Metrics;
-use crate::time::{format_rfc3339, unix_now};
+use crate::util::time::{format_rfc3339, unix_now};
 
 const WORKERS: usize = 2;
 const QUEUE: usize = 32;

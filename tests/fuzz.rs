@@ -47,13 +47,14 @@ use serde_json::{Value, json};
 use opsctrl_daemon::detect::classify::{NothingKnown, Thresholds, classify};
 use opsctrl_daemon::detect::types::FailureType;
 use opsctrl_daemon::detect::workload::workload_of;
-use opsctrl_daemon::diagnose::rules::{CAUSES, Context, RuleSet};
+use opsctrl_daemon::diagnose::rules::{Context, RuleSet};
 use opsctrl_daemon::diagnose::user_rules;
 use opsctrl_daemon::diagnose::vars::NAMES;
 use opsctrl_daemon::kube::config::{merge, parse_kubeconfig, resolve};
 use opsctrl_daemon::kube::types::{Pod, PodRecord, WatchEvent, decode_watch_line};
+use opsctrl_daemon::model::Cause;
 use opsctrl_daemon::settings::{self, SETTINGS, Source};
-use opsctrl_daemon::time::{format_rfc3339, parse_rfc3339};
+use opsctrl_daemon::util::time::{format_rfc3339, parse_rfc3339};
 use opsctrl_daemon::{output, scan};
 
 use crate::util::TempDir;
@@ -550,11 +551,9 @@ fn exercise(record: &PodRecord, rules: &RuleSet, now: i64, th: &Thresholds, line
                 events: lines,
                 logs: lines,
             });
-            assert!(
-                CAUSES.contains(&d.cause),
-                "cause {} outside the vocabulary",
-                d.cause
-            );
+            // The cause is a `Cause`: inside the vocabulary by type. Its
+            // wire name must parse back to it.
+            assert_eq!(d.cause.as_str().parse::<Cause>(), Ok(d.cause));
             assert!(
                 (0.0..=1.0).contains(&d.confidence),
                 "confidence {}",
@@ -1133,7 +1132,7 @@ fn user_rule() -> BoxedStrategy<Value> {
     (
         (
             prop_oneof![word(), "[a-z0-9-]{1,12}"],
-            prop_oneof![4 => prop::sample::select(&CAUSES[..]).prop_map(String::from), 1 => word()],
+            prop_oneof![4 => prop::sample::select(Cause::ALL.map(|c| c.as_str()).to_vec()).prop_map(String::from), 1 => word()],
             prop::collection::vec(
                 prop_oneof![
                     prop::sample::select(kinds.to_vec()).prop_map(String::from),

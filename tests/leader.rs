@@ -23,11 +23,12 @@ use opsctrl_daemon::detect::types::{FailureType, Finding, Termination};
 use opsctrl_daemon::diagnose::{Diagnosis, Fix};
 use opsctrl_daemon::kube::client::Client;
 use opsctrl_daemon::kube::config::{self, Env};
-use opsctrl_daemon::leader::{Elector, Timing, micro_time};
+use opsctrl_daemon::leader::{Elector, Timing};
 use opsctrl_daemon::metrics::Metrics;
 use opsctrl_daemon::notify::k8s_event::K8sEvents;
 use opsctrl_daemon::notify::{Alert, Failure, Item, Sink};
 use opsctrl_daemon::settings::Leader;
+use opsctrl_daemon::util::time::format_micros as micro_time;
 
 use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, Block, FakeApi, SsarRule};
@@ -664,7 +665,7 @@ fn item(id: u64, ns: &str, pod_name: &str, state: State) -> Item {
             ..items::incident(finding, state)
         },
         diagnosis: Some(Diagnosis {
-            cause: "app_error_exit",
+            cause: opsctrl_daemon::model::Cause::AppErrorExit,
             summary: "The app exits with code 1.".into(),
             confidence: 0.8,
             evidence: vec![],

@@ -23,7 +23,7 @@ use opsctrl_daemon::metrics::Metrics;
 use opsctrl_daemon::notify::Item;
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings::{DiagnosisSettings, Llm};
-use opsctrl_daemon::time::parse_rfc3339;
+use opsctrl_daemon::util::time::parse_rfc3339;
 use serde_json::json;
 
 use crate::util::fake_llm::{DEFAULT_ANSWER, FakeLlm, Mode};
@@ -154,7 +154,7 @@ fn answer_is_attached_and_the_request_is_openai_shaped() {
         "Image: registry.example.com/shop/api:2.8.0",
         "Exit code: 2",
         "Restarts: 14",
-        d.cause,
+        d.cause.as_str(),
         &d.fix.commands[0],
         "Warning BackOff (x12)",
         "panic: open /etc/api/config.yaml: no such file or directory",

@@ -47,7 +47,7 @@ fn incident(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> I
 
 fn diagnosis() -> Diagnosis {
     Diagnosis {
-        cause: "app_error_exit",
+        cause: opsctrl_daemon::model::Cause::AppErrorExit,
         summary: "The application exited with an error.".into(),
         confidence: 0.6,
         evidence: vec!["exit code 1, reason Error".into()],

@@ -61,7 +61,6 @@ use crate::metrics::{Counters, Metrics};
 use crate::notify::{Failure, Item};
 use crate::secret::Secret;
 use crate::settings;
-use crate::time::format_rfc3339;
 
 /// Where the cluster id comes from: the UID of namespace `kube-system`.
 /// The kube `Client` is one; tests pass a closure.
@@ -572,18 +571,7 @@ impl Drop for Backend {
 }
 
 /// Unix milliseconds now.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as JavaScript's `toISOString` (the original's timestamps).
-pub fn iso_ms(ms: i64) -> String {
-    let secs = format_rfc3339(ms.div_euclid(1000));
-    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
-}
+pub use crate::util::time::{format_millis as iso_ms, now_ms};
 
 #[cfg(test)]
 mod tests {

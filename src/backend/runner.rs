@@ -19,8 +19,8 @@ use super::tokens::Tokens;
 use super::{
     Backend, ClusterIdSource, Phase, TokenError, cluster_id_from_uid, iso_ms, lock, now_ms,
 };
-use crate::kube::backoff::{self, Backoff};
-use crate::settings::Reconnect;
+use crate::util::backoff::Backoff;
+use crate::util::random::Rng;
 
 enum Step {
     /// Read the cluster id and the saved files.
@@ -48,18 +48,11 @@ pub(super) fn spawn(backend: &Arc<Backend>, source: Box<dyn ClusterIdSource>) {
     let weak = Arc::downgrade(backend);
     let wake = backend.wake.clone();
     let t = &backend.timing;
-    let reconnect = Reconnect {
-        enabled: true,
-        initial: t.retry_initial,
-        max: t.retry_max,
-        multiplier: 2.0,
-        max_failures: u32::MAX,
-    };
     let mut runner = Runner {
         source,
         me: None,
         step: Step::Resolve,
-        backoff: Backoff::new(&reconnect, backoff::seed(0xb4c)),
+        backoff: Backoff::new(t.retry_initial, t.retry_max, 2.0, Rng::seeded(0xb4c)),
         reminded: None,
         last_warning: None,
     };

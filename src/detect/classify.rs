@@ -431,7 +431,7 @@ fn for_container(
 mod tests {
     use super::*;
     use crate::kube::types::Pod;
-    use crate::time::parse_rfc3339;
+    use crate::util::time::parse_rfc3339;
 
     use FailureType::*;
 

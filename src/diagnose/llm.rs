@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::cache::Lru;
 use super::redact::{redact, redact_lines};
 use super::vars::cap;
 use crate::metrics::{Counters, Metrics};
@@ -44,6 +43,7 @@ use crate::net::http;
 use crate::notify::Item;
 use crate::secret::Secret;
 use crate::settings::{DiagnosisSettings, Llm};
+use crate::util::lru::Lru;
 
 /// Most of the user message, in bytes.
 pub const MAX_PROMPT: usize = 12 * 1024;
@@ -270,7 +270,7 @@ pub fn fingerprint(item: &Item) -> String {
         &f.reason,
         &num(f.exit_code),
         &num(f.signal),
-        item.diagnosis.as_ref().map_or("", |d| d.cause),
+        item.diagnosis.as_ref().map_or("", |d| d.cause.as_str()),
     ]
     .join("\u{1f}")
 }

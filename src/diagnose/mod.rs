@@ -19,7 +19,6 @@ tested with plain values. It replaces the original's `rules.json`
   `Diagnosis::ai`; the one part of diagnosis that does I/O.
 */
 
-pub mod cache;
 pub mod llm;
 pub mod quantity;
 pub mod redact;

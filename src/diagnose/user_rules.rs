@@ -33,7 +33,7 @@ built-in table's matcher.
 
 use serde::Deserialize;
 
-use super::rules::{CAUSES, EVT, Exit, LOG, MSG, Regexes, Rule, RuleSet};
+use super::rules::{Cause, EVT, Exit, LOG, MSG, Regexes, Rule, RuleSet};
 use super::vars::NAMES;
 use crate::detect::types::FailureType;
 
@@ -103,12 +103,12 @@ fn check(i: usize, r: UserRule, problems: &mut Vec<String>) -> Option<&'static R
     if !id_ok {
         bad("id must be 1 to 64 letters, digits, '-', '_' or '.'".into());
     }
-    let cause = CAUSES.iter().find(|c| **c == r.cause);
+    let cause = r.cause.parse::<Cause>().ok();
     if cause.is_none() {
         bad(format!(
             "cause {:?} is not one of: {}",
             r.cause,
-            CAUSES.join(", ")
+            Cause::ALL.map(|c| c.as_str()).join(", ")
         ));
     }
     let mut kinds = Vec::new();
@@ -197,7 +197,7 @@ fn check(i: usize, r: UserRule, problems: &mut Vec<String>) -> Option<&'static R
     }
     let rule = Rule {
         id: leak(r.id),
-        cause: cause.copied().unwrap_or("unknown"),
+        cause: cause.unwrap_or(Cause::Unknown),
         kinds: leak_slice(kinds),
         reasons: leak_slice(reasons),
         exit,
@@ -328,7 +328,7 @@ mod tests {
     use crate::detect::workload::workload_of;
     use crate::diagnose::rules::Context;
     use crate::kube::types::{Pod, PodRecord};
-    use crate::time::parse_rfc3339;
+    use crate::util::time::parse_rfc3339;
 
     fn crashloop() -> PodRecord {
         PodRecord::from(

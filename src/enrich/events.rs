@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::kube::client::{Client, Error};
-use crate::time::parse_rfc3339;
+use crate::util::time::parse_rfc3339;
 
 /// Events kept per incident.
 pub const MAX_EVENTS: usize = 20;

@@ -35,7 +35,8 @@ use crate::kube::client::{Client, Error};
 use crate::kube::types::PodRecord;
 use crate::metrics::Metrics;
 use crate::notify::Item;
-use crate::notify::pool::{Job, Prepare};
+use crate::notify::Job;
+use crate::notify::pool::Prepare;
 
 /// Longest one enrichment call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);

@@ -557,7 +557,7 @@ fn parse_credential(stdout: &[u8], api_version: &str) -> Result<Credential, Prob
 /// An RFC 3339 timestamp such as `2026-11-25T22:00:00Z` as a `SystemTime`
 /// (whole seconds; the token is treated as expired early anyway).
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let secs = crate::time::parse_rfc3339(s)?;
+    let secs = crate::util::time::parse_rfc3339(s)?;
     let since_epoch = Duration::from_secs(secs.unsigned_abs());
     if secs >= 0 {
         UNIX_EPOCH.checked_add(since_epoch)

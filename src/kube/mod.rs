@@ -5,7 +5,6 @@ list+watch engine (`watch`, `backoff`, `store`, `types`).
 */
 
 pub mod auth;
-pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod store;

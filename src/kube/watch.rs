@@ -25,13 +25,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use super::backoff::{self, Backoff};
 use super::client::{Client, Error};
 use super::store::{Event, StreamId};
 use super::types::{ListMeta, NamespaceRecord, Pod, PodRecord, WatchEvent, decode_watch_line};
 use crate::metrics::{Counters, Metrics, Phase};
 use crate::settings::Reconnect;
-use crate::time::unix_now;
+use crate::util::backoff::Backoff;
+use crate::util::random::Rng;
+use crate::util::time::unix_now;
 
 /// Server-side watch timeout range (seconds), jittered per request so
 /// streams do not all reconnect at once.
@@ -319,7 +320,9 @@ impl<K: Kind> Stream<K> {
 
     /// Runs the stream until shutdown (or a failure, when reconnection is off).
     pub fn run(self) {
-        let mut backoff = Backoff::new(&self.reconnect, backoff::seed(self.spec.id as usize));
+        let r = &self.reconnect;
+        let rng = Rng::seeded(u64::from(self.spec.id));
+        let mut backoff = Backoff::new(r.initial, r.max, r.multiplier, rng);
         let mut state = State::Empty;
         let mut gone = false;
         let mut watches = 0u64;
@@ -616,14 +619,10 @@ mod tests {
 
     fn backoff() -> Backoff {
         Backoff::new(
-            &Reconnect {
-                enabled: true,
-                initial: Duration::from_secs(1),
-                max: Duration::from_secs(30),
-                multiplier: 2.0,
-                max_failures: 5,
-            },
-            42,
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+            2.0,
+            Rng::new(42),
         )
     }
     fn watching(rv: &str) -> State {

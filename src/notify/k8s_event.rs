@@ -26,15 +26,15 @@ The pool may retry an alert; Events already written for it are remembered
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::{Alert, Failure, Item, Sink};
 use crate::detect::incident::State;
 use crate::kube::client::{Client, Error};
-use crate::leader::micro_time;
-use crate::time::format_rfc3339;
+use crate::util::time::format_rfc3339;
+use crate::util::time::{format_micros, now_micros};
 
 /// The Event `reason`.
 pub const REASON: &str = "OpsctrlDiagnosis";
@@ -110,7 +110,7 @@ impl Sink for K8sEvents {
             if self.remembered(&key) {
                 continue;
             }
-            let Some(body) = event(item, &self.identity, unix_micros_now()) else {
+            let Some(body) = event(item, &self.identity, now_micros()) else {
                 continue;
             };
             let path = format!("/api/v1/namespaces/{}/events", inc.namespace);
@@ -177,7 +177,7 @@ pub fn event(item: &Item, identity: &str, now_micros: i64) -> Option<Value> {
         "action": "Diagnosed",
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
-        "eventTime": micro_time(now_micros),
+        "eventTime": format_micros(now_micros),
         "count": 1,
     }))
 }
@@ -249,13 +249,6 @@ fn failure(e: &Error, namespace: &str) -> Failure {
     }
 }
 
-fn unix_micros_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,7 +284,7 @@ mod tests {
 
     fn diagnosis(summary: &str) -> Diagnosis {
         Diagnosis {
-            cause: "app_error_exit",
+            cause: crate::model::Cause::AppErrorExit,
             summary: summary.into(),
             confidence: 0.8,
             evidence: vec![],

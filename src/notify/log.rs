@@ -19,7 +19,7 @@ impl Sink for LogSink {
         let causes: Vec<&str> = alert
             .items()
             .iter()
-            .filter_map(|i| i.diagnosis.as_ref().map(|d| d.cause))
+            .filter_map(|i| i.diagnosis.as_ref().map(|d| d.cause.as_str()))
             .collect();
         let cause = match causes.as_slice() {
             [] => String::new(),

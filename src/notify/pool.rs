@@ -20,21 +20,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::queue::{Keyed, Queue};
-use super::{Alert, Failure, Sink};
+use super::{Alert, Failure, Job, Sink};
 use crate::detect::types::Severity;
-use crate::kube::backoff::Backoff;
-use crate::kube::types::PodRecord;
 use crate::metrics::{Metrics, SinkOutcome};
 use crate::output;
-use crate::settings::{Alerts, Reconnect};
-
-/// A notification on its way out, with the pods it is about as they were
-/// when it was raised (for enrichment; `None` when already gone).
-pub struct Job {
-    pub alert: Alert,
-    /// Aligned with `alert.items()`.
-    pub pods: Vec<Option<Box<PodRecord>>>,
-}
+use crate::settings::Alerts;
+use crate::util::backoff::Backoff;
+use crate::util::random::Rng;
 
 impl Keyed for Job {
     fn keys(&self) -> Vec<u64> {
@@ -45,11 +37,9 @@ impl Keyed for Job {
     }
 }
 
-impl Job {
-    /// One line saying what it was, for logs about it.
-    pub fn summary(&self) -> String {
-        output::alert_text(&self.alert)
-    }
+/// One line saying what a job was, for logs about it.
+fn summary(job: &Job) -> String {
+    output::alert_text(&job.alert)
 }
 
 /// Work done on a job before delivery (enrichment and diagnosis). Runs on
@@ -81,16 +71,7 @@ impl Config {
     /// Delays between attempts: `backoff` doubled up to `max_backoff`,
     /// jittered, a `Retry-After` as the floor.
     pub fn backoff(&self) -> Backoff {
-        Backoff::new(
-            &Reconnect {
-                enabled: true,
-                initial: self.backoff,
-                max: self.max_backoff,
-                multiplier: 2.0,
-                max_failures: self.max_attempts,
-            },
-            seed(),
-        )
+        Backoff::new(self.backoff, self.max_backoff, 2.0, Rng::seeded(0x9007))
     }
 
     pub fn from_settings(a: &Alerts) -> Config {
@@ -189,7 +170,7 @@ impl Pool {
         if !s.cfg.severities.contains(&job.alert.severity()) {
             log::debug!(
                 "notification below ALERT_SEVERITY_FILTERS, not sent: {}",
-                job.summary()
+                summary(&job)
             );
             return;
         }
@@ -197,7 +178,7 @@ impl Pool {
         if st.closed {
             log::warn!(
                 "notification after shutdown began, not sent: {}",
-                job.summary()
+                summary(&job)
             );
             s.metrics
                 .counters
@@ -213,7 +194,7 @@ impl Pool {
             log::warn!(
                 "alert queue full ({} queued, ALERT_QUEUE_SIZE): dropped the oldest of the lowest severity: {}",
                 st.queue.len(),
-                dropped.summary()
+                summary(&dropped)
             );
         }
         s.set_depth(&st);
@@ -249,7 +230,7 @@ impl Pool {
                     .unwrap_or_else(|p| p.into_inner().0);
         }
         let mut lost: Vec<String> = st.working.values().cloned().collect();
-        lost.extend(st.queue.take_all().iter().map(Job::summary));
+        lost.extend(st.queue.take_all().iter().map(summary));
         s.set_depth(&st);
         drop(st);
         for l in &lost {
@@ -272,7 +253,7 @@ fn worker(s: &Shared, id: usize) {
                     return;
                 }
                 if let Some(job) = st.queue.pop_ready() {
-                    st.working.insert(id, job.summary());
+                    st.working.insert(id, summary(&job));
                     s.set_depth(&st);
                     break job;
                 }
@@ -290,7 +271,7 @@ fn worker(s: &Shared, id: usize) {
             s.prepare.prepare(&mut job);
             deliver_all(s, &job)
         } else {
-            log::info!("notification (standby, not sent): {}", job.summary());
+            log::info!("notification (standby, not sent): {}", summary(&job));
             true
         };
         let mut st = s.lock();
@@ -307,7 +288,7 @@ fn worker(s: &Shared, id: usize) {
 
 /// Offers the job to every sink; false when the drain deadline cut it short.
 fn deliver_all(s: &Shared, job: &Job) -> bool {
-    let summary = job.summary();
+    let summary = summary(job);
     s.sinks
         .iter()
         .all(|sink| deliver_one(s, sink.as_ref(), &job.alert, &summary))
@@ -373,13 +354,6 @@ fn pause(s: &Shared, d: Duration) -> bool {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
     }
-}
-
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish()
 }
 
 #[cfg(test)]

@@ -29,7 +29,12 @@ use crate::detect::incident::{Incident, State};
 use crate::detect::types::Severity;
 use crate::diagnose::Diagnosis;
 use crate::output;
-use crate::time::format_rfc3339;
+use crate::util::time::format_rfc3339;
+
+/// Unix milliseconds as whole-second RFC 3339.
+fn format_rfc3339_ms(ms: i64) -> String {
+    format_rfc3339(ms.div_euclid(1000))
+}
 
 /// Header block text (plain_text), characters.
 pub const HEADER_MAX: usize = 150;
@@ -225,7 +230,7 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
                 i.state.as_str()
             }
         ),
-        format!("*First seen:* {}", rfc3339_ms(i.first_seen_ms)),
+        format!("*First seen:* {}", format_rfc3339_ms(i.first_seen_ms)),
     ];
     if i.state == State::Resolved {
         context.push(format!("*Lasted:* {}", lasted(i)));
@@ -292,7 +297,7 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
 fn diagnosis_blocks(d: &Diagnosis, b: &Budget, blocks: &mut Vec<Value>) {
     let mut cause = format!(
         "*Root cause:* {} ({:.0}% confidence)\n{}",
-        inline_code(d.cause, 60),
+        inline_code(d.cause.as_str(), 60),
         d.confidence * 100.0,
         esc_clip(&d.summary, b.prose)
     );
@@ -421,8 +426,8 @@ fn resolved_message(i: &Incident, b: &Budget) -> Value {
             inline_code(&i.namespace, b.name),
             inline_code(f.kind.as_str(), 40),
             lasted(i),
-            rfc3339_ms(i.first_seen_ms),
-            rfc3339_ms(i.last_seen_ms),
+            format_rfc3339_ms(i.first_seen_ms),
+            format_rfc3339_ms(i.last_seen_ms),
         )),
         context_block(vec![
             format!("*Cluster:* {}", esc_clip(cluster(i), b.name)),
@@ -514,7 +519,7 @@ fn list_line(item: &Item, b: &Budget) -> String {
         let _ = write!(
             line,
             " — {}: {}",
-            inline_code(d.cause, 60),
+            inline_code(d.cause.as_str(), 60),
             one_line(&esc_clip(&d.summary, 120))
         );
     }
@@ -785,10 +790,6 @@ fn cluster(i: &Incident) -> &str {
     }
 }
 
-fn rfc3339_ms(ms: i64) -> String {
-    format_rfc3339(ms.div_euclid(1000))
-}
-
 /// How long an incident lasted, `first_seen` to `last_seen`: `1h 5m`, `12m 30s`, `45s`.
 fn lasted(i: &Incident) -> String {
     let secs = i.last_seen_ms.saturating_sub(i.first_seen_ms).max(0) / 1000;
@@ -853,7 +854,7 @@ mod tests {
 
     fn diagnosis() -> Diagnosis {
         Diagnosis {
-            cause: "oom_killed",
+            cause: crate::model::Cause::OomKilled,
             summary: "The container used more memory than its limit.".into(),
             confidence: 0.95,
             evidence: vec!["reason OOMKilled".into(), "exit code 137".into()],

@@ -24,7 +24,7 @@ use crate::detect::incident::State;
 use crate::detect::types::FailureType;
 use crate::output;
 use crate::settings;
-use crate::time::{format_rfc3339, unix_now};
+use crate::util::time::{format_rfc3339, unix_now};
 
 pub struct Webhook {
     cfg: settings::Webhook,

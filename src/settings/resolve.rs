@@ -22,7 +22,7 @@ use super::validate::{
     cluster_name, expand_home, is_dns_label, is_dns_name, is_slack_webhook, plausible_email,
     plausible_label_selector, slack_channel, token_like,
 };
-use crate::detect::types::Severity;
+use crate::model::Severity;
 use crate::secret::Secret;
 
 /// Reads and validates every setting, collecting all problems.

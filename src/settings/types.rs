@@ -7,7 +7,7 @@ units the code works in (durations, counts), with optional features as
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::detect::types::Severity;
+use crate::model::Severity;
 use crate::secret::Secret;
 
 /// Detection and incident settings; defined by `detect`, which does not

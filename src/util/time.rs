@@ -1,5 +1,6 @@
 /*!
-RFC 3339 timestamps as Kubernetes writes them, to and from Unix seconds.
+RFC 3339 timestamps as Kubernetes writes them, to and from Unix time, and
+the wall clock read in the units the rest of the daemon uses.
 
 A tiny hand-written parser instead of a date crate: the API server only ever
 writes `2006-01-02T15:04:05Z` (objects) or with fractional seconds
@@ -75,12 +76,48 @@ pub fn format_rfc3339(secs: i64) -> String {
     )
 }
 
-/// Seconds since the Unix epoch now.
-pub fn unix_now() -> i64 {
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+/// `toISOString`, which the original daemon's payloads use).
+pub fn format_millis(ms: i64) -> String {
+    with_fraction(ms.div_euclid(1000), format!("{:03}", ms.rem_euclid(1000)))
+}
+
+/// Unix microseconds as `metav1.MicroTime`: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn format_micros(us: i64) -> String {
+    with_fraction(
+        us.div_euclid(1_000_000),
+        format!("{:06}", us.rem_euclid(1_000_000)),
+    )
+}
+
+fn with_fraction(secs: i64, fraction: String) -> String {
+    let mut s = format_rfc3339(secs);
+    s.pop(); // the `Z`
+    s.push('.');
+    s.push_str(&fraction);
+    s.push('Z');
+    s
+}
+
+fn since_epoch() -> std::time::Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .unwrap_or_default()
+}
+
+/// Seconds since the Unix epoch now.
+pub fn unix_now() -> i64 {
+    since_epoch().as_secs() as i64
+}
+
+/// Milliseconds since the Unix epoch now.
+pub fn now_ms() -> i64 {
+    since_epoch().as_millis() as i64
+}
+
+/// Microseconds since the Unix epoch now.
+pub fn now_micros() -> i64 {
+    since_epoch().as_micros() as i64
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -158,5 +195,15 @@ mod tests {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t));
         }
         assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn fractions_are_zero_padded() {
+        assert_eq!(format_millis(1_709_296_205_007), "2024-03-01T12:30:05.007Z");
+        assert_eq!(format_millis(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            format_micros(1_709_296_205_000_042),
+            "2024-03-01T12:30:05.000042Z"
+        );
     }
 }

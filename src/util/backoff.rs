@@ -1,5 +1,5 @@
 /*!
-Retry delays for the watch streams: exponential with jitter, capped, with
+Retry delays (watch streams, delivery, the backend): exponential with jitter, capped, with
 `Retry-After` honoured, reset once a stream is productive again.
 
 Pure and seeded, so tests can check the sequence without sleeping. Jitter
@@ -9,7 +9,7 @@ streams of one daemon) do not hit the API server in lockstep.
 
 use std::time::Duration;
 
-use crate::settings::Reconnect;
+use super::random::Rng;
 
 /// A server asking for more than this is capped: a broken `Retry-After`
 /// must not park a watch for hours.
@@ -21,17 +21,18 @@ pub struct Backoff {
     max: Duration,
     multiplier: f64,
     failures: u32,
-    rng: u64,
+    rng: Rng,
 }
 
 impl Backoff {
-    pub fn new(r: &Reconnect, seed: u64) -> Backoff {
+    /// `initial` multiplied by `multiplier` per failure, capped at `max`.
+    pub fn new(initial: Duration, max: Duration, multiplier: f64, rng: Rng) -> Backoff {
         Backoff {
-            initial: r.initial,
-            max: r.max,
-            multiplier: r.multiplier,
+            initial,
+            max,
+            multiplier,
             failures: 0,
-            rng: seed | 1,
+            rng,
         }
     }
 
@@ -55,7 +56,7 @@ impl Backoff {
         let exp = self.multiplier.powi(self.failures.min(64) as i32);
         let base = self.initial.as_secs_f64() * exp;
         let capped = base.min(self.max.as_secs_f64());
-        let jittered = capped * (0.5 + 0.5 * self.unit());
+        let jittered = capped * (0.5 + 0.5 * self.rng.unit());
         self.failures = self.failures.saturating_add(1);
         let d = Duration::from_secs_f64(jittered);
         match retry_after {
@@ -64,48 +65,28 @@ impl Backoff {
         }
     }
 
-    /// A uniform number in [0, 1) (splitmix64).
-    fn unit(&mut self) -> f64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     /// A jittered value in [lo, hi] from the same generator (watch timeouts).
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + ((hi - lo + 1) as f64 * self.unit()) as u64
+        self.rng.between(lo, hi)
     }
-}
-
-/// A seed that differs between streams and process starts.
-pub fn seed(stream: usize) -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (std::process::id() as u64) << 32 ^ (stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reconnect(initial_ms: u64, max_ms: u64, mult: f64) -> Reconnect {
-        Reconnect {
-            enabled: true,
-            initial: Duration::from_millis(initial_ms),
-            max: Duration::from_millis(max_ms),
-            multiplier: mult,
-            max_failures: 5,
-        }
+    fn backoff(initial_ms: u64, max_ms: u64, mult: f64, seed: u64) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(initial_ms),
+            Duration::from_millis(max_ms),
+            mult,
+            Rng::new(seed),
+        )
     }
 
     #[test]
     fn delays_grow_exponentially_within_jitter_and_stop_at_the_cap() {
-        let mut b = Backoff::new(&reconnect(1000, 30_000, 2.0), 7);
+        let mut b = backoff(1000, 30_000, 2.0, 7);
         let expected = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0];
         for (i, e) in expected.iter().enumerate() {
             let d = b.next_delay(None).as_secs_f64();
@@ -120,7 +101,7 @@ mod tests {
 
     #[test]
     fn reset_starts_over() {
-        let mut b = Backoff::new(&reconnect(1000, 30_000, 2.0), 1);
+        let mut b = backoff(1000, 30_000, 2.0, 1);
         for _ in 0..6 {
             b.next_delay(None);
         }
@@ -130,7 +111,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_but_capped() {
-        let mut b = Backoff::new(&reconnect(100, 1000, 2.0), 3);
+        let mut b = backoff(100, 1000, 2.0, 3);
         assert_eq!(
             b.next_delay(Some(Duration::from_secs(7))),
             Duration::from_secs(7)
@@ -143,14 +124,14 @@ mod tests {
 
     #[test]
     fn jitter_differs_between_seeds() {
-        let a = Backoff::new(&reconnect(1000, 30_000, 2.0), 1).next_delay(None);
-        let b = Backoff::new(&reconnect(1000, 30_000, 2.0), 2).next_delay(None);
+        let a = backoff(1000, 30_000, 2.0, 1).next_delay(None);
+        let b = backoff(1000, 30_000, 2.0, 2).next_delay(None);
         assert_ne!(a, b);
     }
 
     #[test]
     fn between_stays_in_range() {
-        let mut b = Backoff::new(&reconnect(1000, 30_000, 2.0), 9);
+        let mut b = backoff(1000, 30_000, 2.0, 9);
         for _ in 0..1000 {
             let v = b.between(300, 600);
             assert!((300..=600).contains(&v));

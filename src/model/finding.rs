@@ -1,0 +1,216 @@
+/*!
+The vocabulary of detection: failure types (a closed list, most specific
+first), severities, findings, workloads and terminations.
+*/
+
+use std::fmt;
+
+/// The original daemon's severity levels, lowest first (so `Ord` ranks them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Informational,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Informational => "informational",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is wrong, in precedence order: a pod showing several is reported as
+/// the first that applies (`Ord` follows this order, most specific first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureType {
+    OOMKilled,
+    CrashLoopBackOff,
+    ImagePullBackOff,
+    InvalidImageName,
+    CreateContainerConfigError,
+    ContainerStartError,
+    Unschedulable,
+    PendingTooLong,
+    Evicted,
+    Failed,
+    NotReady,
+    HighRestartCount,
+}
+
+impl FailureType {
+    pub const ALL: [FailureType; 12] = [
+        FailureType::OOMKilled,
+        FailureType::CrashLoopBackOff,
+        FailureType::ImagePullBackOff,
+        FailureType::InvalidImageName,
+        FailureType::CreateContainerConfigError,
+        FailureType::ContainerStartError,
+        FailureType::Unschedulable,
+        FailureType::PendingTooLong,
+        FailureType::Evicted,
+        FailureType::Failed,
+        FailureType::NotReady,
+        FailureType::HighRestartCount,
+    ];
+
+    /// The `type` field of the stable JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureType::OOMKilled => "OOMKilled",
+            FailureType::CrashLoopBackOff => "CrashLoopBackOff",
+            FailureType::ImagePullBackOff => "ImagePullBackOff",
+            FailureType::InvalidImageName => "InvalidImageName",
+            FailureType::CreateContainerConfigError => "CreateContainerConfigError",
+            FailureType::ContainerStartError => "ContainerStartError",
+            FailureType::Unschedulable => "Unschedulable",
+            FailureType::PendingTooLong => "PendingTooLong",
+            FailureType::Evicted => "Evicted",
+            FailureType::Failed => "Failed",
+            FailureType::NotReady => "NotReady",
+            FailureType::HighRestartCount => "HighRestartCount",
+        }
+    }
+
+    /// The original daemon's `pattern` name, kept for compatibility.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            FailureType::OOMKilled => "resource-constraint",
+            FailureType::CrashLoopBackOff
+            | FailureType::InvalidImageName
+            | FailureType::ContainerStartError => "container-waiting-error",
+            FailureType::ImagePullBackOff => "image-pull-failure",
+            FailureType::CreateContainerConfigError => "configuration-error",
+            FailureType::Unschedulable | FailureType::PendingTooLong => "long-pending",
+            FailureType::Evicted | FailureType::Failed => "pod-phase-failed",
+            FailureType::NotReady => "container-terminated-error",
+            FailureType::HighRestartCount => "high-restart-count",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            FailureType::OOMKilled | FailureType::CrashLoopBackOff => Severity::Critical,
+            FailureType::ImagePullBackOff
+            | FailureType::InvalidImageName
+            | FailureType::CreateContainerConfigError
+            | FailureType::ContainerStartError
+            | FailureType::Unschedulable
+            | FailureType::Failed => Severity::High,
+            FailureType::PendingTooLong
+            | FailureType::Evicted
+            | FailureType::NotReady
+            | FailureType::HighRestartCount => Severity::Medium,
+        }
+    }
+
+    /// Container-level types beat pod-level ones.
+    pub fn is_container_level(self) -> bool {
+        matches!(
+            self,
+            FailureType::OOMKilled
+                | FailureType::CrashLoopBackOff
+                | FailureType::ImagePullBackOff
+                | FailureType::InvalidImageName
+                | FailureType::CreateContainerConfigError
+                | FailureType::ContainerStartError
+                | FailureType::HighRestartCount
+        )
+    }
+}
+
+impl fmt::Display for FailureType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One container termination, identified by container and finish time.
+/// Each counts once, towards the incident open when it is seen.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Termination {
+    pub pod_uid: String,
+    pub container: String,
+    /// Unix seconds (`finishedAt`).
+    pub finished: i64,
+}
+
+/// One failure seen on one pod (and container) at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub kind: FailureType,
+    pub namespace: String,
+    pub pod: String,
+    pub container: Option<String>,
+    pub init_container: bool,
+    /// The kubelet's or scheduler's reason (`CrashLoopBackOff`, `OOMKilled`, `Unschedulable`, …).
+    pub reason: String,
+    /// The waiting/terminated/condition/pod message (capped upstream).
+    pub message: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub restart_count: Option<u32>,
+    pub node: Option<String>,
+    /// The failing container's image, if container-level (storm grouping by registry).
+    pub image: Option<String>,
+    /// When the failure began by the object's own clock (Unix seconds), if known.
+    pub since: Option<i64>,
+    /// The termination this finding rests on, to be counted once.
+    pub termination: Option<Termination>,
+}
+
+impl Finding {
+    pub fn severity(&self) -> Severity {
+        self.kind.severity()
+    }
+
+    /// A finding with only a type and a pod (test values).
+    #[cfg(test)]
+    pub fn test(kind: FailureType, pod: &str) -> Finding {
+        Finding {
+            kind,
+            namespace: "shop".into(),
+            pod: pod.into(),
+            container: Some("app".into()),
+            init_container: false,
+            reason: kind.as_str().into(),
+            message: String::new(),
+            exit_code: None,
+            signal: None,
+            restart_count: None,
+            node: None,
+            image: None,
+            since: None,
+            termination: None,
+        }
+    }
+}
+
+/// The owning workload: what an incident is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Workload {
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`, `ReplicaSet`, `Pod`, …
+    pub kind: String,
+    pub name: String,
+}

@@ -1,0 +1,98 @@
+/*!
+Incidents: one per broken workload, with its lifecycle state, and the two
+streams the incident engine produces — every `Transition` for the record,
+and the quieter `Notification`s for the sinks.
+*/
+
+use super::finding::{FailureType, Finding, Severity, Workload};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Open,
+    Updated,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Updated => "updated",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incident {
+    pub id: u64,
+    pub cluster: String,
+    pub namespace: String,
+    pub workload: Workload,
+    /// Sorted names of the pods affected (that failed and still exist).
+    pub pods: Vec<String>,
+    /// The most specific current finding among its pods (the representative).
+    pub finding: Finding,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub state: State,
+}
+
+impl Incident {
+    pub fn kind(&self) -> FailureType {
+        self.finding.kind
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.finding.severity()
+    }
+}
+
+#[cfg(test)]
+impl Incident {
+    /// An open-or-whatever incident of Deployment `web` about `finding`'s
+    /// pod (test values; tests override what they care about).
+    pub fn test(finding: Finding, state: State) -> Incident {
+        Incident {
+            id: 7,
+            cluster: "edge-1".into(),
+            namespace: finding.namespace.clone(),
+            workload: Workload {
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            pods: vec![finding.pod.clone()],
+            finding,
+            first_seen_ms: 1_764_104_400_000,
+            last_seen_ms: 1_764_104_460_000,
+            state,
+        }
+    }
+}
+
+/// One lifecycle step of one incident: the record (stdout/JSON) carries every one of these.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    /// A snapshot; `incident.state` is the new state.
+    pub incident: Incident,
+    pub at_ms: i64,
+}
+
+/// What notification sinks (Slack, webhooks) should send.
+// Few and short-lived (a handful a second at most), so the unboxed
+// `Single` keeps the sinks' pattern matching plain.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notification {
+    /// One incident opened, updated, resolved or re-announced.
+    Single { incident: Incident, reminder: bool },
+    /// Failures already present at start-up, announced once together.
+    StartupSummary { incidents: Vec<Incident> },
+    /// More than `storm_threshold` new incidents in one batch, grouped;
+    /// `shared` names what they share ("node worker-3", "registry ghcr.io",
+    /// "namespace shop"), or is empty when nothing.
+    Storm {
+        shared: String,
+        incidents: Vec<Incident>,
+    },
+}

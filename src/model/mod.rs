@@ -1,0 +1,27 @@
+/*!
+The vocabulary every layer speaks, at the bottom of the crate: it imports
+nothing from the rest of it.
+
+- `pod`: the compact pod and namespace records the store keeps.
+- `finding`: failure types (a closed list, most specific first), severities,
+  findings, workloads and terminations.
+- `incident`: incidents and their lifecycle, transitions and notifications.
+- `diagnosis`: the cause vocabulary (`Cause`), diagnoses and fixes.
+- `alert`: what the delivery side is handed (`Item`, `Alert`, `Job`) and why
+  an attempt failed (`Failure`).
+*/
+
+pub mod alert;
+pub mod diagnosis;
+pub mod finding;
+pub mod incident;
+pub mod pod;
+
+pub use alert::{Alert, Failure, Item, Job};
+pub use diagnosis::{Cause, Diagnosis, Fix};
+pub use finding::{FailureType, Finding, Severity, Termination, Workload};
+pub use incident::{Incident, Notification, State, Transition};
+pub use pod::{
+    Condition, ContainerRecord, ContainerState, NamespaceRecord, Owner, Phase, PodRecord, Probe,
+    ProbeKind, Terminated,
+};
