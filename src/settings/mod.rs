@@ -29,4 +29,3 @@ pub use kinds::{Bool, Choice, Int, Kind, Number, Setting, Spec, Text};
 pub use read::{Problem, Source, Unset};
 pub use resolve::resolve;
 pub use types::*;
-pub use validate::{is_dns_label, is_slack_webhook};
