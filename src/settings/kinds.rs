@@ -9,7 +9,6 @@ typed values, so a bound or a default is written once.
 */
 
 /// One setting: its names, its kind (type, default, bounds) and its doc.
-#[derive(Debug)]
 pub struct Setting<K: 'static> {
     /// The environment variable, e.g. `HEALTH_CHECK_PORT`.
     pub env: &'static str,
@@ -39,7 +38,7 @@ impl<K: Kind> Setting<K> {
 }
 
 /// What every kind can say about itself.
-pub trait Kind: Sync + std::fmt::Debug {
+pub trait Kind: Sync {
     /// The default as a user would type it; empty when there is none.
     fn default_text(&self) -> String;
     /// What a value must be, for error messages, `--help` and the README.
@@ -133,7 +132,7 @@ impl<T: Copy + PartialEq> Choice<T> {
     }
 }
 
-impl<T: Copy + PartialEq + Sync + std::fmt::Debug> Kind for Choice<T> {
+impl<T: Copy + PartialEq + Sync> Kind for Choice<T> {
     fn default_text(&self) -> String {
         self.name_of(self.default).to_string()
     }

@@ -77,10 +77,15 @@ impl<'a> Reader<'a> {
     /// The value given and the name it came under; `None` when neither the
     /// flag nor the variable is set.
     pub fn given<K>(&self, s: &Setting<K>) -> Option<(String, String)> {
-        if let Some(v) = self.source.flag(s.flag) {
-            return Some((s.flag.to_string(), v));
+        self.given_as(s.env, s.flag)
+    }
+
+    // Not generic: one copy for every kind of setting.
+    fn given_as(&self, env: &str, flag: &str) -> Option<(String, String)> {
+        if let Some(v) = self.source.flag(flag) {
+            return Some((flag.to_string(), v));
         }
-        self.source.env(s.env).map(|v| (s.env.to_string(), v))
+        self.source.env(env).map(|v| (env.to_string(), v))
     }
 
     /// The value given, or the default as text, and the name to report it under.
@@ -148,7 +153,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub fn choice<T: Copy + PartialEq + Sync + fmt::Debug>(&mut self, s: &Setting<Choice<T>>) -> T {
+    pub fn choice<T: Copy + PartialEq + Sync>(&mut self, s: &Setting<Choice<T>>) -> T {
         self.typed(s, s.kind.default, |v| s.kind.find(v))
     }
 
@@ -246,9 +251,13 @@ impl<'a> Reader<'a> {
     /// Whether a problem was already reported for this setting, or for its
     /// `_FILE` form, under its variable or its flag.
     pub fn reported<K>(&self, s: &Setting<K>) -> bool {
+        self.reported_as(s.env)
+    }
+
+    fn reported_as(&self, env: &str) -> bool {
         SETTINGS
             .iter()
-            .filter(|o| o.env == s.env || o.env.strip_suffix("_FILE") == Some(s.env))
+            .filter(|o| o.env == env || o.env.strip_suffix("_FILE") == Some(env))
             .any(|o| {
                 self.problems
                     .iter()
