@@ -4,6 +4,10 @@
 //! measures the daemon's memory against the fake API server). Prints one
 //! markdown table. Not a pass/fail gate: machines here are noisy.
 
+// A `GlobalAlloc` is unsafe by definition; this one only counts and
+// forwards to `System`. The benchmark is never part of the daemon.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -25,9 +29,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-use opsctrl_daemon::detect::detector::Detector;
+use opsctrl_daemon::classifier::detector::Detector;
 use opsctrl_daemon::kube::store::{Event, Store};
-use opsctrl_daemon::kube::types::{PodRecord, WatchEvent, decode_watch_line};
+use opsctrl_daemon::kube::types::{WatchEvent, decode_watch_line};
+use opsctrl_daemon::model::PodRecord;
 use opsctrl_daemon::settings::Detect;
 
 /// A kubelet-shaped pod, with the bulk a real one carries (managedFields,

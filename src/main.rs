@@ -1,5 +1,7 @@
 //! Entry point: parse, validate, dispatch. Everything else lives in the library.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use opsctrl_daemon::cli::{self, Command, Parsed};

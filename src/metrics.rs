@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::util::sync::lock;
 use crate::util::time::unix_now;
 
 #[derive(Default)]
@@ -54,6 +55,8 @@ pub struct Counters {
     pub llm_failures: AtomicU64,
     pub llm_cache_hits: AtomicU64,
     pub llm_cache_misses: AtomicU64,
+    /// LLM answers held in the cache (a gauge; an expired one counts until it is looked up or evicted).
+    pub llm_cache_entries: AtomicU64,
     /// analyze-stack reports sent to the OpsCtrl backend, and failed.
     pub backend_reports: AtomicU64,
     pub backend_failures: AtomicU64,
@@ -81,9 +84,7 @@ pub struct SinkStats {
 
 impl SinkStats {
     pub fn record(&self, sink: &'static str, outcome: SinkOutcome) {
-        let Ok(mut v) = self.by_sink.lock() else {
-            return;
-        };
+        let mut v = lock(&self.by_sink);
         let i = match v.iter().position(|(n, _)| *n == sink) {
             Some(i) => i,
             None => {
@@ -96,7 +97,7 @@ impl SinkStats {
 
     /// (sink, [sent, retried, failed]), in first-seen order.
     pub fn snapshot(&self) -> Vec<(&'static str, [u64; 3])> {
-        self.by_sink.lock().map(|v| v.clone()).unwrap_or_default()
+        lock(&self.by_sink).clone()
     }
 
     pub fn get(&self, sink: &str, outcome: SinkOutcome) -> u64 {
@@ -111,8 +112,17 @@ impl Counters {
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Cache hits over lookups of the LLM's answer cache; `None` before the
+    /// first lookup (and always when no LLM is configured).
+    pub fn llm_cache_hit_rate(&self) -> Option<f64> {
+        let hits = self.llm_cache_hits.load(Ordering::Relaxed);
+        let lookups = hits + self.llm_cache_misses.load(Ordering::Relaxed);
+        (lookups > 0).then(|| hits as f64 / lookups as f64)
+    }
 }
 
+/// Where a watch stream stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// First LIST not finished yet.
@@ -121,6 +131,96 @@ pub enum Phase {
     Streaming,
     /// Waiting to retry after a failure.
     Retrying,
+}
+
+impl Phase {
+    /// The name `/health` shows under `streams[].phase`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Listing => "listing",
+            Phase::Streaming => "streaming",
+            Phase::Retrying => "retrying",
+        }
+    }
+}
+
+/// The OpsCtrl backend's registration, for `/health` and the logs. Its
+/// `Display` is the status line (`pending: claim at <url>`, `registered`…).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BackendStatus {
+    /// Not configured.
+    #[default]
+    Off,
+    /// The cluster id is not known yet.
+    Starting,
+    /// Not registered, and the last attempt failed (retrying).
+    Failing(String),
+    /// Waiting for the user to claim the cluster; `note` says more when the
+    /// check itself had trouble.
+    Pending {
+        claim_url: String,
+        note: Option<String>,
+    },
+    /// Registered; `tokens` says whether reports can be sent, `problem` why
+    /// not (or why refreshing fails).
+    Registered {
+        tokens: bool,
+        problem: Option<String>,
+    },
+}
+
+impl BackendStatus {
+    /// The state alone, without details: `off`, `starting`, `error`,
+    /// `pending` or `registered`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BackendStatus::Off => "off",
+            BackendStatus::Starting => "starting",
+            BackendStatus::Failing(_) => "error",
+            BackendStatus::Pending { .. } => "pending",
+            BackendStatus::Registered { .. } => "registered",
+        }
+    }
+
+    /// The URL where the user claims the cluster, while that is awaited.
+    pub fn claim_url(&self) -> Option<&str> {
+        match self {
+            BackendStatus::Pending { claim_url, .. } => Some(claim_url),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendStatus::Off | BackendStatus::Starting => f.write_str(self.as_str()),
+            BackendStatus::Failing(why) => write!(f, "error: {why}"),
+            BackendStatus::Pending { claim_url, note } => {
+                write!(f, "pending: claim at {claim_url}")?;
+                match note {
+                    Some(n) => write!(f, " ({n})"),
+                    None => Ok(()),
+                }
+            }
+            BackendStatus::Registered {
+                tokens: true,
+                problem: None,
+            } => f.write_str("registered"),
+            BackendStatus::Registered {
+                tokens: true,
+                problem: Some(p),
+            } => write!(f, "registered (token refresh failing: {p})"),
+            BackendStatus::Registered {
+                tokens: false,
+                problem,
+            } => write!(
+                f,
+                "registered, no tokens yet: {}",
+                problem.as_deref().unwrap_or("fetching")
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -140,9 +240,8 @@ pub struct StreamState {
 pub struct Metrics {
     pub counters: Counters,
     pub sinks: SinkStats,
-    /// The OpsCtrl backend registration, for /health and the logs:
-    /// e.g. `pending: claim at https://…`, `registered`, `off`.
-    pub backend_status: Mutex<String>,
+    /// The OpsCtrl backend registration, for /health.
+    backend_status: Mutex<BackendStatus>,
     streams: Mutex<Vec<StreamState>>,
     /// `RECONNECTION_MAX_FAILURES`: consecutive failures that make a stream unhealthy.
     max_failures: u32,
@@ -154,7 +253,7 @@ impl Metrics {
         Metrics {
             counters: Counters::default(),
             sinks: SinkStats::default(),
-            backend_status: Mutex::new("off".into()),
+            backend_status: Mutex::new(BackendStatus::Off),
             streams: Mutex::new(
                 stream_names
                     .iter()
@@ -174,16 +273,22 @@ impl Metrics {
         }
     }
 
+    pub fn backend_status(&self) -> BackendStatus {
+        lock(&self.backend_status).clone()
+    }
+
+    pub fn set_backend_status(&self, status: BackendStatus) {
+        *lock(&self.backend_status) = status;
+    }
+
     pub fn streams(&self) -> Vec<StreamState> {
-        self.streams.lock().map(|s| s.clone()).unwrap_or_default()
+        lock(&self.streams).clone()
     }
 
     /// Updates stream `i` in place.
     pub fn update_stream(&self, i: usize, f: impl FnOnce(&mut StreamState)) {
-        if let Ok(mut s) = self.streams.lock() {
-            if let Some(st) = s.get_mut(i) {
-                f(st);
-            }
+        if let Some(st) = lock(&self.streams).get_mut(i) {
+            f(st);
         }
     }
 
@@ -312,6 +417,11 @@ impl Metrics {
                 "opsctrl_leader",
                 "1 while this replica may send notifications (holds the Lease, or leader election is off).",
                 &c.leader,
+            ),
+            (
+                "opsctrl_llm_cache_entries",
+                "LLM answers held in the cache.",
+                &c.llm_cache_entries,
             ),
         ] {
             metric(name, "gauge", help, get(v));

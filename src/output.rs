@@ -11,9 +11,10 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::detect::incident::{Incident, Transition};
-use crate::diagnose::rules::Diagnosis;
-use crate::notify::{Alert, Item};
+use crate::model::Diagnosis;
+use crate::model::{Alert, Item};
+use crate::model::{Incident, Transition};
+use crate::util::text::cut_chars;
 use crate::util::time::format_rfc3339;
 
 /// The stable JSON of an incident in a given state, with its diagnosis.
@@ -51,6 +52,49 @@ fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// One line for an alert from the backend's `StackAnalysisResponse`
+/// (`rootCauseAnalysis{primaryCause, confidence}`, `recommendations[]`,
+/// `analysis`): `primary cause (85%): first recommendation`.
+pub fn backend_summary(analysis: &Value) -> Option<String> {
+    let cause = analysis
+        .pointer("/rootCauseAnalysis/primaryCause")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let confidence = analysis
+        .pointer("/rootCauseAnalysis/confidence")
+        .and_then(Value::as_f64)
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        // Either a fraction or a percentage.
+        .map(|c| if c <= 1.0 { c * 100.0 } else { c.min(100.0) });
+    let recommendation = analysis
+        .get("recommendations")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(|r| match r {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => ["action", "title", "description", "recommendation"]
+                .iter()
+                .find_map(|k| o.get(*k).and_then(Value::as_str)),
+            _ => None,
+        })
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let mut line = match (cause, analysis.get("analysis").and_then(Value::as_str)) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(a)) if !a.trim().is_empty() => a.trim().to_string(),
+        _ => return None,
+    };
+    if let (Some(c), Some(_)) = (confidence, cause) {
+        line.push_str(&format!(" ({c:.0}%)"));
+    }
+    if let Some(r) = recommendation {
+        line.push_str(": ");
+        line.push_str(r);
+    }
+    Some(cut_chars(&line.replace(['\n', '\r'], " "), 500))
 }
 
 /// The cause and the fix, indented under an incident line.
@@ -256,4 +300,36 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarises_the_backend_analysis() {
+        let a = json!({
+            "stackOverview": {"totalPods": 1},
+            "rootCauseAnalysis": {"primaryCause": "Missing DATABASE_URL", "confidence": 0.85, "evidence": []},
+            "recommendations": ["Set DATABASE_URL in the web Deployment"],
+            "analysis": "long text"
+        });
+        assert_eq!(
+            backend_summary(&a).as_deref(),
+            Some("Missing DATABASE_URL (85%): Set DATABASE_URL in the web Deployment")
+        );
+        assert_eq!(
+            backend_summary(&json!({"analysis": "Just text\nhere"})).as_deref(),
+            Some("Just text here")
+        );
+        assert_eq!(
+            backend_summary(
+                &json!({"rootCauseAnalysis": {"primaryCause": "x", "confidence": 70},
+                            "recommendations": [{"action": "do y"}]})
+            )
+            .as_deref(),
+            Some("x (70%): do y")
+        );
+        assert_eq!(backend_summary(&json!({})), None);
+    }
 }

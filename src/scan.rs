@@ -14,17 +14,20 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use crate::daemon::plan_streams;
+use crate::classifier::detector::{engine_config, is_healthy, thresholds};
 use crate::detect::classify::{NothingKnown, classify};
-use crate::detect::detector::{engine_config, is_healthy, thresholds};
-use crate::detect::incident::{Engine, Incident};
-use crate::detect::workload::workload_of;
-use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
+use crate::detect::incident::Engine;
+use crate::detect::workload::{revision_of, workload_of};
+use crate::diagnose::rules::{Context, RuleSet};
 use crate::enrich::{CALL_TIMEOUT, events};
 use crate::kube::client::Client;
-use crate::kube::types::{Pod, PodRecord};
+use crate::kube::types::Pod;
+use crate::model::Diagnosis;
+use crate::model::PodRecord;
+use crate::model::{Incident, State};
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
+use crate::streams::plan_streams;
 use crate::util::time::unix_now;
 
 /// Where the pods come from.
@@ -139,16 +142,26 @@ pub fn incidents(
     let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
     for pod in pods.iter().filter(|p| in_scope(settings, p)) {
         let findings = classify(pod, &NothingKnown, now, &th);
-        engine.observe(
+        engine.observe_revision(
             &pod.key(),
             &workload_of(pod),
+            revision_of(pod),
             is_healthy(pod),
             findings,
             now * 1000,
         );
     }
-    let mut found: Vec<Incident> = engine.open_incidents().cloned().collect();
-    found.sort_by(|a, b| (&a.namespace, &a.workload).cmp(&(&b.namespace, &b.workload)));
+    // A scan sees each incident once, as it stands: it is open, however
+    // many of its pods the engine met one after another.
+    let mut found: Vec<Incident> = engine
+        .open_incidents()
+        .cloned()
+        .map(|mut i| {
+            i.state = State::Open;
+            i
+        })
+        .collect();
+    found.sort_by(|a, b| (&a.namespace, &a.workload, a.id).cmp(&(&b.namespace, &b.workload, b.id)));
     found
         .into_iter()
         .filter_map(|i| {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::metrics::Metrics;
+use crate::util::sync::lock;
 use crate::util::time::{format_rfc3339, unix_now};
 
 const WORKERS: usize = 2;
@@ -90,15 +91,12 @@ fn health(metrics: &Metrics) -> Reply {
         .max()
         .unwrap_or(0);
     let backoff_ms = streams.iter().map(|s| s.backoff_ms).max().unwrap_or(0);
-    let backend = metrics
-        .backend_status
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default();
+    let backend = metrics.backend_status();
     let namespaces: Vec<String> = streams
         .iter()
         .map(|s| s.namespace.clone().unwrap_or_else(|| "*".into()))
         .collect();
+    let hit_rate = c.llm_cache_hit_rate();
     let doc = json!({
         "isHealthy": healthy,
         "connectionState": {
@@ -109,28 +107,30 @@ fn health(metrics: &Metrics) -> Reply {
         },
         "metrics": {
             // Incidents opened (one per real problem), not watch events as
-            // the original counted. Diagnosis arrives with a later feature.
+            // the original counted.
             "totalFailuresDetected": c.incidents_opened.load(Relaxed),
-            "diagnosisCallsExecuted": 0,
-            // No diagnosis cache exists yet (the LLM's comes later): no rate,
-            // rather than an invented one.
-            "cacheHitRate": null,
+            // Requests sent to the LLM: the rules diagnose every incident
+            // locally, the LLM is the call that costs and that the cache saves.
+            "diagnosisCallsExecuted": c.llm_requests.load(Relaxed),
+            // The LLM answer cache's hits over lookups; null before the first
+            // lookup (always, without an LLM) rather than an invented rate.
+            "cacheHitRate": hit_rate,
             "reconnectionAttempts": c.watch_restarts.load(Relaxed) + c.relists.load(Relaxed),
             "lastHealthCheck": format_rfc3339(unix_now()),
         },
         "activeNamespaces": namespaces,
-        "cacheStats": { "entries": 0, "hitRate": null },
+        "cacheStats": { "entries": c.llm_cache_entries.load(Relaxed), "hitRate": hit_rate },
         "podsTracked": c.pods_tracked.load(Relaxed),
         "incidentsOpen": c.incidents_open.load(Relaxed),
         // The OpsCtrl backend's registration (`off` when not configured); a
         // pending claim is not unhealthy, so its URL is shown here instead.
         "backend": {
-            "status": backend,
-            "claimUrl": crate::backend::claim_url_in(&backend),
+            "status": backend.to_string(),
+            "claimUrl": backend.claim_url(),
         },
         "streams": streams.iter().map(|s| json!({
             "name": s.name,
-            "phase": format!("{:?}", s.phase).to_lowercase(),
+            "phase": s.phase.as_str(),
             "consecutiveFailures": s.consecutive_failures,
             "lastError": s.last_error,
         })).collect::<Vec<_>>(),
@@ -224,10 +224,7 @@ fn handle(mut stream: TcpStream, metrics: &Metrics) {
 
 fn worker(rx: Arc<Mutex<Receiver<TcpStream>>>, metrics: Arc<Metrics>) {
     loop {
-        let next = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
+        let next = lock(&rx).recv();
         match next {
             Ok(stream) => handle(stream, &metrics),
             Err(_) => return,
@@ -270,7 +267,8 @@ pub fn start(port: u16, metrics: Arc<Metrics>) -> io::Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Phase;
+    use crate::metrics::{BackendStatus, Phase};
+    use std::sync::atomic::Ordering::Relaxed;
 
     fn metrics() -> Metrics {
         Metrics::new(&[("all namespaces".into(), None)], 2)
@@ -311,6 +309,10 @@ mod tests {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["activeNamespaces"], json!(["*"]));
+        assert_eq!(v["streams"][0]["phase"], "listing");
+        m.update_stream(0, |s| s.phase = Phase::Retrying);
+        let v: serde_json::Value = serde_json::from_str(&route("GET", "/health", &m).body).unwrap();
+        assert_eq!(v["streams"][0]["phase"], "retrying");
         m.update_stream(0, |s| s.consecutive_failures = 2);
         let r = route("GET", "/health", &m);
         assert_eq!(r.status, 503);
@@ -319,16 +321,42 @@ mod tests {
     }
 
     #[test]
+    fn health_reports_the_llm_calls_and_its_cache() {
+        let m = metrics();
+        let get = |m: &Metrics| -> serde_json::Value {
+            serde_json::from_str(&route("GET", "/health", m).body).unwrap()
+        };
+        let v = get(&m);
+        assert_eq!(v["metrics"]["diagnosisCallsExecuted"], 0);
+        assert_eq!(v["metrics"]["cacheHitRate"], json!(null), "no lookup yet");
+        assert_eq!(v["cacheStats"], json!({"entries": 0, "hitRate": null}));
+
+        let c = &m.counters;
+        c.llm_requests.store(3, Relaxed);
+        c.llm_cache_misses.store(3, Relaxed);
+        c.llm_cache_hits.store(1, Relaxed);
+        c.llm_cache_entries.store(2, Relaxed);
+        let v = get(&m);
+        assert_eq!(v["metrics"]["diagnosisCallsExecuted"], 3);
+        assert_eq!(v["metrics"]["cacheHitRate"], 0.25);
+        assert_eq!(v["cacheStats"], json!({"entries": 2, "hitRate": 0.25}));
+    }
+
+    #[test]
     fn health_shows_the_backend_registration_and_its_claim_url() {
         let m = metrics();
         let v: serde_json::Value = serde_json::from_str(&route("GET", "/health", &m).body).unwrap();
         assert_eq!(v["backend"], json!({"status": "off", "claimUrl": null}));
         let url = "https://app.opsctrl.dev/claim?cluster=clu_1";
-        *m.backend_status.lock().unwrap() = format!("pending: claim at {url}");
+        m.set_backend_status(BackendStatus::Pending {
+            claim_url: url.into(),
+            note: None,
+        });
         let r = route("GET", "/health", &m);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["backend"]["claimUrl"], url);
         assert_eq!(r.status, 200, "a pending claim is not unhealthy");
+        assert_eq!(v["backend"]["status"], format!("pending: claim at {url}"));
     }
 
     #[test]

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use opsctrl_daemon::backend::{Backend, Timing};
-use opsctrl_daemon::detect::incident::State;
-use opsctrl_daemon::detect::types::FailureType;
 use opsctrl_daemon::metrics::Metrics;
-use opsctrl_daemon::notify::{Failure, Item};
+use opsctrl_daemon::model::FailureType;
+use opsctrl_daemon::model::State;
+use opsctrl_daemon::model::{Failure, Item};
 use opsctrl_daemon::settings;
 use serde_json::{Value, json};
 
@@ -184,7 +184,7 @@ fn registers_waits_for_the_claim_then_reports_with_tokens() {
         b.status()
     );
     assert_eq!(b.status(), format!("pending: claim at {}", claim_url()));
-    assert_eq!(*m.backend_status.lock().unwrap(), b.status());
+    assert_eq!(m.backend_status().to_string(), b.status());
     let health = opsctrl_daemon::serve::route("GET", "/health", &m);
     let health: Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(health["backend"]["claimUrl"], claim_url());

@@ -225,3 +225,59 @@ fn sigterm_drains_the_queue_and_names_what_it_could_not_send() {
         .count();
     assert_eq!(lost, 2, "{logs}");
 }
+
+#[test]
+fn a_resolution_reaches_the_sinks_that_got_its_incident_below_the_severity_filter() {
+    let api = FakeApi::start();
+    let hook = FakeReceiver::start();
+    let url = hook.url("/hook");
+    let home = TempDir::new("deliver-filter");
+    let mut d = start(
+        &api,
+        &home,
+        &[
+            ("WEBHOOK_URL", &url),
+            ("ALERT_SEVERITY_FILTERS", "critical"),
+        ],
+    );
+    let notifications = || -> Vec<String> {
+        hook.received()
+            .iter()
+            .map(|r| r.json()["notification"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // A crash loop (critical) is announced.
+    api.upsert_pod(pod("shop", WEB[0]).crash_loop(4, 1, "Error").build());
+    assert!(
+        crate::util::wait_until(T, || notifications() == ["open"]),
+        "{:?}\n{}",
+        notifications(),
+        d.logs()
+    );
+    // The same container now fails to start (ContainerStartError, high,
+    // below the filter; the same problem, so the same incident): the update
+    // is not sent, and the incident now has a high severity.
+    api.modify_pod("shop", WEB[0], |v| {
+        v["status"]["containerStatuses"][0]["state"] = serde_json::json!({"waiting": {
+            "reason": "RunContainerError",
+            "message": "failed to create containerd task: exec: \"/app\": permission denied"
+        }});
+    });
+    d.wait("the update", T, |d| {
+        d.records()
+            .iter()
+            .any(|r| r["state"] == "updated" && r["severity"] == "high")
+    });
+    api.upsert_pod(pod("shop", WEB[0]).running().build());
+    d.wait("the resolution", T, |d| {
+        d.records().iter().any(|r| r["state"] == "resolved")
+    });
+    assert!(
+        crate::util::wait_until(T, || notifications().len() >= 2),
+        "the resolution was not sent: {:?}\n{}",
+        notifications(),
+        d.logs()
+    );
+    assert_eq!(notifications(), ["open", "resolved"]);
+    d.terminate();
+}

@@ -350,3 +350,64 @@ fn without_rights_on_namespaces_detection_still_starts() {
             .contains("detecting without the namespace opsctrl.dev/ignore annotation")
     );
 }
+
+#[test]
+fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
+    // Deployment/web of the sample: the old ReplicaSet is OOM-killed while
+    // the new one cannot pull its image, and one of its pods names an
+    // invalid image. Three problems, three fixes; none folded into another.
+    let home = TempDir::new("scan-distinct");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan-sample.json"
+    );
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-o", "json", "-f", sample])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let web: Vec<(&str, &str, &str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["workload"]["name"] == "web")
+        .map(|i| {
+            (
+                i["type"].as_str().unwrap(),
+                i["pod"].as_str().unwrap(),
+                i["diagnosis"]["cause"].as_str().unwrap(),
+                i["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        web,
+        [
+            ("OOMKilled", "web-7c9d8f6b5-x4k2p", "oom_killed", "open"),
+            (
+                "ImagePullBackOff",
+                "web-8d5f7c6b9-b2n8v",
+                "image_not_found",
+                "open"
+            ),
+            (
+                "InvalidImageName",
+                "web-8d5f7c6b9-d3k7w",
+                "invalid_image_name",
+                "open"
+            ),
+        ]
+    );
+    let text = crate::util::daemon::command(home.path())
+        .args(["scan", "-f", sample])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    for t in ["OOMKilled", "ImagePullBackOff", "InvalidImageName"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("Deployment/web") && l.contains(t)),
+            "{t} missing:\n{text}"
+        );
+    }
+}

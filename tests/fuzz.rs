@@ -45,14 +45,15 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
 use opsctrl_daemon::detect::classify::{NothingKnown, Thresholds, classify};
-use opsctrl_daemon::detect::types::FailureType;
 use opsctrl_daemon::detect::workload::workload_of;
 use opsctrl_daemon::diagnose::rules::{Context, RuleSet};
 use opsctrl_daemon::diagnose::user_rules;
 use opsctrl_daemon::diagnose::vars::NAMES;
 use opsctrl_daemon::kube::config::{merge, parse_kubeconfig, resolve};
-use opsctrl_daemon::kube::types::{Pod, PodRecord, WatchEvent, decode_watch_line};
+use opsctrl_daemon::kube::types::{Pod, WatchEvent, decode_watch_line};
 use opsctrl_daemon::model::Cause;
+use opsctrl_daemon::model::FailureType;
+use opsctrl_daemon::model::PodRecord;
 use opsctrl_daemon::settings::{self, SETTINGS, Source};
 use opsctrl_daemon::util::time::{format_rfc3339, parse_rfc3339};
 use opsctrl_daemon::{output, scan};
@@ -1332,8 +1333,9 @@ fn check_slack_message(v: &Value) -> Result<(), TestCaseError> {
 
 #[test]
 fn slack_messages_hold_slack_limits_for_any_incident() {
-    use opsctrl_daemon::detect::incident::State;
-    use opsctrl_daemon::notify::{Alert, Item, slack};
+    use opsctrl_daemon::model::State;
+    use opsctrl_daemon::model::{Alert, Item};
+    use opsctrl_daemon::notify::slack;
     let noise = prop_oneof![
         3 => message(),
         1 => any::<String>(),

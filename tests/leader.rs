@@ -18,15 +18,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Finding, Termination};
-use opsctrl_daemon::diagnose::{Diagnosis, Fix};
 use opsctrl_daemon::kube::client::Client;
 use opsctrl_daemon::kube::config::{self, Env};
 use opsctrl_daemon::leader::{Elector, Timing};
 use opsctrl_daemon::metrics::Metrics;
+use opsctrl_daemon::model::{Alert, Failure, Item};
+use opsctrl_daemon::model::{Diagnosis, Fix};
+use opsctrl_daemon::model::{FailureType, Finding, Termination};
+use opsctrl_daemon::model::{Incident, State};
+use opsctrl_daemon::notify::Sink;
 use opsctrl_daemon::notify::k8s_event::K8sEvents;
-use opsctrl_daemon::notify::{Alert, Failure, Item, Sink};
 use opsctrl_daemon::settings::Leader;
 use opsctrl_daemon::util::time::format_micros as micro_time;
 

@@ -14,13 +14,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opsctrl_daemon::detect::classify::{NothingKnown, Thresholds, classify};
-use opsctrl_daemon::detect::incident::{Incident, State};
 use opsctrl_daemon::detect::workload::workload_of;
 use opsctrl_daemon::diagnose::llm::LlmClient;
 use opsctrl_daemon::diagnose::{Context, diagnose};
-use opsctrl_daemon::kube::types::{Pod, PodRecord};
+use opsctrl_daemon::kube::types::Pod;
 use opsctrl_daemon::metrics::Metrics;
-use opsctrl_daemon::notify::Item;
+use opsctrl_daemon::model::Item;
+use opsctrl_daemon::model::PodRecord;
+use opsctrl_daemon::model::{Incident, State};
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings::{DiagnosisSettings, Llm};
 use opsctrl_daemon::util::time::parse_rfc3339;
@@ -265,6 +266,9 @@ fn answers_are_cached_by_incident_fingerprint() {
     oom.incident.finding.exit_code = Some(137);
     assert!(c.second_opinion(&oom).is_some());
     assert_eq!(counts(&m), (3, 0, 1, 3));
+    // `/health` reads these: three answers held, one hit in four lookups.
+    assert_eq!(m.counters.llm_cache_entries.load(Ordering::Relaxed), 3);
+    assert_eq!(m.counters.llm_cache_hit_rate(), Some(0.25));
 }
 
 #[test]

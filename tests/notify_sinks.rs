@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Workload};
-use opsctrl_daemon::diagnose::{Diagnosis, Fix};
+use opsctrl_daemon::model::{Alert, Failure, Item};
+use opsctrl_daemon::model::{Diagnosis, Fix};
+use opsctrl_daemon::model::{FailureType, Workload};
+use opsctrl_daemon::model::{Incident, State};
 use opsctrl_daemon::net::http;
+use opsctrl_daemon::notify::Sink;
 use opsctrl_daemon::notify::slack_bot::SlackBot;
 use opsctrl_daemon::notify::slack_webhook::SlackWebhook;
 use opsctrl_daemon::notify::webhook::Webhook;
-use opsctrl_daemon::notify::{Alert, Failure, Item, Sink};
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings;
 

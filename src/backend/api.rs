@@ -1,5 +1,5 @@
 /*!
-The OpsCtrl backend's endpoints (behaviour.md §2.2), one blocking call each:
+The OpsCtrl backend's endpoints, as the original called them, one blocking call each:
 
 | # | call | auth |
 |---|---|---|
@@ -27,8 +27,8 @@ use serde_json::{Value, json};
 
 use super::state::id_string;
 use super::tokens::Exchange;
+use crate::model::Failure;
 use crate::net::http::{self, Reply};
-use crate::notify::Failure;
 use crate::secret::Secret;
 
 /// Registration and claim checks (#1, #2): the original's 30 s.

@@ -1,8 +1,8 @@
 /*!
 The optional OpsCtrl backend (on when `OPSCTRL_BACKEND_URL`, `CLUSTER_NAME`
 and `USER_EMAIL` are set): the original daemon's cluster registration, claim
-and token flow (behaviour.md §2), and `POST /daemon/analyze-stack` for each
-incident (§4.6).
+and token flow, and `POST /daemon/analyze-stack` for each incident (the
+original sent it and discarded the answer).
 
 The daemon calls three things:
 - [`Backend::start`] once, with the settings, where the cluster id comes from
@@ -12,8 +12,8 @@ The daemon calls three things:
 - [`Backend::analyze`] from the delivery workers, per item. It answers
   `Ok(None)` at once while the cluster is not registered or has no tokens:
   monitoring never waits for the backend.
-- [`Backend::status`] for logs; the same line is kept in
-  `metrics.backend_status` for `/health`.
+- [`Backend::status`] for logs; the same state is kept in
+  `metrics.backend_status()` (a `BackendStatus`) for `/health`.
 
 What is fixed compared with the original:
 - registration never blocks monitoring and never gives up (the original
@@ -46,9 +46,7 @@ mod runner;
 pub mod state;
 pub mod tokens;
 
-pub use report::summary;
-
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -56,11 +54,12 @@ use serde_json::Value;
 use self::api::{Api, ApiError};
 use self::state::{ClusterFile, Store};
 use self::tokens::Tokens;
-use crate::detect::incident::State;
-use crate::metrics::{Counters, Metrics};
-use crate::notify::{Failure, Item};
+use crate::metrics::{BackendStatus, Counters, Metrics};
+use crate::model::State;
+use crate::model::{Failure, Item};
 use crate::secret::Secret;
 use crate::settings;
+use crate::util::sync::{lock, wait_timeout_while};
 
 /// Where the cluster id comes from: the UID of namespace `kube-system`.
 /// The kube `Client` is one; tests pass a closure.
@@ -101,13 +100,6 @@ pub fn cluster_id_from_uid(uid: &str) -> Result<String, String> {
         return Err(format!("unusable kube-system UID {shown:?}"));
     }
     Ok(format!("clu_{uid}"))
-}
-
-/// The claim URL in a `pending: claim at <url>` status, for `/health`.
-pub fn claim_url_in(status: &str) -> Option<&str> {
-    status
-        .strip_prefix("pending: claim at ")
-        .and_then(|rest| rest.split_whitespace().next())
 }
 
 /// The background thread's pace. `Default` is production; tests shorten it.
@@ -166,22 +158,19 @@ struct Shared {
     token_problem: Option<String>,
 }
 
-/// The status line: `starting`, `error: …`, `pending: claim at <url>`,
-/// `registered`, `registered, no tokens yet: …`, `registered (token refresh failing: …)`.
-fn status_line(s: &Shared) -> String {
-    match (&s.phase, &s.tokens, &s.token_problem) {
-        (Phase::Starting, ..) => "starting".into(),
-        (Phase::Failing(why), ..) => format!("error: {why}"),
-        (Phase::Pending { claim_url, note }, ..) => match note {
-            Some(n) => format!("pending: claim at {claim_url} ({n})"),
-            None => format!("pending: claim at {claim_url}"),
+/// What `/health` and the logs show for the shared state.
+fn status_of(s: &Shared) -> BackendStatus {
+    match &s.phase {
+        Phase::Starting => BackendStatus::Starting,
+        Phase::Failing(why) => BackendStatus::Failing(why.clone()),
+        Phase::Pending { claim_url, note } => BackendStatus::Pending {
+            claim_url: claim_url.clone(),
+            note: note.clone(),
         },
-        (Phase::Registered, Some(_), None) => "registered".into(),
-        (Phase::Registered, Some(_), Some(p)) => format!("registered (token refresh failing: {p})"),
-        (Phase::Registered, None, p) => format!(
-            "registered, no tokens yet: {}",
-            p.as_deref().unwrap_or("fetching")
-        ),
+        Phase::Registered => BackendStatus::Registered {
+            tokens: s.tokens.is_some(),
+            problem: s.token_problem.clone(),
+        },
     }
 }
 
@@ -207,20 +196,11 @@ impl Wake {
     fn sleep(&self, d: Duration) -> bool {
         let mut g = lock(&self.flags);
         if !g.0 && !g.1 && !d.is_zero() {
-            g = match self.cv.wait_timeout_while(g, d, |f| !f.0 && !f.1) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            g = wait_timeout_while(&self.cv, g, d, |f| !f.0 && !f.1);
         }
         g.0 = false;
         !g.1
     }
-}
-
-/// A poisoned lock only means another thread panicked mid-update; the
-/// values here stay consistent (each update is one assignment), so go on.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why no tokens could be had.
@@ -309,7 +289,7 @@ impl Backend {
 
     /// One line for logs and `/health` (see `status_line`). Never holds a token.
     pub fn status(&self) -> String {
-        status_line(&lock(&self.shared))
+        status_of(&lock(&self.shared)).to_string()
     }
 
     /// Registered, with tokens: `analyze` will send.
@@ -534,12 +514,12 @@ impl Backend {
 
     /// Changes the shared state and republishes the status line.
     fn update(&self, f: impl FnOnce(&mut Shared)) {
-        let line = {
+        let status = {
             let mut s = lock(&self.shared);
             f(&mut s);
-            status_line(&s)
+            status_of(&s)
         };
-        *lock(&self.metrics.backend_status) = line;
+        self.metrics.set_backend_status(status);
     }
 
     /// Saves a state file; a failure is logged, not fatal (the state then
@@ -638,11 +618,11 @@ mod tests {
             ),
         ];
         for (s, want) in cases {
-            let line = status_line(&s);
+            let line = status_of(&s).to_string();
             assert_eq!(line, want);
             assert!(!line.contains("secret"));
         }
-        let pending = status_line(&shared(
+        let pending = status_of(&shared(
             Phase::Pending {
                 claim_url: url.clone(),
                 note: Some("check failed: HTTP 503".into()),
@@ -650,8 +630,16 @@ mod tests {
             false,
             None,
         ));
-        assert_eq!(claim_url_in(&pending), Some(url.as_str()));
-        assert_eq!(claim_url_in("registered"), None);
+        assert_eq!(pending.claim_url(), Some(url.as_str()));
+        assert_eq!(pending.as_str(), "pending");
+        assert_eq!(
+            pending.to_string(),
+            format!("pending: claim at {url} (check failed: HTTP 503)")
+        );
+        assert_eq!(
+            status_of(&shared(Phase::Registered, true, None)).claim_url(),
+            None
+        );
     }
 
     #[test]

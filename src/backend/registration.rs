@@ -1,5 +1,7 @@
 /*!
-The registration state machine's decisions (behaviour.md §2.3), as pure
+The registration state machine's decisions (the original's: reuse
+`cluster.json` when its id matches, else follow up `pending.json`, else
+register), as pure
 functions of the saved files, the current cluster id and the backend's
 answers. The background thread in `mod.rs` does the I/O and the waiting.
 

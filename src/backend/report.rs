@@ -1,6 +1,7 @@
 /*!
 The body of `POST /daemon/analyze-stack`: the original's
-`StackAnalysisPayload` (behaviour.md §4.6), built from one notification
+`StackAnalysisPayload` (primary pod, Helm release, namespace, and each pod's
+status, events and logs), built from one notification
 item, plus a one-line reading of the backend's answer for alerts.
 
 ```text
@@ -32,8 +33,9 @@ How this daemon fills it:
 
 use serde_json::{Map, Value, json};
 
-use crate::detect::types::FailureType;
-use crate::notify::Item;
+use crate::model::FailureType;
+use crate::model::Item;
+use crate::util::text::cut_chars as cut;
 
 /// The most an analyze-stack body may weigh.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
@@ -202,14 +204,6 @@ fn phase(kind: FailureType, init_container: bool) -> &'static str {
     }
 }
 
-/// At most `max` characters, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
 fn json_len(s: &str) -> usize {
     serde_json::to_string(s).map_or(s.len() + 2, |j| j.len())
 }
@@ -218,54 +212,11 @@ fn encoded_len(v: &Value) -> usize {
     serde_json::to_vec(v).map_or(0, |b| b.len())
 }
 
-/// One line for an alert from the backend's `StackAnalysisResponse`
-/// (`rootCauseAnalysis{primaryCause, confidence}`, `recommendations[]`,
-/// `analysis`): `primary cause (85%): first recommendation`.
-pub fn summary(analysis: &Value) -> Option<String> {
-    let cause = analysis
-        .pointer("/rootCauseAnalysis/primaryCause")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let confidence = analysis
-        .pointer("/rootCauseAnalysis/confidence")
-        .and_then(Value::as_f64)
-        .filter(|c| c.is_finite() && *c >= 0.0)
-        // Either a fraction or a percentage.
-        .map(|c| if c <= 1.0 { c * 100.0 } else { c.min(100.0) });
-    let recommendation = analysis
-        .get("recommendations")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .and_then(|r| match r {
-            Value::String(s) => Some(s.as_str()),
-            Value::Object(o) => ["action", "title", "description", "recommendation"]
-                .iter()
-                .find_map(|k| o.get(*k).and_then(Value::as_str)),
-            _ => None,
-        })
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let mut line = match (cause, analysis.get("analysis").and_then(Value::as_str)) {
-        (Some(c), _) => c.to_string(),
-        (None, Some(a)) if !a.trim().is_empty() => a.trim().to_string(),
-        _ => return None,
-    };
-    if let (Some(c), Some(_)) = (confidence, cause) {
-        line.push_str(&format!(" ({c:.0}%)"));
-    }
-    if let Some(r) = recommendation {
-        line.push_str(": ");
-        line.push_str(r);
-    }
-    Some(cut(&line.replace(['\n', '\r'], " "), 500))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::{Incident, State};
-    use crate::detect::types::Finding;
+    use crate::model::Finding;
+    use crate::model::{Incident, State};
 
     fn item(kind: FailureType, events: Vec<String>, logs: Vec<String>) -> Item {
         let finding = Finding {
@@ -413,32 +364,5 @@ mod tests {
             line.chars().count(),
             "[main:app] ".len() + MAX_LINE_CHARS + 1
         );
-    }
-
-    #[test]
-    fn summarises_the_backend_analysis() {
-        let a = json!({
-            "stackOverview": {"totalPods": 1},
-            "rootCauseAnalysis": {"primaryCause": "Missing DATABASE_URL", "confidence": 0.85, "evidence": []},
-            "recommendations": ["Set DATABASE_URL in the web Deployment"],
-            "analysis": "long text"
-        });
-        assert_eq!(
-            summary(&a).as_deref(),
-            Some("Missing DATABASE_URL (85%): Set DATABASE_URL in the web Deployment")
-        );
-        assert_eq!(
-            summary(&json!({"analysis": "Just text\nhere"})).as_deref(),
-            Some("Just text here")
-        );
-        assert_eq!(
-            summary(
-                &json!({"rootCauseAnalysis": {"primaryCause": "x", "confidence": 70},
-                            "recommendations": [{"action": "do y"}]})
-            )
-            .as_deref(),
-            Some("x (70%): do y")
-        );
-        assert_eq!(summary(&json!({})), None);
     }
 }

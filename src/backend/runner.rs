@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 use super::registration::{self, Claim, Identity, Registered, Start};
 use super::state::{self, ClusterFile, PendingFile, TokensFile};
 use super::tokens::Tokens;
-use super::{
-    Backend, ClusterIdSource, Phase, TokenError, cluster_id_from_uid, iso_ms, lock, now_ms,
-};
+use super::{Backend, ClusterIdSource, Phase, TokenError, cluster_id_from_uid, iso_ms, now_ms};
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
+use crate::util::sync::lock;
 
 enum Step {
     /// Read the cluster id and the saved files.

@@ -1,6 +1,6 @@
 /*!
 The original daemon's three state files, same names and schemas
-(behaviour.md §2.4), kept in `OPSCTRL_STATE_DIR` (default `~/.opsctrl`):
+(the original wrote them as plain JSON, mode 0644, in `~/.opsctrl`), kept in `OPSCTRL_STATE_DIR` (default `~/.opsctrl`):
 
 | file | schema |
 |---|---|

@@ -10,7 +10,7 @@ the margin: with the fixed two minutes a short-lived token would never count
 as valid and would be refreshed in a tight loop.
 
 Which cluster id goes with the tokens: the original sent the backend's id in
-the first exchange and `clu_…` in later refreshes (behaviour.md §9, bug 19),
+the first exchange and `clu_…` in later refreshes,
 so one of the two was wrong. This daemon always sends `cluster_foreign_id`,
 the backend's primary key, which is also what the token listing (#3) is
 keyed on. `tokens.json` records that id; a file the original wrote (with

@@ -2,7 +2,9 @@
 Classification: one `PodRecord` in, its findings out — what counts as a
 failure, and which failure it is.
 
-It owns the rules the original got wrong (behaviour.md §3.3): the most
+It owns the rules the original got wrong (it took the first match of a
+fixed order, so a crash loop past the restart threshold was a mere
+`high-restart-count`, and it never read `lastState`): the most
 specific type wins (a crash loop is `CrashLoopBackOff`, not a restart count),
 `lastState` is read (OOM kills are seen on the first one), pods being deleted
 or that succeeded are never failures, a short `ErrImagePull` gets a grace
@@ -17,10 +19,10 @@ Pure and cheap — it runs on every pod update: no I/O, no clock (`now` is
 passed in), no allocation but the findings themselves.
 */
 
-use crate::detect::types::{FailureType, Finding, Termination};
-use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
+use crate::model::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
+use crate::model::{FailureType, Finding, Termination};
 
-/// Thresholds, in seconds. Built from `detector::Detect`; its `Default` (the
+/// Thresholds, in seconds. Built from `tuning::Detect`; its `Default` (the
 /// product defaults) is implemented in `settings::defaults`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thresholds {

@@ -18,8 +18,8 @@ stream that only ever leaves through `tick` and `startup_done`.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::mem;
 
-use crate::model::finding::{FailureType, Finding, Termination, Workload};
 pub use crate::model::incident::{Incident, Notification, State, Transition};
+use crate::model::{FailureType, Family, Finding, Termination, Workload};
 
 /// A HighRestartCount incident's pods are Running and Ready between crashes,
 /// so health says nothing: it resolves after this long without a termination.
@@ -31,7 +31,7 @@ const COUNTED_KEEP_SECS: i64 = super::classify::RECENT_SECS + 300;
 /// Pruning walks every counted termination; once a minute is plenty.
 const PRUNE_EVERY_MS: i64 = 60_000;
 
-/// Built from `detector::Detect`; its `Default` (the product defaults, no
+/// Built from `tuning::Detect`; its `Default` (the product defaults, no
 /// cluster name) is implemented in `settings::defaults`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -49,17 +49,47 @@ pub struct Config {
     pub storm_threshold: usize,
 }
 
-/// (namespace, workload): what one open incident is about.
+/// (namespace, workload): where a pod belongs.
 type WorkloadKey = (String, Workload);
+
+/// Which problem of a pod a finding is: its family, and the container for
+/// container-level types (two containers failing are two problems).
+type Part = (Family, Option<String>);
+
+/// What one open incident is about: one problem of one revision of one
+/// workload. Two failures in one workload — two revisions (a rollout gone
+/// wrong next to the old ReplicaSet), two containers, or two families
+/// (an image pull next to a crash) — are two incidents with their own
+/// diagnosis and fix; one container flapping between OOMKilled and
+/// CrashLoopBackOff stays one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct IncidentKey {
+    namespace: String,
+    workload: Workload,
+    /// The ReplicaSet of a Deployment's pod (`web-7d4b9c6f8`), else `None`.
+    revision: Option<Box<str>>,
+    part: Part,
+}
+
+fn part_of(f: &Finding) -> Part {
+    let container = f
+        .kind
+        .is_container_level()
+        .then(|| f.container.clone())
+        .flatten();
+    (f.kind.family(), container)
+}
 
 /// The last thing each pod reported.
 struct PodEntry {
     workload: WorkloadKey,
+    revision: Option<Box<str>>,
     name: String,
     healthy: bool,
     findings: Vec<Finding>,
-    /// The open incident this pod belongs to (it failed while it was open).
-    incident: Option<u64>,
+    /// The open incidents this pod belongs to (it failed while they were
+    /// open), one per part; usually none or one.
+    incidents: Vec<(Part, u64)>,
 }
 
 /// What the last transition said: later changes are material only against it,
@@ -68,7 +98,11 @@ struct Baseline {
     kind: FailureType,
     reason: String,
     exit_code: Option<i32>,
+    container: Option<String>,
     pods: usize,
+    /// The representative pod: when it is gone or recovered and another
+    /// pod stands for the incident, the commands must name the new one.
+    rep: String,
 }
 
 impl Baseline {
@@ -77,21 +111,36 @@ impl Baseline {
             kind: incident.finding.kind,
             reason: incident.finding.reason.clone(),
             exit_code: incident.finding.exit_code,
+            container: incident.finding.container.clone(),
             pods: incident.pods.len(),
+            rep: incident.finding.pod.clone(),
         }
     }
 
-    /// A new type (hence any severity change), a new cause, or more pods.
+    /// A new type (hence any severity change), a new cause, more pods, or
+    /// another pod standing for the incident.
     fn material(&self, incident: &Incident) -> bool {
         let f = &incident.finding;
         f.kind != self.kind
             || f.reason != self.reason
             || f.exit_code != self.exit_code
+            || f.container != self.container
             || incident.pods.len() > self.pods
+            || f.pod != self.rep
+    }
+
+    /// Worse news that must not wait for the rate-limit window: a higher
+    /// severity, another failing container, or another failure type that
+    /// is not milder. A milder change waits.
+    fn escalation(&self, incident: &Incident) -> bool {
+        let f = &incident.finding;
+        let (now, was) = (f.kind.severity(), self.kind.severity());
+        now > was || (now == was && (f.kind != self.kind || f.container != self.container))
     }
 }
 
 struct OpenIncident {
+    key: IncidentKey,
     incident: Incident,
     /// Keys ("ns/name") of its pods; `incident.pods` holds their names.
     members: HashSet<String>,
@@ -111,6 +160,8 @@ struct OpenIncident {
     last_notified_ms: i64,
     /// An update not yet notified (folded by the rate limit).
     pending: bool,
+    /// The pending update is an escalation: it goes out at the next tick.
+    urgent: bool,
 }
 
 impl OpenIncident {
@@ -135,7 +186,7 @@ pub struct Engine {
     cfg: Config,
     next_id: u64,
     pods: HashMap<String, PodEntry>,
-    by_workload: HashMap<WorkloadKey, u64>,
+    by_key: HashMap<IncidentKey, u64>,
     /// Open incidents by id: ordered, so everything derived is deterministic.
     open: BTreeMap<u64, OpenIncident>,
     counted: HashSet<Termination>,
@@ -155,7 +206,7 @@ impl Engine {
             cfg,
             next_id: 1,
             pods: HashMap::new(),
-            by_workload: HashMap::new(),
+            by_key: HashMap::new(),
             open: BTreeMap::new(),
             counted: HashSet::new(),
             started: false,
@@ -167,7 +218,8 @@ impl Engine {
     }
 
     /// A pod's current findings (replacing whatever it reported before) and
-    /// health (Running and Ready, or Succeeded).
+    /// health (Running and Ready, or Succeeded), for a workload without
+    /// revisions (or when its revision is not known).
     pub fn observe(
         &mut self,
         pod_key: &str,
@@ -176,17 +228,39 @@ impl Engine {
         findings: Vec<Finding>,
         now_ms: i64,
     ) -> Vec<Transition> {
+        self.observe_revision(pod_key, workload, None, healthy, findings, now_ms)
+    }
+
+    /// `observe` for a pod of one revision of its workload (a Deployment's
+    /// ReplicaSet): failures of different revisions are different incidents.
+    pub fn observe_revision(
+        &mut self,
+        pod_key: &str,
+        workload: &Workload,
+        revision: Option<&str>,
+        healthy: bool,
+        findings: Vec<Finding>,
+        now_ms: i64,
+    ) -> Vec<Transition> {
         let mut out = Vec::new();
         // Most pods are healthy and belong to no incident: keep no state for
         // them (memory grows with failures, not with the cluster).
-        if findings.is_empty() && self.pods.get(pod_key).is_none_or(|p| p.incident.is_none()) {
+        if findings.is_empty()
+            && self
+                .pods
+                .get(pod_key)
+                .is_none_or(|p| p.incidents.is_empty())
+        {
             self.pods.remove(pod_key);
             return out;
         }
         let (namespace, name) = split_key(pod_key);
         if let Some(pod) = self.pods.get(pod_key) {
-            if pod.workload.0 != namespace || pod.workload.1 != *workload {
-                // Its owner changed (not expected): leave the old incident as if gone.
+            if pod.workload.0 != namespace
+                || pod.workload.1 != *workload
+                || pod.revision.as_deref() != revision
+            {
+                // Its owner changed (not expected): leave the old incidents as if gone.
                 self.pod_gone_into(pod_key, now_ms, &mut out);
             } else if pod.healthy == healthy && pod.findings == findings {
                 // A relist, or an update touching nothing we look at.
@@ -196,10 +270,11 @@ impl Engine {
         if !self.pods.contains_key(pod_key) {
             let entry = PodEntry {
                 workload: (namespace.to_string(), workload.clone()),
+                revision: revision.map(Box::from),
                 name: name.to_string(),
                 healthy,
                 findings: Vec::new(),
-                incident: None,
+                incidents: Vec::new(),
             };
             self.pods.insert(pod_key.to_string(), entry);
         }
@@ -207,20 +282,16 @@ impl Engine {
             return out;
         };
         let was_healthy = mem::replace(&mut pod.healthy, healthy);
-        let old_best = best_kind(&pod.findings);
-        pod.findings = findings;
-        let new_best = best_kind(&pod.findings);
-        let attached = pod.incident;
-        let Some(id) = attached.or_else(|| self.by_workload.get(&pod.workload).copied()) else {
-            if new_best.is_some() && self.openable(pod_key) {
-                self.open_incident(pod_key, now_ms, &mut out);
-            }
-            return out;
-        };
-        let Some(o) = self.open.get_mut(&id) else {
-            return out;
-        };
-        if attached.is_some() {
+        let old = mem::replace(&mut pod.findings, findings);
+        let new_parts = best_per_part(&pod.findings);
+        let old_parts = best_per_part(&old);
+        let attached = pod.incidents.clone();
+        let (wk, rev) = (pod.workload.clone(), pod.revision.clone());
+        let mut touched: Vec<(u64, Part)> = Vec::new();
+        for (part, id) in attached.iter().cloned() {
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
             if was_healthy != healthy {
                 o.unhealthy = if healthy {
                     o.unhealthy.saturating_sub(1)
@@ -228,6 +299,7 @@ impl Engine {
                     o.unhealthy + 1
                 };
             }
+            let (old_best, new_best) = (kind_in(&old_parts, &part), kind_in(&new_parts, &part));
             if old_best != new_best {
                 if let Some(k) = old_best {
                     o.failing.remove(&(k, pod_key.to_string()));
@@ -236,29 +308,67 @@ impl Engine {
                     o.failing.insert((k, pod_key.to_string()));
                 }
             }
-        } else if let Some(k) = new_best {
-            // A failing pod of the workload joins its incident.
+            touched.push((id, part));
+        }
+        for (part, kind) in new_parts {
+            if attached.iter().any(|(p, _)| *p == part) {
+                continue;
+            }
+            let key = IncidentKey {
+                namespace: wk.0.clone(),
+                workload: wk.1.clone(),
+                revision: rev.clone(),
+                part: part.clone(),
+            };
+            let Some(id) = self.by_key.get(&key).copied() else {
+                if self.openable(pod_key, &part) {
+                    self.open_incident(pod_key, key, now_ms, &mut out);
+                }
+                continue;
+            };
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            // A failing pod of the workload joins its incident. If the
+            // incident's pods were all deleted, it replaces them: the
+            // workload never recovered.
+            if o.members.is_empty() {
+                o.incident.pods.clear();
+            }
             o.members.insert(pod_key.to_string());
             if let Err(i) = o.incident.pods.binary_search_by(|p| p.as_str().cmp(name)) {
                 o.incident.pods.insert(i, name.to_string());
             }
             o.unhealthy += usize::from(!healthy);
-            o.failing.insert((k, pod_key.to_string()));
+            o.failing.insert((kind, pod_key.to_string()));
             if let Some(pod) = self.pods.get_mut(pod_key) {
-                pod.incident = Some(id);
+                pod.incidents.push((part.clone(), id));
             }
-        } else {
-            // Healthy or merely not ready, and never failed: not part of it.
-            return out;
+            touched.push((id, part));
         }
-        let new_termination = self.count_terminations(pod_key);
-        self.refresh(id, new_termination, now_ms, &mut out);
+        for (id, part) in touched {
+            let new_termination = self.count_terminations(pod_key, &part);
+            self.refresh(id, new_termination, now_ms, &mut out);
+        }
         out.sort_by_key(|t| t.incident.id);
         out
     }
 
-    /// The pod was deleted.
+    /// The pod was deleted. Deleting a failing pod is not a recovery (users
+    /// and drains do it all the time, and its replacement may fail the same
+    /// way): it leaves its incident, and an incident whose last pod is gone
+    /// stays open for the hold-down (`resolve_after_ms`), long enough for a
+    /// failing replacement to join it.
     pub fn pod_gone(&mut self, pod_key: &str, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.leave(pod_key, now_ms, &mut out);
+        out
+    }
+
+    /// The pod (or its namespace) is now ignored: it counts as gone, and an
+    /// incident left with no pod resolves at once rather than stay open on
+    /// pods nobody wants to hear about.
+    pub fn pod_ignored(&mut self, pod_key: &str, now_ms: i64) -> Vec<Transition> {
         let mut out = Vec::new();
         self.pod_gone_into(pod_key, now_ms, &mut out);
         out
@@ -316,7 +426,7 @@ impl Engine {
         for o in self.open.values_mut().filter(|o| o.announced) {
             let gap = now_ms.saturating_sub(o.last_notified_ms);
             let reminder = if o.pending {
-                if gap < rate_limit_ms {
+                if gap < rate_limit_ms && !o.urgent {
                     continue;
                 }
                 false
@@ -396,11 +506,12 @@ impl Engine {
         self.open.values().map(|o| &o.incident)
     }
 
-    /// Whether any of the pod's findings may open an incident: one resting on
-    /// a termination already counted towards an earlier incident may not.
-    fn openable(&self, pod_key: &str) -> bool {
+    /// Whether any of the pod's findings of `part` may open an incident: one
+    /// resting on a termination already counted towards an earlier incident
+    /// may not.
+    fn openable(&self, pod_key: &str, part: &Part) -> bool {
         self.pods.get(pod_key).is_some_and(|p| {
-            p.findings.iter().any(|f| {
+            p.findings.iter().filter(|f| part_of(f) == *part).any(|f| {
                 f.termination
                     .as_ref()
                     .is_none_or(|t| !self.counted.contains(t))
@@ -408,16 +519,22 @@ impl Engine {
         })
     }
 
-    fn open_incident(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
+    fn open_incident(
+        &mut self,
+        pod_key: &str,
+        key: IncidentKey,
+        now_ms: i64,
+        out: &mut Vec<Transition>,
+    ) {
         let id = self.next_id;
         let Some(pod) = self.pods.get_mut(pod_key) else {
             return;
         };
-        let Some(finding) = most_specific(&pod.findings).cloned() else {
+        let Some(finding) = most_specific_in(&pod.findings, &key.part).cloned() else {
             return;
         };
         self.next_id += 1;
-        pod.incident = Some(id);
+        pod.incidents.push((key.part.clone(), id));
         let incident = Incident {
             id,
             cluster: self.cfg.cluster.clone(),
@@ -429,7 +546,9 @@ impl Engine {
             state: State::Open,
             finding,
         };
+        let part = key.part.clone();
         let mut o = OpenIncident {
+            key,
             members: HashSet::from([pod_key.to_string()]),
             failing: BTreeSet::from([(incident.kind(), pod_key.to_string())]),
             rep_pod: pod_key.to_string(),
@@ -439,14 +558,15 @@ impl Engine {
             announced: false,
             last_notified_ms: now_ms,
             pending: false,
+            urgent: false,
             incident,
         };
         // A HighRestartCount pod is healthy between crashes: its clock starts now.
         if o.quiet() {
             o.healthy_since = Some(now_ms);
         }
-        self.by_workload.insert(pod.workload.clone(), id);
-        self.count_terminations(pod_key);
+        self.by_key.insert(o.key.clone(), id);
+        self.count_terminations(pod_key, &part);
         // Before start-up is done, the summary announces it instead.
         if self.started {
             if self.batch.is_empty() {
@@ -461,13 +581,15 @@ impl Engine {
         self.open.insert(id, o);
     }
 
-    /// Counts the pod's terminations towards its incident; true if any was new.
-    fn count_terminations(&mut self, pod_key: &str) -> bool {
+    /// Counts the pod's terminations of `part` towards its incident; true if
+    /// any was new.
+    fn count_terminations(&mut self, pod_key: &str, part: &Part) -> bool {
         let Some(pod) = self.pods.get(pod_key) else {
             return false;
         };
         let mut new = false;
-        for t in pod.findings.iter().filter_map(|f| f.termination.as_ref()) {
+        let of_part = pod.findings.iter().filter(|f| part_of(f) == *part);
+        for t in of_part.filter_map(|f| f.termination.as_ref()) {
             if !self.counted.contains(t) {
                 self.counted.insert(t.clone());
                 new = true;
@@ -485,10 +607,11 @@ impl Engine {
         // With no current findings the last representative stays: recovering
         // pods do not change what the incident was about.
         if let Some((kind, first)) = o.failing.first() {
+            let part = &o.key.part;
             let best_of = |key: &str| {
                 self.pods
                     .get(key)
-                    .and_then(|p| most_specific(&p.findings))
+                    .and_then(|p| most_specific_in(&p.findings, part))
                     .filter(|f| f.kind == *kind)
             };
             let rep = match best_of(&o.rep_pod) {
@@ -514,9 +637,11 @@ impl Engine {
         };
         if o.baseline.material(&o.incident) {
             o.incident.state = State::Updated;
+            let urgent = o.baseline.escalation(&o.incident);
             o.baseline = Baseline::of(&o.incident);
             // Not yet announced: its batch or the summary sends the latest state anyway.
             o.pending = o.announced;
+            o.urgent = o.pending && (o.urgent || urgent);
             out.push(Transition {
                 incident: o.incident.clone(),
                 at_ms: now_ms,
@@ -524,47 +649,69 @@ impl Engine {
         }
     }
 
+    /// A deleted pod leaves its incident; the last one leaves it vacated
+    /// (open, naming the pods it had, its hold-down clock running).
+    fn leave(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
+        let Some(pod) = self.pods.remove(pod_key) else {
+            return;
+        };
+        for (part, id) in &pod.incidents {
+            let Some(o) = self.open.get_mut(id) else {
+                continue;
+            };
+            o.members.remove(pod_key);
+            if !o.members.is_empty() {
+                if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
+                    o.incident.pods.remove(i);
+                }
+            }
+            if let Some(k) = most_specific_in(&pod.findings, part).map(|f| f.kind) {
+                o.failing.remove(&(k, pod_key.to_string()));
+            }
+            if !pod.healthy {
+                o.unhealthy = o.unhealthy.saturating_sub(1);
+            }
+            self.refresh(*id, false, now_ms, out);
+        }
+    }
+
     fn pod_gone_into(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
         let Some(pod) = self.pods.remove(pod_key) else {
             return;
         };
-        let Some(id) = pod.incident else {
-            return;
-        };
-        let Some(o) = self.open.get_mut(&id) else {
-            return;
-        };
-        if o.members.len() <= 1 {
-            // Its last pod: resolved at once, listing the pods it had.
-            self.resolve(id, now_ms, out);
-            return;
+        for (part, id) in &pod.incidents {
+            let Some(o) = self.open.get_mut(id) else {
+                continue;
+            };
+            if o.members.len() <= 1 {
+                // Its last pod: resolved at once, listing the pods it had.
+                self.resolve(*id, now_ms, out);
+                continue;
+            }
+            o.members.remove(pod_key);
+            if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
+                o.incident.pods.remove(i);
+            }
+            if let Some(k) = most_specific_in(&pod.findings, part).map(|f| f.kind) {
+                o.failing.remove(&(k, pod_key.to_string()));
+            }
+            if !pod.healthy {
+                o.unhealthy = o.unhealthy.saturating_sub(1);
+            }
+            self.refresh(*id, false, now_ms, out);
         }
-        o.members.remove(pod_key);
-        if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
-            o.incident.pods.remove(i);
-        }
-        if let Some(k) = best_kind(&pod.findings) {
-            o.failing.remove(&(k, pod_key.to_string()));
-        }
-        if !pod.healthy {
-            o.unhealthy = o.unhealthy.saturating_sub(1);
-        }
-        self.refresh(id, false, now_ms, out);
     }
 
     fn resolve(&mut self, id: u64, now_ms: i64, out: &mut Vec<Transition>) {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
-        let key = (o.incident.namespace.clone(), o.incident.workload.clone());
-        if self.by_workload.get(&key) == Some(&id) {
-            self.by_workload.remove(&key);
+        if self.by_key.get(&o.key) == Some(&id) {
+            self.by_key.remove(&o.key);
         }
         for member in &o.members {
             if let Some(p) = self.pods.get_mut(member) {
-                if p.incident == Some(id) {
-                    p.incident = None;
-                }
+                p.incidents.retain(|(_, i)| *i != id);
             }
         }
         o.incident.state = State::Resolved;
@@ -601,6 +748,7 @@ fn mark_sent(o: &mut OpenIncident, now_ms: i64) {
     o.announced = true;
     o.last_notified_ms = now_ms;
     o.pending = false;
+    o.urgent = false;
 }
 
 /// "ns/name" → ("ns", "name"); a key without a slash is a name alone.
@@ -608,13 +756,29 @@ fn split_key(pod_key: &str) -> (&str, &str) {
     pod_key.split_once('/').unwrap_or(("", pod_key))
 }
 
-/// The first of the most specific findings (the precedence order is `Ord`).
-fn most_specific(findings: &[Finding]) -> Option<&Finding> {
-    findings.iter().min_by_key(|f| f.kind)
+/// The first of the most specific findings of `part` (the precedence order is `Ord`).
+fn most_specific_in<'a>(findings: &'a [Finding], part: &Part) -> Option<&'a Finding> {
+    findings
+        .iter()
+        .filter(|f| part_of(f) == *part)
+        .min_by_key(|f| f.kind)
 }
 
-fn best_kind(findings: &[Finding]) -> Option<FailureType> {
-    findings.iter().map(|f| f.kind).min()
+/// Each part the findings touch, with its most specific kind.
+fn best_per_part(findings: &[Finding]) -> Vec<(Part, FailureType)> {
+    let mut out: Vec<(Part, FailureType)> = Vec::with_capacity(findings.len());
+    for f in findings {
+        let part = part_of(f);
+        match out.iter_mut().find(|(p, _)| *p == part) {
+            Some((_, k)) => *k = (*k).min(f.kind),
+            None => out.push((part, f.kind)),
+        }
+    }
+    out
+}
+
+fn kind_in(parts: &[(Part, FailureType)], part: &Part) -> Option<FailureType> {
+    parts.iter().find(|(p, _)| p == part).map(|(_, k)| *k)
 }
 
 /// What a storm's incidents all share, most telling first: a node, an image
@@ -680,20 +844,11 @@ mod tests {
 
     fn finding(kind: FailureType, pod: &str) -> Finding {
         Finding {
-            kind,
-            namespace: "shop".into(),
-            pod: pod.into(),
-            container: Some("app".into()),
-            init_container: false,
-            reason: kind.as_str().into(),
             message: "back-off restarting failed container".into(),
-            exit_code: None,
-            signal: None,
             restart_count: Some(3),
             node: Some("worker-1".into()),
             image: Some("ghcr.io/acme/api:1.2".into()),
-            since: None,
-            termination: None,
+            ..Finding::test(kind, pod)
         }
     }
 
@@ -855,19 +1010,139 @@ mod tests {
     }
 
     #[test]
-    fn all_pods_gone_resolves_at_once() {
+    fn all_pods_deleted_resolve_after_the_hold_down_naming_the_pods_it_had() {
         let mut e = started(cfg());
         let api = deploy("api");
         e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
         e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 0);
-        // One recovers without findings, then both vanish.
+        // One recovers without findings, then both are deleted.
         e.observe("shop/api-a", &api, false, vec![], 1_000);
         assert!(e.pod_gone("shop/api-a", 2_000).is_empty());
-        let t = e.pod_gone("shop/api-b", 3_000);
+        assert!(e.pod_gone("shop/api-b", 3_000).is_empty());
+        assert!(e.pod_gone("shop/api-b", 4_000).is_empty());
+        // Deleting a failing pod is not a recovery: the hold-down runs.
+        assert!(e.tick(3_000 + 120_000 - 1).0.is_empty());
+        let (t, _) = e.tick(3_000 + 120_000);
         assert_eq!(steps(&t), [(1, State::Resolved)]);
         assert_eq!(t[0].incident.pods, ["api-b"]);
-        assert!(e.pod_gone("shop/api-b", 4_000).is_empty());
         assert_eq!(e.open_incidents().count(), 0);
+    }
+
+    #[test]
+    fn an_ignored_pod_resolves_its_incident_at_once() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
+        let t = e.pod_ignored("shop/api-a", 3_000);
+        assert_eq!(steps(&t), [(1, State::Resolved)]);
+        assert_eq!(t[0].incident.pods, ["api-a"]);
+    }
+
+    #[test]
+    fn a_failing_pod_replaced_by_another_failing_pod_is_one_incident_naming_the_new_pod() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        announced_crash(&mut e);
+        // kubectl delete pod: the Deployment makes a new one, which fails too.
+        assert!(e.pod_gone("shop/api-a", 10_000).is_empty());
+        let t = e.observe("shop/api-b", &api, false, vec![crash("api-b", 1)], 20_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        assert_eq!(t[0].incident.pods, ["api-b"]);
+        assert_eq!(t[0].incident.finding.pod, "api-b");
+        // It never resolves while the replacement fails, and the update goes
+        // out once the rate-limit window allows.
+        let mut notes = Vec::new();
+        let mut now = 21_000;
+        while now <= 400_000 {
+            let (t, n) = e.tick(now);
+            assert!(t.is_empty(), "{t:?}");
+            notes.extend(n);
+            now += 1_000;
+        }
+        assert!(
+            matches!(notes.as_slice(), [Notification::Single { incident, reminder: false }]
+                if incident.state == State::Updated && incident.pods == ["api-b"]),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn an_escalation_goes_out_inside_the_rate_limit_window_and_a_milder_change_waits() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let restarts = finding(FailureType::HighRestartCount, "api-a");
+        e.observe("shop/api-a", &api, false, vec![restarts.clone()], 0);
+        assert_eq!(e.tick(5_000).1.len(), 1);
+        // HighRestartCount (medium) → CrashLoopBackOff (critical): at once.
+        let t = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 10_000);
+        assert_eq!(steps(&t), [(1, State::Updated)]);
+        let (_, notes) = e.tick(11_000);
+        assert!(
+            matches!(notes.as_slice(), [Notification::Single { incident, .. }]
+                if incident.finding.kind == FailureType::CrashLoopBackOff),
+            "{notes:?}"
+        );
+        // CrashLoopBackOff → OOMKilled: as severe, another type: at once.
+        let oom = finding(FailureType::OOMKilled, "api-a");
+        e.observe("shop/api-a", &api, false, vec![oom], 20_000);
+        assert_eq!(e.tick(21_000).1.len(), 1);
+        // Back to HighRestartCount (milder): waits for the window.
+        e.observe("shop/api-a", &api, false, vec![restarts], 30_000);
+        assert!(e.tick(31_000).1.is_empty());
+        assert!(e.tick(21_000 + 300_000 - 1).1.is_empty());
+        assert_eq!(e.tick(21_000 + 300_000).1.len(), 1);
+    }
+
+    #[test]
+    fn distinct_failures_of_one_workload_are_distinct_incidents() {
+        let mut e = started(cfg());
+        let web = deploy("web");
+        // A rollout gone wrong: the old ReplicaSet is OOM-killed, the new
+        // one cannot pull its image. Two problems, two fixes.
+        let oom = finding(FailureType::OOMKilled, "web-old-a");
+        let pull = finding(FailureType::ImagePullBackOff, "web-new-a");
+        let t1 = e.observe_revision("shop/web-old-a", &web, Some("web-old"), false, vec![oom], 0);
+        let t2 = e.observe_revision(
+            "shop/web-new-a",
+            &web,
+            Some("web-new"),
+            false,
+            vec![pull],
+            0,
+        );
+        assert_eq!(steps(&t1), [(1, State::Open)]);
+        assert_eq!(steps(&t2), [(2, State::Open)]);
+        // Two containers of one pod failing: two incidents.
+        let app = crash("api-a", 1);
+        let sidecar = Finding {
+            container: Some("proxy".into()),
+            ..crash("api-a", 1)
+        };
+        let t = e.observe("shop/api-a", &deploy("api"), false, vec![app, sidecar], 0);
+        assert_eq!(steps(&t), [(3, State::Open), (4, State::Open)]);
+        // One container flapping between OOMKilled and CrashLoopBackOff: one
+        // incident, updated.
+        let t = e.observe(
+            "shop/api-a",
+            &deploy("api"),
+            false,
+            vec![finding(FailureType::OOMKilled, "api-a")],
+            1_000,
+        );
+        assert_eq!(steps(&t), [(3, State::Updated)]);
+        assert_eq!(t[0].incident.finding.kind, FailureType::OOMKilled);
+        assert_eq!(e.open_incidents().count(), 4);
+        // The image pull fixed, the same container now crashes: the pull
+        // incident stops failing and a crash incident opens.
+        let t = e.observe_revision(
+            "shop/web-new-a",
+            &web,
+            Some("web-new"),
+            false,
+            vec![crash("web-new-a", 1)],
+            2_000,
+        );
+        assert_eq!(steps(&t), [(5, State::Open)]);
     }
 
     #[test]
@@ -905,7 +1180,7 @@ mod tests {
         assert!(!e.counted(&t1));
         e.observe("shop/api-a", &api, false, vec![oom.clone()], now_s * 1_000);
         assert!(e.counted(&t1));
-        e.pod_gone("shop/api-a", now_s * 1_000 + 1);
+        e.pod_ignored("shop/api-a", now_s * 1_000 + 1);
         // The same termination seen again (a stale report) opens nothing.
         let t = e.observe("shop/api-a", &api, false, vec![oom], now_s * 1_000 + 2);
         assert!(t.is_empty());
@@ -938,7 +1213,8 @@ mod tests {
         // Inside the next window: an update is held, the resolution is not.
         e.observe("shop/api-a", &api, false, vec![crash("api-a", 4)], 310_000);
         e.pod_gone("shop/api-a", 320_000);
-        let (_, notes) = e.tick(321_000);
+        assert!(e.tick(321_000).1.is_empty());
+        let (_, notes) = e.tick(320_000 + 120_000);
         assert_eq!(notes.len(), 1);
         assert!(
             matches!(&notes[0], Notification::Single { incident, .. } if incident.state == State::Resolved)
@@ -951,7 +1227,7 @@ mod tests {
         let mut e = started(cfg());
         let api = deploy("api");
         let opened = e.observe("shop/api-a", &api, false, vec![crash("api-a", 1)], 0);
-        let resolved = e.pod_gone("shop/api-a", 1_000);
+        let resolved = e.pod_ignored("shop/api-a", 1_000);
         assert_eq!(steps(&opened), [(1, State::Open)]);
         assert_eq!(steps(&resolved), [(1, State::Resolved)]);
         assert!(e.tick(5_000).1.is_empty());

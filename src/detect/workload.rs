@@ -10,8 +10,8 @@ with no extra API calls: an incident is about a workload, not a pod.
 - A pod with no owner is its own workload.
 */
 
-use super::types::Workload;
-use crate::kube::types::PodRecord;
+use crate::model::PodRecord;
+use crate::model::Workload;
 
 /// Characters Kubernetes uses for generated suffixes (`rand.SafeEncodeString`):
 /// no vowels, no 0/1/3, so they never spell words.
@@ -31,15 +31,10 @@ pub fn workload_of(pod: &PodRecord) -> Workload {
     let (kind, name) = (&*owner.kind, &*owner.name);
     match kind {
         "ReplicaSet" => match name.rsplit_once('-') {
-            // pod-template-hash is 1–10 safe-encoded characters.
-            Some((deploy, hash))
-                if !deploy.is_empty() && hash.len() <= 10 && is_safe_encoded(hash) =>
-            {
-                Workload {
-                    kind: "Deployment".into(),
-                    name: deploy.into(),
-                }
-            }
+            Some((deploy, _)) if revision_of(pod).is_some() => Workload {
+                kind: "Deployment".into(),
+                name: deploy.into(),
+            },
             _ => Workload {
                 kind: "ReplicaSet".into(),
                 name: name.into(),
@@ -69,10 +64,23 @@ pub fn workload_of(pod: &PodRecord) -> Workload {
     }
 }
 
+/// The revision a Deployment's pod belongs to: its ReplicaSet
+/// (`web-7d4b9c6f8`). Failures of two revisions (a rollout next to the old
+/// ReplicaSet) are two problems. `None` for every other owner.
+pub fn revision_of(pod: &PodRecord) -> Option<&str> {
+    let owner = pod.owner.as_ref()?;
+    if &*owner.kind != "ReplicaSet" {
+        return None;
+    }
+    // pod-template-hash is 1–10 safe-encoded characters.
+    let (deploy, hash) = owner.name.rsplit_once('-')?;
+    (!deploy.is_empty() && hash.len() <= 10 && is_safe_encoded(hash)).then_some(&*owner.name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::types::{Owner, Phase};
+    use crate::model::{Owner, Phase};
 
     fn pod_owned_by(kind: &str, name: &str) -> PodRecord {
         let mut p = PodRecord::bare("ns", "the-pod", Phase::Running);

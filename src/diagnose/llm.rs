@@ -39,11 +39,12 @@ use serde_json::{Value, json};
 use super::redact::{redact, redact_lines};
 use super::vars::cap;
 use crate::metrics::{Counters, Metrics};
+use crate::model::Item;
 use crate::net::http;
-use crate::notify::Item;
 use crate::secret::Secret;
 use crate::settings::{DiagnosisSettings, Llm};
 use crate::util::lru::Lru;
+use crate::util::sync::lock;
 
 /// Most of the user message, in bytes.
 pub const MAX_PROMPT: usize = 12 * 1024;
@@ -171,18 +172,16 @@ impl LlmClient {
         match self.ask(item) {
             Ok(answer) => {
                 let v = json!({"model": self.model, "answer": answer});
-                if let Ok(mut cache) = self.cache.lock() {
-                    cache.insert(key, v.clone(), Instant::now());
-                }
+                let mut cache = lock(&self.cache);
+                cache.insert(key, v.clone(), Instant::now());
+                self.count_entries(&cache);
                 Some(v)
             }
             Err(f) => {
                 Counters::inc(&c.llm_failures);
                 let pause = match f.pause {
                     Some(d) => {
-                        if let Ok(mut p) = self.paused_until.lock() {
-                            *p = Instant::now().checked_add(d);
-                        }
+                        *lock(&self.paused_until) = Instant::now().checked_add(d);
                         format!("; not asking it again for {} s", d.as_secs())
                     }
                     None => String::new(),
@@ -200,12 +199,22 @@ impl LlmClient {
     }
 
     fn cached(&self, key: &str) -> Option<Value> {
-        let mut cache = self.cache.lock().ok()?;
-        cache.get(&key.to_owned(), Instant::now()).cloned()
+        let mut cache = lock(&self.cache);
+        let v = cache.get(&key.to_owned(), Instant::now()).cloned();
+        // A lookup removes an expired entry.
+        self.count_entries(&cache);
+        v
+    }
+
+    /// Publishes the cache's size (`/health`'s `cacheStats.entries`).
+    fn count_entries(&self, cache: &Lru<String, Value>) {
+        let n = cache.len() as u64;
+        let gauge = &self.metrics.counters.llm_cache_entries;
+        gauge.store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn pause_left(&self) -> Option<Duration> {
-        let p = self.paused_until.lock().ok()?;
+        let p = lock(&self.paused_until);
         let until = (*p)?;
         until
             .checked_duration_since(Instant::now())
@@ -436,8 +445,8 @@ fn clean_answer(content: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::{Incident, State};
-    use crate::detect::types::{FailureType, Finding, Workload};
+    use crate::model::{FailureType, Finding, Workload};
+    use crate::model::{Incident, State};
 
     fn finding(pod: &str, reason: &str) -> Finding {
         Finding {

@@ -5,20 +5,22 @@ for it, and a fix with copy-pasteable `kubectl` commands naming the real
 workload, namespace and container.
 
 Pure and table-driven (`rules::RULES`): no I/O, no clock, so every rule is
-tested with plain values. It replaces the original's `rules.json`
-(behaviour.md §4.7), which was never called and whose fixes named nothing.
+tested with plain values. It replaces the original's `rules.json` (17
+rules matched against events and logs), which the original daemon shipped
+but never called, and whose fixes named nothing.
 
+- `context`: what the rules look at (`Context`, `ProbeSlot`).
 - `rules`: the rule table, the matcher and `diagnose`.
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
 - `redact`: secret and personal-detail redaction for text that leaves the
   cluster (the LLM's prompt, log tails).
-- `cache`: a least-recently-used map with a time to live (LLM answers).
 - `llm`: the optional LLM second opinion (`LlmClient`), attached as
   `Diagnosis::ai`; the one part of diagnosis that does I/O.
 */
 
+pub mod context;
 pub mod llm;
 pub mod quantity;
 pub mod redact;

@@ -6,8 +6,10 @@ matches everything, so a diagnosis always comes back.
 A rule is data, not code: which finding types or reasons it applies to, exit
 codes or signals, whether the container is an init container or has a given
 probe, and case-insensitive substring patterns over the finding's messages,
-the events and the logs (no regex crate: alternatives and "all of these
-groups on one line" cover what the original's regexes did). Its summary, fix
+the events and the logs (built-in rules need no regular expressions:
+alternatives and "all of these groups on one line" cover what the original's
+regexes did; only user rules from `RULES_FILE` carry regex-lite patterns,
+in `Rule::regexes`). Its summary, fix
 and commands are templates whose `{{variables}}` are filled by `vars` with
 the real names.
 
@@ -20,50 +22,13 @@ then probes (a probe failing is often the symptom of those), then generic
 exits.
 */
 
+pub use super::context::{Context, ProbeSlot};
 use super::vars::{MAX_QUOTE, Vars, cap, fill, fill_all};
-use crate::kube::types::{ContainerRecord, ContainerState, PodRecord};
+use crate::model::FailureType;
 pub use crate::model::diagnosis::{Cause, Diagnosis, Fix};
-use crate::model::finding::{FailureType, Finding, Workload};
+use crate::model::{ContainerRecord, ContainerState};
 
 use FailureType as F;
-
-/// Everything the rules look at. `events` are formatted lines
-/// (`Warning BackOff: Back-off restarting failed container`), `logs` are log
-/// lines; either may be empty.
-pub struct Context<'a> {
-    pub finding: &'a Finding,
-    pub pod: &'a PodRecord,
-    pub workload: &'a Workload,
-    pub events: &'a [String],
-    pub logs: &'a [String],
-}
-
-/// Which probe a rule is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProbeSlot {
-    Liveness,
-    Readiness,
-    Startup,
-}
-
-impl ProbeSlot {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProbeSlot::Liveness => "liveness",
-            ProbeSlot::Readiness => "readiness",
-            ProbeSlot::Startup => "startup",
-        }
-    }
-
-    /// The container field, as in a JSON-patch path.
-    pub fn field(self) -> &'static str {
-        match self {
-            ProbeSlot::Liveness => "livenessProbe",
-            ProbeSlot::Readiness => "readinessProbe",
-            ProbeSlot::Startup => "startupProbe",
-        }
-    }
-}
 
 /// What a rule requires of the exit code (and signal).
 #[derive(Clone, Copy, Debug)]
@@ -1313,6 +1278,7 @@ mod tests {
     use crate::detect::classify::{NothingKnown, Thresholds, classify};
     use crate::detect::workload::workload_of;
     use crate::kube::types::Pod;
+    use crate::model::{Finding, PodRecord};
     use crate::util::time::parse_rfc3339;
 
     macro_rules! fixture {
@@ -2187,7 +2153,7 @@ mod tests {
                 );
             }
         }
-        // The original's rules (behaviour.md §4.7) keep their ids.
+        // The original's 17 `rules.json` rules keep their ids.
         for id in [
             "image-pull-backoff",
             "crashloop-generic",

@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use super::rules::{Cause, EVT, Exit, LOG, MSG, Regexes, Rule, RuleSet};
 use super::vars::NAMES;
-use crate::detect::types::FailureType;
+use crate::model::FailureType;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -327,7 +327,8 @@ mod tests {
     use crate::detect::classify::{NothingKnown, Thresholds, classify};
     use crate::detect::workload::workload_of;
     use crate::diagnose::rules::Context;
-    use crate::kube::types::{Pod, PodRecord};
+    use crate::kube::types::Pod;
+    use crate::model::PodRecord;
     use crate::util::time::parse_rfc3339;
 
     fn crashloop() -> PodRecord {

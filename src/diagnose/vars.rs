@@ -15,72 +15,9 @@ than it says.
 
 use std::borrow::Cow;
 
+use super::context::{Context, ProbeSlot};
 use super::quantity;
-use super::rules::{Context, ProbeSlot};
-use crate::kube::types::{ContainerRecord, ContainerState, Probe, ProbeKind};
-
-/// Every `{{name}}` a template may use (user rules are checked against it).
-pub const NAMES: &[&str] = &[
-    "ns",
-    "pod",
-    "node",
-    "container",
-    "image",
-    "registry",
-    "image_repo",
-    "image_fixed",
-    "kind",
-    "reason",
-    "exit_code",
-    "message",
-    "workload",
-    "ref",
-    "tpl",
-    "tpl_jp",
-    "cpath",
-    "container_jp",
-    "mem_limit",
-    "mem_request",
-    "mem_new",
-    "mem_fix",
-    "mem_limit_phrase",
-    "cpu_container",
-    "cpu_request",
-    "cpu_new",
-    "memreq_container",
-    "memreq_request",
-    "memreq_new",
-    "mem_usage",
-    "evict_mem_args",
-    "probe",
-    "probe_field",
-    "probe_desc",
-    "probe_timeout",
-    "probe_timeout_new",
-    "probe_threshold",
-    "probe_threshold_new",
-    "probe_budget",
-    "pull_secret",
-    "pull_note",
-    "service_account",
-    "configmap",
-    "secret",
-    "pvc",
-    "exec",
-    "config_key",
-    "config_kind",
-    "config_data",
-    "config_name",
-    "taint",
-    "taint_key",
-    "host",
-    "target",
-    "tls_host",
-    "deadline_path",
-    "deadline_jsonpath",
-    "ran_for",
-    "deadline_new",
-];
+use crate::model::{ContainerRecord, ContainerState, Probe, ProbeKind};
 
 /// Longest quoted text (message, event, log line) put into a summary or evidence.
 pub const MAX_QUOTE: usize = 300;
@@ -316,22 +253,41 @@ impl<'a> Vars<'a> {
             })?;
         (finished > created).then_some(finished - created)
     }
+}
 
-    /// The value of `{{key}}`, if it can be known.
-    pub fn get(&self, key: &str) -> Option<Cow<'a, str>> {
-        let f = self.ctx.finding;
-        let c = self.container;
-        let own = |s: String| Some(Cow::Owned(s));
-        let b = |s: &'a str| Some(Cow::Borrowed(s));
-        match key {
-            "ns" => b(&self.ctx.pod.namespace)
+/// One definition per template variable: `NAMES` (what user rules are
+/// checked against) and `Vars::get` come from this single list.
+macro_rules! variables {
+    ($v:ident, $f:ident, $c:ident, $own:ident, $b:ident; $($name:literal => $value:expr,)*) => {
+        /// Every `{{name}}` a template may use (user rules are checked against it).
+        pub const NAMES: &[&str] = &[$($name),*];
+
+        impl<'a> Vars<'a> {
+            /// The value of `{{key}}`, or `None` when unknown or not available here.
+            pub fn get(&self, key: &str) -> Option<Cow<'a, str>> {
+                let $v = self;
+                let $f = $v.ctx.finding;
+                let $c = $v.container;
+                let $own = |s: String| Some(Cow::Owned(s));
+                let $b = |s: &'a str| Some(Cow::Borrowed(s));
+                match key {
+                    $($name => $value,)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+variables! { v, f, c, own, b;
+            "ns" => b(&v.ctx.pod.namespace)
                 .filter(|s| !s.is_empty())
                 .or(b(&f.namespace)),
             "pod" => b(&f.pod),
             "node" => f
                 .node
                 .as_deref()
-                .or(self.ctx.pod.node.as_deref())
+                .or(v.ctx.pod.node.as_deref())
                 .and_then(b),
             "container" => c.map(|c| Cow::Borrowed(&*c.name)),
             "image" => f
@@ -340,13 +296,13 @@ impl<'a> Vars<'a> {
                 .or(c.map(|c| &*c.image))
                 .filter(|s| !s.is_empty())
                 .and_then(b),
-            "registry" => self.get("image").map(|i| registry_of(&i).to_owned().into()),
-            "image_repo" => self
+            "registry" => v.get("image").map(|i| registry_of(&i).to_owned().into()),
+            "image_repo" => v
                 .get("image")
                 .map(|i| repository_of(&i).to_owned().into()),
             "image_fixed" => {
-                let image = self.get("image")?;
-                if self.lowercase_hint() {
+                let image = v.get("image")?;
+                if v.lowercase_hint() {
                     let repo = repository_of(&image);
                     own(format!(
                         "{}{}",
@@ -356,26 +312,26 @@ impl<'a> Vars<'a> {
                 } else {
                     Some("<corrected-image-reference>".into())
                 }
-            }
+            },
             "kind" => b(f.kind.as_str()),
             "reason" => b(&f.reason).filter(|s| !s.is_empty()),
             "exit_code" => f.exit_code.map(|e| e.to_string().into()),
             // One line for a summary: the first non-empty line of what matched.
-            "message" => self
+            "message" => v
                 .texts
                 .first()
                 .copied()
                 .or(Some(f.message.as_str()))
                 .and_then(|m| m.lines().map(str::trim).find(|l| !l.is_empty()))
                 .map(|l| cap(l, 200).into()),
-            "workload" => b(&self.ctx.workload.name),
+            "workload" => b(&v.ctx.workload.name),
             "ref" => own(format!(
                 "{}/{}",
-                kubectl_kind(self.kind()),
-                self.ctx.workload.name
+                kubectl_kind(v.kind()),
+                v.ctx.workload.name
             )),
-            "tpl" => b(template_path(self.kind())),
-            "tpl_jp" => own(template_path(self.kind()).replace('/', ".")),
+            "tpl" => b(template_path(v.kind())),
+            "tpl_jp" => own(template_path(v.kind()).replace('/', ".")),
             "cpath" => {
                 let list = if f.init_container {
                     "initContainers"
@@ -383,8 +339,8 @@ impl<'a> Vars<'a> {
                     "containers"
                 };
                 let index = c?.index?;
-                own(format!("{}/{list}/{index}", template_path(self.kind())))
-            }
+                own(format!("{}/{list}/{index}", template_path(v.kind())))
+            },
             "container_jp" => {
                 let list = if f.init_container {
                     "initContainers"
@@ -394,9 +350,9 @@ impl<'a> Vars<'a> {
                 let index = c?.index?;
                 own(format!(
                     "{}.{list}[{index}]",
-                    template_path(self.kind()).replace('/', ".")
+                    template_path(v.kind()).replace('/', ".")
                 ))
-            }
+            },
 
             // Memory limits (OOM).
             "mem_limit" => c?.memory_limit.as_deref().and_then(b),
@@ -408,10 +364,10 @@ impl<'a> Vars<'a> {
                     (None, Some(r)) => quantity::double_memory(r).map(Cow::Owned),
                     (None, None) => Some("512Mi".into()),
                 }
-            }
+            },
             "mem_fix" => {
                 let c = c?;
-                let new = self.get("mem_new")?;
+                let new = v.get("mem_new")?;
                 own(match (&c.memory_limit, &c.memory_request) {
                     (Some(l), _) => {
                         format!(
@@ -430,32 +386,32 @@ impl<'a> Vars<'a> {
                         c.name
                     ),
                 })
-            }
+            },
             "mem_limit_phrase" => own(match c?.memory_limit.as_deref() {
                 Some(l) => format!("its {l} memory limit"),
                 None => "node memory (no memory limit is set)".to_owned(),
             }),
 
             // Requests (unschedulable).
-            "cpu_container" => self.cpu_container().map(|c| Cow::Borrowed(&*c.name)),
-            "cpu_request" => self.cpu_container()?.cpu_request.as_deref().and_then(b),
+            "cpu_container" => v.cpu_container().map(|c| Cow::Borrowed(&*c.name)),
+            "cpu_request" => v.cpu_container()?.cpu_request.as_deref().and_then(b),
             "cpu_new" => {
-                quantity::halve_cpu(self.cpu_container()?.cpu_request.as_deref()?).map(Cow::Owned)
-            }
-            "memreq_container" => self.mem_container().map(|c| Cow::Borrowed(&*c.name)),
-            "memreq_request" => self.mem_container()?.memory_request.as_deref().and_then(b),
+                quantity::halve_cpu(v.cpu_container()?.cpu_request.as_deref()?).map(Cow::Owned)
+            },
+            "memreq_container" => v.mem_container().map(|c| Cow::Borrowed(&*c.name)),
+            "memreq_request" => v.mem_container()?.memory_request.as_deref().and_then(b),
             "memreq_new" => {
-                quantity::scale_memory(self.mem_container()?.memory_request.as_deref()?, 1, 2)
+                quantity::scale_memory(v.mem_container()?.memory_request.as_deref()?, 1, 2)
                     .map(Cow::Owned)
-            }
+            },
 
             // Eviction for memory: the usage the kubelet reported.
-            "mem_usage" => self
+            "mem_usage" => v
                 .first(|t| word_after(t, "was using "))
                 .and_then(|u| quantity::scale_memory(u, 1, 1))
                 .map(Cow::Owned),
             "evict_mem_args" => {
-                let usage = self.get("mem_usage")?;
+                let usage = v.get("mem_usage")?;
                 let c = c?;
                 // A request above the limit is rejected: raise the limit with it.
                 let over = match (
@@ -470,44 +426,44 @@ impl<'a> Vars<'a> {
                 } else {
                     format!("--requests=memory={usage}")
                 })
-            }
+            },
 
             // Probes.
-            "probe" => self.probe.map(|p| Cow::Borrowed(p.name())),
-            "probe_field" => self.probe.map(|p| Cow::Borrowed(p.field())),
-            "probe_desc" => self.probe_record().map(|p| describe_probe(p).into()),
-            "probe_timeout" => own(self.probe_record()?.timeout_seconds.to_string()),
-            "probe_timeout_new" => own(self
+            "probe" => v.probe.map(|p| Cow::Borrowed(p.name())),
+            "probe_field" => v.probe.map(|p| Cow::Borrowed(p.field())),
+            "probe_desc" => v.probe_record().map(|p| describe_probe(p).into()),
+            "probe_timeout" => own(v.probe_record()?.timeout_seconds.to_string()),
+            "probe_timeout_new" => own(v
                 .probe_record()
                 .map_or(5, |p| p.timeout_seconds.saturating_mul(2).max(2))
                 .to_string()),
-            "probe_threshold" => own(self.probe_record()?.failure_threshold.to_string()),
-            "probe_threshold_new" => own(self
+            "probe_threshold" => own(v.probe_record()?.failure_threshold.to_string()),
+            "probe_threshold_new" => own(v
                 .probe_record()
                 .map_or(6, |p| p.failure_threshold.saturating_mul(2).max(2))
                 .to_string()),
             "probe_budget" => {
-                let p = self.probe_record()?;
+                let p = v.probe_record()?;
                 own((p.failure_threshold.saturating_mul(p.period_seconds)).to_string())
-            }
+            },
 
             // Image pull credentials.
-            "pull_secret" => own(self
+            "pull_secret" => own(v
                 .ctx
                 .pod
                 .image_pull_secrets
                 .first()
                 .map_or_else(|| "regcred".to_owned(), |s| s.to_string())),
-            "pull_note" => own(if self.ctx.pod.image_pull_secrets.is_empty() {
+            "pull_note" => own(if v.ctx.pod.image_pull_secrets.is_empty() {
                 "The pod has no imagePullSecrets.".to_owned()
             } else {
                 format!(
                     "The pod uses imagePullSecrets {}: they are missing from the namespace or \
                      hold no valid credentials for this registry, so recreate them.",
-                    self.ctx.pod.image_pull_secrets.join(", ")
+                    v.ctx.pod.image_pull_secrets.join(", ")
                 )
             }),
-            "service_account" => own(self
+            "service_account" => own(v
                 .ctx
                 .pod
                 .service_account
@@ -516,41 +472,41 @@ impl<'a> Vars<'a> {
                 .to_owned()),
 
             // Names parsed from messages.
-            "configmap" => self.first(|t| quoted_after(t, "configmap")).and_then(b),
-            "secret" => self.first(|t| quoted_after(t, "secret")).and_then(b),
-            "pvc" => self
+            "configmap" => v.first(|t| quoted_after(t, "configmap")).and_then(b),
+            "secret" => v.first(|t| quoted_after(t, "secret")).and_then(b),
+            "pvc" => v
                 .first(|t| quoted_after(t, "persistentvolumeclaim"))
                 .and_then(b),
-            "exec" => self.first(|t| quoted_after(t, "exec")).and_then(b),
-            "config_key" => self
+            "exec" => v.first(|t| quoted_after(t, "exec")).and_then(b),
+            "config_key" => v
                 .first(|t| word_after(t, "couldn't find key "))
                 .and_then(b),
-            "config_kind" => self.first(config_ref).map(|(k, _)| Cow::Borrowed(k)),
+            "config_kind" => v.first(config_ref).map(|(k, _)| Cow::Borrowed(k)),
             // stringData takes plain text for a Secret (data wants base64).
-            "config_data" => self
+            "config_data" => v
                 .first(config_ref)
                 .map(|(k, _)| Cow::Borrowed(if k == "secret" { "stringData" } else { "data" })),
-            "config_name" => self.first(config_ref).and_then(|(_, n)| b(n)),
-            "taint" => self.first(taint).map(|(k, v)| own_taint(k, v)),
-            "taint_key" => self.first(taint).and_then(|(k, _)| b(k)),
-            "host" => self.first(host).and_then(b),
-            "target" => self.first(target).and_then(b),
-            "tls_host" => self
+            "config_name" => v.first(config_ref).and_then(|(_, n)| b(n)),
+            "taint" => v.first(taint).map(|(k, v)| own_taint(k, v)),
+            "taint_key" => v.first(taint).and_then(|(k, _)| b(k)),
+            "host" => v.first(host).and_then(b),
+            "target" => v.first(target).and_then(b),
+            "tls_host" => v
                 .first(|t| word_after(t, "https://"))
                 .and_then(|h| h.split(['/', ':']).next())
                 .and_then(safe)
                 .map(Cow::Borrowed),
 
             // Deadlines.
-            "deadline_path" => b(match self.kind() {
+            "deadline_path" => b(match v.kind() {
                 "CronJob" => "/spec/jobTemplate/spec/activeDeadlineSeconds",
                 _ => "/spec/activeDeadlineSeconds",
             }),
-            "deadline_jsonpath" => b(match self.kind() {
+            "deadline_jsonpath" => b(match v.kind() {
                 "CronJob" => "{.spec.jobTemplate.spec.activeDeadlineSeconds}",
                 _ => "{.spec.activeDeadlineSeconds}",
             }),
-            "ran_for" => self.ran_secs().map(|s| {
+            "ran_for" => v.ran_secs().map(|s| {
                 if s >= 120 {
                     format!("{}m", s / 60).into()
                 } else {
@@ -559,12 +515,9 @@ impl<'a> Vars<'a> {
             }),
             "deadline_new" => {
                 // Twice the observed run time, in whole minutes: room without a guess.
-                let s = self.ran_secs()?.saturating_mul(2);
+                let s = v.ran_secs()?.saturating_mul(2);
                 own(((s + 59) / 60 * 60).to_string())
-            }
-            _ => None,
-        }
-    }
+            },
 }
 
 fn own_taint<'a>(key: &str, value: &str) -> Cow<'a, str> {

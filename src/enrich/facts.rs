@@ -10,7 +10,7 @@ at enrichment time (`env_names`).
 
 use serde_json::Value;
 
-use crate::kube::types::{ContainerRecord, PodRecord, Probe};
+use crate::model::{ContainerRecord, PodRecord, Probe};
 
 /// Most environment names listed.
 const MAX_ENV_NAMES: usize = 40;

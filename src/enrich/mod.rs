@@ -21,22 +21,24 @@ pub mod events;
 pub mod facts;
 pub mod logs;
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::detect::incident::{Incident, State};
-use crate::detect::types::FailureType;
-use crate::diagnose::{Context, Diagnosis, RuleSet};
+use crate::diagnose::{Context, RuleSet};
 use crate::kube::client::{Client, Error};
-use crate::kube::types::PodRecord;
 use crate::metrics::Metrics;
-use crate::notify::Item;
-use crate::notify::Job;
+use crate::model::Diagnosis;
+use crate::model::FailureType;
+use crate::model::Item;
+use crate::model::Job;
+use crate::model::PodRecord;
+use crate::model::{Incident, State};
 use crate::notify::pool::Prepare;
+use crate::util::lru::Lru;
+use crate::util::sync::lock;
 
 /// Longest one enrichment call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,8 +82,6 @@ struct Cached {
     logs: Vec<String>,
     facts: Vec<String>,
     diagnosis: Option<Diagnosis>,
-    /// Insertion order, to evict the oldest when full.
-    seq: u64,
 }
 
 pub struct Enricher {
@@ -95,7 +95,8 @@ pub struct Enricher {
     /// The OpsCtrl backend's analysis (`diagnosis.backend`).
     backend: Option<Opinion>,
     metrics: Arc<Metrics>,
-    cache: Mutex<(HashMap<u64, Cached>, u64)>,
+    /// By incident id; the least recently used goes first when full.
+    cache: Mutex<Lru<u64, Cached>>,
 }
 
 impl Enricher {
@@ -114,7 +115,8 @@ impl Enricher {
             llm: None,
             backend: None,
             metrics,
-            cache: Mutex::new((HashMap::new(), 0)),
+            // Open incidents outlive any sensible TTL: only the size bounds it.
+            cache: Mutex::new(Lru::new(MAX_CACHED, Duration::MAX)),
         }
     }
 
@@ -226,7 +228,7 @@ impl Enricher {
         // What kubelet copied from the log tail must not leave unredacted.
         item.incident.finding.message = (self.redact)(&item.incident.finding.message);
         if item.incident.state == State::Resolved {
-            let cached = self.lock().0.remove(&id);
+            let cached = self.lock().remove(&id);
             if let Some(c) = cached {
                 item.events = c.events;
                 item.logs = c.logs;
@@ -239,7 +241,11 @@ impl Enricher {
             return;
         }
         let fp = Fingerprint::of(&item.incident);
-        if let Some(c) = self.lock().0.get(&id).filter(|c| c.fingerprint == fp) {
+        if let Some(c) = self
+            .lock()
+            .get(&id, Instant::now())
+            .filter(|c| c.fingerprint == fp)
+        {
             item.events = c.events.clone();
             item.logs = c.logs.clone();
             item.facts = c.facts.clone();
@@ -303,15 +309,7 @@ impl Enricher {
                 d.backend = answer;
             }
         }
-        let mut cache = self.lock();
-        let (map, seq) = &mut *cache;
-        *seq += 1;
-        if map.len() >= MAX_CACHED && !map.contains_key(&id) {
-            if let Some(oldest) = map.iter().min_by_key(|(_, c)| c.seq).map(|(k, _)| *k) {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(
+        self.lock().insert(
             id,
             Cached {
                 fingerprint: fp,
@@ -319,29 +317,19 @@ impl Enricher {
                 logs: item.logs.clone(),
                 facts: item.facts.clone(),
                 diagnosis: item.diagnosis.clone(),
-                seq: *seq,
             },
+            Instant::now(),
         );
     }
 
     fn redact_diagnosis(&self, item: &mut Item) {
         if let Some(d) = item.diagnosis.as_mut() {
-            redact_diagnosis(d, self.redact);
+            d.redact_with(self.redact);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<u64, Cached>, u64)> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Redacts the parts of a diagnosis that quote pod output (summary,
-/// evidence, fix text); the commands are built from names and stay usable.
-pub fn redact_diagnosis(d: &mut Diagnosis, redact: Redact) {
-    d.summary = redact(&d.summary);
-    d.fix.text = redact(&d.fix.text);
-    for e in &mut d.evidence {
-        *e = redact(e);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru<u64, Cached>> {
+        lock(&self.cache)
     }
 }
 

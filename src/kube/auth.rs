@@ -27,6 +27,7 @@ use base64::Engine as _;
 
 use crate::kube::config::{AuthConfig, EXEC_API_V1, EXEC_API_V1BETA1, ExecConfig};
 use crate::secret::Secret;
+use crate::util::sync::lock;
 
 /// How often a token file is re-read; bound tokens rotate hourly, kubelet refreshes at 80 %.
 pub const TOKEN_FILE_REFRESH: Duration = Duration::from_secs(60);
@@ -197,11 +198,8 @@ impl Authenticator {
         }
     }
 
-    /// The state stays consistent even if a holder panicked, so a poisoned lock is still usable.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 }
 

@@ -164,7 +164,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::types::{Phase, PodRecord};
+    use crate::model::{Phase, PodRecord};
 
     fn pod(name: &str, phase: Phase) -> PodRecord {
         PodRecord::bare("ns", name, phase)

@@ -8,6 +8,9 @@ ureq's connector chain with `KubeTlsConnector`, modelled on ureq's
 `RustlsConnector`. Only connections to the API server's host:port use it;
 any other https URL (e.g. an https proxy) falls through to ureq's stock rustls
 connector with the public web roots.
+
+ureq's `unversioned` API is outside its semver promise, so Cargo.toml pins
+ureq to the minor release this module was written against (3.5).
 */
 
 use std::error::Error as StdError;

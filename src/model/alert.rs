@@ -77,7 +77,8 @@ impl Alert {
             .unwrap_or(Severity::Informational)
     }
 
-    /// A resolution (never held back, never filtered out on its own).
+    /// A resolution. The delivery pool sends it to the sinks whenever they
+    /// got its incident, whatever its severity now (`notify::pool::admit`).
     pub fn is_resolution(&self) -> bool {
         matches!(self, Alert::Incident { item, .. } if item.incident.state == State::Resolved)
     }

@@ -194,6 +194,19 @@ pub struct Diagnosis {
     pub backend: Option<serde_json::Value>,
 }
 
+impl Diagnosis {
+    /// Runs `redact` over the parts that quote pod output: the summary, the
+    /// evidence and the fix's text. The commands are built from names and
+    /// stay usable.
+    pub fn redact_with(&mut self, redact: fn(&str) -> String) {
+        self.summary = redact(&self.summary);
+        self.fix.text = redact(&self.fix.text);
+        for e in &mut self.evidence {
+            *e = redact(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

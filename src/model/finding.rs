@@ -140,6 +140,46 @@ impl FailureType {
     }
 }
 
+/// Which failures are one problem. A container flapping between OOMKilled
+/// and CrashLoopBackOff is one problem (`Crash`); an image that cannot be
+/// pulled and a crash are two, with two fixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// The process runs and dies: OOM kills, crash loops, failed starts,
+    /// restarts, a failed pod.
+    Crash,
+    /// The image cannot be pulled (a missing tag, credentials, the network).
+    ImagePull,
+    /// The image reference is not a valid name: a spec error, never pulled.
+    ImageName,
+    /// The container's configuration (a ConfigMap, Secret or key) is missing.
+    Config,
+    /// The pod cannot be scheduled, or stays Pending.
+    Scheduling,
+    /// The kubelet evicted the pod.
+    Eviction,
+    /// Running but not Ready.
+    Readiness,
+}
+
+impl FailureType {
+    pub fn family(self) -> Family {
+        match self {
+            FailureType::OOMKilled
+            | FailureType::CrashLoopBackOff
+            | FailureType::ContainerStartError
+            | FailureType::HighRestartCount
+            | FailureType::Failed => Family::Crash,
+            FailureType::ImagePullBackOff => Family::ImagePull,
+            FailureType::InvalidImageName => Family::ImageName,
+            FailureType::CreateContainerConfigError => Family::Config,
+            FailureType::Unschedulable | FailureType::PendingTooLong => Family::Scheduling,
+            FailureType::Evicted => Family::Eviction,
+            FailureType::NotReady => Family::Readiness,
+        }
+    }
+}
+
 impl fmt::Display for FailureType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -19,7 +19,7 @@ pub mod pod;
 
 pub use alert::{Alert, Failure, Item, Job};
 pub use diagnosis::{Cause, Diagnosis, Fix};
-pub use finding::{FailureType, Finding, Severity, Termination, Workload};
+pub use finding::{FailureType, Family, Finding, Severity, Termination, Workload};
 pub use incident::{Incident, Notification, State, Transition};
 pub use pod::{
     Condition, ContainerRecord, ContainerState, NamespaceRecord, Owner, Phase, PodRecord, Probe,

@@ -31,8 +31,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{Alert, Failure, Item, Sink};
-use crate::detect::incident::State;
 use crate::kube::client::{Client, Error};
+use crate::model::State;
+use crate::util::sync::lock;
+use crate::util::text::cut_bytes as cut;
 use crate::util::time::format_rfc3339;
 use crate::util::time::{format_micros, now_micros};
 
@@ -77,23 +79,21 @@ impl K8sEvents {
     }
 
     fn remembered(&self, key: &Key) -> bool {
-        self.written
-            .lock()
-            .map(|w| w.get(key).is_some_and(|t| t.elapsed() < REMEMBER))
-            .unwrap_or(false)
+        lock(&self.written)
+            .get(key)
+            .is_some_and(|t| t.elapsed() < REMEMBER)
     }
 
     fn remember(&self, key: Key) {
-        if let Ok(mut w) = self.written.lock() {
-            w.retain(|_, t| t.elapsed() < REMEMBER);
-            if w.len() >= REMEMBER_MAX {
-                // Still full of fresh entries: drop the oldest.
-                if let Some(oldest) = w.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
-                    w.remove(&oldest);
-                }
+        let mut w = lock(&self.written);
+        w.retain(|_, t| t.elapsed() < REMEMBER);
+        if w.len() >= REMEMBER_MAX {
+            // Still full of fresh entries: drop the oldest.
+            if let Some(oldest) = w.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+                w.remove(&oldest);
             }
-            w.insert(key, Instant::now());
         }
+        w.insert(key, Instant::now());
     }
 }
 
@@ -210,21 +210,6 @@ pub fn message(item: &Item) -> String {
     cut(&text, MAX_MESSAGE_BYTES)
 }
 
-/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let ellipsis = '…';
-    let mut end = max - ellipsis.len_utf8();
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = s[..end].to_string();
-    out.push(ellipsis);
-    out
-}
-
 /// How a failed write is handled by the pool.
 fn failure(e: &Error, namespace: &str) -> Failure {
     match e {
@@ -252,9 +237,9 @@ fn failure(e: &Error, namespace: &str) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::Incident;
-    use crate::detect::types::{FailureType, Finding, Termination};
-    use crate::diagnose::{Diagnosis, Fix};
+    use crate::model::Incident;
+    use crate::model::{Diagnosis, Fix};
+    use crate::model::{FailureType, Finding, Termination};
 
     fn finding() -> Finding {
         Finding {

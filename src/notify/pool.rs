@@ -14,19 +14,20 @@ Shutdown (`drain`): no new jobs; workers finish the queue until
 line each and counted, so nothing vanishes without a trace.
 */
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::queue::{Keyed, Queue};
 use super::{Alert, Failure, Job, Sink};
-use crate::detect::types::Severity;
 use crate::metrics::{Metrics, SinkOutcome};
+use crate::model::Severity;
 use crate::output;
 use crate::settings::Alerts;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
+use crate::util::sync::{lock, wait_timeout};
 
 impl Keyed for Job {
     fn keys(&self) -> Vec<u64> {
@@ -94,6 +95,8 @@ struct State {
     deadline: Option<Instant>,
     /// What each busy worker is doing, for the shutdown report.
     working: HashMap<usize, String>,
+    /// Incidents the sinks were told about and not yet told resolved.
+    announced: HashSet<u64>,
 }
 
 struct Shared {
@@ -109,8 +112,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A worker that panicked mid-delivery must not stop the others.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn set_depth(&self, st: &State) {
@@ -141,6 +143,7 @@ impl Pool {
                 closed: false,
                 deadline: None,
                 working: HashMap::new(),
+                announced: HashSet::new(),
             }),
             cv: Condvar::new(),
             cfg,
@@ -167,14 +170,15 @@ impl Pool {
     /// drops the oldest lowest-severity job, logged and counted.
     pub fn submit(&self, job: Job) {
         let s = &self.shared;
-        if !s.cfg.severities.contains(&job.alert.severity()) {
+        let mut st = s.lock();
+        if !admit(&mut st.announced, &s.cfg.severities, &job.alert) {
+            drop(st);
             log::debug!(
                 "notification below ALERT_SEVERITY_FILTERS, not sent: {}",
                 summary(&job)
             );
             return;
         }
-        let mut st = s.lock();
         if st.closed {
             log::warn!(
                 "notification after shutdown began, not sent: {}",
@@ -224,10 +228,7 @@ impl Pool {
             if left.is_zero() {
                 break;
             }
-            st =
-                s.cv.wait_timeout(st, left)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
+            st = wait_timeout(&s.cv, st, left);
         }
         let mut lost: Vec<String> = st.working.values().cloned().collect();
         lost.extend(st.queue.take_all().iter().map(summary));
@@ -242,6 +243,25 @@ impl Pool {
             .fetch_add(lost.len() as u64, Ordering::Relaxed);
         lost.len()
     }
+}
+
+/// Whether the sinks get `alert`: its severity is in ALERT_SEVERITY_FILTERS,
+/// or it resolves an incident they were told about (an incident's type, and
+/// so its severity, may have changed since it was announced). Keeps
+/// `announced` up to date.
+fn admit(announced: &mut HashSet<u64>, severities: &[Severity], alert: &Alert) -> bool {
+    let wanted = severities.contains(&alert.severity());
+    if alert.is_resolution() {
+        let mut told = false;
+        for item in alert.items() {
+            told |= announced.remove(&item.incident.id);
+        }
+        return told || wanted;
+    }
+    if wanted {
+        announced.extend(alert.items().iter().map(|i| i.incident.id));
+    }
+    wanted
 }
 
 fn worker(s: &Shared, id: usize) {
@@ -260,10 +280,7 @@ fn worker(s: &Shared, id: usize) {
                 if st.closed && st.queue.is_empty() {
                     return;
                 }
-                st =
-                    s.cv.wait_timeout(st, Duration::from_millis(500))
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|p| p.into_inner().0);
+                st = wait_timeout(&s.cv, st, Duration::from_millis(500));
             }
         };
         let keys = job.keys();
@@ -349,18 +366,15 @@ fn pause(s: &Shared, d: Duration) -> bool {
             Some(dl) => until.min(dl),
             None => until,
         };
-        st =
-            s.cv.wait_timeout(st, wake.saturating_duration_since(now))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+        st = wait_timeout(&s.cv, st, wake.saturating_duration_since(now));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::incident::{Incident, State as IState};
-    use crate::detect::types::{FailureType, Finding, Workload};
+    use crate::model::{FailureType, Finding, Workload};
+    use crate::model::{Incident, State as IState};
     use crate::notify::Item;
     use std::sync::atomic::{AtomicBool, AtomicUsize};
 
@@ -484,6 +498,86 @@ mod tests {
         p.submit(job(3, FailureType::CrashLoopBackOff));
         p.drain(Duration::from_secs(5));
         assert!(sink.got.lock().unwrap().is_empty());
+    }
+
+    fn resolution(id: u64, kind: FailureType) -> Alert {
+        let mut inc = incident(id, kind);
+        inc.state = IState::Resolved;
+        Alert::Incident {
+            item: Box::new(Item::new(inc, None)),
+            reminder: false,
+        }
+    }
+
+    #[test]
+    fn a_resolution_follows_its_incident_whatever_its_severity_now() {
+        let critical_only = [Severity::Critical];
+        let mut told = HashSet::new();
+        // Announced as a crash loop, resolved as NotReady (medium): sent.
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &job(1, FailureType::CrashLoopBackOff).alert
+        ));
+        assert!(!admit(
+            &mut told,
+            &critical_only,
+            &job(1, FailureType::NotReady).alert
+        ));
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &resolution(1, FailureType::NotReady)
+        ));
+        assert!(told.is_empty(), "forgotten once resolved");
+        // Never announced (filtered out): its resolution is filtered out too.
+        assert!(!admit(
+            &mut told,
+            &critical_only,
+            &job(2, FailureType::NotReady).alert
+        ));
+        assert!(!admit(
+            &mut told,
+            &critical_only,
+            &resolution(2, FailureType::NotReady)
+        ));
+        // Part of a storm that went out counts as announced.
+        let storm = Alert::Storm {
+            shared: String::new(),
+            items: vec![
+                Item::new(incident(3, FailureType::CrashLoopBackOff), None),
+                Item::new(incident(4, FailureType::NotReady), None),
+            ],
+        };
+        assert!(admit(&mut told, &critical_only, &storm));
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &resolution(4, FailureType::NotReady)
+        ));
+        // A wanted severity needs no announcement.
+        assert!(admit(
+            &mut told,
+            &critical_only,
+            &resolution(5, FailureType::OOMKilled)
+        ));
+    }
+
+    #[test]
+    fn the_pool_delivers_a_resolution_below_the_filter() {
+        let sink = flaky(0, false);
+        let mut c = cfg(1);
+        c.severities = vec![Severity::Critical];
+        c.workers = 1;
+        let (p, _) = pool(&sink, c, true);
+        p.submit(job(1, FailureType::CrashLoopBackOff));
+        p.submit(job(1, FailureType::NotReady)); // an update, medium: filtered
+        p.submit(Job {
+            alert: resolution(1, FailureType::NotReady),
+            pods: vec![None],
+        });
+        p.drain(Duration::from_secs(5));
+        assert_eq!(*sink.got.lock().unwrap(), [1, 1]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ Pure: the pool (`pool.rs`) wraps it in a mutex and a condvar.
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::detect::types::Severity;
+use crate::model::Severity;
 
 /// What the queue needs to know of a job.
 pub trait Keyed {

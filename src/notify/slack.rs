@@ -25,9 +25,9 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::{Alert, Item};
-use crate::detect::incident::{Incident, State};
-use crate::detect::types::Severity;
-use crate::diagnose::Diagnosis;
+use crate::model::Diagnosis;
+use crate::model::Severity;
+use crate::model::{Incident, State};
 use crate::output;
 use crate::util::time::format_rfc3339;
 
@@ -354,7 +354,7 @@ fn backend_text(v: &Value) -> String {
     if let Some(s) = v.as_str() {
         return s.to_string();
     }
-    if let Some(line) = crate::backend::summary(v) {
+    if let Some(line) = crate::output::backend_summary(v) {
         return line;
     }
     ["summary", "analysis", "answer", "message"]
@@ -830,8 +830,8 @@ fn signal_name(sig: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::types::{FailureType, Finding};
-    use crate::diagnose::Fix;
+    use crate::model::Fix;
+    use crate::model::{FailureType, Finding};
 
     fn incident(kind: FailureType, state: State) -> Incident {
         let finding = Finding {

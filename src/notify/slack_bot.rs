@@ -32,9 +32,10 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::{Value, json};
 
 use super::{Alert, Failure, Item, Sink, redact_text, slack};
-use crate::detect::incident::State;
+use crate::model::State;
 use crate::net::http::{self, Reply};
 use crate::settings;
+use crate::util::sync::lock;
 
 /// Threads remembered at most; past this the oldest incidents (lowest ids)
 /// are forgotten, and their later alerts start a new message.
@@ -85,8 +86,7 @@ impl SlackBot {
     }
 
     fn threads(&self) -> MutexGuard<'_, BTreeMap<u64, Thread>> {
-        // A panic elsewhere while holding it leaves a usable map.
-        self.threads.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.threads)
     }
 
     fn remember(&self, id: u64, thread: Thread) {

@@ -20,8 +20,8 @@ and the header value never appear in a log line or a failure.
 use serde_json::{Map, Value, json};
 
 use super::{Alert, Failure, Item, Sink, post_attempt, url_secrets};
-use crate::detect::incident::State;
-use crate::detect::types::FailureType;
+use crate::model::FailureType;
+use crate::model::State;
 use crate::output;
 use crate::settings;
 use crate::util::time::{format_rfc3339, unix_now};

@@ -11,7 +11,7 @@ use super::read::{Reader, Unset};
 use super::resolve;
 use super::types::{Alerts, Detect, DiagnosisSettings, Reconnect, Settings};
 use crate::detect::classify::Thresholds;
-use crate::detect::{detector, incident};
+use crate::detect::{incident, tuning as detector};
 
 impl Default for Settings {
     fn default() -> Self {

@@ -287,7 +287,7 @@ pub static RESOLVE_AFTER_MS: Setting<Int> = Setting {
         max: 86_400_000,
         note: "",
     },
-    doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved.",
+    doc: "How long every pod of an incident must be healthy (Running and Ready, or Succeeded) before it is resolved; also how long an incident whose pods were all deleted waits for a failing replacement.",
 };
 
 pub static ALERT_RATE_LIMIT_WINDOW_MINUTES: Setting<Int> = Setting {
@@ -300,7 +300,7 @@ pub static ALERT_RATE_LIMIT_WINDOW_MINUTES: Setting<Int> = Setting {
         max: 1440,
         note: "",
     },
-    doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution is never held back.",
+    doc: "Minimum gap between two notifications of one incident; updates in between are folded into the next one. A resolution or an escalation is never held back.",
 };
 
 pub static ALERT_RENOTIFY_MINUTES: Setting<Int> = Setting {

@@ -12,7 +12,7 @@ use crate::secret::Secret;
 
 /// Detection and incident settings; defined by `detect`, which does not
 /// depend on the settings, and built here.
-pub use crate::detect::detector::Detect;
+pub use crate::detect::tuning::Detect;
 
 /// Where the watches look.
 #[derive(Clone, Debug, PartialEq, Eq)]

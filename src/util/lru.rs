@@ -1,7 +1,8 @@
 /*!
 `Lru`: a bounded map that forgets its least recently used entry first, and
 whose entries expire a fixed time after they were stored. It keeps the LLM's
-answers (`DIAGNOSIS_CACHE_MAX_ENTRIES`, `DIAGNOSIS_CACHE_TTL_MS`).
+answers (`DIAGNOSIS_CACHE_MAX_ENTRIES`, `DIAGNOSIS_CACHE_TTL_MS`) and what
+enrichment gathered per open incident.
 
 Every operation is O(1): a `HashMap` from key to slot, and the entries in a
 dense `Vec` linked into a doubly-linked recency list by index (most recent at
@@ -10,7 +11,7 @@ the head). Removing an entry moves the last slot into its place
 and no tombstone.
 
 The clock is passed in (`now`), never read here, so tests drive time by hand.
-Not thread-safe by itself: `llm::LlmClient` keeps it behind a `Mutex`.
+Not thread-safe by itself: its users keep it behind a `Mutex`.
 */
 
 use std::collections::HashMap;

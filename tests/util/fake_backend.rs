@@ -2,7 +2,7 @@
 A fake OpsCtrl backend for the integration tests: plain HTTP/1.1 on 127.0.0.1, std only, one
 thread per connection, one request per connection (`Connection: close`).
 
-It serves the endpoints the daemon calls (behaviour.md §2.2):
+It serves the endpoints the daemon calls (those the original called):
 * `POST /clusters` `{externalRefId, clusterName, userEmail}`: registers (or finds) a cluster;
   the backend id is `cl_<n>` (deliberately unlike `clu_…`), the org `org_1`; claimed at once
   when `set_claim_on_register(true)`, else pending.

@@ -2,8 +2,8 @@
 //! drive sinks, the LLM or the backend directly: one crash-looping `app`
 //! container of Deployment `web`, overridden where a test cares.
 
-use opsctrl_daemon::detect::incident::{Incident, State};
-use opsctrl_daemon::detect::types::{FailureType, Finding, Workload};
+use opsctrl_daemon::model::{FailureType, Finding, Workload};
+use opsctrl_daemon::model::{Incident, State};
 
 /// The classifier's finding for a crash-looping `app` container of `pod`.
 pub fn finding(kind: FailureType, ns: &str, pod: &str) -> Finding {

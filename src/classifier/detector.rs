@@ -11,53 +11,18 @@ only those. Pure: the caller passes `now` and does the printing.
 
 use std::collections::{HashMap, HashSet};
 
-use super::classify::{Known, Thresholds, classify};
-use super::incident::{Config, Engine, Notification, State, Transition};
-use super::types::Termination;
-use super::workload::workload_of;
 use std::sync::Arc;
 
-use crate::diagnose::rules::{Context, Diagnosis, RuleSet};
+use crate::detect::classify::{Known, Thresholds, classify};
+use crate::detect::incident::Engine;
+pub use crate::detect::tuning::{Detect, engine_config, thresholds};
+use crate::detect::workload::{revision_of, workload_of};
+use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
-use crate::kube::types::{ContainerRecord, ContainerState, Phase, PodRecord};
-
-/// What detection is tuned by, in milliseconds (the settings' units). The
-/// settings build it; its `Default`, the product defaults, is implemented
-/// in `settings::defaults` from the setting definitions.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Detect {
-    pub min_restart: u32,
-    pub max_pending_ms: i64,
-    pub image_pull_grace_ms: i64,
-    pub not_ready_grace_ms: i64,
-    pub resolve_after_ms: i64,
-    pub rate_limit_ms: i64,
-    pub renotify_ms: i64,
-    pub batch_ms: i64,
-    pub storm_threshold: usize,
-}
-
-/// The classifier's thresholds from the settings (milliseconds → seconds).
-pub fn thresholds(d: &Detect) -> Thresholds {
-    Thresholds {
-        min_restart: d.min_restart,
-        max_pending_secs: d.max_pending_ms / 1000,
-        image_pull_grace_secs: d.image_pull_grace_ms / 1000,
-        not_ready_grace_secs: d.not_ready_grace_ms / 1000,
-    }
-}
-
-/// The incident engine's configuration from the settings.
-pub fn engine_config(cluster: String, d: &Detect) -> Config {
-    Config {
-        cluster,
-        resolve_after_ms: d.resolve_after_ms,
-        rate_limit_ms: d.rate_limit_ms,
-        renotify_ms: d.renotify_ms,
-        batch_ms: d.batch_ms,
-        storm_threshold: d.storm_threshold,
-    }
-}
+use crate::model::{
+    ContainerRecord, ContainerState, Diagnosis, Notification, Phase, PodRecord, State, Termination,
+    Transition,
+};
 
 pub struct Detector {
     engine: Engine,
@@ -220,7 +185,7 @@ impl Detector {
         // rather than stay open on pods nobody wants to hear about.
         if pod.ignore || self.ignored_namespaces.contains(&*pod.namespace) {
             self.timed.remove(key);
-            return self.engine.pod_gone(key, now_ms);
+            return self.engine.pod_ignored(key, now_ms);
         }
         // Remember when a container the daemon already knew went into
         // ErrImagePull; pods first met in that state fall back to the
@@ -259,8 +224,14 @@ impl Detector {
         if findings.is_empty() && !self.engine.tracks(key) {
             return Vec::new();
         }
-        self.engine
-            .observe(key, &workload_of(pod), is_healthy(pod), findings, now_ms)
+        self.engine.observe_revision(
+            key,
+            &workload_of(pod),
+            revision_of(pod),
+            is_healthy(pod),
+            findings,
+            now_ms,
+        )
     }
 
     /// The timer tick: re-classify the pods time can change, then let the

@@ -1,0 +1,116 @@
+/*!
+Which LIST+WATCH streams the settings ask for: one for the whole cluster
+(with the excluded namespaces as a field selector) or one per watched
+namespace, plus the namespace stream when cluster-wide. `run` and `scan`
+both plan from here.
+*/
+
+use crate::kube::watch::StreamSpec;
+use crate::settings::{Scope, Settings};
+
+/// The streams the settings ask for.
+pub fn plan_streams(settings: &Settings) -> Vec<StreamSpec> {
+    let spec = |id: usize, name: String, path: String, field_selector: Option<String>| StreamSpec {
+        id: id as u16,
+        name,
+        path,
+        field_selector,
+        label_selector: settings.label_selector.clone(),
+        page_size: settings.page_size,
+    };
+    match &settings.scope {
+        Scope::Cluster { exclude } => {
+            let fs = (!exclude.is_empty()).then(|| {
+                exclude
+                    .iter()
+                    .map(|n| format!("metadata.namespace!={n}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            vec![spec(0, "all namespaces".into(), "/api/v1/pods".into(), fs)]
+        }
+        Scope::Namespaces(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                spec(
+                    i,
+                    format!("namespace {ns}"),
+                    format!("/api/v1/namespaces/{ns}/pods"),
+                    None,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Cluster-wide, namespaces are watched too, for their ignore annotation
+/// (a namespaced Role cannot read namespace objects, so not in list mode).
+pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
+    matches!(settings.scope, Scope::Cluster { .. }).then(|| StreamSpec {
+        id: id as u16,
+        name: "namespaces".into(),
+        path: "/api/v1/namespaces".into(),
+        field_selector: None,
+        label_selector: None,
+        page_size: settings.page_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Reconnect;
+    use std::time::Duration;
+
+    fn settings(scope: Scope) -> Settings {
+        Settings {
+            scope,
+            label_selector: Some("app=web".into()),
+            page_size: 100,
+            reconnect: Reconnect {
+                enabled: true,
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+                multiplier: 2.0,
+                max_failures: 5,
+            },
+            health_port: None,
+            log_filter: "info".into(),
+            cluster_name: None,
+            output: crate::settings::Output::Text,
+            detect: crate::settings::Detect::default(),
+            diagnosis: Default::default(),
+            backend: None,
+            alerts: Default::default(),
+            leader: None,
+        }
+    }
+
+    #[test]
+    fn cluster_scope_is_one_stream_with_exclusions_as_a_field_selector() {
+        let s = plan_streams(&settings(Scope::Cluster {
+            exclude: vec!["kube-system".into(), "kube-public".into()],
+        }));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].path, "/api/v1/pods");
+        assert_eq!(
+            s[0].field_selector.as_deref(),
+            Some("metadata.namespace!=kube-system,metadata.namespace!=kube-public")
+        );
+        assert_eq!(s[0].label_selector.as_deref(), Some("app=web"));
+        let s = plan_streams(&settings(Scope::Cluster { exclude: vec![] }));
+        assert_eq!(s[0].field_selector, None);
+    }
+
+    #[test]
+    fn a_namespace_list_is_one_stream_each() {
+        let s = plan_streams(&settings(Scope::Namespaces(vec!["a".into(), "b".into()])));
+        let paths: Vec<&str> = s.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/api/v1/namespaces/a/pods", "/api/v1/namespaces/b/pods"]
+        );
+        assert_eq!((s[0].id, s[1].id), (0, 1));
+    }
+}
