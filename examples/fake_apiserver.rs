@@ -12,8 +12,14 @@ status updates (restart counts climbing), crash loops starting and ending, and r
 (a pod deleted and its replacement created), until killed or `--seconds` pass.
 */
 
-#[path = "../tests/util/fake_api.rs"]
+// The example uses part of the fakes' API; the integration tests (which have no dead-code
+// allowance) use all of it. `fake_api` finds the server as `super::http`.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/util/fake_api/mod.rs"]
 mod fake_api;
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/util/http/mod.rs"]
+mod http;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,96 +1,153 @@
 #!/usr/bin/env bash
-# Builds the FROM scratch container image (Dockerfile.scratch) and holds it to
-# its size budget: the image is just the static binary, so it should stay small,
-# and this script FAILS if the compressed image grows past 5 MiB.
+# Builds the multi-arch FROM scratch image (Dockerfile.scratch) as one OCI image
+# index and saves it as an OCI archive, then holds every layer to its budget.
 #
-#   scripts/build-image.sh [TAG]       default: opsctrl-daemon:<version>
+#   scripts/build-image.sh [ARCH...]      default: x86_64 aarch64 armv7
+#
+#   ARCH      platform        binary (scripts/build-static.sh)
+#   x86_64    linux/amd64     target/dist/opsctrl-daemon-x86_64
+#   aarch64   linux/arm64     target/dist/opsctrl-daemon-aarch64
+#   armv7     linux/arm/v7    target/dist/opsctrl-daemon-armv7
 #
 # Steps:
-#   1. scripts/build-static.sh x86_64 (release musl build + static-link check);
-#   2. builds the image with docker if a Docker engine answers (`docker info`),
-#      else podman, else buildah; installs podman (or buildah) with apt-get if
-#      none is present. Only building is needed, never running a container.
-#      If the default podman/buildah build fails (e.g. no overlay support in a
-#      sandbox), it retries with chroot isolation and the vfs storage driver;
-#   3. saves the image as a docker-archive (uncompressed layers, as
-#      `docker save` writes), gzips it and prints the compressed size: roughly
-#      what a registry stores and a pull costs.
-# Last line: `image <tag>: <bytes> bytes compressed (<MiB> MiB), binary <bytes> bytes`.
+#   1. scripts/build-static.sh ARCH... (static check, runs under qemu, scan);
+#   2. `buildah build --platform` once per platform, each into one manifest
+#      list (`buildah manifest create`/`--manifest`). FROM scratch has no RUN
+#      step, so no emulation is needed to build foreign platforms. Labels: OCI
+#      version (Cargo.toml), revision (git HEAD), source (Cargo.toml's
+#      repository URL, never a local path);
+#   3. `buildah manifest push --all` into target/image/opsctrl-daemon-<version>.oci.tar,
+#      named <image>:<version> (Cargo.toml, scripts/release-info.sh);
+#   4. removes the manifest list and the per-platform images, and fails if it
+#      left a dangling image behind;
+#   5. `skopeo inspect --raw` of the archive: the index must list exactly the
+#      platforms built; then, from the archive's blobs, every platform's layer
+#      must be under 2 MB compressed (the whole image under 5 MiB), its config
+#      must name its platform, and the OCI labels must be there.
+# PUSH=docker://REGISTRY/NAME:TAG pushes the same index there (the release
+# pipeline; needs `buildah login` first), and DIGESTFILE=PATH gets its digest
+# (what cosign signs).
+# If buildah's default storage fails (e.g. no overlay support in a sandbox),
+# it retries with the vfs storage driver and chroot isolation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LIMIT=5242880 # 5 MiB
-BIN=target/x86_64-unknown-linux-musl/release/opsctrl-daemon
+LAYER_LIMIT=2000000  # 2 MB per compressed layer
+TOTAL_LIMIT=5242880  # 5 MiB per platform
+ARCHES=("${@:-x86_64}")
+[ $# -eq 0 ] && ARCHES=(x86_64 aarch64 armv7)
 
-scripts/build-static.sh x86_64
-
-VERSION=$("$BIN" --version | awk '{ print $2 }')
-TAG=${1:-opsctrl-daemon:${VERSION}}
-# Userinfo (a token in an https remote) must never end up in an image label.
-SOURCE=$(git remote get-url origin 2>/dev/null | sed -E 's#://[^/@]*@#://#' || true)
-BUILD_ARGS=()
-[ -n "$SOURCE" ] && BUILD_ARGS+=(--build-arg "OCI_SOURCE=$SOURCE")
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-ARCHIVE="$WORK/image.tar"
-
-apt_install() {
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+platform() {
+  case "$1" in
+    x86_64) echo linux/amd64 ;;
+    aarch64) echo linux/arm64 ;;
+    armv7) echo linux/arm/v7 ;;
+    *) echo "usage: $0 [x86_64|aarch64|armv7]..." >&2; exit 2 ;;
+  esac
 }
+for a in "${ARCHES[@]}"; do platform "$a" >/dev/null; done
 
-if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-  ENGINE=docker
-elif command -v podman >/dev/null 2>&1; then
-  ENGINE=podman
-elif command -v buildah >/dev/null 2>&1; then
-  ENGINE=buildah
-else
-  apt_install podman || apt_install buildah || true
-  if command -v podman >/dev/null 2>&1; then
-    ENGINE=podman
-  elif command -v buildah >/dev/null 2>&1; then
-    ENGINE=buildah
-  else
-    echo "error: no docker engine answers and neither podman nor buildah could be installed" >&2
-    exit 1
-  fi
+scripts/build-static.sh "${ARCHES[@]}"
+
+eval "$(scripts/release-info.sh)"
+REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then REVISION="$REVISION-dirty"; fi
+OUT_DIR=target/image
+ARCHIVE=$OUT_DIR/opsctrl-daemon-$VERSION.oci.tar
+mkdir -p "$OUT_DIR"
+rm -f "$ARCHIVE"
+
+for c in buildah skopeo; do
+  command -v "$c" >/dev/null 2>&1 || {
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y buildah skopeo
+  }
+done
+
+BUILDAH=(buildah)
+if ! buildah images >/dev/null 2>&1; then
+  echo "buildah's default storage does not work here; using the vfs storage driver" >&2
+  BUILDAH=(buildah --storage-driver vfs)
 fi
-echo "== building $TAG with $ENGINE"
+LIST=localhost/opsctrl-daemon-build-$$
+TAGS=()
+cleanup() {
+  "${BUILDAH[@]}" manifest rm "$LIST" >/dev/null 2>&1 || true
+  for t in "${TAGS[@]}"; do "${BUILDAH[@]}" rmi "$t" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+dangling_before=$("${BUILDAH[@]}" images --filter dangling=true -q | sort)
 
-case "$ENGINE" in
-  docker)
-    docker build -f Dockerfile.scratch "${BUILD_ARGS[@]}" -t "$TAG" .
-    docker save -o "$ARCHIVE" "$TAG"
-    ;;
-  podman)
-    PODMAN=(podman)
-    if ! podman build -f Dockerfile.scratch "${BUILD_ARGS[@]}" -t "$TAG" .; then
-      echo "podman build failed; retrying with --isolation chroot and the vfs storage driver" >&2
-      PODMAN=(podman --storage-driver vfs)
-      "${PODMAN[@]}" build --isolation chroot -f Dockerfile.scratch "${BUILD_ARGS[@]}" -t "$TAG" .
-    fi
-    "${PODMAN[@]}" save --format docker-archive -o "$ARCHIVE" "$TAG"
-    ;;
-  buildah)
-    BUILDAH=(buildah)
-    if ! buildah bud -f Dockerfile.scratch "${BUILD_ARGS[@]}" -t "$TAG" .; then
-      echo "buildah bud failed; retrying with --isolation chroot and the vfs storage driver" >&2
-      BUILDAH=(buildah --storage-driver vfs)
-      "${BUILDAH[@]}" bud --isolation chroot -f Dockerfile.scratch "${BUILD_ARGS[@]}" -t "$TAG" .
-    fi
-    "${BUILDAH[@]}" push --disable-compression "$TAG" "docker-archive:$ARCHIVE:$TAG"
-    ;;
-esac
-
-gzip -c "$ARCHIVE" >"$ARCHIVE.gz"
-BYTES=$(stat -c %s "$ARCHIVE.gz")
-MIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.2f", b / 1048576 }')
-BIN_BYTES=$(stat -c %s "$BIN")
-echo "saved archive (uncompressed layers): $(stat -c %s "$ARCHIVE") bytes"
-if [ "$BYTES" -gt "$LIMIT" ]; then
-  echo "error: image $TAG is $BYTES bytes compressed ($MIB MiB), over the $LIMIT-byte (5 MiB) budget" >&2
+"${BUILDAH[@]}" manifest create "$LIST" >/dev/null
+for a in "${ARCHES[@]}"; do
+  p=$(platform "$a")
+  tag="$LIST-$a"
+  TAGS+=("$tag")
+  echo "== building $p from target/dist/opsctrl-daemon-$a"
+  args=(--platform "$p" -f Dockerfile.scratch --layers=false --tag "$tag" --manifest "$LIST"
+    --build-arg "BINARY=target/dist/opsctrl-daemon-$a"
+    --build-arg "OCI_VERSION=$VERSION" --build-arg "OCI_REVISION=$REVISION" --build-arg "OCI_SOURCE=$SOURCE")
+  if ! "${BUILDAH[@]}" build --quiet "${args[@]}" . >/dev/null; then
+    echo "buildah build failed; retrying with --isolation chroot" >&2
+    "${BUILDAH[@]}" build --quiet --isolation chroot "${args[@]}" . >/dev/null
+  fi
+done
+"${BUILDAH[@]}" manifest push --quiet --all --format oci "$LIST" "oci-archive:$ARCHIVE:$IMAGE_REF"
+if [ -n "${PUSH:-}" ]; then
+  echo "== pushing $PUSH"
+  "${BUILDAH[@]}" manifest push --all --format oci ${DIGESTFILE:+--digestfile "$DIGESTFILE"} "$LIST" "$PUSH"
+fi
+cleanup
+TAGS=()
+dangling_after=$("${BUILDAH[@]}" images --filter dangling=true -q | sort)
+new_dangling=$(comm -13 <(echo "$dangling_before") <(echo "$dangling_after") | grep . || true)
+if [ -n "$new_dangling" ]; then
+  echo "error: the build left dangling images: $new_dangling" >&2
   exit 1
 fi
-echo "image $TAG: $BYTES bytes compressed ($MIB MiB), binary $BIN_BYTES bytes"
+echo "no images left behind (manifest list and per-platform images removed)"
+
+echo "== $ARCHIVE ($IMAGE_REF)"
+skopeo inspect --raw "oci-archive:$ARCHIVE" >"$OUT_DIR/index.json"
+python3 - "$ARCHIVE" "$OUT_DIR/index.json" "$LAYER_LIMIT" "$TOTAL_LIMIT" "$SOURCE" "$VERSION" "${ARCHES[@]}" <<'PY'
+import json, sys, tarfile
+archive, index_path, layer_limit, total_limit, source, version, *arches = sys.argv[1:]
+layer_limit, total_limit = int(layer_limit), int(total_limit)
+want = {"x86_64": ("amd64", None), "aarch64": ("arm64", None), "armv7": ("arm", "v7")}
+index = json.load(open(index_path))
+problems = []
+seen = sorted((m["platform"]["architecture"], m["platform"].get("variant")) for m in index["manifests"])
+expected = sorted(want[a] for a in arches)
+if seen != expected:
+    problems.append(f"index platforms {seen}, expected {expected}")
+print(f"index {index['mediaType']}: {len(index['manifests'])} platforms")
+# The per-platform manifests and configs, read from the archive (an OCI layout).
+tar = tarfile.open(archive)
+blob = lambda digest: json.load(tar.extractfile("blobs/sha256/" + digest.split(":", 1)[1]))
+for m in index["manifests"]:
+    arch, variant = m["platform"]["architecture"], m["platform"].get("variant")
+    plat = f"linux/{arch}" + (f"/{variant}" if variant else "")
+    manifest = blob(m["digest"])
+    config = blob(manifest["config"]["digest"])
+    total = 0
+    for layer in manifest["layers"]:
+        d, size = layer["digest"], layer["size"]
+        total += size
+        print(f"  {plat:<13} layer {d[7:19]} {size:>9} bytes compressed ({size / 1048576:.2f} MiB, {layer['mediaType'].rsplit('.', 1)[-1]})")
+        if size >= layer_limit:
+            problems.append(f"{plat}: layer {d} is {size} bytes, not under {layer_limit}")
+    if total > total_limit:
+        problems.append(f"{plat}: {total} bytes of layers, over {total_limit}")
+    if config.get("architecture") != arch or config.get("variant") != variant:
+        problems.append(f"{plat}: the config says {config.get('architecture')}/{config.get('variant')}")
+    labels = config.get("config", {}).get("Labels") or {}
+    if labels.get("org.opencontainers.image.source") != source or labels.get("org.opencontainers.image.version") != version \
+            or not labels.get("org.opencontainers.image.revision"):
+        problems.append(f"{plat}: OCI labels {labels}")
+    print(f"  {plat:<13} user {config['config'].get('User')}, labels version={labels.get('org.opencontainers.image.version')}"
+          f" revision={labels.get('org.opencontainers.image.revision', '')[:12]} source={labels.get('org.opencontainers.image.source')}")
+for p in problems:
+    print("FAIL", p)
+sys.exit(1 if problems else 0)
+PY
+echo "image $IMAGE_REF: $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"

@@ -1,47 +1,63 @@
 #!/usr/bin/env bash
-# Builds the fully static (musl) release binary of opsctrl-daemon, the one the
-# FROM scratch image (Dockerfile.scratch) ships: a scratch image has no libc and
-# no dynamic loader, so the binary must have no NEEDED libraries and no INTERP.
+# Builds the fully static release binaries of opsctrl-daemon, the ones the
+# FROM scratch image (Dockerfile.scratch) and the GitHub release ship: a scratch
+# image has no libc and no dynamic loader, so a binary must have no NEEDED
+# libraries and no INTERP header.
 #
-#   scripts/build-static.sh [x86_64|aarch64|all]     default: x86_64
+#   scripts/build-static.sh [x86_64|aarch64|armv7|all]...     default: x86_64
 #
-# It installs what it lacks (run as root): the rustup target, musl-tools
-# (musl-gcc, for C code such as ring's) and `file`. After each build it FAILS
-# unless `file` says "statically linked"/"static-pie linked" and `readelf`
-# shows neither a NEEDED entry nor an INTERP header, then prints the path and
-# size of the binary.
+#   arch      Rust target                      C compiler and linker (Debian)
+#   x86_64    x86_64-unknown-linux-musl        musl-gcc (musl-tools)
+#   aarch64   aarch64-unknown-linux-musl       aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)
+#   armv7     armv7-unknown-linux-musleabihf   arm-linux-gnueabihf-gcc (gcc-arm-linux-gnueabihf)
 #
-# aarch64 (aarch64-unknown-linux-musl), cross-built from x86_64 Debian:
-#   - Debian has no aarch64 musl-gcc, so ring's C/asm is compiled with
-#     gcc-aarch64-linux-gnu (CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc)
-#     and the same gcc is the linker
-#     (CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc).
-#     That works because rustc's musl targets link "self-contained": rustc
-#     passes its own musl crt1.o/crti.o and libc.a from the rust-std component,
-#     so the glibc cross toolchain only assembles/links, never supplies a libc.
-#   - RUSTFLAGS="-C target-feature=+crt-static" is the musl default already,
-#     set explicitly so an outer RUSTFLAGS cannot turn it off.
-#   - The result is checked like x86_64, then run under qemu-user-static
-#     (`qemu-aarch64-static <bin> --version`) to prove it actually executes.
-#   - Tried on Debian 12 x86_64 (2026-11-25): builds, passes the static check
-#     and prints its version under qemu-aarch64-static.
-#   - Not needed, so not tried: if gcc linking ever breaks, the alternative is
-#     rust-lld (`-C linker=rust-lld -C linker-flavor=ld.lld`), keeping the
-#     aarch64-linux-gnu-gcc CC for ring's C code.
-# If any aarch64 step fails, the script says which step and why and exits
-# non-zero; with `all`, the x86_64 result is still built and reported.
+# It installs what it lacks (run as root): the rustup target, the cross
+# compiler, qemu-user-static, `file` and binutils. Each binary must then pass
+# three checks or the script FAILS for that arch:
+#   1. static: `file` says "statically linked"/"static-pie linked" and readelf
+#      shows neither a NEEDED entry nor an INTERP header;
+#   2. it runs: `--version` prints this version (ARM under qemu-aarch64-static /
+#      qemu-arm-static);
+#   3. it works: `scan -f tests/fixtures/scan-sample.json` exits 1 (the sample
+#      has failing pods) and, for the ARM binaries, prints exactly what the
+#      x86_64 one prints.
+# Then its size is printed and it is copied to target/dist/opsctrl-daemon-<arch>
+# (the release assets).
+#
+# Cross-building (aarch64, armv7) from x86_64 Debian: Debian has no ARM musl-gcc,
+# so ring's C/asm is compiled with Debian's glibc cross gcc, and the same gcc is
+# the linker. That works because rustc's musl targets link "self-contained":
+# rustc passes its own musl crt1.o/crti.o and libc.a from the rust-std
+# component, so the glibc cross toolchain only assembles and links, never
+# supplies a libc. RUSTFLAGS="-C target-feature=+crt-static" is the musl default
+# already, set explicitly so an outer RUSTFLAGS cannot turn it off.
+#
+# armv7 when the rustup mirror has no armv7-unknown-linux-musleabihf (it answers
+# 404 on some mirrors): the script says so and builds armv7-unknown-linux-gnueabihf
+# with crt-static instead. That binary is just as static (glibc's libc.a; since
+# glibc 2.34 the files and dns name services are inside libc, so name resolution
+# needs no NSS modules at run time), runs on the same CPUs (ARMv7-A, hard float),
+# and passes the same three checks; it is larger. OPSCTRL_ARMV7_MUSL_ONLY=1 turns
+# the fallback off and makes the missing target a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ARCH=${1:-x86_64}
-case "$ARCH" in
-  x86_64 | aarch64) ARCHES=("$ARCH") ;;
-  all) ARCHES=(x86_64 aarch64) ;;
-  *)
-    echo "usage: $0 [x86_64|aarch64|all]" >&2
-    exit 2
-    ;;
-esac
+ARCHES=()
+for a in "${@:-x86_64}"; do
+  case "$a" in
+    x86_64 | aarch64 | armv7) ARCHES+=("$a") ;;
+    all) ARCHES+=(x86_64 aarch64 armv7) ;;
+    *)
+      echo "usage: $0 [x86_64|aarch64|armv7|all]..." >&2
+      exit 2
+      ;;
+  esac
+done
+VERSION=$(scripts/release-info.sh VERSION)
+SAMPLE=tests/fixtures/scan-sample.json
+DIST=target/dist
+mkdir -p "$DIST"
+rm -f "$DIST"/scan-*.txt
 
 APT_UPDATED=0
 apt_install() {
@@ -61,8 +77,13 @@ need_cmd() {
   }
 }
 
-need_rust_target() {
-  rustup target list --installed | grep -qx "$1" || rustup target add "$1"
+# have_rust_target TRIPLE: installed, or added now (rustup's error in one line).
+have_rust_target() {
+  local err
+  rustup target list --installed | grep -qx "$1" && return 0
+  err=$(RUST_BACKTRACE=0 rustup target add "$1" 2>&1) && return 0
+  echo "rustup target add $1: $(echo "$err" | grep -m1 -E '^error|status code' || echo "$err" | tail -1)" >&2
+  return 1
 }
 
 # check_static BIN: fail unless BIN is a static (or static-pie) executable.
@@ -90,54 +111,113 @@ check_static() {
   echo "static: no NEEDED entries, no INTERP header"
 }
 
-report() {
-  local bin=$1 size
-  size=$(stat -c %s "$bin")
-  echo "binary: $bin ($size bytes, $(awk -v b="$size" 'BEGIN { printf "%.2f", b / 1048576 }') MiB)"
+# prove ARCH BIN [RUNNER]: --version and a scan of the sample, under RUNNER (qemu).
+prove() {
+  local arch=$1 bin=$2 runner=${3:-} out rc=0
+  out=$($runner "$bin" --version 2>&1) || {
+    echo "$arch: FAILED to run${runner:+ under $runner}: $out" >&2
+    return 1
+  }
+  [ "$out" = "opsctrl-daemon $VERSION" ] || {
+    echo "$arch: --version printed '$out', not 'opsctrl-daemon $VERSION'" >&2
+    return 1
+  }
+  echo "${runner:-native}: $out"
+  $runner "$bin" scan -f "$SAMPLE" >"$DIST/scan-$arch.txt" 2>&1 || rc=$?
+  if [ "$rc" != 1 ]; then
+    echo "$arch: scan -f $SAMPLE exited $rc, not 1 (the sample has failing pods):" >&2
+    cat "$DIST/scan-$arch.txt" >&2
+    return 1
+  fi
+  if [ "$arch" != x86_64 ] && [ -f "$DIST/scan-x86_64.txt" ]; then
+    cmp -s "$DIST/scan-x86_64.txt" "$DIST/scan-$arch.txt" || {
+      echo "$arch: scan output differs from x86_64's:" >&2
+      diff "$DIST/scan-x86_64.txt" "$DIST/scan-$arch.txt" >&2 || true
+      return 1
+    }
+    echo "scan -f $SAMPLE: exit 1, $(grep -c '^shop ' "$DIST/scan-$arch.txt") incidents, the same output as x86_64"
+  else
+    echo "scan -f $SAMPLE: exit 1, $(grep -c '^shop ' "$DIST/scan-$arch.txt") incidents"
+  fi
 }
 
+# build ARCH TRIPLE [CC]: cargo build for TRIPLE, cross-compiling with CC.
+build() {
+  local arch=$1 triple=$2 cc=${3:-} upper
+  echo "== building $arch ($triple)"
+  if [ -n "$cc" ]; then
+    upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+    env "CC_${triple//-/_}=$cc" "AR_${triple//-/_}=${cc%gcc}ar" \
+      "CARGO_TARGET_${upper}_LINKER=$cc" \
+      RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+      cargo build --release --locked --target "$triple" --bin opsctrl-daemon
+  else
+    # musl-gcc is cc's default for this target and crt-static the target's
+    # default, so the plain command builds the same artefact (and shares its cache).
+    cargo build --release --locked --target "$triple" --bin opsctrl-daemon
+  fi
+}
+
+report() {
+  local arch=$1 bin=$2 triple=$3 size
+  size=$(stat -c %s "$bin")
+  cp "$bin" "$DIST/opsctrl-daemon-$arch"
+  echo "$triple" >"$DIST/opsctrl-daemon-$arch.target"
+  echo "binary $arch: $bin ($triple, $size bytes, $(awk -v b="$size" 'BEGIN { printf "%.2f", b / 1048576 }') MiB) -> $DIST/opsctrl-daemon-$arch"
+}
+
+# Explicit returns below: these run under `if !`, where set -e does not apply.
 build_x86_64() {
   local triple=x86_64-unknown-linux-musl
   local bin="target/$triple/release/opsctrl-daemon"
-  # Explicit returns: this runs under `if !`, where set -e does not apply.
-  need_rust_target "$triple" || return 1
+  have_rust_target "$triple" || { echo "x86_64: FAILED at 'rustup target add $triple'" >&2; return 1; }
   need_cmd musl-gcc musl-tools || return 1
-  echo "== building $triple"
-  # musl-gcc is cc's default for this target and crt-static the target's
-  # default, so the plain command the README gives builds the same artefact
-  # (and shares its cache).
-  cargo build --release --locked --target "$triple" --bin opsctrl-daemon || return 1
+  build x86_64 "$triple" || { echo "x86_64: FAILED at 'cargo build --target $triple'" >&2; return 1; }
   check_static "$bin" || return 1
-  "$bin" --version || return 1
-  report "$bin"
+  prove x86_64 "$bin" || return 1
+  report x86_64 "$bin" "$triple"
 }
 
-# aarch64 failures name the step that failed; see the header for the approach.
 build_aarch64() {
   local triple=aarch64-unknown-linux-musl
   local bin="target/$triple/release/opsctrl-daemon"
-  need_rust_target "$triple" || { echo "aarch64: FAILED at 'rustup target add $triple'" >&2; return 1; }
+  have_rust_target "$triple" || { echo "aarch64: FAILED at 'rustup target add $triple'" >&2; return 1; }
   need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu ||
     { echo "aarch64: FAILED installing gcc-aarch64-linux-gnu (cross C compiler for ring)" >&2; return 1; }
-  echo "== building $triple"
-  if ! CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc \
-    AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --release --locked --target "$triple" --bin opsctrl-daemon; then
-    echo "aarch64: FAILED at 'cargo build --target $triple' (compiler/linker error above)" >&2
-    return 1
-  fi
+  build aarch64 "$triple" aarch64-linux-gnu-gcc ||
+    { echo "aarch64: FAILED at 'cargo build --target $triple' (compiler/linker error above)" >&2; return 1; }
   check_static "$bin" || { echo "aarch64: FAILED the static-linking check" >&2; return 1; }
   need_cmd qemu-aarch64-static qemu-user-static ||
     { echo "aarch64: built, but FAILED installing qemu-user-static to run it" >&2; return 1; }
-  local out
-  if ! out=$(qemu-aarch64-static "$bin" --version 2>&1); then
-    echo "aarch64: built, but FAILED to run under qemu-aarch64-static: $out" >&2
-    return 1
+  prove aarch64 "$bin" qemu-aarch64-static || return 1
+  report aarch64 "$bin" "$triple"
+}
+
+build_armv7() {
+  local triple=armv7-unknown-linux-musleabihf
+  if ! have_rust_target "$triple"; then
+    if [ "${OPSCTRL_ARMV7_MUSL_ONLY:-0}" = 1 ]; then
+      echo "armv7: BLOCKED: the rustup mirror has no $triple (see the rustup line above)" >&2
+      return 1
+    fi
+    echo "armv7: the rustup mirror has no $triple (see the rustup line above);" \
+      "building armv7-unknown-linux-gnueabihf with crt-static instead (static glibc, same CPUs)"
+    triple=armv7-unknown-linux-gnueabihf
+    have_rust_target "$triple" || {
+      echo "armv7: BLOCKED: neither armv7-unknown-linux-musleabihf nor $triple can be installed" >&2
+      return 1
+    }
   fi
-  echo "qemu-aarch64-static: $out"
-  report "$bin"
+  local bin="target/$triple/release/opsctrl-daemon"
+  need_cmd arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf ||
+    { echo "armv7: FAILED installing gcc-arm-linux-gnueabihf (cross C compiler for ring)" >&2; return 1; }
+  build armv7 "$triple" arm-linux-gnueabihf-gcc ||
+    { echo "armv7: FAILED at 'cargo build --target $triple' (compiler/linker error above)" >&2; return 1; }
+  check_static "$bin" || { echo "armv7: FAILED the static-linking check" >&2; return 1; }
+  need_cmd qemu-arm-static qemu-user-static ||
+    { echo "armv7: built, but FAILED installing qemu-user-static to run it" >&2; return 1; }
+  prove armv7 "$bin" qemu-arm-static || return 1
+  report armv7 "$bin" "$triple"
 }
 
 need_cmd file file
@@ -148,6 +228,10 @@ for a in "${ARCHES[@]}"; do
   if ! "build_$a"; then
     failed+=("$a")
   fi
+done
+echo "== sizes"
+for a in "${ARCHES[@]}"; do
+  [ -f "$DIST/opsctrl-daemon-$a" ] && printf '%-8s %-32s %9d bytes\n' "$a" "$(cat "$DIST/opsctrl-daemon-$a.target")" "$(stat -c %s "$DIST/opsctrl-daemon-$a")"
 done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "error: static build failed for: ${failed[*]}" >&2

@@ -28,6 +28,9 @@ pub struct Need {
     /// `log` for `pods/log`; empty for the resource itself.
     pub subresource: &'static str,
     pub namespace: Option<String>,
+    /// The one object the daemon uses (the Lease for `get` and `update`), so a rule limited
+    /// to it with `resourceNames`, as the manifests' is, answers yes.
+    pub name: Option<String>,
     pub why: &'static str,
 }
 
@@ -44,6 +47,7 @@ impl Need {
             resource,
             subresource: "",
             namespace: ns,
+            name: None,
             why,
         }
     }
@@ -114,6 +118,8 @@ pub fn needs(settings: &Settings) -> Vec<Need> {
         for verb in ["get", "create", "update"] {
             out.push(Need {
                 group: "coordination.k8s.io",
+                // RBAC cannot see the name of an object being created.
+                name: (verb != "create").then(|| lease.name.clone()),
                 ..Need::core(
                     verb,
                     "leases",
@@ -246,6 +252,9 @@ pub fn run(settings: &Settings, client: &Client) -> Result<bool, String> {
         if let Some(ns) = &need.namespace {
             attrs["namespace"] = json!(ns);
         }
+        if let Some(name) = &need.name {
+            attrs["name"] = json!(name);
+        }
         let body = json!({
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SelfSubjectAccessReview",
@@ -360,6 +369,14 @@ mod tests {
                 "update leases.coordination.k8s.io opsctrl",
             ]
         );
+        // get and update name the Lease (the manifests' rule is limited to it); a create
+        // cannot be.
+        let names: Vec<Option<&str>> = n[5..].iter().map(|n| n.name.as_deref()).collect();
+        assert_eq!(
+            names,
+            [Some("opsctrl-daemon"), None, Some("opsctrl-daemon")]
+        );
+        assert!(n[..5].iter().all(|n| n.name.is_none()));
         let subject = "--serviceaccount=opsctrl:opsctrl-daemon";
         let logs = fix(&n[3], subject);
         assert!(

@@ -24,6 +24,8 @@ pub enum Command {
     Check,
     /// List once, print the would-be incidents, exit 1 if anything fails.
     Scan,
+    /// Send one labelled test notification through every configured sink.
+    TestAlert,
 }
 
 impl Command {
@@ -32,6 +34,7 @@ impl Command {
             Command::Run => "run",
             Command::Check => "check",
             Command::Scan => "scan",
+            Command::TestAlert => "test-alert",
         }
     }
 }
@@ -68,33 +71,83 @@ impl Source for Cli {
     }
 }
 
+/// Which program the user ran: the daemon, or the same binary installed as
+/// the kubectl plugin `kubectl-opsctrl` (run as `kubectl opsctrl ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    Daemon,
+    KubectlPlugin,
+}
+
+impl Program {
+    /// From `argv[0]`: a file named `kubectl-opsctrl` (any directory, any
+    /// extension such as `.exe`) is the plugin.
+    pub fn from_argv0(argv0: Option<&std::ffi::OsStr>) -> Program {
+        let stem = argv0
+            .map(std::path::Path::new)
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned());
+        if stem.as_deref() == Some("kubectl-opsctrl") {
+            Program::KubectlPlugin
+        } else {
+            Program::Daemon
+        }
+    }
+
+    /// How the user types the program in a command line.
+    pub fn invocation(self) -> &'static str {
+        match self {
+            Program::Daemon => "opsctrl-daemon",
+            Program::KubectlPlugin => "kubectl opsctrl",
+        }
+    }
+}
+
 pub fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
+    parse_as(Program::Daemon, args)
+}
+
+/// As the kubectl plugin, no command prints the help instead of starting the
+/// daemon (a plugin is run for one answer), and the help says `kubectl opsctrl`.
+pub fn parse_as(program: Program, args: Vec<OsString>) -> Result<Parsed, String> {
+    let help_for = |command| match program {
+        Program::Daemon => help(command),
+        Program::KubectlPlugin => help(command)
+            .replace("opsctrl-daemon [run]", "opsctrl-daemon run")
+            .replace(" (the default); print", "; print")
+            .replace("opsctrl-daemon ", "kubectl opsctrl "),
+    };
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains("--version") || args.contains("-V") {
         return Ok(Parsed::Version);
     }
     let wants_help = args.contains(["-h", "--help"]);
     let command = match args.subcommand().map_err(|e| e.to_string())? {
+        None if program == Program::KubectlPlugin => {
+            return Ok(Parsed::Help(help_for(Command::Run)));
+        }
         None => Command::Run,
         Some(s) if s == "run" => Command::Run,
         Some(s) if s == "check" => Command::Check,
         Some(s) if s == "scan" => Command::Scan,
+        Some(s) if s == "test-alert" => Command::TestAlert,
         Some(s) if s == "help" => {
             let topic = args.subcommand().map_err(|e| e.to_string())?;
             return Ok(Parsed::Help(match topic.as_deref() {
-                Some("check") => help(Command::Check),
-                Some("scan") => help(Command::Scan),
-                _ => help(Command::Run),
+                Some("check") => help_for(Command::Check),
+                Some("scan") => help_for(Command::Scan),
+                Some("test-alert") => help_for(Command::TestAlert),
+                _ => help_for(Command::Run),
             }));
         }
         Some(s) => {
             return Err(format!(
-                "unknown command {s:?} (allowed: run, scan, check, help; see --help)"
+                "unknown command {s:?} (allowed: run, scan, check, test-alert, help; see --help)"
             ));
         }
     };
     if wants_help {
-        return Ok(Parsed::Help(help(command)));
+        return Ok(Parsed::Help(help_for(command)));
     }
 
     let value = |args: &mut pico_args::Arguments, flag: &'static str| {
@@ -154,12 +207,14 @@ pub fn help(command: Command) -> String {
 Usage: opsctrl-daemon [run] [OPTIONS]
        opsctrl-daemon scan [-f FILE] [OPTIONS]
        opsctrl-daemon check [OPTIONS]
+       opsctrl-daemon test-alert [OPTIONS]
        opsctrl-daemon help [COMMAND] | --version
 
 Commands:
-    run      Watch the cluster until SIGTERM/SIGINT (the default); print incidents
-    scan     Look once, print what is failing, exit 1 if anything is
-    check    Check that this identity has every permission the daemon needs
+    run         Watch the cluster until SIGTERM/SIGINT (the default); print incidents
+    scan        Look once, print what is failing, exit 1 if anything is
+    check       Check that this identity has every permission the daemon needs
+    test-alert  Send one labelled test notification through every configured sink
 
 {CLUSTER_FLAGS}
 Settings (a flag beats its environment variable, which beats the default):
@@ -213,6 +268,27 @@ Asks the API server (SelfSubjectAccessReview) for each permission the daemon
 needs with the current settings (pods list/watch and events list, cluster-wide
 or in each of WATCH_NAMESPACES) and prints yes/no, with the RBAC change that
 fixes each no. Exit 0 when all are granted, 1 when any is missing, 2 on error.
+
+{CLUSTER_FLAGS}
+Every setting flag of `run` is accepted too (see `opsctrl-daemon --help`).
+"
+            );
+        }
+        Command::TestAlert => {
+            let _ = write!(
+                out,
+                "opsctrl-daemon test-alert: do the alerts get through?
+
+Usage: opsctrl-daemon test-alert [--kubeconfig PATH] [--context NAME] [SETTINGS]
+
+Sends one notification, clearly labelled as a test (workload
+TEST/opsctrl-daemon-test-alert, reason TestAlert), through every configured
+sink: SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN, WEBHOOK_URL and, with
+EMIT_K8S_EVENTS=true, a Kubernetes Event (on this pod when POD_NAME is set).
+Each sink gets ALERT_MAX_ATTEMPTS tries, and one line says whether it
+accepted. Exit 0 when every sink accepted, 1 when any refused, 2 on error
+(no sink configured, a bad setting). The cluster is only contacted for the
+Event sink.
 
 {CLUSTER_FLAGS}
 Every setting flag of `run` is accepted too (see `opsctrl-daemon --help`).

@@ -32,14 +32,9 @@ use crate::kube::watch::{Msg, Namespaces, Pods, Shared, Stream};
 use crate::leader::{self, Elector, Leadership};
 use crate::metrics::Metrics;
 use crate::model::{Failure, Item};
-use crate::net::http;
-use crate::notify::Sink;
-use crate::notify::k8s_event::K8sEvents;
 use crate::notify::log::LogSink;
 use crate::notify::pool::{self, Pool};
-use crate::notify::slack_bot::SlackBot;
-use crate::notify::slack_webhook::SlackWebhook;
-use crate::notify::webhook::Webhook;
+use crate::notify::{self, Sink};
 use crate::output;
 use crate::serve;
 use crate::settings::{Alerts, Output, Settings};
@@ -114,31 +109,10 @@ impl Apply<'_> {
     }
 }
 
-/// Deadline of one delivery attempt (connect included); a hung receiver
-/// costs one attempt, not a worker.
-const SINK_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The notification sinks the settings ask for; the log always records.
 fn sinks(settings: &Settings, client: &Client) -> Vec<Box<dyn Sink>> {
-    let a = &settings.alerts;
-    let agent = || http::agent(SINK_TIMEOUT);
     let mut out: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
-    if let Some(url) = &a.slack_webhook {
-        out.push(Box::new(SlackWebhook::new(url.clone(), agent())));
-    }
-    if let Some(bot) = &a.slack_bot {
-        out.push(Box::new(SlackBot::new(bot.clone(), agent())));
-    }
-    if let Some(w) = &a.webhook {
-        out.push(Box::new(Webhook::new(w.clone(), agent())));
-    }
-    if a.emit_k8s_events {
-        let identity = settings
-            .leader
-            .as_ref()
-            .map_or_else(|| "opsctrl-daemon".to_string(), |l| l.identity.clone());
-        out.push(Box::new(K8sEvents::new(client.clone(), identity)));
-    }
+    out.extend(notify::sinks::configured(settings, Some(client)));
     out
 }
 

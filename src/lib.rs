@@ -13,7 +13,7 @@ fails on an import that goes up or sideways, and on a cycle between the
 files of one directory module):
 
 ```text
-daemon scan check cli         commands: wire threads, apply effects, print
+daemon scan check test_alert cli  commands: wire threads, apply effects, print
 classifier serve enrich       the classification step; health; enrichment
 notify backend leader         sinks and the delivery pool; OpsCtrl backend; Lease
 output streams                renderers of the record; which streams to watch
@@ -21,7 +21,7 @@ diagnose                      rules, template variables, redaction, the LLM
 detect                        classification, workloads, the incident engine
 kube                          API access: config, auth, TLS, client, watch, store
 settings metrics net          settings; counters; the HTTP agent for non-Kubernetes calls
-secret shutdown               secret strings; signals
+secret shutdown logging       secret strings; signals; the log line format
 model util                    the vocabulary; time, backoff, random, LRU, text, locks
 ```
 
@@ -62,6 +62,7 @@ pub mod diagnose;
 pub mod enrich;
 pub mod kube;
 pub mod leader;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod net;
@@ -73,4 +74,5 @@ pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod streams;
+pub mod test_alert;
 pub mod util;

@@ -11,17 +11,18 @@ use opsctrl_daemon::kube::config::{self, Env};
 use std::sync::Arc;
 
 use opsctrl_daemon::diagnose::{RuleSet, user_rules};
-use opsctrl_daemon::{check, daemon, scan, settings};
+use opsctrl_daemon::{check, daemon, scan, settings, test_alert};
 
 fn main() -> ExitCode {
-    let cli = match cli::parse(std::env::args_os().skip(1).collect()) {
+    let program = cli::Program::from_argv0(std::env::args_os().next().as_deref());
+    let cli = match cli::parse_as(program, std::env::args_os().skip(1).collect()) {
         Ok(Parsed::Cli(c)) => c,
         Ok(Parsed::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            println!("opsctrl-daemon {}", cli::VERSION);
+            println!("{} {}", program.invocation(), cli::VERSION);
             return ExitCode::SUCCESS;
         }
         Err(e) => return fail(2, &e),
@@ -47,10 +48,7 @@ fn main() -> ExitCode {
             }
         },
     };
-    env_logger::Builder::new()
-        .parse_filters(&settings.log_filter)
-        .target(env_logger::Target::Stderr)
-        .init();
+    opsctrl_daemon::logging::init(&settings.log_filter, settings.log_format);
     if let (Command::Scan, Some(file)) = (cli.command, cli.file.as_deref()) {
         let name = settings
             .cluster_name
@@ -61,6 +59,19 @@ fn main() -> ExitCode {
             Ok(true) => ExitCode::from(1),
             Err(e) => fail(2, &e),
         };
+    }
+    // test-alert needs the cluster only for the Event sink.
+    if cli.command == Command::TestAlert && !settings.alerts.emit_k8s_events {
+        let name = settings
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
+        return test_alert_exit(test_alert::run(
+            &settings,
+            None,
+            &name,
+            &mut std::io::stdout(),
+        ));
     }
     let cluster = match config::load(
         cli.kubeconfig.as_deref(),
@@ -100,6 +111,18 @@ fn main() -> ExitCode {
             Ok(daemon::Exit::Failed(e)) => fail(1, &e),
             Err(e) => fail(1, &e),
         },
+        Command::TestAlert => {
+            let client = match Client::new(&cluster) {
+                Ok(c) => c,
+                Err(e) => return fail(2, &format!("{}: {e}", cluster.origin)),
+            };
+            test_alert_exit(test_alert::run(
+                &settings,
+                Some(&client),
+                &cluster_name,
+                &mut std::io::stdout(),
+            ))
+        }
         Command::Check => {
             let client = match Client::new(&cluster) {
                 Ok(c) => c,
@@ -111,6 +134,14 @@ fn main() -> ExitCode {
                 Err(e) => fail(2, &e),
             }
         }
+    }
+}
+
+fn test_alert_exit(result: Result<bool, String>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => fail(2, &e),
     }
 }
 

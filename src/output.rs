@@ -38,6 +38,7 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
         "restart_count": f.restart_count,
         "node": f.node,
         "first_seen": format_rfc3339(i.first_seen_ms.div_euclid(1000)),
+        "detected_at": format_rfc3339(i.detected_ms.div_euclid(1000)),
         "last_seen": format_rfc3339(i.last_seen_ms.div_euclid(1000)),
         "state": i.state.as_str(),
         "diagnosis": diagnosis.map_or_else(|| json!({}), |d| json!(d)),
@@ -229,6 +230,9 @@ pub fn print_transitions(
         if json {
             let mut v = incident_json(&t.incident, d.as_ref());
             v["at"] = json!(format_rfc3339(t.at_ms.div_euclid(1000)));
+            // Tells these lines from LOG_FORMAT=json's log lines ("record":"log")
+            // where stdout and stderr end in one container log.
+            v["record"] = json!("incident");
             writeln!(out, "{v}")?;
         } else {
             writeln!(out, "{}", transition_text(t, d.as_ref()))?;

@@ -17,6 +17,7 @@ pub fn plan_streams(settings: &Settings) -> Vec<StreamSpec> {
         field_selector,
         label_selector: settings.label_selector.clone(),
         page_size: settings.page_size,
+        watch_timeout_s: settings.watch_timeout_s,
     };
     match &settings.scope {
         Scope::Cluster { exclude } => {
@@ -54,6 +55,7 @@ pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
         field_selector: None,
         label_selector: None,
         page_size: settings.page_size,
+        watch_timeout_s: settings.watch_timeout_s,
     })
 }
 
@@ -68,6 +70,7 @@ mod tests {
             scope,
             label_selector: Some("app=web".into()),
             page_size: 100,
+            watch_timeout_s: 300,
             reconnect: Reconnect {
                 enabled: true,
                 initial: Duration::from_secs(1),
@@ -77,6 +80,7 @@ mod tests {
             },
             health_port: None,
             log_filter: "info".into(),
+            log_format: crate::settings::LogFormat::Text,
             cluster_name: None,
             output: crate::settings::Output::Text,
             detect: crate::settings::Detect::default(),

@@ -11,7 +11,7 @@ use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, FakeApi};
 use crate::util::fake_receiver::{FakeReceiver, Reply};
 use crate::util::fake_slack::{FakeSlack, TOKEN};
-use crate::util::{TempDir, pod};
+use crate::util::{TempDir, is_marker, pod, stage_marker};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -84,8 +84,19 @@ fn a_crashing_deployment_is_one_slack_thread_with_its_updates_and_one_resolution
         "no resolution: {}",
         d.logs()
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let top = slack.top_level();
+    // The positive signal before asserting that nothing else was posted.
+    stage_marker(&api, "shop");
+    let is_marker_msg = |m: &crate::util::fake_slack::Message| m.text.contains("marker");
+    assert!(
+        crate::util::wait_until(T, || slack.top_level().iter().any(is_marker_msg)),
+        "no message for the marker: {}",
+        d.logs()
+    );
+    let top: Vec<_> = slack
+        .top_level()
+        .into_iter()
+        .filter(|m| !is_marker_msg(m))
+        .collect();
     assert_eq!(top.len(), 1, "one top-level message only: {top:#?}");
     let replies = slack.replies_to(&parent.ts);
     let resolutions = replies
@@ -95,8 +106,8 @@ fn a_crashing_deployment_is_one_slack_thread_with_its_updates_and_one_resolution
     assert_eq!(resolutions, 1, "{replies:#?}");
     assert_eq!(
         slack.messages().len(),
-        1 + replies.len(),
-        "every message is the parent or in its thread"
+        1 + replies.len() + 1,
+        "every message is the parent, in its thread, or the marker's"
     );
     let now = slack.top_level()[0].clone();
     assert!(
@@ -158,9 +169,15 @@ fn a_flaky_webhook_gets_every_message_once_and_in_order() {
         hook.received().iter().map(|r| r.status).collect::<Vec<_>>(),
         d.logs()
     );
-    std::thread::sleep(Duration::from_secs(1));
+    stage_marker(&api, "shop");
+    assert!(
+        crate::util::wait_until(T, || delivered().iter().any(is_marker)),
+        "the marker was not delivered: {}",
+        d.logs()
+    );
     let kinds: Vec<String> = delivered()
         .iter()
+        .filter(|b| !is_marker(b))
         .map(|b| b["notification"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(

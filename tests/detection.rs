@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, FakeApi};
-use crate::util::{TempDir, pod};
+use crate::util::{MARKER, TempDir, is_marker, pod, stage_marker};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -27,6 +27,15 @@ fn start(api: &FakeApi, home: &TempDir, extra: &[(&str, &str)]) -> Daemon {
 
 fn of<'a>(records: &'a [Value], state: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["state"] == state).collect()
+}
+
+/// Stage the marker in `ns`, wait for its incident, and return the records without it.
+fn records_after_marker(api: &FakeApi, d: &mut Daemon, ns: &str) -> Vec<Value> {
+    stage_marker(api, ns);
+    d.wait("the marker's incident", T, |d| {
+        d.records().iter().any(|r| r["pod"] == MARKER)
+    });
+    d.records().into_iter().filter(|r| !is_marker(r)).collect()
 }
 
 const WEB: [&str; 3] = [
@@ -66,8 +75,7 @@ fn three_crashing_replicas_are_one_incident_that_resolves_once() {
     d.wait("a resolution", T, |d| {
         !of(&d.records(), "resolved").is_empty()
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    let records = d.records();
+    let records = records_after_marker(&api, &mut d, "shop");
     assert_eq!(of(&records, "open").len(), 1, "{records:#?}");
     assert_eq!(of(&records, "resolved").len(), 1, "{records:#?}");
     let open = of(&records, "open")[0];
@@ -144,8 +152,8 @@ fn rollouts_completed_jobs_and_terminating_pods_say_nothing() {
     }
     api.upsert_pod(pod("batch", "report-29012345-q7x2k").succeeded().build());
     d.wait_metric("opsctrl_pods_tracked", T, |v| v == 4.0);
-    std::thread::sleep(Duration::from_millis(2500));
-    assert!(d.records().is_empty(), "{:#?}", d.records());
+    let records = records_after_marker(&api, &mut d, "shop");
+    assert!(records.is_empty(), "{records:#?}");
 }
 
 #[test]
@@ -167,15 +175,25 @@ fn failures_present_at_start_up_are_one_summary_not_a_flood() {
     d.wait("the start-up summary", T, |d| {
         d.logs().contains("already failing at start-up")
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    stage_marker(&api, "shop");
+    d.wait("the marker's notification", T, |d| {
+        d.logs()
+            .lines()
+            .any(|l| l.contains("notification:") && l.contains("/Deployment/marker"))
+    });
     let logs = d.logs();
-    assert_eq!(logs.matches("notification:").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("notification:").count(),
+        2,
+        "the summary and the marker's: {logs}"
+    );
     assert!(
         logs.contains("already failing at start-up: 2 incidents"),
         "{logs}"
     );
     // The record still carries each incident.
-    let types: Vec<String> = of(&d.records(), "open")
+    let records: Vec<Value> = d.records().into_iter().filter(|r| !is_marker(r)).collect();
+    let types: Vec<String> = of(&records, "open")
         .iter()
         .map(|r| r["type"].to_string())
         .collect();
@@ -297,8 +315,7 @@ fn pods_in_a_namespace_annotated_ignore_report_nothing() {
     d.wait("the shop incident", T, |d| {
         !of(&d.records(), "open").is_empty()
     });
-    std::thread::sleep(Duration::from_millis(1000));
-    let records = d.records();
+    let records = records_after_marker(&api, &mut d, "shop");
     assert!(
         records.iter().all(|r| r["namespace"] == "shop"),
         "{records:#?}"
@@ -352,6 +369,89 @@ fn without_rights_on_namespaces_detection_still_starts() {
 }
 
 #[test]
+fn not_ready_err_image_pull_and_config_errors_are_reported_with_their_cause() {
+    const PULL_GRACE: Duration = Duration::from_millis(1500);
+    let api = FakeApi::start();
+    let names = [
+        "api-6c9f7b5d4-aaaaa",
+        "cart-5f8d6c7b9-bbbbb",
+        "pay-7b6c5d4f8-ccccc",
+    ];
+    let uids = ["uid-api", "uid-cart", "uid-pay"];
+    for (n, u) in names.iter().zip(uids) {
+        api.upsert_pod(pod("shop", n).uid(u).running().build());
+    }
+    let home = TempDir::new("det-kinds");
+    let mut d = start(
+        &api,
+        &home,
+        &[
+            ("NOT_READY_GRACE_MS", "1000"),
+            ("IMAGE_PULL_GRACE_MS", "1500"),
+        ],
+    );
+
+    // The same pods (same uids) turn bad while the daemon watches.
+    let flipped = std::time::Instant::now();
+    // Not Ready because its readiness probe fails (the builder's spec has no probes).
+    let mut not_ready = pod("shop", names[0]).uid(uids[0]).not_ready().build();
+    not_ready["spec"]["containers"][0]["readinessProbe"] = serde_json::json!({
+        "httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"},
+        "timeoutSeconds": 1, "periodSeconds": 10, "failureThreshold": 3, "successThreshold": 1,
+    });
+    api.upsert_pod(not_ready);
+    api.upsert_pod(pod("shop", names[1]).uid(uids[1]).err_image_pull().build());
+    api.upsert_pod(
+        pod("shop", names[2])
+            .uid(uids[2])
+            .create_container_config_error("secret \"pay-db\" not found")
+            .build(),
+    );
+    let open_for = |d: &Daemon, name: &str| {
+        of(&d.records(), "open")
+            .into_iter()
+            .find(|r| r["pod"] == name)
+            .cloned()
+    };
+    d.wait("three open incidents", T, |d| {
+        names.iter().all(|n| open_for(d, n).is_some())
+    });
+    let pulled = open_for(&d, names[1]).expect("the ErrImagePull incident");
+    assert!(
+        flipped.elapsed() >= PULL_GRACE,
+        "ErrImagePull is tolerated for IMAGE_PULL_GRACE_MS"
+    );
+
+    let not_ready = open_for(&d, names[0]).expect("the NotReady incident");
+    assert_eq!(not_ready["type"], "NotReady", "{not_ready:#}");
+    assert_eq!(not_ready["severity"], "medium", "{not_ready:#}");
+    assert_eq!(not_ready["pattern"], "container-terminated-error");
+    assert_eq!(not_ready["workload"]["name"], "api", "{not_ready:#}");
+    assert_eq!(
+        not_ready["diagnosis"]["cause"], "readiness_probe_failed",
+        "{not_ready:#}"
+    );
+
+    assert_eq!(pulled["type"], "ImagePullBackOff", "{pulled:#}");
+    assert_eq!(pulled["reason"], "ErrImagePull", "{pulled:#}");
+    assert_eq!(pulled["pattern"], "image-pull-failure");
+    assert_eq!(
+        pulled["diagnosis"]["cause"], "image_not_found",
+        "{pulled:#}"
+    );
+
+    let config = open_for(&d, names[2]).expect("the CreateContainerConfigError incident");
+    assert_eq!(config["type"], "CreateContainerConfigError", "{config:#}");
+    assert_eq!(config["severity"], "high");
+    assert_eq!(config["pattern"], "configuration-error");
+    assert_eq!(
+        config["message"], "secret \"pay-db\" not found",
+        "{config:#}"
+    );
+    assert_eq!(config["diagnosis"]["cause"], "missing_secret", "{config:#}");
+}
+
+#[test]
 fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
     // Deployment/web of the sample: the old ReplicaSet is OOM-killed while
     // the new one cannot pull its image, and one of its pods names an
@@ -366,6 +466,15 @@ fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Times come from the dump's own evidence, not from when scan ran.
+    for i in v.as_array().unwrap() {
+        assert!(
+            i["first_seen"].as_str().unwrap().starts_with("2024-"),
+            "{}",
+            i["first_seen"]
+        );
+        assert!(i["detected_at"].as_str().unwrap() >= i["first_seen"].as_str().unwrap());
+    }
     let web: Vec<(&str, &str, &str, &str)> = v
         .as_array()
         .unwrap()

@@ -1379,3 +1379,28 @@ fn pod_builder_shapes_match_the_kubelet() {
     assert_eq!(ip["status"]["phase"], "Pending");
     assert_eq!(ip["status"]["containerStatuses"][0]["imageID"], "");
 }
+
+#[test]
+fn apply_batch_loads_pods_like_one_upsert_each() {
+    // The benchmark server bulk-loads through `apply_batch` (256 pods per lock).
+    let api = FakeApi::start();
+    let before = api.resource_version();
+    let last = api.apply_batch((0..600).map(|i| pod("bulk", &format!("p-{i:03}")).build()));
+    assert_eq!(last, before + 600, "one resourceVersion per pod");
+    assert_eq!(api.pod_count(), 600);
+    let (s, _, list) = get(&api, "/api/v1/namespaces/bulk/pods");
+    assert_eq!(s, 200);
+    let got = names(&list);
+    assert_eq!(got.len(), 600);
+    assert_eq!((got[0].as_str(), got[599].as_str()), ("p-000", "p-599"));
+    let rv = |i: usize| {
+        list["items"][i]["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(
+        rv(599),
+        Some(last.to_string()),
+        "the last pod carries the last version"
+    );
+}

@@ -11,7 +11,7 @@ use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, FakeApi, Fault};
 use crate::util::fake_receiver::{FakeReceiver, Reply};
 use crate::util::fake_slack::{FakeSlack, Fault as SlackFault};
-use crate::util::{TempDir, pod, wait_until};
+use crate::util::{TempDir, pod, stage_marker, wait_until};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -30,6 +30,26 @@ fn start(api: &FakeApi, home: &TempDir, extra: &[(&str, &str)]) -> Daemon {
     let mut d = Daemon::start(home.path(), &kc, &env);
     d.wait_ready();
     d
+}
+
+/// Stage the marker in `shop` and wait until it is delivered: the positive signal before
+/// asserting that nothing else was. Returns what was delivered, the marker left out.
+fn delivered_before_marker(
+    api: &FakeApi,
+    hook: &FakeReceiver,
+    d: &Daemon,
+) -> Vec<(String, String)> {
+    stage_marker(api, "shop");
+    assert!(
+        wait_until(T, || delivered(hook).iter().any(|(w, _)| w == "marker")),
+        "the marker was not delivered: {:?}\n{}",
+        delivered(hook),
+        d.logs()
+    );
+    delivered(hook)
+        .into_iter()
+        .filter(|(w, _)| w != "marker")
+        .collect()
 }
 
 /// Delivered webhook bodies: (workload name, notification kind).
@@ -97,8 +117,7 @@ fn outage(compact: bool) {
         delivered(&hook),
         d.logs()
     );
-    std::thread::sleep(Duration::from_secs(3));
-    let got = count(&delivered(&hook));
+    let got = count(&delivered_before_marker(&api, &hook, &d));
     for n in ["a", "b", "c"] {
         let key = (format!("svc-{n}"), "open".to_string());
         assert_eq!(got.get(&key), Some(&1), "svc-{n} once: {got:?}");
@@ -163,8 +182,7 @@ fn watch_faults_while_pods_fail_and_recover_lose_nothing_and_repeat_nothing() {
         "{:?}",
         delivered(&hook)
     );
-    std::thread::sleep(Duration::from_secs(3));
-    let got = count(&delivered(&hook));
+    let got = count(&delivered_before_marker(&api, &hook, &d));
     for n in names {
         assert_eq!(
             got.get(&(n.to_string(), "open".into())),
@@ -199,7 +217,7 @@ fn slack_down_for_several_attempts_still_gets_the_message_once() {
     }
     let url = slack.webhook_url();
     let home = TempDir::new("fault-slack");
-    let d = start(
+    let mut d = start(
         &api,
         &home,
         &[
@@ -215,20 +233,29 @@ fn slack_down_for_several_attempts_still_gets_the_message_once() {
         "{}",
         d.logs()
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(slack.messages().len(), 1);
+    // The positive signal before asserting that nothing was sent twice.
+    stage_marker(&api, "shop");
+    let marker_sent = || slack.messages().iter().any(|m| m.text.contains("marker"));
+    assert!(wait_until(T, marker_sent), "{}", d.logs());
+    assert_eq!(
+        slack.messages().len(),
+        2,
+        "the message once, and the marker's"
+    );
     assert_eq!(
         slack.requests(),
-        5,
-        "4 failed attempts, then the one that worked"
+        6,
+        "4 failed attempts, then the one that worked, then the marker's"
     );
     assert_eq!(
         d.metric("opsctrl_alerts_retried_total{sink=\"slack\"}"),
         Some(4.0)
     );
+    // Counted once the answer is in, a moment after the fake recorded the message.
+    d.wait_metric("opsctrl_alerts_sent_total{sink=\"slack\"}", T, |v| v >= 2.0);
     assert_eq!(
         d.metric("opsctrl_alerts_sent_total{sink=\"slack\"}"),
-        Some(1.0)
+        Some(2.0)
     );
 }
 

@@ -34,7 +34,7 @@ use opsctrl_daemon::util::time::format_micros as micro_time;
 use crate::util::daemon::Daemon;
 use crate::util::fake_api::{Auth, Block, FakeApi, SsarRule};
 use crate::util::items;
-use crate::util::{TempDir, pod, wait_until};
+use crate::util::{TempDir, pod, stage_marker, wait_until};
 
 const NS: &str = "opsctrl";
 const LEASE: &str = "opsctrl-daemon";
@@ -87,6 +87,23 @@ fn elector(client: Client, identity: &str, timing: Timing, m: &Arc<Metrics>) -> 
 
 fn lease(api: &FakeApi) -> Value {
     api.get_lease(NS, LEASE).expect("the Lease exists")
+}
+
+/// Wait until the holder has renewed the Lease `n` times from now: the positive signal
+/// before asserting that a contender did not take it (contenders retry faster than the
+/// holder renews, so each of them has tried meanwhile).
+fn wait_renewals(api: &FakeApi, n: usize) {
+    let mut last = spec_str(&lease(api), "renewTime");
+    let mut seen = 0;
+    let renewed = wait_until(Duration::from_secs(20), || {
+        let now = spec_str(&lease(api), "renewTime");
+        if now != last {
+            seen += 1;
+            last = now;
+        }
+        seen >= n
+    });
+    assert!(renewed, "the holder renewed {seen} times, not {n}");
 }
 
 fn holder(api: &FakeApi) -> String {
@@ -527,7 +544,7 @@ fn a_partitioned_leader_steps_down_before_its_lease_expires() {
     assert!(wait_until(Duration::from_secs(10), || la.is_leader()));
     let b = elector(client(&api, &dir, Some(tb)), "daemon-b", fast(), &mb);
     let lb = b.leadership();
-    thread::sleep(Duration::from_secs(1));
+    wait_renewals(&api, 2);
     assert!(la.is_leader() && !lb.is_leader());
 
     // a's Lease requests now hang (a network partition between a and the API server).
@@ -625,7 +642,7 @@ fn stopping_the_leader_hands_the_lease_over_at_once() {
         .is_leader()));
     let b = elector(client(&api, &dir, None), "daemon-b", slow, &mb);
     let lb = b.leadership();
-    thread::sleep(Duration::from_millis(600));
+    wait_renewals(&api, 2);
     assert!(!lb.is_leader());
     let stopped = Instant::now();
     a.stop();
@@ -662,6 +679,7 @@ fn item(id: u64, ns: &str, pod_name: &str, state: State) -> Item {
             id,
             cluster: "k3s".into(),
             first_seen_ms: 1_000,
+            detected_ms: 1_000,
             last_seen_ms: 2_000,
             ..items::incident(finding, state)
         },
@@ -816,13 +834,27 @@ fn two_daemons_send_one_notification_and_the_survivor_takes_over() {
         Duration::from_secs(30),
         |d| d.logs().contains("notification (standby, not sent): "),
     );
-    thread::sleep(Duration::from_secs(1));
+    // The positive signal before asserting that nothing was sent twice: both handle a
+    // later, unrelated failure.
+    stage_marker(&api, "shop");
+    let marker_line = |logs: &str, what: &str| {
+        logs.lines()
+            .any(|l| l.contains(what) && l.contains("/Deployment/marker"))
+    };
+    a.wait("a's marker notification", Duration::from_secs(30), |d| {
+        marker_line(&d.logs(), "notification: ")
+    });
+    b.wait(
+        "b's suppressed marker notification",
+        Duration::from_secs(30),
+        |d| marker_line(&d.logs(), "notification (standby, not sent): "),
+    );
     let (la, lb) = (a.logs(), b.logs());
-    assert_eq!(la.matches("notification: ").count(), 1, "{la}");
+    assert_eq!(la.matches("notification: ").count(), 2, "{la}");
     assert_eq!(lb.matches("notification: ").count(), 0, "{lb}");
     assert_eq!(
         lb.matches("notification (standby, not sent): ").count(),
-        1,
+        2,
         "{lb}"
     );
     // Both classified it: the record on stdout is not gated.

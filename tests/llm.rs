@@ -61,6 +61,7 @@ fn item_with(events: &[&str], logs: &[&str]) -> Item {
             pods: vec![pod.name.to_string()],
             finding,
             first_seen_ms: now * 1000,
+            detected_ms: now * 1000,
             last_seen_ms: now * 1000,
             state: State::Open,
         },

@@ -312,7 +312,16 @@ fn a_rotated_token_file_is_picked_up_after_a_401() {
     d.wait_ready();
     // Pods and namespaces share the credentials: whichever request reaches
     // the server first after the rotation (a resumed watch, usually) meets
-    // the 401 and refreshes them for both.
+    // the 401 and refreshes them for both. The new pod can arrive on a watch
+    // that has not ended yet, so wait for the re-watch itself.
+    let rewatched = |reqs: &[crate::util::fake_api::Req]| {
+        reqs.iter()
+            .position(|r| r.status == 401)
+            .is_some_and(|i| reqs[i + 1..].iter().any(|r| r.watch && r.status == 200))
+    };
+    d.wait("a 401, then a watch with the new token", T, |_| {
+        rewatched(&api.requests())
+    });
     let reqs = api.requests();
     let refused = reqs
         .iter()
@@ -399,7 +408,7 @@ fn the_health_endpoint_rejects_what_it_does_not_serve() {
     let kc = api.write_kubeconfig(home.path(), Auth::Token);
     let mut d = Daemon::start(home.path(), &kc, &[]);
     d.wait_ready();
-    let port = d.port;
+    let port = d.port().expect("the health endpoint's port is logged");
     use crate::util::daemon::http;
     assert_eq!(http(port, "GET", "/healthz").map(|r| r.0), Some(200));
     assert_eq!(http(port, "GET", "/nope").map(|r| r.0), Some(404));

@@ -232,6 +232,7 @@ mod tests {
             id: 1,
             cluster: "edge".into(),
             first_seen_ms: 1_764_104_400_123,
+            detected_ms: 1_764_104_400_123,
             ..Incident::test(finding, State::Open)
         };
         let mut it = Item::new(incident, None);

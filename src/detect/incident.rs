@@ -541,7 +541,8 @@ impl Engine {
             namespace: pod.workload.0.clone(),
             workload: pod.workload.1.clone(),
             pods: vec![pod.name.clone()],
-            first_seen_ms: now_ms,
+            first_seen_ms: began_ms(&finding, now_ms),
+            detected_ms: now_ms,
             last_seen_ms: now_ms,
             state: State::Open,
             finding,
@@ -624,6 +625,16 @@ impl Engine {
             if let Some(f) = rep {
                 if o.incident.finding != *f {
                     o.incident.finding = f.clone();
+                }
+            }
+            // A pod that joined may show the failure began earlier.
+            for (_, key) in o.failing.iter() {
+                if let Some(f) = self
+                    .pods
+                    .get(key)
+                    .and_then(|p| most_specific_in(&p.findings, part))
+                {
+                    o.incident.first_seen_ms = o.incident.first_seen_ms.min(began_ms(f, now_ms));
                 }
             }
             o.incident.last_seen_ms = now_ms;
@@ -754,6 +765,14 @@ fn mark_sent(o: &mut OpenIncident, now_ms: i64) {
 /// "ns/name" → ("ns", "name"); a key without a slash is a name alone.
 fn split_key(pod_key: &str) -> (&str, &str) {
     pod_key.split_once('/').unwrap_or(("", pod_key))
+}
+
+/// When a finding's failure began by the object's own clock (Unix ms),
+/// never in the future of `now_ms` (clock skew).
+fn began_ms(f: &Finding, now_ms: i64) -> i64 {
+    f.since
+        .map_or(now_ms, |s| s.saturating_mul(1000))
+        .min(now_ms)
 }
 
 /// The first of the most specific findings of `part` (the precedence order is `Ord`).
@@ -901,6 +920,45 @@ mod tests {
         assert_eq!(t[0].incident.pods, ["api-a", "api-b", "api-c"]);
         assert_eq!(t[0].incident.first_seen_ms, 1_000);
         assert_eq!(e.open_incidents().count(), 1);
+    }
+
+    #[test]
+    fn first_seen_is_the_clusters_evidence_and_detection_time_is_kept_apart() {
+        let mut e = started(cfg());
+        let api = deploy("api");
+        let since = |pod: &str, s: i64| Finding {
+            since: Some(s),
+            ..crash(pod, 1)
+        };
+        // Failing since 500 s, seen by the daemon at 9,000 s.
+        let t = e.observe(
+            "shop/api-a",
+            &api,
+            false,
+            vec![since("api-a", 500)],
+            9_000_000,
+        );
+        assert_eq!(t[0].incident.first_seen_ms, 500_000);
+        assert_eq!(t[0].incident.detected_ms, 9_000_000);
+        // A pod failing since earlier joins: the failure began then.
+        e.observe(
+            "shop/api-b",
+            &api,
+            false,
+            vec![since("api-b", 100)],
+            9_001_000,
+        );
+        let i = e.open_incidents().next().unwrap();
+        assert_eq!((i.first_seen_ms, i.detected_ms), (100_000, 9_000_000));
+        // A clock from the future never puts first_seen after detection.
+        let t = e.observe(
+            "shop/web-a",
+            &deploy("web"),
+            false,
+            vec![since("web-a", 99_999)],
+            9_002_000,
+        );
+        assert_eq!(t[0].incident.first_seen_ms, 9_002_000);
     }
 
     #[test]

@@ -470,6 +470,7 @@ mod tests {
                 name: "api".into(),
             },
             first_seen_ms: 1,
+            detected_ms: 1,
             last_seen_ms: 2,
             ..Incident::test(finding(pod, reason), State::Open)
         };

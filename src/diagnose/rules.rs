@@ -357,7 +357,6 @@ pub static RULES: &[Rule] = &[
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) cannot start: ConfigMap {{configmap}} does not exist in {{ns}}.",
         fix: "Create ConfigMap {{configmap}} in {{ns}} (or fix its name in the pod spec); the kubelet retries on its own.",
         commands: &[
-            "kubectl get configmap {{configmap}} -n {{ns}}",
             "kubectl get configmaps -n {{ns}}",
             "kubectl create configmap {{configmap}} -n {{ns}} --from-literal=<key>=<value>",
         ],
@@ -372,7 +371,6 @@ pub static RULES: &[Rule] = &[
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) cannot start: Secret {{secret}} does not exist in {{ns}}.",
         fix: "Create Secret {{secret}} in {{ns}} (or fix its name in the pod spec); the kubelet retries on its own.",
         commands: &[
-            "kubectl get secret {{secret}} -n {{ns}}",
             "kubectl get secrets -n {{ns}}",
             "kubectl create secret generic {{secret}} -n {{ns}} --from-literal=<key>=<value>",
         ],
@@ -1264,12 +1262,43 @@ fn diagnose_with(mut rules: impl Iterator<Item = &'static Rule>, ctx: &Context) 
         evidence,
         fix: Fix {
             text,
-            commands: rule.commands.iter().map(|t| fill(t, &vars)).collect(),
+            commands: commands(rule, ctx.workload.kind.as_str(), &vars),
         },
         rule: rule.id,
         ai: None,
         backend: None,
     }
+}
+
+/// The rule's commands for this workload kind: `kubectl rollout` only where there is a
+/// rollout, and a change to a bare pod's spec (other than its image) or to a Job's pod
+/// template, which the API server refuses in place, made to a copy that
+/// `kubectl replace --force` recreates.
+fn commands(rule: &Rule, kind: &str, vars: &Vars) -> Vec<String> {
+    let rolls = matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet");
+    let target = fill(" {{ref}} -n {{ns}}", vars);
+    rule.commands
+        .iter()
+        .filter(|t| rolls || !t.starts_with("kubectl rollout "))
+        .map(|t| {
+            let cmd = fill(t, vars);
+            let in_place = match kind {
+                "Pod" => cmd.starts_with("kubectl set image "),
+                "Job" => false,
+                _ => true,
+            };
+            let edit = cmd.starts_with("kubectl set ") || cmd.starts_with("kubectl patch ");
+            match cmd.strip_prefix("kubectl ") {
+                Some(rest) if rule.mutates && edit && !in_place && rest.contains(&target) => {
+                    format!(
+                        "kubectl get{target} -o json | kubectl {} --local -f - -o json | kubectl replace --force -f -",
+                        rest.replacen(&target, "", 1)
+                    )
+                }
+                _ => cmd,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1682,7 +1711,7 @@ mod tests {
                 "missing_configmap",
                 "missing-configmap",
                 &[
-                    "kubectl get configmap app-config -n shop",
+                    "kubectl get configmaps -n shop",
                     "kubectl create configmap app-config -n shop --from-literal=<key>=<value>",
                 ],
             ),
@@ -1695,7 +1724,7 @@ mod tests {
                 "missing_secret",
                 "missing-secret",
                 &[
-                    "kubectl get secret db-creds -n shop",
+                    "kubectl get secrets -n shop",
                     "kubectl create secret generic db-creds -n shop",
                 ],
             ),
@@ -1783,7 +1812,7 @@ mod tests {
                     fixture!("pending-containercreating-volume"),
                     "missing_configmap",
                     "missing-configmap",
-                    &["kubectl get configmap db-config -n shop"],
+                    &["kubectl create configmap db-config -n shop"],
                 )
             },
             c(
@@ -2077,17 +2106,65 @@ mod tests {
             d.fix.commands
         );
         assert!(d.fix.text.contains("bare pod"), "{}", d.fix.text);
-        let json = crashloop(137, "OOMKilled", "").replace(
-            r#""kind":"ReplicaSet","name":"web-7c9d8f6b5""#,
-            r#""kind":"Job","name":"migrate""#,
+        // The API server refuses a change to a running pod's resources: the command changes
+        // a copy and recreates the pod.
+        let recreate = |target: &str, cmd: &str| {
+            cmd.starts_with(&format!("kubectl get {target} -n shop -o json | kubectl set resources -c web --limits=memory="))
+                && cmd.ends_with(" --local -f - -o json | kubectl replace --force -f -")
+        };
+        assert!(
+            recreate("pod/web-7c9d8f6b5-q2w3e", &d.fix.commands[0]),
+            "{:?}",
+            d.fix.commands
         );
-        let (_, d) = run(&json, "10:00:00", &[], &[]);
+        let job = |exit: i32, reason: &str| {
+            crashloop(exit, reason, "").replace(
+                r#""kind":"ReplicaSet","name":"web-7c9d8f6b5""#,
+                r#""kind":"Job","name":"migrate""#,
+            )
+        };
+        let (_, d) = run(&job(137, "OOMKilled"), "10:00:00", &[], &[]);
         assert!(
             d.fix
                 .text
                 .contains("kubectl get job/migrate -n shop -o yaml"),
             "{}",
             d.fix.text
+        );
+        assert!(
+            recreate("job/migrate", &d.fix.commands[0]),
+            "{:?}",
+            d.fix.commands
+        );
+        // A Deployment's template changes in place.
+        let (_, d) = run(&crashloop(137, "OOMKilled", ""), "10:00:00", &[], &[]);
+        assert!(
+            d.fix.commands[0].starts_with(
+                "kubectl set resources deployment/web -n shop -c web --limits=memory="
+            ),
+            "{:?}",
+            d.fix.commands
+        );
+        // Only workloads with a rollout get `kubectl rollout` commands.
+        for exit in [1, 139] {
+            let (_, d) = run(&job(exit, "Error"), "10:00:00", &[], &[]);
+            assert!(
+                d.fix
+                    .commands
+                    .iter()
+                    .all(|c| !c.starts_with("kubectl rollout")),
+                "{:?}",
+                d.fix.commands
+            );
+        }
+        let (_, d) = run(&crashloop(139, "Error", ""), "10:00:00", &[], &[]);
+        assert!(
+            d.fix
+                .commands
+                .iter()
+                .any(|c| c.starts_with("kubectl rollout history deployment/web")),
+            "{:?}",
+            d.fix.commands
         );
     }
 

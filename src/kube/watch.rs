@@ -34,9 +34,6 @@ use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
 use crate::util::time::unix_now;
 
-/// Server-side watch timeout range (seconds), jittered per request so
-/// streams do not all reconnect at once.
-pub const WATCH_TIMEOUT_SECS: (u64, u64) = (300, 600);
 /// A watch that lasted this long, or delivered anything, was productive.
 const PRODUCTIVE_AFTER: Duration = Duration::from_secs(10);
 
@@ -198,6 +195,8 @@ pub struct StreamSpec {
     pub field_selector: Option<String>,
     pub label_selector: Option<String>,
     pub page_size: u32,
+    /// `timeoutSeconds` of each WATCH is jittered between this and twice it.
+    pub watch_timeout_s: u64,
 }
 
 /// What a stream watches: how a LIST page decodes, what is kept per object,
@@ -350,7 +349,8 @@ impl<K: Kind> Stream<K> {
                         Counters::inc(&self.counters().watch_restarts);
                     }
                     watches += 1;
-                    let timeout = backoff.between(WATCH_TIMEOUT_SECS.0, WATCH_TIMEOUT_SECS.1);
+                    let low = self.spec.watch_timeout_s;
+                    let timeout = backoff.between(low, low.saturating_mul(2));
                     self.watch(resource_version, timeout, &mut failures)
                 }
             };

@@ -33,7 +33,12 @@ pub struct Incident {
     pub pods: Vec<String>,
     /// The most specific current finding among its pods (the representative).
     pub finding: Finding,
+    /// When the failure began by the cluster's own evidence (the finding's
+    /// `since`: a termination, a condition's transition, the pod's creation),
+    /// never later than `detected_ms`.
     pub first_seen_ms: i64,
+    /// When the daemon opened the incident.
+    pub detected_ms: i64,
     pub last_seen_ms: i64,
     pub state: State,
 }
@@ -64,6 +69,7 @@ impl Incident {
             pods: vec![finding.pod.clone()],
             finding,
             first_seen_ms: 1_764_104_400_000,
+            detected_ms: 1_764_104_400_000,
             last_seen_ms: 1_764_104_460_000,
             state,
         }

@@ -261,6 +261,7 @@ mod tests {
             id: 42,
             cluster: "k3s".into(),
             first_seen_ms: 1_000,
+            detected_ms: 1_000,
             last_seen_ms: 2_000,
             ..Incident::test(finding(), state)
         };

@@ -11,6 +11,7 @@ backend) and deliver it to every configured sink, retrying per sink.
 pub mod log;
 pub mod pool;
 pub mod queue;
+pub mod sinks;
 pub mod slack;
 pub mod slack_bot;
 pub mod slack_webhook;

@@ -847,6 +847,7 @@ mod tests {
         Incident {
             pods: vec!["web-7d4b9c6f8-aaaaa".into(), "web-7d4b9c6f8-bbbbb".into()],
             first_seen_ms: 1_764_104_400_000,
+            detected_ms: 1_764_104_400_000,
             last_seen_ms: 1_764_104_400_000 + 750_000,
             ..Incident::test(finding, state)
         }

@@ -14,7 +14,7 @@ not accepted at all: an accepted setting always has an effect.
 use log::LevelFilter;
 
 use super::kinds::{Bool, Choice, Int, Number, Setting, Spec, Text};
-use super::types::Output;
+use super::types::{LogFormat, Output};
 
 /// Every setting, in the order `--help` and the README show them.
 pub static SETTINGS: &[Spec] = &[
@@ -22,6 +22,7 @@ pub static SETTINGS: &[Spec] = &[
     EXCLUDE_NAMESPACES.spec(),
     WATCH_LABEL_SELECTOR.spec(),
     LIST_PAGE_SIZE.spec(),
+    WATCH_TIMEOUT_SECONDS.spec(),
     RECONNECTION_ENABLED.spec(),
     RECONNECTION_INITIAL_BACKOFF_MS.spec(),
     RECONNECTION_MAX_BACKOFF_MS.spec(),
@@ -41,6 +42,7 @@ pub static SETTINGS: &[Spec] = &[
     NOTIFY_BATCH_MS.spec(),
     STORM_THRESHOLD.spec(),
     LOG_LEVEL.spec(),
+    LOG_FORMAT.spec(),
     DIAGNOSIS_ENABLED.spec(),
     DIAGNOSIS_TIMEOUT_MS.spec(),
     DIAGNOSIS_CACHE_TTL_MS.spec(),
@@ -123,6 +125,19 @@ pub static LIST_PAGE_SIZE: Setting<Int> = Setting {
     doc: "Pods per LIST page (limit + continue), which bounds memory while listing.",
 };
 
+pub static WATCH_TIMEOUT_SECONDS: Setting<Int> = Setting {
+    env: "WATCH_TIMEOUT_SECONDS",
+    flag: "--watch-timeout-seconds",
+    value: "N",
+    kind: Int {
+        default: 300,
+        min: 5,
+        max: 3600,
+        note: "",
+    },
+    doc: "Each WATCH asks the API server to end it after N to 2N seconds (jittered), and then resumes from where it was without relisting. Lower it when a proxy or load balancer between the daemon and the API server cuts long requests sooner.",
+};
+
 pub static RECONNECTION_ENABLED: Setting<Bool> = Setting {
     env: "RECONNECTION_ENABLED",
     flag: "--reconnection-enabled",
@@ -198,7 +213,7 @@ pub static HEALTH_CHECK_PORT: Setting<Int> = Setting {
         default: 3000,
         min: 1024,
         max: 65_535,
-        note: "",
+        note: ", or 0 for any free port (logged at start)",
     },
     doc: "Port of the health and metrics endpoint (all interfaces).",
 };
@@ -357,6 +372,17 @@ pub static LOG_LEVEL: Setting<Choice<LevelFilter>> = Setting {
         ],
     },
     doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both).",
+};
+
+pub static LOG_FORMAT: Setting<Choice<LogFormat>> = Setting {
+    env: "LOG_FORMAT",
+    flag: "--log-format",
+    value: "FORMAT",
+    kind: Choice {
+        default: LogFormat::Text,
+        choices: &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+    },
+    doc: "Log lines on stderr: text (an RFC 3339 UTC timestamp, the level, the module, the message) or json (one object per line: ts, level, target, msg, and record=log, which tells them from OUTPUT=json's record=incident lines on stdout).",
 };
 
 pub static DIAGNOSIS_ENABLED: Setting<Bool> = Setting {

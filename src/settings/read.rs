@@ -131,8 +131,14 @@ impl<'a> Reader<'a> {
 
     pub fn int(&mut self, s: &Setting<Int>) -> u64 {
         let k = s.kind;
-        self.typed(s, k.default, |v| {
-            v.parse::<u64>().ok().filter(|&n| k.accepts(n))
+        self.int_where(s, |n| k.accepts(n))
+    }
+
+    /// An integer that `ok` accepts, for a range with an exception (its
+    /// `note` says which).
+    pub fn int_where(&mut self, s: &Setting<Int>, ok: impl Fn(u64) -> bool) -> u64 {
+        self.typed(s, s.kind.default, |v| {
+            v.parse::<u64>().ok().filter(|&n| ok(n))
         })
     }
 
@@ -384,7 +390,9 @@ pub mod tests {
         }
         assert_eq!(
             problems(&by_env(s, "80")),
-            ["HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535"]
+            [
+                "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535, or 0 for any free port (logged at start)"
+            ]
         );
         let s = &ALERT_RATE_LIMIT_WINDOW_MINUTES;
         let window = |s: &Settings| s.detect.rate_limit_ms;

@@ -50,9 +50,12 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         })
         .flatten();
     let page_size = r.int(&LIST_PAGE_SIZE) as u32;
+    let watch_timeout_s = r.int(&WATCH_TIMEOUT_SECONDS);
     let reconnect = reconnect(r);
     let health_on = r.boolean(&ENABLE_HEALTH_CHECK);
-    let port = r.int(&HEALTH_CHECK_PORT) as u16;
+    let port = r.int_where(&HEALTH_CHECK_PORT, |p| {
+        p == 0 || HEALTH_CHECK_PORT.kind.accepts(p)
+    }) as u16;
     let log_filter = log_filter(r);
     let cluster_name = {
         let (name, value) = r.raw(&CLUSTER_NAME);
@@ -67,6 +70,7 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
             None
         }
     };
+    let log_format = r.choice(&LOG_FORMAT);
     let output = r.choice(&OUTPUT);
     let detect = detect(r);
     let diagnosis = diagnosis(r);
@@ -77,9 +81,11 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         scope,
         label_selector,
         page_size,
+        watch_timeout_s,
         reconnect,
         health_port: health_on.then_some(port),
         log_filter,
+        log_format,
         cluster_name,
         output,
         detect,
@@ -509,6 +515,7 @@ mod tests {
         );
         assert_eq!(s.health_port, Some(3000));
         assert_eq!(s.page_size, 500);
+        assert_eq!(s.watch_timeout_s, 300);
         assert_eq!(s.reconnect.initial, Duration::from_millis(1000));
         assert_eq!(s.reconnect.max, Duration::from_secs(30));
         assert_eq!(s.reconnect.multiplier, 2.0);
@@ -594,7 +601,7 @@ mod tests {
         );
         assert_eq!(
             problems[4].to_string(),
-            "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535"
+            "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535, or 0 for any free port (logged at start)"
         );
     }
 

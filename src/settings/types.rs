@@ -13,6 +13,7 @@ use crate::secret::Secret;
 /// Detection and incident settings; defined by `detect`, which does not
 /// depend on the settings, and built here.
 pub use crate::detect::tuning::Detect;
+pub use crate::logging::LogFormat;
 
 /// Where the watches look.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,11 +39,14 @@ pub struct Settings {
     pub scope: Scope,
     pub label_selector: Option<String>,
     pub page_size: u32,
+    /// The shortest `timeoutSeconds` of a WATCH (the longest is twice it).
+    pub watch_timeout_s: u64,
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
     pub log_filter: String,
+    pub log_format: LogFormat,
     /// `CLUSTER_NAME`, when set.
     pub cluster_name: Option<String>,
     pub output: Output,

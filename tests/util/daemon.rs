@@ -2,10 +2,13 @@
 Drives the real `opsctrl-daemon` binary: starts it with a clean environment,
 captures its stderr, talks to its health endpoint with raw HTTP, reads its
 metrics, and stops it with a real SIGTERM.
+
+The daemon binds its health endpoint to port 0 and logs the port the system gave
+it (`health endpoint listening addr=…`), so no two tests can ever race for a port.
 */
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -13,12 +16,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_opsctrl-daemon");
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
 
 /// A command for the binary with an empty environment (plus PATH and HOME),
 /// so nothing from the machine running the tests leaks in.
@@ -32,7 +29,6 @@ pub fn command(home: &Path) -> Command {
 
 pub struct Daemon {
     child: Child,
-    pub port: u16,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<Vec<String>>>,
 }
@@ -40,12 +36,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `opsctrl-daemon run --kubeconfig <kc>` with `env` on top of a clean environment.
     pub fn start(home: &Path, kubeconfig: &Path, env: &[(&str, &str)]) -> Daemon {
-        let port = free_port();
         let mut cmd = command(home);
         cmd.arg("run")
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .env("HEALTH_CHECK_PORT", port.to_string())
+            .env("HEALTH_CHECK_PORT", "0")
             .env("LOG_LEVEL", "debug")
             .env("RECONNECTION_INITIAL_BACKOFF_MS", "100")
             .env("RECONNECTION_MAX_BACKOFF_MS", "1000");
@@ -83,7 +78,6 @@ impl Daemon {
         });
         Daemon {
             child,
-            port,
             stderr,
             stdout,
         }
@@ -106,9 +100,19 @@ impl Daemon {
             .collect()
     }
 
-    /// `GET path` on the health endpoint: (status, body), or None if not reachable.
+    /// The health endpoint's port, once the daemon has logged it.
+    pub fn port(&self) -> Option<u16> {
+        let logs = self.stderr.lock().unwrap();
+        let line = logs
+            .lines()
+            .find(|l| l.contains("health endpoint listening addr="))?;
+        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        addr.rsplit(':').next()?.parse().ok()
+    }
+
+    /// `GET path` on the health endpoint: (status, body), or None if not reachable (yet).
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        http(self.port, "GET", path)
+        http(self.port()?, "GET", path)
     }
 
     /// The value of an unlabelled metric (or the first sample of a labelled one).

@@ -1,6 +1,6 @@
 /*!
-A fake OpsCtrl backend for the integration tests: plain HTTP/1.1 on 127.0.0.1, std only, one
-thread per connection, one request per connection (`Connection: close`).
+A fake OpsCtrl backend for the integration tests: plain HTTP/1.1 on 127.0.0.1 (the shared
+`super::http` server).
 
 It serves the endpoints the daemon calls (those the original called):
 * `POST /clusters` `{externalRefId, clusterName, userEmail}`: registers (or finds) a cluster;
@@ -17,23 +17,19 @@ It serves the endpoints the daemon calls (those the original called):
 * `POST /daemon/analyze-stack`: needs `Authorization: Bearer <live access token>`; answers 201
   with `analysis()`. 401 otherwise (also echoing the token).
 
-Controls: `set_claimed`, `set_claimed_by`, `revoke_tokens` (every token dies), `fail_next`
+Controls: `set_claimed`, `revoke_tokens` (every token dies), `fail_next`
 (the next N matching requests get a status), and a request log (method, path, query, headers,
 body, status) for assertions. `issued_tokens` lists every token ever handed out.
 */
-#![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use super::fake_api::rand_u64;
+use super::http::{self, Action, Request, Response, Server};
 
 /// One request as the fake saw it.
 #[derive(Clone, Debug)]
@@ -50,11 +46,7 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        http::header(&self.headers, name)
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
@@ -104,9 +96,8 @@ struct State {
 }
 
 pub struct FakeBackend {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -114,16 +105,11 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 fn random_hex() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
-    format!("{:016x}", h.finish())
+    format!("{:016x}", rand_u64())
 }
 
 impl FakeBackend {
     pub fn start() -> FakeBackend {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake backend");
-        let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State {
             clusters: Vec::new(),
             claim_on_register: false,
@@ -144,28 +130,13 @@ impl FakeBackend {
             requests: Vec::new(),
             next_id: 1,
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        thread::Builder::new()
-            .name("fake-backend".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if sp.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let st = st.clone();
-                    let _ = thread::Builder::new()
-                        .name("fake-backend-conn".into())
-                        .spawn(move || serve(conn, &st));
-                }
-            })
-            .expect("spawn the fake backend");
-        FakeBackend { addr, state, stop }
+        let st = state.clone();
+        let server = Server::start(Arc::new(move |req: &Request| serve(&st, req)));
+        FakeBackend { server, state }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     pub fn set_claim_on_register(&self, on: bool) {
@@ -177,14 +148,6 @@ impl FakeBackend {
         for c in &mut lock(&self.state).clusters {
             c.claimed = claimed;
             c.claimed_by = c.email.clone();
-        }
-    }
-
-    /// Marks every registered cluster claimed by `email`.
-    pub fn set_claimed_by(&self, email: &str) {
-        for c in &mut lock(&self.state).clusters {
-            c.claimed = true;
-            c.claimed_by = email.to_string();
         }
     }
 
@@ -252,153 +215,23 @@ impl FakeBackend {
     }
 }
 
-impl Drop for FakeBackend {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Unblock accept().
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn read_request(stream: &TcpStream) -> io::Result<Request> {
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "bad request line",
-        ));
-    };
-    let (method, target) = (method.to_string(), target.to_string());
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            break;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(n, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok(Request {
-        method,
-        target,
-        headers,
-        body,
-    })
-}
-
-fn serve(mut stream: TcpStream, state: &Mutex<State>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let Ok(req) = read_request(&stream) else {
-        return;
-    };
-    let (path, query) = match req.target.split_once('?') {
-        Some((p, q)) => (p.to_string(), parse_query(q)),
-        None => (req.target.clone(), Vec::new()),
-    };
+fn serve(state: &Mutex<State>, req: &Request) -> Action {
     let body = String::from_utf8_lossy(&req.body).into_owned();
-    let (status, answer) = {
-        let mut s = lock(state);
-        let (status, answer) = route(&mut s, &req, &path, &query, &body);
-        s.requests.push(Recorded {
-            method: req.method.clone(),
-            path,
-            query,
-            headers: req.headers.clone(),
-            body,
-            status,
-        });
-        (status, answer)
-    };
-    let text = answer.to_string();
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        if status < 400 { "OK" } else { "Error" },
-        text.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(text.as_bytes());
-    let _ = stream.flush();
-}
-
-fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut s = lock(state);
+    let (status, answer) = route(&mut s, req, &body);
+    s.requests.push(Recorded {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        headers: req.headers.clone(),
+        body,
+        status,
+    });
+    Action::Respond(Response::with_type(
+        status,
+        "application/json",
+        answer.to_string().into_bytes(),
+    ))
 }
 
 fn cluster_json(c: &Cluster) -> Value {
@@ -420,13 +253,8 @@ fn message(status: u16, text: &str) -> (u16, Value) {
     (status, json!({"statusCode": status, "message": text}))
 }
 
-fn route(
-    s: &mut State,
-    req: &Request,
-    path: &str,
-    query: &[(String, String)],
-    body: &str,
-) -> (u16, Value) {
+fn route(s: &mut State, req: &Request, body: &str) -> (u16, Value) {
+    let (path, query) = (req.path.as_str(), req.query.as_slice());
     if let Some(f) = s
         .fails
         .iter_mut()
@@ -464,7 +292,8 @@ fn route(
             (201, answer)
         }
         ("GET", p) if p.starts_with("/clusters/") => {
-            let ext = decode(&p["/clusters/".len()..]);
+            // (The server percent-decoded the path.)
+            let ext = &p["/clusters/".len()..];
             match s.clusters.iter().find(|c| c.external_ref_id == ext) {
                 Some(c) => (200, cluster_json(c)),
                 None => message(404, "Cluster not found"),
@@ -522,10 +351,8 @@ fn route(
         }
         ("POST", "/daemon/analyze-stack") => {
             let bearer = req
-                .headers
-                .iter()
-                .find(|(k, _)| k == "authorization")
-                .and_then(|(_, v)| v.strip_prefix("Bearer "))
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("")
                 .to_string();
             let live = s

@@ -1,6 +1,6 @@
 /*!
 A fake generic webhook receiver, plain HTTP on 127.0.0.1 (the server from
-`fake_slack::http`): it records every request (method, path, headers, body,
+`super::http`): it records every request (method, path, headers, body,
 the status it answered) and answers from a script, `200 ok` once the script
 is used up. A script step can be any status (with Retry-After) or a hang
 longer than the client's timeout.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::fake_slack::http::{Action, Request, Response, Server};
+use super::http::{self, Action, Request, Response, Server};
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -60,11 +60,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        http::header(&self.headers, name)
     }
 
     pub fn json(&self) -> Value {

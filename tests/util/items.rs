@@ -38,6 +38,7 @@ pub fn incident(finding: Finding, state: State) -> Incident {
         pods: vec![finding.pod.clone()],
         finding,
         first_seen_ms: 1_764_104_400_000,
+        detected_ms: 1_764_104_400_000,
         last_seen_ms: 1_764_104_460_000,
         state,
     }

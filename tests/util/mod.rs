@@ -1,10 +1,11 @@
 /*!
-Shared helpers for the integration tests: the fake API server (`fake_api`), kubelet-shaped
-pod JSON (`pod(ns, name)` → `PodBuilder`, defined next to the fake in `fake_api::pods` so
-the `fake_apiserver` example gets it from that one file), a self-removing temp dir, a
-polling `wait_until`, and an exec credential plugin script.
+Shared helpers for the integration tests: the one HTTP server under every fake (`http`), the
+fake API server (`fake_api`) and the fake receivers (`fake_slack`, `fake_receiver`, `fake_llm`,
+`fake_backend`), the driver of the real binary (`daemon`), kubelet-shaped pod JSON
+(`pod(ns, name)` → `PodBuilder`, in `fake_api::pods` so the `fake_apiserver` example gets it
+with the fake), a self-removing temp dir, a polling `wait_until`, and an exec credential
+plugin script.
 */
-#![allow(dead_code)]
 
 pub mod daemon;
 pub mod fake_api;
@@ -12,15 +13,34 @@ pub mod fake_backend;
 pub mod fake_llm;
 pub mod fake_receiver;
 pub mod fake_slack;
+pub mod http;
 pub mod items;
+pub mod real_api;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)] // not every test binary build uses both
-pub use self::fake_api::pods::{PodBuilder, pod};
+use self::fake_api::FakeApi;
+pub use self::fake_api::pods::pod;
 use self::fake_api::rand_u64;
+
+/// The pod (of Deployment `marker`) a test stages after what must NOT be reported.
+pub const MARKER: &str = "marker-6f7d8c9b5-zzzzz";
+
+/// Stage an unrelated failure, `MARKER` crash-looping in `ns`, as the positive signal a test
+/// waits for before it asserts that something was not reported: the daemon handles events in
+/// order, so once the marker's report is out, anything the earlier events wrongly caused is
+/// out too (on stdout and in the log exactly; through a sink, queued before it), and a late
+/// wrong output is caught instead of slipping in after the assertions.
+pub fn stage_marker(api: &FakeApi, ns: &str) {
+    api.upsert_pod(pod(ns, MARKER).crash_loop(3, 1, "Error").build());
+}
+
+/// Whether a JSON incident record or a log line is about the marker's workload.
+pub fn is_marker(record: &serde_json::Value) -> bool {
+    record["workload"]["name"] == "marker"
+}
 
 // ---------------------------------------------------------------------------------------------
 // Temp dir, polling, exec plugin
