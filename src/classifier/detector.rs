@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
-pub use crate::detect::tuning::{Detect, engine_config, thresholds};
+pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, workload_of};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
@@ -23,6 +23,7 @@ use crate::model::{
     ContainerRecord, ContainerState, Diagnosis, Notification, Phase, PodRecord, State, Termination,
     Transition,
 };
+use crate::settings::Detect;
 
 pub struct Detector {
     engine: Engine,

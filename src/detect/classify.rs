@@ -23,7 +23,7 @@ use crate::model::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated
 use crate::model::{FailureType, Finding, Termination};
 
 /// Thresholds, in seconds. Built from `tuning::Detect`; its `Default` (the
-/// product defaults) is implemented in `settings::defaults`.
+/// product defaults) is implemented in `tuning`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thresholds {
     /// `MIN_RESTART_THRESHOLD`: restarts at which a running container is flagged.

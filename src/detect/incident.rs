@@ -32,7 +32,7 @@ const COUNTED_KEEP_SECS: i64 = super::classify::RECENT_SECS + 300;
 const PRUNE_EVERY_MS: i64 = 60_000;
 
 /// Built from `tuning::Detect`; its `Default` (the product defaults, no
-/// cluster name) is implemented in `settings::defaults`.
+/// cluster name) is implemented in `tuning`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Named in every incident (several clusters may share one channel).

@@ -1,26 +1,13 @@
 /*!
-What detection is tuned by: `Detect`, in the settings' units (milliseconds,
-counts), and its conversion into each engine's configuration. The settings
-build it (`settings::resolve`); its `Default`, the product defaults, is
-implemented in `settings::defaults` from the setting definitions, so
-detection depends on no settings code.
+What detection is tuned by: the settings' `Detect` (milliseconds, counts)
+converted into each engine's configuration. The `Default`s of those
+configurations are the settings' defaults, converted the same way, so no
+default is written here.
 */
 
 use super::classify::Thresholds;
 use super::incident::Config;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Detect {
-    pub min_restart: u32,
-    pub max_pending_ms: i64,
-    pub image_pull_grace_ms: i64,
-    pub not_ready_grace_ms: i64,
-    pub resolve_after_ms: i64,
-    pub rate_limit_ms: i64,
-    pub renotify_ms: i64,
-    pub batch_ms: i64,
-    pub storm_threshold: usize,
-}
+use crate::settings::Detect;
 
 /// The classifier's thresholds (milliseconds → seconds).
 pub fn thresholds(d: &Detect) -> Thresholds {
@@ -41,5 +28,50 @@ pub fn engine_config(cluster: String, d: &Detect) -> Config {
         renotify_ms: d.renotify_ms,
         batch_ms: d.batch_ms,
         storm_threshold: d.storm_threshold,
+    }
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        thresholds(&Detect::default())
+    }
+}
+
+/// No cluster name: the caller names its cluster.
+impl Default for Config {
+    fn default() -> Self {
+        engine_config(String::new(), &Detect::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_detection_defaults_are_the_documented_ones_in_each_unit() {
+        // The README's values, as each engine counts them.
+        let t = Thresholds::default();
+        assert_eq!(
+            (
+                t.min_restart,
+                t.max_pending_secs,
+                t.image_pull_grace_secs,
+                t.not_ready_grace_secs
+            ),
+            (3, 600, 60, 300)
+        );
+        let c = Config::default();
+        assert_eq!(c.cluster, "");
+        assert_eq!(
+            (
+                c.resolve_after_ms,
+                c.rate_limit_ms,
+                c.renotify_ms,
+                c.batch_ms,
+                c.storm_threshold
+            ),
+            (120_000, 5 * 60_000, 240 * 60_000, 5000, 10)
+        );
     }
 }

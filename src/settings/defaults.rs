@@ -3,15 +3,12 @@ Every `Default` of a type the settings build: what resolving an empty
 environment gives. The defaults are therefore the definitions' (`defs.rs`),
 converted by the same code as a user's values, and written nowhere else.
 
-The detection types are defined by `detect`, which does not depend on the
-settings; their `Default`s live here, beside the definitions they come from.
+`detect::tuning` converts `Detect::default()` for the detection engines.
 */
 
 use super::read::{Reader, Unset};
 use super::resolve;
 use super::types::{Alerts, Detect, DiagnosisSettings, Reconnect, Settings};
-use crate::detect::classify::Thresholds;
-use crate::detect::{incident, tuning as detector};
 
 impl Default for Settings {
     fn default() -> Self {
@@ -43,19 +40,6 @@ impl Default for Alerts {
     }
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        detector::thresholds(&Detect::default())
-    }
-}
-
-/// No cluster name: the caller names its cluster.
-impl Default for incident::Config {
-    fn default() -> Self {
-        detector::engine_config(String::new(), &Detect::default())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,30 +60,7 @@ mod tests {
     }
 
     #[test]
-    fn the_detection_defaults_are_the_documented_ones_in_each_unit() {
-        // The README's values, as each engine counts them.
-        let t = Thresholds::default();
-        assert_eq!(
-            (
-                t.min_restart,
-                t.max_pending_secs,
-                t.image_pull_grace_secs,
-                t.not_ready_grace_secs
-            ),
-            (3, 600, 60, 300)
-        );
-        let c = incident::Config::default();
-        assert_eq!(c.cluster, "");
-        assert_eq!(
-            (
-                c.resolve_after_ms,
-                c.rate_limit_ms,
-                c.renotify_ms,
-                c.batch_ms,
-                c.storm_threshold
-            ),
-            (120_000, 5 * 60_000, 240 * 60_000, 5000, 10)
-        );
+    fn the_delivery_and_diagnosis_defaults_are_the_documented_ones() {
         let a = Alerts::default();
         assert_eq!(
             (

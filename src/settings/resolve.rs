@@ -799,3 +799,231 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod kind_tests {
+    //! One test per kind of setting, as ripgrep tests each flag: the flag is
+    //! read, the variable is read, the flag beats the variable, unset is the
+    //! default, and a bad value is reported under the name it came from with
+    //! what is allowed.
+
+    use super::*;
+    use crate::settings::kinds::Kind;
+    use crate::settings::read::tests::Fake;
+    use crate::settings::types::Output;
+    use std::fmt;
+
+    fn by_flag<K>(s: &Setting<K>, v: &str) -> Fake {
+        let mut f = Fake::default();
+        f.flags.insert(s.flag.into(), v.into());
+        f
+    }
+
+    fn by_env<K>(s: &Setting<K>, v: &str) -> Fake {
+        let mut f = Fake::default();
+        f.env.insert(s.env.into(), v.into());
+        f
+    }
+
+    /// The problem lines of resolving `source`.
+    fn problems(source: &Fake) -> Vec<String> {
+        match resolve(source) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// What every kind is checked for, through `resolve`: `field` picks the
+    /// setting's value out of `Settings`; `good` and `other` are two valid
+    /// values, as typed and as read; `bad` is invalid.
+    fn check_kind<K: Kind, T: PartialEq + fmt::Debug>(
+        s: &Setting<K>,
+        field: impl Fn(&Settings) -> T,
+        default: T,
+        (good, good_is): (&str, T),
+        (other, other_is): (&str, T),
+        bad: &str,
+    ) {
+        let read = |f: &Fake| resolve(f).map(|s| field(&s)).map_err(|_| problems(f));
+        assert_eq!(read(&Fake::default()), Ok(default), "{} unset", s.env);
+        assert_eq!(read(&by_flag(s, good)), Ok(good_is), "{}", s.flag);
+        let mut both = by_env(s, other);
+        assert_eq!(read(&both), Ok(other_is), "{}", s.env);
+        both.flags.insert(s.flag.into(), good.into());
+        assert_eq!(read(&both), read(&by_flag(s, good)), "the flag wins");
+        // One line, naming where the value came from and ending in what is allowed.
+        let allowed = format!("allowed: {}", s.kind.allowed());
+        for (name, f) in [(s.env, by_env(s, bad)), (s.flag, by_flag(s, bad))] {
+            let p = problems(&f);
+            let named = format!("{name}={bad:?}: ");
+            assert!(
+                p.len() == 1 && p[0].starts_with(&named) && p[0].ends_with(&allowed),
+                "{name}={bad:?} gave {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_integer_setting() {
+        let s = &HEALTH_CHECK_PORT;
+        let port = |s: &Settings| s.health_port;
+        check_kind(
+            s,
+            port,
+            Some(3000),
+            ("1024", Some(1024)),
+            (" 65535 ", Some(65_535)),
+            "80",
+        );
+        for bad in ["65536", "-1", "3000.0", "", "0x10"] {
+            assert_eq!(problems(&by_env(s, bad)).len(), 1, "{bad:?}");
+        }
+        assert_eq!(
+            problems(&by_env(s, "80")),
+            [
+                "HEALTH_CHECK_PORT=\"80\": allowed: an integer from 1024 to 65535, or 0 for any free port (logged at start)"
+            ]
+        );
+        let s = &ALERT_RATE_LIMIT_WINDOW_MINUTES;
+        let window = |s: &Settings| s.detect.rate_limit_ms;
+        check_kind(
+            s,
+            window,
+            5 * 60_000,
+            ("0", 0),
+            ("1440", 1440 * 60_000),
+            "1441",
+        );
+        let s = &SHUTDOWN_DRAIN_MS;
+        let drain = |s: &Settings| s.alerts.shutdown_drain;
+        let ms = Duration::from_millis;
+        check_kind(
+            s,
+            drain,
+            ms(10_000),
+            ("0", ms(0)),
+            ("300000", ms(300_000)),
+            "300001",
+        );
+    }
+
+    #[test]
+    fn a_number_setting() {
+        let s = &RECONNECTION_BACKOFF_MULTIPLIER;
+        let mult = |s: &Settings| s.reconnect.multiplier;
+        check_kind(s, mult, 2.0, ("1.1", 1.1), ("10", 10.0), "1.0");
+        for bad in ["NaN", "inf", "10.5", "two"] {
+            assert_eq!(problems(&by_env(s, bad)).len(), 1, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_boolean_setting() {
+        let s = &INCLUDE_LOGS;
+        let logs = |s: &Settings| s.diagnosis.include_logs;
+        check_kind(s, logs, false, ("True", true), ("false", false), "1");
+        let s = &ENABLE_HEALTH_CHECK;
+        let on = |s: &Settings| s.health_port.is_some();
+        check_kind(s, on, true, ("false", false), ("TRUE", true), "yes");
+    }
+
+    #[test]
+    fn a_choice_setting() {
+        let s = &OUTPUT;
+        let output = |s: &Settings| s.output;
+        check_kind(
+            s,
+            output,
+            Output::Text,
+            ("json", Output::Json),
+            ("text", Output::Text),
+            "yaml",
+        );
+        let s = &LOG_LEVEL;
+        let level = |s: &Settings| s.log_filter.clone();
+        check_kind(
+            s,
+            level,
+            "info".into(),
+            ("debug", "debug".into()),
+            ("WARN", "warn".into()),
+            "loud",
+        );
+    }
+
+    #[test]
+    fn a_text_setting() {
+        let s = &CLUSTER_NAME;
+        let name = |s: &Settings| s.cluster_name.clone();
+        check_kind(
+            s,
+            name,
+            None,
+            ("edge-1", Some("edge-1".into())),
+            (" a_b ", Some("a_b".into())),
+            "has spaces",
+        );
+        let s = &EXCLUDE_NAMESPACES;
+        let excluded = |s: &Settings| s.scope.clone();
+        let cluster = |ns: &[&str]| crate::settings::Scope::Cluster {
+            exclude: ns.iter().map(|n| n.to_string()).collect(),
+        };
+        let default = cluster(&["kube-system", "kube-public", "kube-node-lease"]);
+        check_kind(
+            s,
+            excluded,
+            default,
+            ("", cluster(&[])),
+            ("a,b", cluster(&["a", "b"])),
+            "A",
+        );
+    }
+
+    #[test]
+    fn a_url_setting() {
+        // Only meaningful with a bot token, which is therefore set throughout.
+        let s = &SLACK_API_URL;
+        let mut f = by_flag(s, "http://proxy/api/");
+        f.env.insert("SLACK_BOT_TOKEN".into(), "xoxb-1".into());
+        f.env.insert("SLACK_CHANNEL".into(), "#a".into());
+        let api = |f: &Fake| resolve(f).map(|s| s.alerts.slack_bot.map(|b| b.api_url));
+        assert_eq!(api(&f), Ok(Some("http://proxy/api".into())));
+        f.flags.clear();
+        assert_eq!(api(&f), Ok(Some("https://slack.com/api".into())));
+        f.env.insert(s.env.into(), "https://x".into());
+        assert_eq!(api(&f), Ok(Some("https://x".into())));
+        f.env.insert(s.env.into(), "ftp://x".into());
+        assert_eq!(
+            problems(&f),
+            ["SLACK_API_URL=\"ftp://x\": allowed: an http or https URL"]
+        );
+    }
+
+    #[test]
+    fn a_secret_is_named_but_never_echoed() {
+        let s = &LLM_API_KEY;
+        let with_llm = |mut f: Fake| {
+            f.env
+                .insert("LLM_BASE_URL".into(), "http://ollama/v1".into());
+            f.env.insert("LLM_MODEL".into(), "llama3".into());
+            f
+        };
+        let key = |f: &Fake| {
+            resolve(f).map(|s| {
+                s.diagnosis
+                    .llm
+                    .and_then(|l| l.api_key)
+                    .map(|k| k.expose().to_string())
+            })
+        };
+        assert_eq!(key(&with_llm(Fake::default())), Ok(None));
+        assert_eq!(key(&with_llm(by_flag(s, "sk-1"))), Ok(Some("sk-1".into())));
+        assert_eq!(key(&with_llm(by_env(s, " sk-2 "))), Ok(Some("sk-2".into())));
+        assert_eq!(
+            problems(&with_llm(by_env(s, "sk SECRET"))),
+            [
+                "LLM_API_KEY=\"<redacted>\": allowed: a key without spaces; not with LLM_API_KEY_FILE"
+            ]
+        );
+    }
+}

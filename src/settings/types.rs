@@ -10,9 +10,6 @@ use std::time::Duration;
 use crate::model::Severity;
 use crate::secret::Secret;
 
-/// Detection and incident settings; defined by `detect`, which does not
-/// depend on the settings, and built here.
-pub use crate::detect::tuning::Detect;
 pub use crate::logging::LogFormat;
 
 /// Where the watches look.
@@ -150,4 +147,19 @@ pub struct Leader {
 pub enum Output {
     Text,
     Json,
+}
+
+/// Detection and incident settings, in the settings' units (milliseconds,
+/// counts); `detect::tuning` converts them for each engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detect {
+    pub min_restart: u32,
+    pub max_pending_ms: i64,
+    pub image_pull_grace_ms: i64,
+    pub not_ready_grace_ms: i64,
+    pub resolve_after_ms: i64,
+    pub rate_limit_ms: i64,
+    pub renotify_ms: i64,
+    pub batch_ms: i64,
+    pub storm_threshold: usize,
 }
