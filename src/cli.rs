@@ -3,7 +3,8 @@ Command line: subcommands, global flags and the generated `--help` text.
 
 Parsing only records what the user typed (`Cli`); `settings::resolve` turns
 the setting flags plus the environment into validated `Settings`. Help text
-is generated from `settings::SETTINGS`, so it cannot drift from the parser.
+is generated from `settings::SETTINGS`, the definitions the parser reads,
+so it cannot drift from it.
 */
 
 use std::collections::HashMap;
@@ -224,10 +225,11 @@ Settings (a flag beats its environment variable, which beats the default):
                 let _ = writeln!(
                     out,
                     "    {flag:<42} [env {}] (default {:?})",
-                    s.env, s.default
+                    s.env,
+                    s.kind.default_text()
                 );
                 let _ = writeln!(out, "        {}", s.doc);
-                let _ = writeln!(out, "        Allowed: {}.", s.allowed);
+                let _ = writeln!(out, "        Allowed: {}.", s.kind.allowed());
             }
             out.push_str(
                 "\nA bad setting stops start-up with exit code 2 and one line per problem.\n",

@@ -62,33 +62,13 @@ pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Reconnect;
-    use std::time::Duration;
 
     fn settings(scope: Scope) -> Settings {
         Settings {
             scope,
             label_selector: Some("app=web".into()),
             page_size: 100,
-            watch_timeout_s: 300,
-            reconnect: Reconnect {
-                enabled: true,
-                initial: Duration::from_secs(1),
-                max: Duration::from_secs(30),
-                multiplier: 2.0,
-                max_failures: 5,
-            },
-            health_port: None,
-            watchdog: Duration::ZERO,
-            log_filter: "info".into(),
-            log_format: crate::settings::LogFormat::Text,
-            cluster_name: None,
-            output: crate::settings::Output::Text,
-            detect: crate::settings::Detect::default(),
-            diagnosis: Default::default(),
-            backend: None,
-            alerts: Default::default(),
-            leader: None,
+            ..Settings::default()
         }
     }
 

@@ -1,5 +1,7 @@
 //! The binary's command line: bad input, `check`, `--help`, `--version`.
 
+use opsctrl_daemon::settings::{self, Kind, Setting};
+
 use crate::util::TempDir;
 use crate::util::daemon::command;
 use crate::util::fake_api::{Auth, FakeApi, SsarRule};
@@ -86,6 +88,47 @@ fn help_and_version() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("opsctrl-daemon {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// The binary's side of one setting: `--help` shows its definition, and a
+/// bad value by variable or by flag exits 2 with the line naming it and what
+/// is allowed.
+fn setting_end_to_end<K: Kind>(help: &str, s: &Setting<K>, bad: &str) {
+    let home = TempDir::new("kind");
+    let entry = format!("{} {}", s.flag, s.value);
+    let shown = format!("[env {}] (default {:?})", s.env, s.kind.default_text());
+    let allowed = s.kind.allowed();
+    assert!(
+        help.lines()
+            .any(|l| l.contains(&entry) && l.contains(&shown))
+            && help.contains(&format!("        Allowed: {allowed}.")),
+        "--help misstates {}",
+        s.env
+    );
+    let by_env = command(home.path()).env(s.env, bad).output().unwrap();
+    let by_flag = command(home.path())
+        .arg(format!("{}={bad}", s.flag))
+        .output()
+        .unwrap();
+    for (name, out) in [(s.env, by_env), (s.flag, by_flag)] {
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim_end(),
+            format!("opsctrl-daemon: {name}={bad:?}: allowed: {allowed}")
+        );
+    }
+}
+
+#[test]
+fn one_setting_of_each_kind_end_to_end() {
+    let home = TempDir::new("kinds-help");
+    let out = command(home.path()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    setting_end_to_end(&help, &settings::HEALTH_CHECK_PORT, "80");
+    setting_end_to_end(&help, &settings::RECONNECTION_BACKOFF_MULTIPLIER, "0.5");
+    setting_end_to_end(&help, &settings::INCLUDE_LOGS, "yes");
+    setting_end_to_end(&help, &settings::OUTPUT, "yaml");
+    setting_end_to_end(&help, &settings::CLUSTER_NAME, "has spaces");
 }
 
 #[test]

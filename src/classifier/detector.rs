@@ -14,7 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::detect::classify::{Known, Thresholds, classify};
-use crate::detect::incident::{Config, Engine};
+use crate::detect::incident::Engine;
+pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, workload_of};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
@@ -23,28 +24,6 @@ use crate::model::{
     Transition,
 };
 use crate::settings::Detect;
-
-/// The classifier's thresholds from the settings (milliseconds → seconds).
-pub fn thresholds(d: &Detect) -> Thresholds {
-    Thresholds {
-        min_restart: d.min_restart,
-        max_pending_secs: d.max_pending_ms / 1000,
-        image_pull_grace_secs: d.image_pull_grace_ms / 1000,
-        not_ready_grace_secs: d.not_ready_grace_ms / 1000,
-    }
-}
-
-/// The incident engine's configuration from the settings.
-pub fn engine_config(cluster: String, d: &Detect) -> Config {
-    Config {
-        cluster,
-        resolve_after_ms: d.resolve_after_ms,
-        rate_limit_ms: d.rate_limit_ms,
-        renotify_ms: d.renotify_ms,
-        batch_ms: d.batch_ms,
-        storm_threshold: d.storm_threshold,
-    }
-}
 
 pub struct Detector {
     engine: Engine,

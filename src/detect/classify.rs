@@ -22,8 +22,9 @@ passed in), no allocation but the findings themselves.
 use crate::model::{ContainerRecord, ContainerState, Phase, PodRecord, Terminated};
 use crate::model::{FailureType, Finding, Termination};
 
-/// Thresholds, in seconds.
-#[derive(Clone, Debug)]
+/// Thresholds, in seconds. Built from `tuning::Detect`; its `Default` (the
+/// product defaults) is implemented in `tuning`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thresholds {
     /// `MIN_RESTART_THRESHOLD`: restarts at which a running container is flagged.
     pub min_restart: u32,
@@ -33,17 +34,6 @@ pub struct Thresholds {
     pub image_pull_grace_secs: i64,
     /// How long a Running pod may stay unready (probes, slow start).
     pub not_ready_grace_secs: i64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_restart: 3,
-            max_pending_secs: 600,
-            image_pull_grace_secs: 60,
-            not_ready_grace_secs: 300,
-        }
-    }
 }
 
 /// What the daemon knows beyond the pod itself.

@@ -31,7 +31,9 @@ const COUNTED_KEEP_SECS: i64 = super::classify::RECENT_SECS + 300;
 /// Pruning walks every counted termination; once a minute is plenty.
 const PRUNE_EVERY_MS: i64 = 60_000;
 
-#[derive(Clone, Debug)]
+/// Built from `tuning::Detect`; its `Default` (the product defaults, no
+/// cluster name) is implemented in `tuning`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Named in every incident (several clusters may share one channel).
     pub cluster: String,
@@ -45,21 +47,6 @@ pub struct Config {
     pub batch_ms: i64,
     /// A batch of more new incidents than this goes out as one storm.
     pub storm_threshold: usize,
-}
-
-impl Default for Config {
-    /// The product defaults (RESOLVE_AFTER_MS, ALERT_RATE_LIMIT_WINDOW_MINUTES,
-    /// ALERT_RENOTIFY_MINUTES, NOTIFY_BATCH_MS, STORM_THRESHOLD).
-    fn default() -> Config {
-        Config {
-            cluster: String::new(),
-            resolve_after_ms: 120_000,
-            rate_limit_ms: 5 * 60_000,
-            renotify_ms: 240 * 60_000,
-            batch_ms: 5_000,
-            storm_threshold: 10,
-        }
-    }
 }
 
 /// (namespace, workload): where a pod belongs.
