@@ -12,7 +12,7 @@
 #      values (each case below gives the message it must print);
 #   4. the default render is the kustomize default install, Helm's labels aside
 #      (scripts/compare-renders.py);
-#   5. `config` accepts exactly the settings of src/settings.rs that have no
+#   5. `config` accepts exactly the settings of src/settings/defs.rs that have no
 #      value of their own and are not credentials;
 #   6. with a KUBECONFIG of a test API server (`scripts/check-chart.sh
 #      --kubeconfig PATH`, or DRY_RUN_KUBECONFIG), `kubectl apply
@@ -177,7 +177,7 @@ if [ "$failures" -gt 0 ]; then
 fi
 
 echo "== config accepts the settings without a value of their own"
-manifest_python - "$CHART/values.schema.json" src/settings.rs <<'PY'
+manifest_python - "$CHART/values.schema.json" src/settings/defs.rs <<'PY'
 import json, re, sys
 schema = json.load(open(sys.argv[1]))
 settings = re.findall(r'^\s+env: "([A-Z0-9_]+)"', open(sys.argv[2]).read(), re.M)
