@@ -3,14 +3,14 @@
 #
 #   scripts/bench.sh [PODS...]        default: 1000 5000
 #
-# For each pod count it starts the fake API server (examples/fake_apiserver)
+# For each pod count it starts the fake API server (tests/bin/fake_apiserver.rs)
 # with that many pods, starts the release daemon against it, and measures:
 #   - time from start to /readyz 200 (the LIST of every pod included),
 #   - idle RSS (listed and watching, before any churn), peak RSS (VmHWM) and
 #     steady RSS (VmRSS after churn),
 #   - CPU seconds per 10,000 watch events while the fake churns pods,
 #   - LIST requests after start-up (should be 0 unless the server says 410).
-# Then it runs the single-core decode+apply bench (benches/watch_apply.rs).
+# Then it runs the single-core decode+apply bench (tests/bench/watch_apply.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

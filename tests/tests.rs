@@ -1,5 +1,5 @@
 // Test code may unwrap: a panic here is a failed test, not a crashed daemon
-// (clippy.toml allows it inside #[test] functions; this covers the helpers).
+// (.clippy.toml allows it inside #[test] functions; this covers the helpers).
 #![allow(clippy::unwrap_used)]
 
 mod architecture;

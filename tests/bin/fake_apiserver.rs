@@ -15,10 +15,10 @@ status updates (restart counts climbing), crash loops starting and ending, and r
 // The example uses part of the fakes' API; the integration tests (which have no dead-code
 // allowance) use all of it. `fake_api` finds the server as `super::http`.
 #[allow(dead_code, unused_imports)]
-#[path = "../tests/util/fake_api/mod.rs"]
+#[path = "../util/fake_api/mod.rs"]
 mod fake_api;
 #[allow(dead_code, unused_imports)]
-#[path = "../tests/util/http/mod.rs"]
+#[path = "../util/http/mod.rs"]
 mod http;
 
 use std::io::Write;
