@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::defs::*;
+use super::destinations::destinations;
 use super::kinds::{Int, Setting, Text};
 use super::read::{Problem, Reader, Source};
 use super::types::{
@@ -369,6 +370,7 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         }
     };
     let slack_bot = slack_bot(r);
+    let d = destinations(r);
     Alerts {
         workers,
         queue_size,
@@ -379,6 +381,14 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         slack_webhook,
         slack_bot,
         webhook,
+        teams: d.teams,
+        discord: d.discord,
+        telegram: d.telegram,
+        ntfy: d.ntfy,
+        pagerduty: d.pagerduty,
+        opsgenie: d.opsgenie,
+        alertmanager: d.alertmanager,
+        link_url: d.link_url,
         emit_k8s_events: r.boolean(&EMIT_K8S_EVENTS),
         shutdown_drain: Duration::from_millis(r.int(&SHUTDOWN_DRAIN_MS)),
     }
