@@ -129,11 +129,11 @@ pub fn run(
             }
         });
         let line = match tried {
-            Ok(1) => format!("{:<12} accepted", sink.name()),
-            Ok(n) => format!("{:<12} accepted (attempt {n})", sink.name()),
+            Ok(1) => format!("{:<11} accepted", sink.name()),
+            Ok(n) => format!("{:<11} accepted (attempt {n})", sink.name()),
             Err(why) => {
                 all = false;
-                format!("{:<12} REFUSED: {why}", sink.name())
+                format!("{:<11} REFUSED: {why}", sink.name())
             }
         };
         let _ = writeln!(out, "{line}");

@@ -72,7 +72,9 @@ impl Discord {
     fn send(&self, method: Method, url: &str, body: &Value) -> Result<Value, Failure> {
         let full = self.url.expose();
         let [u, path] = url_secrets(full);
-        let secrets = [u, path, url];
+        // The token is the last segment of the webhook's path.
+        let token = self.parts().0.rsplit('/').next().unwrap_or_default();
+        let secrets = [u, path, url, token];
         let what = if method == Method::Patch {
             "Discord edit"
         } else {

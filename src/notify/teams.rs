@@ -55,7 +55,13 @@ impl Sink for Teams {
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
         let url = self.url.expose();
-        let secrets = url_secrets(url);
+        let [u, path] = url_secrets(url);
+        // The signature is the credential; a receiver may echo it alone.
+        let sig = url
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("sig="))
+            .unwrap_or_default();
+        let secrets = [u, path, sig];
         post_attempt(&self.agent, url, &[], &render(alert), "Teams", &secrets)
     }
 }
