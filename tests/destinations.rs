@@ -75,7 +75,11 @@ fn deliver_all(sink: &dyn Sink, alerts: &[Alert]) {
 
 fn no_refusals<S: fs::Service>(fake: &Fake<S>) {
     let r = fake.refusals();
-    assert!(r.is_empty(), "refused: {}", r.join("\n").chars().take(2000).collect::<String>());
+    assert!(
+        r.is_empty(),
+        "refused: {}",
+        r.join("\n").chars().take(2000).collect::<String>()
+    );
 }
 
 fn why(f: &Failure) -> &str {
@@ -85,11 +89,13 @@ fn why(f: &Failure) -> &str {
 }
 
 fn group(n: u64) -> Vec<Item> {
-    (100..100 + n).map(|id| {
-        let mut it = monster(id);
-        it.incident.first_seen_ms += id as i64;
-        it
-    }).collect()
+    (100..100 + n)
+        .map(|id| {
+            let mut it = monster(id);
+            it.incident.first_seen_ms += id as i64;
+            it
+        })
+        .collect()
 }
 
 #[test]
@@ -103,12 +109,21 @@ fn teams_gets_one_adaptive_card_per_alert_within_its_size() {
         deliver_all(&sink, &alerts);
         n += alerts.len();
     }
-    deliver_all(&sink, &[Alert::Storm { shared: "node-1".into(), items: group(300) }]);
+    deliver_all(
+        &sink,
+        &[Alert::Storm {
+            shared: "node-1".into(),
+            items: group(300),
+        }],
+    );
     no_refusals(&fake);
     let got = fake.accepted();
     assert_eq!(got.len(), n + 1);
     let first = got[0].json().to_string();
-    assert!(first.contains("CrashLoopBackOff · Deployment/web"), "{first}");
+    assert!(
+        first.contains("CrashLoopBackOff · Deployment/web"),
+        "{first}"
+    );
     assert!(got[3].json().to_string().contains("Resolved"));
     // The huge ones say they were cut.
     assert!(got[4].json().to_string().contains("…[truncated]"));
@@ -147,7 +162,10 @@ fn discord_posts_once_then_edits_that_message_and_posts_reminders_anew() {
     assert_eq!(first[0]["embeds"][0]["color"], 0xd0_02_1b, "critical red");
     let resolved = &messages.values().nth(1).unwrap()[1];
     assert!(
-        resolved["embeds"][0]["title"].as_str().unwrap().contains("Resolved"),
+        resolved["embeds"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Resolved"),
         "{resolved}"
     );
     assert_eq!(resolved["embeds"][0]["color"], 0x2e_b8_86);
@@ -157,9 +175,15 @@ fn discord_posts_once_then_edits_that_message_and_posts_reminders_anew() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(hostile.contains("@everyone"), "the hostile message is shown");
+    assert!(
+        hostile.contains("@everyone"),
+        "the hostile message is shown"
+    );
     for (n, outside_code) in hostile.split("```").enumerate().step_by(2) {
-        assert!(!outside_code.contains("[click](https"), "part {n}: {outside_code}");
+        assert!(
+            !outside_code.contains("[click](https"),
+            "part {n}: {outside_code}"
+        );
     }
 }
 
@@ -215,9 +239,19 @@ fn telegram_sends_the_first_message_and_replies_to_it() {
         }
         assert!(incident[3].1.contains("Resolved"), "{}", incident[3].1);
     }
-    assert!(all[0].1.starts_with("<b>🔴 CrashLoopBackOff · Deployment/web</b>"), "{}", all[0].1);
+    assert!(
+        all[0]
+            .1
+            .starts_with("<b>🔴 CrashLoopBackOff · Deployment/web</b>"),
+        "{}",
+        all[0].1
+    );
     // The hostile message's tags arrive as text.
-    assert!(all[8].1.contains("&lt;b&gt;x&lt;/b&gt;"), "{}", &all[8].1[..600]);
+    assert!(
+        all[8].1.contains("&lt;b&gt;x&lt;/b&gt;"),
+        "{}",
+        &all[8].1[..600]
+    );
 }
 
 #[test]
@@ -239,7 +273,10 @@ fn telegram_honours_the_retry_after_in_its_answer_and_hides_the_token() {
     let wrong = Telegram::new(cfg, agent());
     let f = wrong.deliver(&single(it)).unwrap_err();
     assert!(matches!(f, Failure::Permanent(_)), "{f:?}");
-    assert!(why(&f).contains("401") && !why(&f).contains("WRONG"), "{f:?}");
+    assert!(
+        why(&f).contains("401") && !why(&f).contains("WRONG"),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -289,13 +326,27 @@ fn pagerduty_triggers_then_resolves_with_the_same_dedup_key() {
         assert_eq!(actions, ["trigger", "trigger", "trigger", "resolve"]);
         assert!(incident.iter().all(|(_, k)| *k == key), "{incident:?}");
     }
-    assert!(fake.service().open.lock().unwrap().is_empty(), "all resolved");
+    assert!(
+        fake.service().open.lock().unwrap().is_empty(),
+        "all resolved"
+    );
     let first = fake.accepted()[0].json();
     assert_eq!(first["payload"]["severity"], "critical");
-    assert_eq!(first["payload"]["custom_details"]["cause"], "app_error_exit");
-    assert!(first["links"][0]["href"].as_str().unwrap().contains("ns=shop"));
+    assert_eq!(
+        first["payload"]["custom_details"]["cause"],
+        "app_error_exit"
+    );
+    assert!(
+        first["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .contains("ns=shop")
+    );
     // A storm triggers each of its incidents.
-    let storm = Alert::Storm { shared: String::new(), items: group(3) };
+    let storm = Alert::Storm {
+        shared: String::new(),
+        items: group(3),
+    };
     deliver_all(&sink, &[storm]);
     assert_eq!(fake.service().open.lock().unwrap().len(), 3);
     // A bad key is PagerDuty's 400: permanent, the key never in the reason.
@@ -308,7 +359,10 @@ fn pagerduty_triggers_then_resolves_with_the_same_dedup_key() {
         agent(),
     );
     let f = wrong.deliver(&single(cases[0].clone())).unwrap_err();
-    assert!(matches!(f, Failure::Permanent(_)) && !why(&f).contains("WWWWWW"), "{f:?}");
+    assert!(
+        matches!(f, Failure::Permanent(_)) && !why(&f).contains("WWWWWW"),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -333,7 +387,12 @@ fn opsgenie_creates_notes_and_closes_by_alias() {
     let got = fake.accepted();
     let create = got[0].json();
     assert_eq!(create["priority"], "P1");
-    assert!(create["message"].as_str().unwrap().starts_with("CrashLoopBackOff"));
+    assert!(
+        create["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("CrashLoopBackOff")
+    );
     assert_eq!(got[3].param("identifierType"), Some("alias"));
     assert!(got[3].path.ends_with("/close"));
     // The key is a credential: a 401 does not echo it.
@@ -346,7 +405,10 @@ fn opsgenie_creates_notes_and_closes_by_alias() {
         agent(),
     );
     let f = wrong.deliver(&single(cases[0].clone())).unwrap_err();
-    assert!(why(&f).contains("401") && !why(&f).contains("SECRET-WRONG"), "{f:?}");
+    assert!(
+        why(&f).contains("401") && !why(&f).contains("SECRET-WRONG"),
+        "{f:?}"
+    );
 }
 
 fn alertmanager(fake: &Fake<fs::alertmanager::Alertmanager>, every: Duration) -> Alertmanager {
@@ -397,8 +459,18 @@ fn alertmanager_keeps_an_open_incident_firing_then_ends_it() {
     assert_eq!(labels["severity"], "critical");
     assert_eq!(labels["cluster"], "edge-1");
     assert_eq!(labels["cause"], "app_error_exit");
-    assert!(firing[0]["annotations"]["commands"].as_str().unwrap().contains("kubectl logs"));
-    assert!(firing[0]["generatorURL"].as_str().unwrap().contains("ns=shop"));
+    assert!(
+        firing[0]["annotations"]["commands"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl logs")
+    );
+    assert!(
+        firing[0]["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("ns=shop")
+    );
     // Every post carried the Authorization header (the fake refuses without it).
     assert!(fake.received().iter().all(|g| g.status == 200));
 }
@@ -424,8 +496,123 @@ fn alertmanager_ends_the_old_labels_when_the_cause_changes_and_takes_hostile_tex
     for it in cases() {
         deliver_all(&sink, &lifecycle(&it));
     }
-    deliver_all(&sink, &[Alert::Storm { shared: "x".into(), items: group(50) }]);
+    deliver_all(
+        &sink,
+        &[Alert::Storm {
+            shared: "x".into(),
+            items: group(50),
+        }],
+    );
     no_refusals(&fake);
     // The lifecycle of incident 1 resolved the first one: the storm's are left.
     assert_eq!(sink.open_alerts(), 50);
+}
+
+#[test]
+fn the_fakes_refuse_what_the_services_refuse() {
+    // The lifecycle tests above mean something only if the fakes are strict.
+    use serde_json::json;
+    let long = |n: usize| "x".repeat(n);
+    let embed = |title: &str, desc: &str| json!({"allowed_mentions": {"parse": []}, "embeds": [{"title": title, "description": desc, "color": 1}]});
+    assert!(fs::discord::check_message(&embed("t", "d")).is_ok());
+    for bad in [
+        embed(&long(257), "d"),
+        embed("t", &long(4097)),
+        embed("t", "```open"),
+        json!({"embeds": [{"title": "t", "description": "d", "color": 1}]}),
+        json!({"allowed_mentions": {"parse": []}, "embeds": [{"title": long(256), "description": long(4096), "color": 1,
+            "fields": [{"name": long(256), "value": long(1024)}, {"name": "n", "value": long(1000)}]}]}),
+    ] {
+        assert!(
+            fs::discord::check_message(&bad).is_err(),
+            "{}",
+            &bad.to_string()[..80]
+        );
+    }
+    assert!(fs::telegram::check_text("<b>a</b> &amp; <pre>x</pre>").is_ok());
+    for bad in [
+        "<b>a",
+        "<div>a</div>",
+        "a & b",
+        "a > b",
+        "",
+        &long(4097),
+        "<b><i>x</b></i>",
+    ] {
+        assert!(fs::telegram::check_text(bad).is_err(), "{bad:.40}");
+    }
+    let event = json!({"routing_key": long(32), "event_action": "trigger", "dedup_key": "k",
+        "payload": {"summary": "s", "source": "x", "severity": "critical", "custom_details": {}}});
+    assert!(fs::pagerduty::check_event(&event).is_ok());
+    for (path, v) in [
+        ("/payload/summary", json!(long(1025))),
+        ("/payload/severity", json!("high")),
+        ("/dedup_key", json!(long(256))),
+        ("/routing_key", json!("short")),
+    ] {
+        let mut e = event.clone();
+        *e.pointer_mut(path).unwrap() = v;
+        assert!(fs::pagerduty::check_event(&e).is_err(), "{path}");
+    }
+    let create = json!({"message": "m", "alias": "a", "description": "", "entity": "", "source": "s",
+        "tags": ["t"], "details": {"k": "v"}, "priority": "P3"});
+    assert!(fs::opsgenie::check_create(&create).is_ok());
+    for (key, v) in [
+        ("message", json!(long(131))),
+        ("priority", json!("P6")),
+        ("tags", json!(vec!["t"; 21])),
+        ("details", json!({"k": long(8000)})),
+    ] {
+        let mut c = create.clone();
+        c[key] = v;
+        assert!(fs::opsgenie::check_create(&c).is_err(), "{key}");
+    }
+    let alert = json!([{"labels": {"alertname": "A"}, "startsAt": "2026-01-01T00:00:00Z"}]);
+    assert!(fs::alertmanager::check_alerts(&alert).is_ok());
+    for bad in [
+        json!([{"labels": {"namespace": "x"}}]),
+        json!([{"labels": {"alertname": "A", "bad-name": "x"}}]),
+        json!([{"labels": {"alertname": "A"}, "startsAt": "2026-01-02T00:00:00Z", "endsAt": "2026-01-01T00:00:00Z"}]),
+        json!({"labels": {"alertname": "A"}}),
+    ] {
+        assert!(fs::alertmanager::check_alerts(&bad).is_err(), "{bad}");
+    }
+    let topic = fs::ntfy::TOPIC;
+    let msg = json!({"topic": topic, "message": "m", "title": "t", "priority": 3, "tags": []});
+    assert!(fs::ntfy::check_message(&msg).is_ok());
+    for (key, v) in [
+        ("message", json!(long(4097))),
+        ("priority", json!(6)),
+        ("click", json!("javascript:x")),
+    ] {
+        let mut m = msg.clone();
+        m[key] = v;
+        assert!(fs::ntfy::check_message(&m).is_err(), "{key}");
+    }
+    let card = |el: Value| {
+        json!({"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {"type": "AdaptiveCard", "version": "1.4", "body": [el]}}]})
+    };
+    assert!(fs::teams::check_message(&card(json!({"type": "TextBlock", "text": "hi"}))).is_ok());
+    for bad in [
+        card(json!({"type": "TextBlock", "text": "[x](https://evil)"})),
+        card(json!({"type": "Image", "url": "x"})),
+        card(json!({"type": "TextBlock", "text": long(30_000)})),
+    ] {
+        assert!(fs::teams::check_message(&bad).is_err());
+    }
+    // And over HTTP: a wrong signature, a wrong content type.
+    let fake = Fake::start(fs::teams::Teams);
+    let url = fake.url(fs::teams::PATH);
+    let r = http::post_json(&agent(), &format!("{url}?sig=nope"), &[], &json!({})).unwrap();
+    assert_eq!(r.status, 401);
+    let good = card(json!({"type": "TextBlock", "text": "hi"}));
+    let ok = http::post_json(&agent(), &fs::teams::url(&fake.url("")), &[], &good).unwrap();
+    assert_eq!(ok.status, 202);
+    assert!(
+        fake.received()[1]
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
 }

@@ -24,11 +24,41 @@ pub use super::slack::TRUNCATED;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {
     pub title: String,
+    /// At most `SECTION_LINES` of them, each at most `LINE_CHARS`: no
+    /// renderer shows more, and a megabyte of log is not copied seven times.
     pub lines: Vec<String>,
+    /// How many lines there were.
+    pub total: usize,
     /// Shown as code (logs, commands, events): monospace, kept line by line.
     pub code: bool,
     /// When cut, keep the last lines (a log tail explains a crash).
     pub tail: bool,
+}
+
+/// Lines a section keeps, and characters of each (more than any renderer shows).
+pub const SECTION_LINES: usize = 100;
+pub const LINE_CHARS: usize = 1000;
+
+impl Section {
+    /// The head (or for `tail`, the end) of `lines`, each cut.
+    pub fn new(title: &str, lines: &[String], code: bool, tail: bool) -> Section {
+        let from = if tail {
+            lines.len().saturating_sub(SECTION_LINES)
+        } else {
+            0
+        };
+        Section {
+            title: title.to_string(),
+            lines: lines[from..]
+                .iter()
+                .take(SECTION_LINES)
+                .map(|l| clip(l, LINE_CHARS))
+                .collect(),
+            total: lines.len(),
+            code,
+            tail,
+        }
+    }
 }
 
 /// An alert in plain, unescaped text.
@@ -145,20 +175,15 @@ fn single(item: &Item, reminder: bool) -> Digest {
     facts.push(("Incident", format!("#{}", i.id)));
 
     let mut sections = Vec::new();
-    let mut push = |title: &str, lines: Vec<String>, code: bool, tail: bool| {
+    let mut push = |title: &str, lines: &[String], code: bool, tail: bool| {
         if !lines.is_empty() {
-            sections.push(Section {
-                title: title.to_string(),
-                lines,
-                code,
-                tail,
-            });
+            sections.push(Section::new(title, lines, code, tail));
         }
     };
     if resolved {
         push(
             "Resolved",
-            vec![format!(
+            &[format!(
                 "{}/{} in {} recovered from {} after {} ({} → {}).",
                 i.workload.kind,
                 i.workload.name,
@@ -173,42 +198,47 @@ fn single(item: &Item, reminder: bool) -> Digest {
         );
     } else if !f.message.is_empty() {
         // Only the lines that can show; a message can be a whole log tail.
-        let lines = f.message.lines().take(21).map(str::to_string).collect();
-        push("Message", lines, true, false);
+        let lines: Vec<String> = f
+            .message
+            .lines()
+            .take(21)
+            .map(|l| clip(l, LINE_CHARS))
+            .collect();
+        push("Message", &lines, true, false);
     }
     if let Some(d) = item.diagnosis.as_ref().filter(|_| !resolved) {
         let mut cause = vec![format!(
             "{} ({:.0}% confidence): {}",
             d.cause,
             d.confidence * 100.0,
-            d.summary
+            clip(&d.summary, LINE_CHARS)
         )];
         cause.extend(d.evidence.iter().take(5).map(|e| format!("• {e}")));
         if d.evidence.len() > 5 {
             cause.push(format!("• …and {} more", d.evidence.len() - 5));
         }
-        push("Root cause", cause, false, false);
+        push("Root cause", &cause, false, false);
         if !d.fix.text.is_empty() {
-            push("Fix", vec![d.fix.text.clone()], false, false);
+            push("Fix", &[clip(&d.fix.text, LINE_CHARS)], false, false);
         }
-        push("Commands", d.fix.commands.clone(), true, false);
+        push("Commands", &d.fix.commands, true, false);
         if let Some(ai) = &d.ai {
             let answer = match ai.get("answer") {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
                 None => ai.to_string(),
             };
-            push("AI analysis", vec![answer], false, false);
+            push("AI analysis", &[answer], false, false);
         }
         if let Some(b) = &d.backend {
-            push("OpsCtrl analysis", vec![backend_text(b)], false, false);
+            push("OpsCtrl analysis", &[backend_text(b)], false, false);
         }
     }
     if !resolved {
-        push("Container facts", item.facts.clone(), true, false);
+        push("Container facts", &item.facts, true, false);
     }
-    push("Recent events", item.events.clone(), true, false);
-    push("Previous logs", item.logs.clone(), true, true);
+    push("Recent events", &item.events, true, false);
+    push("Previous logs", &item.logs, true, true);
     Digest {
         title: title(i, reminder),
         headline: headline(item, reminder),
@@ -242,7 +272,7 @@ fn group(items: &[Item], shared: Option<&String>) -> Digest {
     if let Some(s) = shared.filter(|s| !s.is_empty()) {
         facts.push(("Shared", s.clone()));
     }
-    let lines = items
+    let lines: Vec<String> = items
         .iter()
         .map(|item| {
             let i = &item.incident;
@@ -272,12 +302,7 @@ fn group(items: &[Item], shared: Option<&String>) -> Digest {
         severity,
         resolved: false,
         facts,
-        sections: vec![Section {
-            title: "Incidents".into(),
-            lines,
-            code: false,
-            tail: false,
-        }],
+        sections: vec![Section::new("Incidents", &lines, false, false)],
     }
 }
 
@@ -395,7 +420,7 @@ pub fn section_text(
         used += cost;
         kept.push(l);
     }
-    let left = sec.lines.len() - kept.len();
+    let left = sec.total.max(sec.lines.len()) - kept.len();
     if sec.tail {
         kept.reverse();
     }
@@ -491,16 +516,13 @@ mod tests {
 
     #[test]
     fn sections_keep_the_head_or_the_tail_and_count_the_rest() {
-        let sec = Section {
-            title: "Logs".into(),
-            lines: (0..100).map(|n| format!("line {n}")).collect(),
-            code: true,
-            tail: true,
-        };
+        let lines: Vec<String> = (0..300).map(|n| format!("line {n}")).collect();
+        let sec = Section::new("Logs", &lines, true, true);
+        assert_eq!((sec.lines.len(), sec.total), (SECTION_LINES, 300));
         let t = section_text(&sec, 200, 50, |o, c| o.push(c));
         assert!(t.chars().count() <= 200);
-        assert!(t.ends_with("line 99") && t.contains("more line(s)"), "{t}");
-        let head = Section { tail: false, ..sec };
+        assert!(t.ends_with("line 299") && t.contains("more line(s)"), "{t}");
+        let head = Section::new("Logs", &lines, true, false);
         let t = section_text(&head, 200, 50, |o, c| o.push(c));
         assert!(
             t.starts_with("line 0") && t.ends_with("more line(s)"),

@@ -34,7 +34,10 @@ impl Service for Alertmanager {
         check_alerts(&v).map_err(|w| (400, json!(w)))?;
         let mut alerts = self.alerts.lock().unwrap();
         for a in v.as_array().into_iter().flatten() {
-            alerts.entry(a["labels"].to_string()).or_default().push(a.clone());
+            alerts
+                .entry(a["labels"].to_string())
+                .or_default()
+                .push(a.clone());
         }
         Ok((200, Value::Null))
     }
@@ -42,7 +45,8 @@ impl Service for Alertmanager {
 
 fn label_name_ok(n: &str) -> bool {
     let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
@@ -50,7 +54,11 @@ pub fn check_alerts(v: &Value) -> Result<(), String> {
     let list = v.as_array().ok_or("body is not a list of alerts")?;
     for a in list {
         let labels = a["labels"].as_object().ok_or("labels is not an object")?;
-        if labels.get("alertname").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if labels
+            .get("alertname")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err("an alert has no alertname".into());
         }
         for (k, x) in labels {

@@ -30,14 +30,20 @@ pub fn url(base: &str) -> String {
 }
 
 fn bad(why: String) -> Refusal {
-    (400, json!({"code": 50035, "message": "Invalid Form Body", "errors": why}))
+    (
+        400,
+        json!({"code": 50035, "message": "Invalid Form Body", "errors": why}),
+    )
 }
 
 impl Service for Discord {
     fn answer(&self, req: &Request) -> Result<Answer, Refusal> {
         let base = format!("/api/webhooks/{ID}/{TOKEN}");
         let Some(rest) = req.path.strip_prefix(&base) else {
-            return Err((401, json!({"code": 50027, "message": "Invalid Webhook Token"})));
+            return Err((
+                401,
+                json!({"code": 50027, "message": "Invalid Webhook Token"}),
+            ));
         };
         let v = body_json(req, bad)?;
         check_message(&v).map_err(bad)?;
@@ -47,7 +53,10 @@ impl Service for Discord {
                 let id = format!("90{:016}", self.next.fetch_add(1, Ordering::SeqCst) + 1);
                 messages.insert(id.clone(), vec![v.clone()]);
                 if req.flag("wait") {
-                    Ok((200, json!({"id": id, "webhook_id": ID, "embeds": v["embeds"]})))
+                    Ok((
+                        200,
+                        json!({"id": id, "webhook_id": ID, "embeds": v["embeds"]}),
+                    ))
                 } else {
                     Ok((204, Value::Null))
                 }
@@ -62,7 +71,10 @@ impl Service for Discord {
                     None => Err((404, json!({"code": 10008, "message": "Unknown Message"}))),
                 }
             }
-            _ => Err((405, json!({"code": 0, "message": "405: Method Not Allowed"}))),
+            _ => Err((
+                405,
+                json!({"code": 0, "message": "405: Method Not Allowed"}),
+            )),
         }
     }
 }

@@ -23,7 +23,10 @@ pub fn url(base: &str) -> String {
 }
 
 fn error(code: u16, why: &str) -> Refusal {
-    (code, json!({"code": code * 100 + 1, "http": code, "error": why}))
+    (
+        code,
+        json!({"code": code * 100 + 1, "http": code, "error": why}),
+    )
 }
 
 impl Service for Ntfy {
@@ -37,7 +40,10 @@ impl Service for Ntfy {
         let v = body_json(req, |w| error(400, &w))?;
         check_message(&v).map_err(|w| error(400, &w))?;
         self.published.lock().unwrap().push(v.clone());
-        Ok((200, json!({"id": "abc123", "event": "message", "topic": v["topic"], "title": v["title"]})))
+        Ok((
+            200,
+            json!({"id": "abc123", "event": "message", "topic": v["topic"], "title": v["title"]}),
+        ))
     }
 }
 

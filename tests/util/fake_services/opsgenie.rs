@@ -23,13 +23,19 @@ pub struct Opsgenie {
 }
 
 fn unprocessable(why: String) -> Refusal {
-    (422, json!({"message": why, "took": 0.001, "requestId": "r-1"}))
+    (
+        422,
+        json!({"message": why, "took": 0.001, "requestId": "r-1"}),
+    )
 }
 
 impl Service for Opsgenie {
     fn answer(&self, req: &Request) -> Result<Answer, Refusal> {
         if req.header("authorization") != Some(&format!("GenieKey {KEY}")) {
-            return Err((401, json!({"message": "Could not authenticate", "took": 0.0})));
+            return Err((
+                401,
+                json!({"message": "Could not authenticate", "took": 0.0}),
+            ));
         }
         if req.method != "POST" {
             return Err((405, json!({"message": "Method not allowed"})));
@@ -51,7 +57,10 @@ impl Service for Opsgenie {
             }
             check_action(&v).map_err(unprocessable)?;
             let what = if action == "close" { "close" } else { "note" };
-            alerts.entry(alias.to_string()).or_default().push(what.into());
+            alerts
+                .entry(alias.to_string())
+                .or_default()
+                .push(what.into());
         }
         Ok((
             202,

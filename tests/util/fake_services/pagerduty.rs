@@ -63,7 +63,9 @@ impl Service for PagerDuty {
 
 pub fn check_event(v: &Value) -> Result<(), String> {
     text_within(&v["routing_key"], "routing_key", 32, 32)?;
-    let action = v["event_action"].as_str().ok_or("event_action is missing")?;
+    let action = v["event_action"]
+        .as_str()
+        .ok_or("event_action is missing")?;
     if !["trigger", "acknowledge", "resolve"].contains(&action) {
         return Err(format!("event_action {action}"));
     }

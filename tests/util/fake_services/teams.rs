@@ -21,7 +21,10 @@ pub fn url(base: &str) -> String {
 }
 
 fn bad(why: String) -> Refusal {
-    (400, json!({"error": {"code": "InvalidRequestContent", "message": why}}))
+    (
+        400,
+        json!({"error": {"code": "InvalidRequestContent", "message": why}}),
+    )
 }
 
 impl Service for Teams {
@@ -30,10 +33,16 @@ impl Service for Teams {
             return Err((404, json!({"error": {"code": "NotFound"}})));
         }
         if req.param("sig") != Some(SIG) {
-            return Err((401, json!({"error": {"code": "DirectApiAuthorizationRequired"}})));
+            return Err((
+                401,
+                json!({"error": {"code": "DirectApiAuthorizationRequired"}}),
+            ));
         }
         if req.body.len() > MAX_BODY {
-            return Err((413, json!({"error": {"code": "MessageTooLarge", "message": format!("{} bytes", req.body.len())}})));
+            return Err((
+                413,
+                json!({"error": {"code": "MessageTooLarge", "message": format!("{} bytes", req.body.len())}}),
+            ));
         }
         let v = body_json(req, bad)?;
         check_message(&v).map_err(bad)?;
@@ -86,7 +95,9 @@ fn check_element(e: &Value) -> Result<(), String> {
             }
         }
         Some("RichTextBlock") => {
-            let inlines = e["inlines"].as_array().ok_or("RichTextBlock without inlines")?;
+            let inlines = e["inlines"]
+                .as_array()
+                .ok_or("RichTextBlock without inlines")?;
             for r in inlines {
                 if r["type"] != "TextRun" || r["text"].as_str().is_none_or(str::is_empty) {
                     return Err(format!("bad inline {r}"));

@@ -81,11 +81,15 @@ pub fn check_text(text: &str) -> Result<(), String> {
                     None => (false, tag.split(' ').next().unwrap_or("")),
                 };
                 if !TAGS.contains(&name) {
-                    return Err(format!("can't parse entities: unsupported start tag {name:?}"));
+                    return Err(format!(
+                        "can't parse entities: unsupported start tag {name:?}"
+                    ));
                 }
                 if closing {
                     if open.pop().as_deref() != Some(name) {
-                        return Err(format!("can't parse entities: can't find end tag for {name}"));
+                        return Err(format!(
+                            "can't parse entities: can't find end tag for {name}"
+                        ));
                     }
                 } else {
                     open.push(name.to_string());
@@ -129,4 +133,3 @@ impl Telegram {
             .collect()
     }
 }
-
