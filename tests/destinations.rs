@@ -616,3 +616,30 @@ fn the_fakes_refuse_what_the_services_refuse() {
             .starts_with("application/json")
     );
 }
+
+#[test]
+fn alertmanager_reposts_only_while_this_replica_leads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fake = Fake::start(fs::alertmanager::Alertmanager::default());
+    let leads = Arc::new(AtomicBool::new(false));
+    let l = leads.clone();
+    let cfg = settings::Alertmanager {
+        url: Secret::new(fake.url("")),
+        auth_header: Some(Secret::new(fs::alertmanager::AUTH)),
+        repost: Duration::from_millis(100),
+    };
+    let sink = Alertmanager::new(
+        cfg,
+        None,
+        agent(),
+        Arc::new(move || l.load(Ordering::SeqCst)),
+    )
+    .unwrap();
+    let it = item(1, "shop", "web", FailureType::OOMKilled, State::Open);
+    assert_eq!(sink.deliver(&at(&it, State::Open)), Ok(()));
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(posts(&fake).len(), 1, "a standby does not re-post");
+    leads.store(true, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(10), || posts(&fake).len() >= 3));
+    drop(sink);
+}

@@ -102,3 +102,59 @@ pub fn configured_with(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Source;
+
+    struct Env(&'static [(&'static str, &'static str)]);
+    impl Source for Env {
+        fn flag(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn env(&self, env: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == env)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn every_sink_is_built_in_the_order_of_names_under_its_name() {
+        let settings = crate::settings::resolve(&Env(&[
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
+            ("SLACK_BOT_TOKEN", "xoxb-1-2"),
+            ("SLACK_CHANNEL", "#alerts"),
+            ("WEBHOOK_URL", "http://receiver:8080/hook"),
+            (
+                "TEAMS_WEBHOOK_URL",
+                "https://example.logic.azure.com/workflows/x?sig=y",
+            ),
+            (
+                "DISCORD_WEBHOOK_URL",
+                "https://discord.com/api/webhooks/1/t",
+            ),
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("TELEGRAM_CHAT_ID", "-100123"),
+            ("NTFY_URL", "https://ntfy.sh/topic-x"),
+            ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
+            ("OPSGENIE_API_KEY", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
+            ("ALERTMANAGER_URL", "http://alertmanager:9093"),
+        ]))
+        .expect("valid settings");
+        let names: Vec<&str> = configured(&settings, None)
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(
+            names,
+            NAMES[..NAMES.len() - 2],
+            "all but k8s-events (no client) and log"
+        );
+    }
+}
