@@ -399,7 +399,10 @@ pub fn section_text(
     line_max: usize,
     push: fn(&mut String, char),
 ) -> String {
-    let note_room = 40;
+    // The note below is at most this long, its newline included, so the
+    // lines kept plus the note never pass `max` (no cut after escaping).
+    const NOTE_ROOM: usize = 50;
+    let room = max.saturating_sub(NOTE_ROOM);
     let mut kept: Vec<String> = Vec::new();
     let mut used = 0;
     let order: Box<dyn Iterator<Item = &String>> = if sec.tail {
@@ -408,16 +411,14 @@ pub fn section_text(
         Box::new(sec.lines.iter())
     };
     for line in order {
-        let l = clip_escaped(line, line_max.min(max), push);
-        let cost = l.chars().count() + 1;
-        if used + cost > max.saturating_sub(note_room) && !kept.is_empty() {
+        let sep = usize::from(!kept.is_empty());
+        let avail = room.saturating_sub(used + sep);
+        // A sliver of a line says nothing; the note says what is left.
+        if avail == 0 || (avail < 20 && !kept.is_empty()) {
             break;
         }
-        if used + cost > max {
-            kept.push(clip_escaped(line, max.saturating_sub(used + 1), push));
-            break;
-        }
-        used += cost;
+        let l = clip_escaped(line, line_max.min(avail), push);
+        used += sep + l.chars().count();
         kept.push(l);
     }
     let left = sec.total.max(sec.lines.len()) - kept.len();
@@ -425,19 +426,14 @@ pub fn section_text(
         kept.reverse();
     }
     if left > 0 {
-        let note = format!("{TRUNCATED} {left} more line(s)");
+        let note = clip(&format!("{TRUNCATED} {left} more line(s)"), max);
         if sec.tail {
             kept.insert(0, note);
         } else {
             kept.push(note);
         }
     }
-    let text = kept.join("\n");
-    // The note may tip it over on a tiny budget: cut again, plainly.
-    if text.chars().count() > max {
-        return text.chars().take(max).collect();
-    }
-    text
+    kept.join("\n")
 }
 
 /// `s` with ```` ``` ```` broken by zero-width spaces, so content cannot
