@@ -16,12 +16,12 @@ use std::sync::Arc;
 use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
 pub use crate::detect::tuning::{engine_config, thresholds};
-use crate::detect::workload::{revision_of, workload_of};
+use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, Notification, Phase, PodRecord, State, Termination,
-    Transition,
+    ContainerRecord, ContainerState, Diagnosis, Incident, Notification, Phase, PodRecord, Rollout,
+    State, Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -262,15 +262,22 @@ impl Detector {
         }
         let key = format!("{}/{}", i.namespace, i.finding.pod);
         let pod = store.get(&key)?;
+        let rollout = self.rollout(store, i, pod);
         let d = self.rules.diagnose(&Context {
             finding: &i.finding,
             pod,
             workload: &i.workload,
             events: &[],
             logs: &[],
+            rollout: &rollout,
         });
         self.diagnoses.insert(i.id, d.clone());
         Some(d)
+    }
+
+    /// Where the incident's revision stands in its workload's rollout.
+    pub fn rollout(&self, store: &Store, i: &Incident, pod: &PodRecord) -> Rollout {
+        rollout_of_incident(i, pod, store.iter(), self.engine.open_incidents())
     }
 
     /// The diagnosis last worked out for an open incident.

@@ -22,7 +22,7 @@ use crate::diagnose::RuleSet;
 use crate::diagnose::redact::redact;
 use crate::kube::store::{Change, Event, Store, StreamId};
 use crate::model::{
-    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, Notification, PodRecord, State,
+    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, Notification, State, Subject,
     Transition,
 };
 use crate::settings::Detect;
@@ -318,15 +318,20 @@ impl Classifier {
     }
 
     /// An incident with its diagnosis, and a copy of its pod for enrichment.
-    fn item(&self, incident: Incident) -> (Item, Option<Box<PodRecord>>) {
+    fn item(&self, incident: Incident) -> (Item, Option<Box<Subject>>) {
         let diagnosis = self.detector.diagnosis_of(incident.id).cloned();
         let key = format!("{}/{}", incident.namespace, incident.finding.pod);
-        let pod = self.store.get(&key).map(|p| Box::new(p.clone()));
-        (Item::new(incident, diagnosis), pod)
+        let subject = self.store.get(&key).map(|pod| {
+            Box::new(Subject {
+                pod: pod.clone(),
+                rollout: self.detector.rollout(&self.store, &incident, pod),
+            })
+        });
+        (Item::new(incident, diagnosis), subject)
     }
 
     fn job(&self, n: Notification) -> Job {
-        let group = |incidents: Vec<Incident>| -> (Vec<Item>, Vec<Option<Box<PodRecord>>>) {
+        let group = |incidents: Vec<Incident>| -> (Vec<Item>, Vec<Option<Box<Subject>>>) {
             incidents.into_iter().map(|i| self.item(i)).unzip()
         };
         match n {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::kube::types::Pod;
-use crate::model::Owner;
+use crate::model::{Owner, PodRecord};
 
 const T0: i64 = 1_900_000_000_000;
 const SEC: i64 = 1000;

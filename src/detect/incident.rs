@@ -540,6 +540,7 @@ impl Engine {
             cluster: self.cfg.cluster.clone(),
             namespace: pod.workload.0.clone(),
             workload: pod.workload.1.clone(),
+            revision: key.revision.as_deref().map(str::to_string),
             pods: vec![pod.name.clone()],
             first_seen_ms: began_ms(&finding, now_ms),
             detected_ms: now_ms,

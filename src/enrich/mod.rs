@@ -36,6 +36,7 @@ use crate::model::Item;
 use crate::model::Job;
 use crate::model::PodRecord;
 use crate::model::{Incident, State};
+use crate::model::{Rollout, Subject};
 use crate::notify::pool::Prepare;
 use crate::util::lru::Lru;
 use crate::util::sync::lock;
@@ -223,7 +224,9 @@ impl Enricher {
     }
 
     /// Enriches one item in place.
-    pub fn enrich(&self, item: &mut Item, pod: Option<&PodRecord>) {
+    pub fn enrich(&self, item: &mut Item, subject: Option<&Subject>) {
+        let pod = subject.map(|s| &s.pod);
+        let rollout = subject.map_or(&Rollout::Steady, |s| &s.rollout);
         let id = item.incident.id;
         // What kubelet copied from the log tail must not leave unredacted.
         item.incident.finding.message = (self.redact)(&item.incident.finding.message);
@@ -273,6 +276,7 @@ impl Enricher {
                     workload: &item.incident.workload,
                     events: &events,
                     logs: &logs,
+                    rollout,
                 });
                 d.evidence.extend(notes);
                 log::debug!(
@@ -346,8 +350,8 @@ impl Prepare for Enricher {
         let Job { alert, pods } = job;
         for (i, item) in alert.items_mut().iter_mut().enumerate() {
             if i < MAX_ENRICHED_PER_ALERT {
-                let pod = pods.get(i).and_then(|p| p.as_deref());
-                self.enrich(item, pod);
+                let subject = pods.get(i).and_then(|p| p.as_deref());
+                self.enrich(item, subject);
             } else {
                 // A big start-up summary or storm: the message shows the
                 // first few in detail; the rest keep the record's diagnosis.

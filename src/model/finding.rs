@@ -254,3 +254,22 @@ pub struct Workload {
     pub kind: String,
     pub name: String,
 }
+
+/// Where an incident's revision stands in its workload's rollout: what a
+/// person should fix first, and which changes would make things worse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Rollout {
+    /// One revision runs (or the workload has no revisions).
+    #[default]
+    Steady,
+    /// A newer revision (`newer`) is rolling out, failing with `newer_failing`
+    /// if it fails too: a change to the pod template now would start another
+    /// rollout from the newer revision's template.
+    Superseded {
+        newer: String,
+        newer_failing: Option<FailureType>,
+    },
+    /// The newest revision fails while `older` still runs: a rollout gone
+    /// wrong, which `kubectl rollout undo` takes back.
+    Newest { older: String },
+}
