@@ -99,7 +99,7 @@ pub fn rollout_of<'a>(
             None => newest.push((rev, created)),
         }
     }
-    newest.sort_by(|a, b| b.1.cmp(&a.1));
+    newest.sort_by_key(|r| std::cmp::Reverse(r.1));
     // Created at the same second: which one is newer cannot be told.
     if let [(_, a), (_, b), ..] = newest.as_slice() {
         if a == b {
