@@ -17,11 +17,12 @@ use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
 pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
+use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, Incident, Notification, Phase, PodRecord, Rollout,
-    State, Termination, Transition,
+    ContainerRecord, ContainerState, Diagnosis, Finding, Incident, Notification, Phase, PodRecord,
+    Rediagnosis, Rollout, State, Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -36,6 +37,10 @@ pub struct Detector {
     ignored_namespaces: HashSet<Box<str>>,
     /// The latest diagnosis of each open incident, by id.
     diagnoses: HashMap<u64, Diagnosis>,
+    /// Enrichment's better diagnosis of an open incident (redacted), and the
+    /// finding it holds for: used instead of the rules' own while the
+    /// incident's finding stays alike.
+    enriched: HashMap<u64, (Finding, Diagnosis)>,
     rules: Arc<RuleSet>,
     started: bool,
 }
@@ -96,6 +101,7 @@ impl Detector {
             timed: HashSet::new(),
             ignored_namespaces: HashSet::new(),
             diagnoses: HashMap::new(),
+            enriched: HashMap::new(),
             rules,
             started: false,
         }
@@ -258,7 +264,19 @@ impl Detector {
     pub fn diagnose(&mut self, store: &Store, t: &Transition) -> Option<Diagnosis> {
         let i = &t.incident;
         if i.state == State::Resolved {
-            return self.diagnoses.remove(&i.id);
+            let rules = self.diagnoses.remove(&i.id);
+            return self.enriched.remove(&i.id).map(|(_, d)| d).or(rules);
+        }
+        match self.enriched.get(&i.id) {
+            Some((f, d)) if f.diagnosed_alike(&i.finding) => {
+                let d = d.clone();
+                self.diagnoses.insert(i.id, d.clone());
+                return Some(d);
+            }
+            Some(_) => {
+                self.enriched.remove(&i.id);
+            }
+            None => {}
         }
         let key = format!("{}/{}", i.namespace, i.finding.pod);
         let pod = store.get(&key)?;
@@ -278,6 +296,33 @@ impl Detector {
     /// Where the incident's revision stands in its workload's rollout.
     pub fn rollout(&self, store: &Store, i: &Incident, pod: &PodRecord) -> Rollout {
         rollout_of_incident(i, pod, store.iter(), self.engine.open_incidents())
+    }
+
+    /// Enrichment found a better diagnosis (`r`, redacted) for an open
+    /// incident: it stands from now on while the incident's finding stays
+    /// alike, and the incident gets an `updated` record when it says
+    /// something else than the record did. A stale one (the incident moved
+    /// on, or resolved) changes nothing.
+    pub fn rediagnosed(&mut self, r: Rediagnosis, now_ms: i64) -> Option<Transition> {
+        let incident = self.engine.incident(r.incident)?;
+        if !r.finding.diagnosed_alike(&incident.finding) {
+            return None;
+        }
+        let same = self.diagnoses.get(&r.incident).is_some_and(|d| {
+            let mut d = d.clone();
+            d.redact_with(redact);
+            d.says_the_same(&r.diagnosis)
+        });
+        let mut incident = incident.clone();
+        self.enriched.insert(r.incident, (r.finding, r.diagnosis));
+        if same {
+            return None;
+        }
+        incident.state = State::Updated;
+        Some(Transition {
+            incident,
+            at_ms: now_ms,
+        })
     }
 
     /// The diagnosis last worked out for an open incident.

@@ -22,8 +22,8 @@ use crate::diagnose::RuleSet;
 use crate::diagnose::redact::redact;
 use crate::kube::store::{Change, Event, Store, StreamId};
 use crate::model::{
-    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, Notification, State, Subject,
-    Transition,
+    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, Notification, Rediagnosis, State,
+    Subject, Transition,
 };
 use crate::settings::Detect;
 use detector::Detector;
@@ -43,6 +43,8 @@ pub enum Input {
     /// Once a second, busy or not: thresholds, graces and hold-downs must
     /// not wait for an event to arrive.
     Tick,
+    /// A delivery worker's enrichment changed an incident's diagnosis.
+    Rediagnosed(Box<Rediagnosis>),
 }
 
 /// A line of the record: a transition and its diagnosis.
@@ -153,6 +155,10 @@ impl Classifier {
                 fx.jobs = self.jobs(n);
                 fx
             }
+            Input::Rediagnosed(r) => match self.detector.rediagnosed(*r, now_ms) {
+                Some(t) => self.records(vec![t]),
+                None => Effects::default(),
+            },
         };
         if self.pods_listed_at.is_none() && self.listed() {
             self.pods_listed_at = Some(now_ms);

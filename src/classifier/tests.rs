@@ -420,3 +420,76 @@ fn the_step_is_the_same_for_a_leader_and_a_standby() {
     assert_eq!(run(), run());
     assert_eq!(run(), ["open api", "open api"]);
 }
+
+/// What enrichment would send back for the incident of `fx`'s first record.
+fn better(fx: &Effects, cause: crate::model::Cause) -> Box<Rediagnosis> {
+    let (t, d) = &fx.records[0];
+    let mut d = d.clone().unwrap();
+    d.cause = cause;
+    d.summary = format!("{} (from the events)", d.summary);
+    Box::new(Rediagnosis {
+        incident: t.incident.id,
+        finding: t.incident.finding.clone(),
+        diagnosis: d,
+    })
+}
+
+#[test]
+fn a_better_diagnosis_from_enrichment_is_an_updated_record_and_stays() {
+    use crate::model::Cause;
+    let mut cl = started();
+    let fx = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
+    assert_eq!(records(&fx), ["open api"]);
+    let first = fx.records[0].1.clone().unwrap().cause;
+    let r = better(&fx, Cause::LivenessProbeFailed);
+    assert_ne!(first, Cause::LivenessProbeFailed);
+
+    // The record says what the notification said: one `updated` record.
+    let up = cl.handle(Input::Rediagnosed(r.clone()), T0 + 2 * SEC);
+    assert_eq!(records(&up), ["updated api"]);
+    assert_eq!(
+        up.records[0].1.as_ref().unwrap().cause,
+        Cause::LivenessProbeFailed
+    );
+    assert!(up.jobs.is_empty(), "a record, not a notification");
+    // The same answer again (a retry, a reminder's enrichment): nothing new.
+    assert!(
+        cl.handle(Input::Rediagnosed(r.clone()), T0 + 3 * SEC)
+            .is_empty()
+    );
+    // Notifications from now on carry it, and so does the resolution.
+    let fx = ticks(&mut cl, T0 + 4 * SEC, T0 + 8 * SEC);
+    let items: Vec<_> = fx
+        .jobs
+        .iter()
+        .flat_map(|j| j.alert.items().to_vec())
+        .collect();
+    assert!(
+        items
+            .iter()
+            .all(|i| i.diagnosis.as_ref().unwrap().cause == Cause::LivenessProbeFailed)
+    );
+    apply(&mut cl, healthy("shop", "api", "aaaaa"), T0 + 20 * SEC);
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + 20 * SEC + hold, T0 + 22 * SEC + hold);
+    assert_eq!(records(&fx), ["resolved api"]);
+    assert_eq!(
+        fx.records[0].1.as_ref().unwrap().cause,
+        Cause::LivenessProbeFailed
+    );
+}
+
+#[test]
+fn a_stale_diagnosis_from_enrichment_changes_nothing() {
+    use crate::model::Cause;
+    let mut cl = started();
+    let fx = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
+    // Made for another finding (the incident has moved on since).
+    let mut r = better(&fx, Cause::LivenessProbeFailed);
+    r.finding.reason = "Completed".into();
+    assert!(cl.handle(Input::Rediagnosed(r), T0 + 2 * SEC).is_empty());
+    // For an incident that is no longer open.
+    let mut r = better(&fx, Cause::LivenessProbeFailed);
+    r.incident += 100;
+    assert!(cl.handle(Input::Rediagnosed(r), T0 + 3 * SEC).is_empty());
+}

@@ -36,7 +36,7 @@ use crate::model::Item;
 use crate::model::Job;
 use crate::model::PodRecord;
 use crate::model::{Incident, State};
-use crate::model::{Rollout, Subject};
+use crate::model::{Rediagnosis, Rollout, Subject};
 use crate::notify::pool::Prepare;
 use crate::util::lru::Lru;
 use crate::util::sync::lock;
@@ -63,6 +63,9 @@ struct Fingerprint {
     reason: String,
     exit_code: Option<i32>,
     container: Option<String>,
+    /// The representative pod: when another pod stands for the incident,
+    /// the commands must name it.
+    pod: String,
 }
 
 impl Fingerprint {
@@ -73,9 +76,14 @@ impl Fingerprint {
             reason: f.reason.clone(),
             exit_code: f.exit_code,
             container: f.container.clone(),
+            pod: f.pod.clone(),
         }
     }
 }
+
+/// Where a better diagnosis than the record's goes (the classification
+/// thread, which prints it); must not block.
+pub type Rediagnosed = Box<dyn Fn(Rediagnosis) + Send + Sync>;
 
 struct Cached {
     fingerprint: Fingerprint,
@@ -96,6 +104,8 @@ pub struct Enricher {
     /// The OpsCtrl backend's analysis (`diagnosis.backend`).
     backend: Option<Opinion>,
     metrics: Arc<Metrics>,
+    /// Told when enrichment changes the cause, summary or fix.
+    rediagnosed: Option<Rediagnosed>,
     /// By incident id; the least recently used goes first when full.
     cache: Mutex<Lru<u64, Cached>>,
 }
@@ -116,6 +126,7 @@ impl Enricher {
             llm: None,
             backend: None,
             metrics,
+            rediagnosed: None,
             // Open incidents outlive any sensible TTL: only the size bounds it.
             cache: Mutex::new(Lru::new(MAX_CACHED, Duration::MAX)),
         }
@@ -128,6 +139,13 @@ impl Enricher {
 
     pub fn with_backend(mut self, backend: Opinion) -> Enricher {
         self.backend = Some(backend);
+        self
+    }
+
+    /// `tell` hears of every diagnosis enrichment changes, so the record on
+    /// stdout can say what the notification says.
+    pub fn with_rediagnosed(mut self, tell: Rediagnosed) -> Enricher {
+        self.rediagnosed = Some(tell);
         self
     }
 
@@ -261,6 +279,11 @@ impl Enricher {
             self.redact_diagnosis(item);
             return;
         };
+        // What the record said, as it printed it (redacted).
+        let recorded = item.diagnosis.clone().map(|mut d| {
+            d.redact_with(self.redact);
+            d
+        });
         match pod {
             Some(pod) => {
                 let (events, logs, env, notes) = self.gather(client, item, pod);
@@ -311,6 +334,17 @@ impl Enricher {
             let answer = backend(item);
             if let Some(d) = item.diagnosis.as_mut() {
                 d.backend = answer;
+            }
+        }
+        if let (Some(tell), Some(before), Some(after)) =
+            (&self.rediagnosed, &recorded, &item.diagnosis)
+        {
+            if !before.says_the_same(after) {
+                tell(Rediagnosis {
+                    incident: id,
+                    finding: item.incident.finding.clone(),
+                    diagnosis: after.clone(),
+                });
             }
         }
         self.lock().insert(

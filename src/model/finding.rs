@@ -225,6 +225,17 @@ impl Finding {
         self.kind.severity()
     }
 
+    /// The same problem of the same pod for a diagnosis: a diagnosis made for
+    /// one holds for the other (messages and counters may have moved on).
+    pub fn diagnosed_alike(&self, other: &Finding) -> bool {
+        self.kind == other.kind
+            && self.pod == other.pod
+            && self.reason == other.reason
+            && self.exit_code == other.exit_code
+            && self.container == other.container
+            && self.init_container == other.init_container
+    }
+
     /// A finding with only a type and a pod (test values).
     #[cfg(test)]
     pub fn test(kind: FailureType, pod: &str) -> Finding {

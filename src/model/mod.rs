@@ -17,7 +17,7 @@ pub mod finding;
 pub mod incident;
 pub mod pod;
 
-pub use alert::{Alert, Failure, Item, Job, Subject};
+pub use alert::{Alert, Failure, Item, Job, Rediagnosis, Subject};
 pub use diagnosis::{Cause, Diagnosis, Fix};
 pub use finding::{FailureType, Family, Finding, Rollout, Severity, Termination, Workload};
 pub use incident::{Incident, Notification, State, Transition};
