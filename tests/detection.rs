@@ -85,7 +85,7 @@ fn three_crashing_replicas_are_one_incident_that_resolves_once() {
     assert_eq!(open["cluster"], "edge-1");
     assert_eq!(
         open["workload"],
-        serde_json::json!({"kind": "Deployment", "name": "web"})
+        serde_json::json!({"kind": "Deployment", "name": "web", "revision": "web-7d4b9c6f8"})
     );
     assert_eq!(open["exit_code"], 1);
     let updates = of(&records, "updated");

@@ -21,8 +21,8 @@ use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, Finding, Incident, Notification, Phase, PodRecord,
-    Rediagnosis, Rollout, State, Termination, Transition,
+    ContainerRecord, ContainerState, Diagnosis, FailureType, Finding, Incident, Notification,
+    Phase, PodRecord, Rediagnosis, Rollout, State, Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -115,7 +115,11 @@ impl Detector {
     pub fn on_change(&mut self, store: &Store, change: Change, now_ms: i64) -> Vec<Transition> {
         match change {
             Change::Upserted { key, previous } => match store.get(&key) {
-                Some(pod) => self.observe(&key, pod, previous.as_ref(), now_ms),
+                Some(pod) => {
+                    let mut out = self.observe(&key, pod, previous.as_ref(), now_ms);
+                    self.replaced_already(store, &mut out, now_ms);
+                    out
+                }
                 None => Vec::new(),
             },
             Change::Deleted(pod) => {
@@ -134,7 +138,32 @@ impl Detector {
         for pod in store.iter() {
             out.extend(self.observe(&pod.key(), pod, None, now_ms));
         }
+        self.replaced_already(store, &mut out, now_ms);
         out
+    }
+
+    /// An eviction incident just opened whose workload already runs a
+    /// healthy pod (the replacement came up first, or was there at
+    /// start-up): it has its replacement now.
+    fn replaced_already(&mut self, store: &Store, out: &mut Vec<Transition>, now_ms: i64) {
+        let opened: Vec<Incident> = out
+            .iter()
+            .filter(|t| {
+                t.incident.state == State::Open && t.incident.kind() == FailureType::Evicted
+            })
+            .map(|t| t.incident.clone())
+            .collect();
+        for i in opened {
+            let healthy = store.iter().find(|p| {
+                *p.namespace == *i.namespace && is_healthy(p) && workload_of(p) == i.workload
+            });
+            if let Some(p) = healthy {
+                let more = self
+                    .engine
+                    .healthy_pod(&p.key(), &p.namespace, &i.workload, now_ms);
+                out.extend(more);
+            }
+        }
     }
 
     /// A namespace's ignore annotation; the pods of a namespace whose flag
@@ -226,19 +255,28 @@ impl Detector {
             err_image_pull: &self.err_image_pull,
         };
         let findings = classify(pod, &view, now, &self.thresholds);
+        // A healthy pod may be the replacement an eviction waits for (the
+        // evicted pod object stays behind, Failed).
+        let mut replaced = Vec::new();
+        if findings.is_empty() && self.engine.evictions_open() && is_healthy(pod) {
+            replaced = self
+                .engine
+                .healthy_pod(key, &pod.namespace, &workload_of(pod), now_ms);
+        }
         // The common case, a healthy pod the engine knows nothing of: skip
         // resolving its workload (allocations) on this per-update path.
         if findings.is_empty() && !self.engine.tracks(key) {
-            return Vec::new();
+            return replaced;
         }
-        self.engine.observe_revision(
+        replaced.extend(self.engine.observe_revision(
             key,
             &workload_of(pod),
             revision_of(pod),
             is_healthy(pod),
             findings,
             now_ms,
-        )
+        ));
+        replaced
     }
 
     /// The timer tick: re-classify the pods time can change, then let the

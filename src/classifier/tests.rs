@@ -493,3 +493,48 @@ fn a_stale_diagnosis_from_enrichment_changes_nothing() {
     r.incident += 100;
     assert!(cl.handle(Input::Rediagnosed(r), T0 + 3 * SEC).is_empty());
 }
+
+fn evicted(ns: &str, deploy: &str, suffix: &str) -> PodRecord {
+    pod_of(fixture("evicted-memory"), ns, deploy, suffix)
+}
+
+#[test]
+fn an_eviction_resolves_once_a_healthy_replacement_runs() {
+    let mut cl = started();
+    let fx = apply(&mut cl, evicted("shop", "worker", "eeeee"), T0 + SEC);
+    assert_eq!(records(&fx), ["open worker"]);
+    let hold = Detect::default().resolve_after_ms;
+    // The evicted pod object stays, Failed, with no replacement: open.
+    let fx = ticks(&mut cl, T0 + 2 * SEC, T0 + 2 * SEC + hold);
+    assert!(!records(&fx).iter().any(|r| r.starts_with("resolved")));
+    // The ReplicaSet's replacement runs and is Ready.
+    let at = T0 + 3 * SEC + hold;
+    let fx = apply(&mut cl, healthy("shop", "worker", "rrrrr"), at);
+    assert!(fx.records.is_empty(), "{:?}", records(&fx));
+    let fx = ticks(&mut cl, at + SEC, at + hold + SEC);
+    assert_eq!(records(&fx), ["resolved worker"]);
+    // Another workload's healthy pod would not have done it.
+    assert_eq!(cl.open_incidents(), 0);
+}
+
+#[test]
+fn an_eviction_whose_replacement_already_runs_resolves_too() {
+    let mut cl = classifier(false);
+    // At start-up the replacement is listed before the evicted pod.
+    list(
+        &mut cl,
+        vec![
+            healthy("shop", "worker", "rrrrr"),
+            healthy("shop", "other", "ooooo"),
+            evicted("shop", "worker", "eeeee"),
+            evicted("shop", "lonely", "lllll"),
+        ],
+        T0,
+    );
+    assert_eq!(cl.open_incidents(), 2);
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + SEC, T0 + hold + 2 * SEC);
+    assert_eq!(records(&fx), ["resolved worker"]);
+    // `lonely` has no healthy pod of its own: it stays open.
+    assert_eq!(cl.open_incidents(), 1);
+}
