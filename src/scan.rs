@@ -10,7 +10,7 @@ say the same; a file brings its own events when it is a `List` that
 includes them.
 */
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -27,8 +27,8 @@ use crate::kube::client::Client;
 use crate::kube::types::Pod;
 use crate::metrics::Metrics;
 use crate::model::Diagnosis;
-use crate::model::PodRecord;
 use crate::model::{Incident, Item, Rollout, State, Subject};
+use crate::model::{NamespaceRecord, PodRecord};
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
 use crate::streams::plan_streams;
@@ -63,7 +63,9 @@ fn event_line(item: &Value) -> Option<((String, String), String)> {
 }
 
 /// Pods (and the pods' events) in a `kubectl get … -o json` document: a
-/// `List` (pods, events, anything else skipped), a `PodList`, or one `Pod`.
+/// `List` (pods, events, namespaces, anything else skipped), a `PodList`,
+/// or one `Pod`. The pods of a namespace in the dump annotated
+/// `opsctrl.dev/ignore: "true"` are left out, as the daemon leaves them.
 pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let items: Vec<Value> = match doc.get("kind").and_then(Value::as_str) {
@@ -78,6 +80,7 @@ pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
     };
     let mut out = Vec::new();
     let mut events = Events::new();
+    let mut ignored: HashSet<Box<str>> = HashSet::new();
     for (i, item) in items.into_iter().enumerate() {
         match item.get("kind").and_then(Value::as_str).unwrap_or("Pod") {
             "Pod" => {
@@ -90,9 +93,17 @@ pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
                     events.entry(key).or_default().push(line);
                 }
             }
+            "Namespace" => {
+                let ns: Pod = serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
+                let ns = NamespaceRecord::from(ns);
+                if ns.ignore {
+                    ignored.insert(ns.name);
+                }
+            }
             _ => {}
         }
     }
+    out.retain(|p| !ignored.contains(&p.namespace));
     Ok((out, events))
 }
 
@@ -103,7 +114,49 @@ fn in_scope(settings: &Settings, pod: &PodRecord) -> bool {
     }
 }
 
+/// Namespaces annotated `opsctrl.dev/ignore: "true"` (cluster-wide only: a
+/// namespaced Role cannot read namespace objects, as for the daemon). A
+/// failure to read them is a warning: the scan goes on without them.
+fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>> {
+    if !matches!(settings.scope, Scope::Cluster { .. }) {
+        return HashSet::new();
+    }
+    let mut ignored = HashSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut q: Vec<(&str, &str)> = vec![("limit", "500")];
+        if let Some(t) = &token {
+            q.push(("continue", t));
+        }
+        match client.list_objects("/api/v1/namespaces", &q) {
+            Ok(page) => {
+                ignored.extend(
+                    page.items
+                        .into_iter()
+                        .map(NamespaceRecord::from)
+                        .filter(|n| n.ignore)
+                        .map(|n| n.name),
+                );
+                match page.metadata.continue_token {
+                    Some(t) if !t.is_empty() && token.as_deref() != Some(t.as_str()) => {
+                        token = Some(t)
+                    }
+                    _ => break,
+                }
+            }
+            Err(e) => {
+                log::warn!(
+                    "namespaces cannot be listed ({e}): scanning without the namespace opsctrl.dev/ignore annotation"
+                );
+                break;
+            }
+        }
+    }
+    ignored
+}
+
 fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, String> {
+    let ignored = ignored_namespaces(settings, client);
     let mut pods = Vec::new();
     for spec in plan_streams(settings) {
         let mut token: Option<String> = None;
@@ -122,7 +175,11 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
             let page = client
                 .list_pods(&spec.path, &q)
                 .map_err(|e| format!("listing pods ({}): {e}", spec.name))?;
-            pods.extend(page.items);
+            pods.extend(
+                page.items
+                    .into_iter()
+                    .filter(|p| !ignored.contains(&p.namespace)),
+            );
             match page.metadata.continue_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,
