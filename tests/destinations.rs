@@ -643,3 +643,112 @@ fn alertmanager_reposts_only_while_this_replica_leads() {
     assert!(wait_until(Duration::from_secs(10), || posts(&fake).len() >= 3));
     drop(sink);
 }
+
+#[test]
+fn the_daemon_delivers_one_incident_to_every_destination_from_open_to_resolved() {
+    use crate::util::daemon::Daemon;
+    use crate::util::fake_api::{Auth, FakeApi};
+    use crate::util::{TempDir, pod};
+    let t = Duration::from_secs(30);
+    let api = FakeApi::start();
+    api.upsert_pod(pod("shop", "web-7d4b9c6f8-aaaaa").running().build());
+    let discord = Fake::start(fs::discord::Discord::default());
+    let telegram = Fake::start(fs::telegram::Telegram::default());
+    let pd = Fake::start(fs::pagerduty::PagerDuty::default());
+    let og = Fake::start(fs::opsgenie::Opsgenie::default());
+    let am = Fake::start(fs::alertmanager::Alertmanager::default());
+    let home = TempDir::new("destinations-e2e");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let (discord_url, telegram_url) = (fs::discord::url(&discord.url("")), telegram.url(""));
+    let (pd_url, og_url, am_url) = (pd.url(fs::pagerduty::PATH), og.url(""), am.url(""));
+    let env = [
+        ("RESOLVE_AFTER_MS", "1000"),
+        ("NOTIFY_BATCH_MS", "0"),
+        ("ALERT_RATE_LIMIT_WINDOW_MINUTES", "0"),
+        ("CLUSTER_NAME", "edge-1"),
+        ("DISCORD_WEBHOOK_URL", discord_url.as_str()),
+        ("TELEGRAM_BOT_TOKEN", fs::telegram::TOKEN),
+        ("TELEGRAM_CHAT_ID", fs::telegram::CHAT),
+        ("TELEGRAM_API_URL", telegram_url.as_str()),
+        ("PAGERDUTY_ROUTING_KEY", fs::pagerduty::ROUTING_KEY),
+        ("PAGERDUTY_EVENTS_URL", pd_url.as_str()),
+        ("OPSGENIE_API_KEY", fs::opsgenie::KEY),
+        ("OPSGENIE_API_URL", og_url.as_str()),
+        ("ALERTMANAGER_URL", am_url.as_str()),
+        ("ALERTMANAGER_AUTH_HEADER", fs::alertmanager::AUTH),
+    ];
+    let mut d = Daemon::start(home.path(), &kc, &env);
+    d.wait_ready();
+    api.upsert_pod(
+        pod("shop", "web-7d4b9c6f8-aaaaa")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    let opened = || {
+        !pd.service().open.lock().unwrap().is_empty()
+            && !og.service().alerts.lock().unwrap().is_empty()
+            && !posts(&am).is_empty()
+            && !discord.accepted().is_empty()
+            && !telegram.service().all().is_empty()
+    };
+    assert!(
+        wait_until(t, opened),
+        "not every destination got the incident: {}",
+        d.logs()
+    );
+    api.upsert_pod(pod("shop", "web-7d4b9c6f8-aaaaa").running().build());
+    let resolved = || {
+        let events = pd.service().events.lock().unwrap().clone();
+        events.last().is_some_and(|e| e.0 == "resolve")
+            && og
+                .service()
+                .alerts
+                .lock()
+                .unwrap()
+                .values()
+                .all(|s| s.last().is_some_and(|x| x == "close"))
+            && posts(&am).last().is_some_and(|a| a["endsAt"].is_string())
+            && discord
+                .accepted()
+                .last()
+                .is_some_and(|g| g.method == "PATCH")
+            && telegram
+                .service()
+                .all()
+                .last()
+                .is_some_and(|m| m.2.is_some() && m.1.contains("Resolved"))
+    };
+    assert!(
+        wait_until(t, resolved),
+        "not every destination got the resolution: {}",
+        d.logs()
+    );
+    let logs = d.logs();
+    d.terminate();
+    for r in [
+        discord.refusals(),
+        telegram.refusals(),
+        pd.refusals(),
+        og.refusals(),
+        am.refusals(),
+    ] {
+        assert!(r.is_empty(), "{r:?}");
+    }
+    let events = pd.service().events.lock().unwrap().clone();
+    assert!(
+        events.iter().all(|e| e.1 == events[0].1),
+        "one dedup_key: {events:?}"
+    );
+    for secret in [
+        fs::discord::TOKEN,
+        fs::telegram::TOKEN,
+        fs::pagerduty::ROUTING_KEY,
+        fs::opsgenie::KEY,
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+    assert!(
+        logs.contains("discord") && logs.contains("alertmanager"),
+        "sinks named at start-up"
+    );
+}
