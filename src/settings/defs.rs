@@ -385,7 +385,7 @@ pub static LOG_LEVEL: Setting<Choice<LevelFilter>> = Setting {
             ("trace", LevelFilter::Trace),
         ],
     },
-    doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both).",
+    doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both). The HTTP and TLS libraries' wire logging stays off unless RUST_LOG names them (unsafe: it logs credentials).",
 };
 
 pub static LOG_FORMAT: Setting<Choice<LogFormat>> = Setting {

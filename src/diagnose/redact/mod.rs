@@ -100,6 +100,32 @@ pub fn redact(text: &str) -> String {
     s
 }
 
+/// `text` with credentials removed, but emails and IP addresses kept: for
+/// the daemon's own log lines, which stay in the cluster and whose
+/// addresses (`addr=[::]:8080`, the API server's) are operational facts.
+pub fn redact_secrets(text: &str) -> String {
+    let mut s = secrets_round(text);
+    if s == text {
+        return s;
+    }
+    for _ in 1..MAX_ROUNDS {
+        let next = secrets_round(&s);
+        if next == s {
+            break;
+        }
+        s = next;
+    }
+    s
+}
+
+fn secrets_round(text: &str) -> String {
+    let s = strip_controls(text);
+    let s = private_keys(&s);
+    let s = urls(&s);
+    let s = tokens(&s);
+    key_values(&s)
+}
+
 fn round(text: &str) -> String {
     let s = strip_controls(text);
     let s = private_keys(&s);
