@@ -18,6 +18,10 @@ pub struct Counters {
     pub events_processed: AtomicU64,
     /// Watch lines that could not be decoded.
     pub malformed_lines: AtomicU64,
+    /// Watch lines that were not UTF-8 (decoded lossily).
+    pub invalid_utf8_lines: AtomicU64,
+    /// Watches closed because nothing arrived for `WATCH_IDLE_TIMEOUT_SECONDS`.
+    pub watch_idle_timeouts: AtomicU64,
     /// BOOKMARK events received.
     pub bookmarks: AtomicU64,
     /// WATCH requests opened after the first one of a stream (resumes and retries).
@@ -388,6 +392,18 @@ impl Metrics {
             "counter",
             "Watch stream lines that could not be decoded.",
             get(&c.malformed_lines),
+        );
+        metric(
+            "opsctrl_watch_invalid_utf8_lines_total",
+            "counter",
+            "Watch stream lines that were not UTF-8, decoded with U+FFFD in place of the bad bytes.",
+            get(&c.invalid_utf8_lines),
+        );
+        metric(
+            "opsctrl_watch_idle_timeouts_total",
+            "counter",
+            "Watches closed because no event or bookmark arrived for WATCH_IDLE_TIMEOUT_SECONDS.",
+            get(&c.watch_idle_timeouts),
         );
         metric(
             "opsctrl_watch_bookmarks_total",

@@ -23,6 +23,7 @@ pub static SETTINGS: &[Spec] = &[
     WATCH_LABEL_SELECTOR.spec(),
     LIST_PAGE_SIZE.spec(),
     WATCH_TIMEOUT_SECONDS.spec(),
+    WATCH_IDLE_TIMEOUT_SECONDS.spec(),
     RECONNECTION_ENABLED.spec(),
     RECONNECTION_INITIAL_BACKOFF_MS.spec(),
     RECONNECTION_MAX_BACKOFF_MS.spec(),
@@ -137,6 +138,19 @@ pub static WATCH_TIMEOUT_SECONDS: Setting<Int> = Setting {
         note: "",
     },
     doc: "Each WATCH asks the API server to end it after N to 2N seconds (jittered), and then resumes from where it was without relisting. Lower it when a proxy or load balancer between the daemon and the API server cuts long requests sooner.",
+};
+
+pub static WATCH_IDLE_TIMEOUT_SECONDS: Setting<Int> = Setting {
+    env: "WATCH_IDLE_TIMEOUT_SECONDS",
+    flag: "--watch-idle-timeout-seconds",
+    value: "N",
+    kind: Int {
+        default: 150,
+        min: 1,
+        max: 180,
+        note: "",
+    },
+    doc: "A WATCH from which nothing arrives for N seconds (no event, no bookmark; the API server sends a bookmark about once a minute) is presumed dead: it is closed, counted as a failure, and resumed from its resourceVersion.",
 };
 
 pub static RECONNECTION_ENABLED: Setting<Bool> = Setting {

@@ -51,6 +51,7 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         .flatten();
     let page_size = r.int(&LIST_PAGE_SIZE) as u32;
     let watch_timeout_s = r.int(&WATCH_TIMEOUT_SECONDS);
+    let watch_idle = Duration::from_secs(r.int(&WATCH_IDLE_TIMEOUT_SECONDS));
     let reconnect = reconnect(r);
     let health_on = r.boolean(&ENABLE_HEALTH_CHECK);
     let port = r.int_where(&HEALTH_CHECK_PORT, |p| {
@@ -83,6 +84,7 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         label_selector,
         page_size,
         watch_timeout_s,
+        watch_idle,
         reconnect,
         health_port: health_on.then_some(port),
         watchdog,

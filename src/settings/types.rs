@@ -38,6 +38,8 @@ pub struct Settings {
     pub page_size: u32,
     /// The shortest `timeoutSeconds` of a WATCH (the longest is twice it).
     pub watch_timeout_s: u64,
+    /// `WATCH_IDLE_TIMEOUT_SECONDS`: a watch silent this long is dead.
+    pub watch_idle: Duration,
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
