@@ -7,7 +7,7 @@ for `/metrics` and read by `/readyz` and `/health`.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::util::sync::lock;
 use crate::util::time::{now_ms, unix_now};
@@ -290,6 +290,8 @@ pub struct Metrics {
     streams: Mutex<Vec<StreamState>>,
     /// `RECONNECTION_MAX_FAILURES`: consecutive failures that make a stream unhealthy.
     max_failures: u32,
+    /// `HEALTH_SHOW_CLAIM_URL`.
+    claim_url_shown: AtomicBool,
     pub started: i64,
 }
 
@@ -315,6 +317,7 @@ impl Metrics {
                     .collect(),
             ),
             max_failures,
+            claim_url_shown: AtomicBool::new(false),
             started: unix_now(),
         }
     }
@@ -329,6 +332,15 @@ impl Metrics {
 
     pub fn streams(&self) -> Vec<StreamState> {
         lock(&self.streams).clone()
+    }
+
+    /// Whether /health may show the pending claim URL (`HEALTH_SHOW_CLAIM_URL`).
+    pub fn show_claim_url(&self, on: bool) {
+        self.claim_url_shown.store(on, Ordering::Relaxed);
+    }
+
+    pub fn claim_url_shown(&self) -> bool {
+        self.claim_url_shown.load(Ordering::Relaxed)
     }
 
     /// Updates stream `i` in place.

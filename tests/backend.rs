@@ -177,7 +177,8 @@ fn registers_waits_for_the_claim_then_reports_with_tokens() {
     let m = metrics();
     let b = start(&fake, &dir, &m);
 
-    // Pending: the claim URL is in the status, /health and the log.
+    // Pending: the claim URL is in the status and the log, and in /health
+    // when HEALTH_SHOW_CLAIM_URL asks for it.
     assert!(
         wait_until(WAIT, || b.status().starts_with("pending")),
         "{}",
@@ -185,6 +186,11 @@ fn registers_waits_for_the_claim_then_reports_with_tokens() {
     );
     assert_eq!(b.status(), format!("pending: claim at {}", claim_url()));
     assert_eq!(m.backend_status().to_string(), b.status());
+    let health = opsctrl_daemon::serve::route("GET", "/health", &m);
+    let health: Value = serde_json::from_str(&health.body).unwrap();
+    assert_eq!(health["backend"]["claimUrl"], Value::Null);
+    assert_eq!(health["backend"]["status"], "pending");
+    m.show_claim_url(true);
     let health = opsctrl_daemon::serve::route("GET", "/health", &m);
     let health: Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(health["backend"]["claimUrl"], claim_url());

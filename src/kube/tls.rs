@@ -289,6 +289,8 @@ fn agent_with_proxy(
     let config = ureq::Agent::config_builder()
         // The caller needs the status and body of 401/404/410 responses.
         .http_status_as_error(false)
+        // Never follow a redirect with the service-account token to another host.
+        .max_redirects(0)
         // Watches stream for minutes; the caller sets per-request body timeouts.
         .timeout_global(None)
         .timeout_connect(Some(CONNECT_TIMEOUT))

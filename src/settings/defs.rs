@@ -31,6 +31,7 @@ pub static SETTINGS: &[Spec] = &[
     RECONNECTION_MAX_FAILURES.spec(),
     ENABLE_HEALTH_CHECK.spec(),
     HEALTH_CHECK_PORT.spec(),
+    HEALTH_SHOW_CLAIM_URL.spec(),
     WATCHDOG_MS.spec(),
     CLUSTER_NAME.spec(),
     OUTPUT.spec(),
@@ -210,6 +211,14 @@ pub static RECONNECTION_MAX_FAILURES: Setting<Int> = Setting {
         note: "",
     },
     doc: "Consecutive failures after which a watch is reported unhealthy (/health answers 503 with isHealthy false, and an error is logged). Retrying never stops.",
+};
+
+pub static HEALTH_SHOW_CLAIM_URL: Setting<Bool> = Setting {
+    env: "HEALTH_SHOW_CLAIM_URL",
+    flag: "--health-show-claim-url",
+    value: "BOOL",
+    kind: Bool { default: false },
+    doc: "Show the OpsCtrl claim URL (it carries the cluster's id) in /health while the claim is pending. Off, /health says only `pending` and the URL is in the log.",
 };
 
 pub static ENABLE_HEALTH_CHECK: Setting<Bool> = Setting {

@@ -43,6 +43,8 @@ pub struct Settings {
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
+    /// `HEALTH_SHOW_CLAIM_URL`: /health shows the pending claim URL.
+    pub health_claim_url: bool,
     /// `WATCHDOG_MS`: no progress this long makes /healthz fail (zero: off).
     pub watchdog: Duration,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
