@@ -160,7 +160,8 @@ fn system_roots() -> Result<RootCertStore, Error> {
     }
     candidates.extend(SYSTEM_CA_FILES.iter().map(PathBuf::from));
     for path in &candidates {
-        let Ok(pem) = std::fs::read(path) else {
+        // A FIFO or device named by SSL_CERT_FILE is skipped, not read forever.
+        let Ok(pem) = crate::util::file::read_regular(path, 16 << 20) else {
             continue;
         };
         let mut roots = RootCertStore::empty();
