@@ -659,3 +659,40 @@ fn a_huge_log_is_capped_in_the_payload() {
             .starts_with("[main:app] 49999 ")
     );
 }
+
+#[test]
+fn a_state_dir_that_cannot_be_written_is_logged_truthfully() {
+    let fake = FakeBackend::start();
+    fake.set_claim_on_register(true);
+    let tmp = TempDir::new("backend-unwritable");
+    // A directory below a regular file cannot be created (ENOTDIR), which
+    // fails every write the way ENOSPC or a read-only volume does, even as root.
+    let blocker = tmp.join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let dir = blocker.join("state");
+    let m = metrics();
+    let b = start(&fake, &dir, &m);
+    wait_registered(&b);
+    assert_eq!(b.analyze(&item(vec![])).map(|a| a.is_some()), Ok(true));
+    let Some(_) = capture() else {
+        return; // another logger took the log: nothing to read
+    };
+    let logs = logs();
+    let ours: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains(&*dir.to_string_lossy()))
+        .collect();
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("tokens received but not stored")),
+        "{ours:#?}"
+    );
+    assert!(
+        !ours.iter().any(|l| l.contains("and stored") || l.contains("stored successfully")),
+        "{ours:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains("stored successfully")),
+        "no success is claimed after a failed write"
+    );
+}
