@@ -688,7 +688,9 @@ fn a_state_dir_that_cannot_be_written_is_logged_truthfully() {
         "{ours:#?}"
     );
     assert!(
-        !ours.iter().any(|l| l.contains("and stored") || l.contains("stored successfully")),
+        !ours
+            .iter()
+            .any(|l| l.contains("and stored") || l.contains("stored successfully")),
         "{ours:#?}"
     );
     assert!(

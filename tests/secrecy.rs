@@ -28,6 +28,12 @@ const SECRETS: &[&str] = &[
     "10.20.30.40",
     "TERMSECRET-42",
     "AKIAIOSFODNN7EXAMPLE",
+    "MyS3cretPw1",
+    "rootpw-LOGSECRET9",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "cli-LOGSECRET7",
+    "s3cr3tLOG77",
+    "Pass2024LOG",
 ];
 
 fn leaks(what: &str, text: &str) -> Vec<String> {
@@ -67,6 +73,11 @@ fn secrets_in_pod_output_reach_no_llm_backend_alert_or_record() {
         "connecting with password=hunter2-LOGSECRET\n\
          dsn postgres://app:pgpass-LOGSECRET@db.shop.svc:5432/pay\n\
          Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsb2dzZWNyZXQifQ.c2lnbmF0dXJl\n\
+         init: mysql -uroot -pMyS3cretPw1 -h db.shop.svc\n\
+         env MYSQL_ROOT_PASSWORD rootpw-LOGSECRET9\n\
+         aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n\
+         migrate --password cli-LOGSECRET7 --db pay\n\
+         signing with secret s3cr3tLOG77; login pass Pass2024LOG\n\
          panic: connection refused by payments upstream\n",
     );
     api.add_event(json!({
