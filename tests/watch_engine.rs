@@ -568,3 +568,36 @@ fn a_watch_line_that_is_not_utf8_is_decoded_lossily_not_retried_forever() {
     let reopened = pod_watches(&api).len() - before;
     assert!(reopened <= 1, "the watch was reopened {reopened} times");
 }
+
+#[test]
+fn api_error_text_on_health_readyz_and_the_log_is_redacted_and_short() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let filler = "y".repeat(400);
+    api.inject_persistent(Fault::ListError(
+        500,
+        format!("etcd said: password=hunter2-HEALTH, token: s3cr3tTOKEN99 {filler}"),
+    ));
+    let home = TempDir::new("health-redact");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[("RECONNECTION_MAX_FAILURES", "1")]);
+    d.wait("/health names the 500", T, |d| {
+        d.get("/health")
+            .is_some_and(|(s, b)| s == 503 && b.contains("API server answered 500"))
+    });
+    let (_, health) = d.get("/health").unwrap();
+    let (_, ready) = d.get("/readyz").unwrap();
+    for (what, text) in [
+        ("/health", &health),
+        ("/readyz", &ready),
+        ("the log", &d.logs()),
+    ] {
+        assert!(!text.contains("hunter2-HEALTH"), "{what}: {text}");
+        assert!(!text.contains("s3cr3tTOKEN99"), "{what}: {text}");
+    }
+    for (what, text) in [("/health", &health), ("/readyz", &ready)] {
+        assert!(!text.contains(&filler), "{what} is cut short: {text}");
+    }
+    api.clear_faults();
+    d.wait_ready();
+}

@@ -14,6 +14,9 @@ use super::{FakeApi, Inner, lock};
 pub enum Fault {
     /// Next pod LIST answers this status with a Status body (429 gets `Retry-After: 1`).
     ListStatus(u16),
+    /// Next pod LIST answers this status with this Status message (an API server or a proxy
+    /// in front of it echoing whatever it was given).
+    ListError(u16, String),
     /// Next pod WATCH answers this HTTP status, with `Retry-After` when given (namespace
     /// watches never consume it).
     WatchStatus(u16, Option<u64>),
@@ -67,9 +70,10 @@ impl FakeApi {
     /// One-shot fault (see `Fault`).
     pub fn inject(&self, fault: Fault) {
         match fault {
-            Fault::ListStatus(_) | Fault::WatchStatus(..) | Fault::SilentWatch => {
-                lock(&self.inner.faults).queue.push_back(fault)
-            }
+            Fault::ListStatus(_)
+            | Fault::ListError(..)
+            | Fault::WatchStatus(..)
+            | Fault::SilentWatch => lock(&self.inner.faults).queue.push_back(fault),
             other => self.broadcast(&other),
         }
     }
@@ -132,6 +136,24 @@ impl Inner {
             .iter()
             .find(|b| b.resource == resource && b.token.as_deref().is_none_or(|t| Some(t) == token))
             .map(|b| b.how.clone())
+    }
+
+    /// A queued or persistent `ListError`: its status and message.
+    pub(super) fn take_list_error(&self) -> Option<(u16, String)> {
+        let mut f = lock(&self.faults);
+        if let Some(i) = f
+            .queue
+            .iter()
+            .position(|x| matches!(x, Fault::ListError(..)))
+        {
+            if let Some(Fault::ListError(c, m)) = f.queue.remove(i) {
+                return Some((c, m));
+            }
+        }
+        f.persistent.iter().find_map(|x| match x {
+            Fault::ListError(c, m) => Some((*c, m.clone())),
+            _ => None,
+        })
     }
 
     pub(super) fn take_list_fault(&self) -> Option<u16> {
