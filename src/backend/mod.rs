@@ -402,7 +402,7 @@ impl Backend {
         match self.renew_locked(&cluster) {
             Ok(()) => Ok(()),
             Err(e) => {
-                log::warn!("backend: could not renew the tokens: {e}");
+                log::warn!("backend: could not renew the tokens ({e})");
                 // The background thread owns retrying; let it start now.
                 self.wake.poke();
                 match e {

@@ -81,7 +81,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Auth(e) => write!(f, "credentials: {e}"),
+            // Not `credentials: …`: the log redactor would take that for a
+            // credential and hide the reason.
+            Error::Auth(e) => write!(f, "getting credentials failed: {e}"),
             Error::Transport(e) => write!(f, "connection: {e}"),
             Error::Status {
                 code,
