@@ -18,7 +18,7 @@ classifier serve enrich       the classification step; health; enrichment
 notify backend leader         sinks and the delivery pool; OpsCtrl backend; Lease
 output printer streams        renderers of the record; its stdout writer; which streams to watch
 diagnose                      rules, template variables, redaction, the LLM
-detect                        classification, workloads, the incident engine
+detect routing                classification, workloads, the incident engine; routes and silences
 kube                          API access: config, auth, TLS, client, watch, store
 settings metrics net          settings; counters; the HTTP agent for non-Kubernetes calls
 secret shutdown logging       secret strings; signals; the log line format
@@ -70,6 +70,7 @@ pub mod net;
 pub mod notify;
 pub mod output;
 pub mod printer;
+pub mod routing;
 pub mod scan;
 pub mod secret;
 pub mod serve;
