@@ -39,6 +39,7 @@ use crate::notify::pool::{self, Pool};
 use crate::notify::{self, Sink};
 use crate::output;
 use crate::printer::Printer;
+use crate::routing::Policy;
 use crate::serve;
 use crate::settings::{Alerts, Output, Settings};
 use crate::shutdown;
@@ -78,6 +79,8 @@ impl Apply<'_> {
         let c = &self.metrics.counters;
         c.events_processed
             .fetch_add(fx.events_applied, Ordering::Relaxed);
+        c.notifications_silenced
+            .fetch_add(fx.silenced, Ordering::Relaxed);
         c.pods_tracked
             .store(cl.pods_tracked() as u64, Ordering::Relaxed);
         c.incidents_open
@@ -164,6 +167,7 @@ pub fn run(
     cluster: &ClusterConfig,
     cluster_name: &str,
     rules: Arc<RuleSet>,
+    policy: Policy,
 ) -> Result<Exit, String> {
     let streams = plan_streams(settings);
     let ns_stream = namespace_stream(settings, streams.len());
@@ -229,6 +233,7 @@ pub fn run(
     let pool = Pool::start(
         pool::Config {
             prepare_deadline: d.timeout + PREPARE_SLACK,
+            routes: policy.routes.map(Arc::new),
             ..pool::Config::from_settings(&settings.alerts)
         },
         sinks(settings, &client),
@@ -297,6 +302,7 @@ pub fn run(
         rules,
         stream_names: streams.iter().map(|s| s.name.clone()).collect(),
         namespaces_watched: ns_stream.is_some(),
+        silences: policy.silences,
     });
     let mut apply = Apply {
         metrics: &metrics,

@@ -13,7 +13,7 @@ fails on an import that goes up or sideways, and on a cycle between the
 files of one directory module):
 
 ```text
-daemon scan check test_alert cli  commands: wire threads, apply effects, print
+daemon scan check test_alert routes_test cli  commands: wire threads, apply effects, print
 classifier serve enrich       the classification step; health; enrichment
 notify backend leader         sinks and the delivery pool; OpsCtrl backend; Lease
 output printer streams        renderers of the record; its stdout writer; which streams to watch
@@ -70,6 +70,7 @@ pub mod net;
 pub mod notify;
 pub mod output;
 pub mod printer;
+pub mod routes_test;
 pub mod routing;
 pub mod scan;
 pub mod secret;

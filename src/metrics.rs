@@ -44,6 +44,8 @@ pub struct Counters {
     pub alerts_dropped: AtomicU64,
     /// Notifications still queued when the shutdown drain ran out.
     pub alerts_abandoned: AtomicU64,
+    /// Notifications held back by a silence (annotation or SILENCES_FILE).
+    pub notifications_silenced: AtomicU64,
     /// Event lists fetched for enrichment, and those that failed (403, timeout…).
     pub enrich_events: AtomicU64,
     pub enrich_events_failed: AtomicU64,
@@ -478,6 +480,11 @@ impl Metrics {
                 "opsctrl_alerts_abandoned_total",
                 "Notifications still queued when the shutdown drain ran out.",
                 &c.alerts_abandoned,
+            ),
+            (
+                "opsctrl_notifications_silenced_total",
+                "Notifications held back by a silence (the opsctrl.dev/silence-until annotation or SILENCES_FILE).",
+                &c.notifications_silenced,
             ),
             (
                 "opsctrl_enrich_events_total",

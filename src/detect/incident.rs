@@ -501,6 +501,11 @@ impl Engine {
         self.counted.contains(t)
     }
 
+    /// The open incident with this id.
+    pub fn incident(&self, id: u64) -> Option<&Incident> {
+        self.open.get(&id).map(|o| &o.incident)
+    }
+
     /// Open incidents, by id.
     pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
         self.open.values().map(|o| &o.incident)

@@ -10,6 +10,7 @@ use crate::notify::k8s_event::K8sEvents;
 use crate::notify::slack_bot::SlackBot;
 use crate::notify::slack_webhook::SlackWebhook;
 use crate::notify::webhook::Webhook;
+use crate::routing::{OverrideKind, SinkInfo};
 use crate::settings::Settings;
 
 /// Deadline of one delivery attempt (connect included); a hung receiver
@@ -39,4 +40,66 @@ pub fn configured(settings: &Settings, client: Option<&Client>) -> Vec<Box<dyn S
         out.push(Box::new(K8sEvents::new(client.clone(), identity)));
     }
     out
+}
+
+/// The sinks `configured` builds, by name, with what a route may tell each
+/// besides "send it": what `ROUTES_FILE` is checked against (no client
+/// needed, so `routes test` can say it without a cluster).
+pub fn routable(settings: &Settings) -> Vec<SinkInfo> {
+    let a = &settings.alerts;
+    let mut out = Vec::new();
+    if a.slack_webhook.is_some() {
+        out.push(SinkInfo {
+            name: "slack",
+            accepts: &[OverrideKind::WebhookFile],
+        });
+    }
+    if a.slack_bot.is_some() {
+        out.push(SinkInfo {
+            name: "slack-bot",
+            accepts: &[OverrideKind::Channel],
+        });
+    }
+    if a.webhook.is_some() {
+        out.push(SinkInfo {
+            name: "webhook",
+            accepts: &[],
+        });
+    }
+    if a.emit_k8s_events {
+        out.push(SinkInfo {
+            name: "k8s-events",
+            accepts: &[],
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::settings::{SlackBot, Webhook};
+
+    #[test]
+    fn routable_names_are_the_configured_sinks_names() {
+        let mut s = Settings::default();
+        assert!(routable(&s).is_empty());
+        s.alerts.slack_webhook = Some(Secret::new("https://hooks.slack.test/x"));
+        s.alerts.slack_bot = Some(SlackBot {
+            token: Secret::new("xoxb-1"),
+            api_url: "https://slack.test/api".into(),
+            channel: "#a".into(),
+            routes: vec![],
+        });
+        s.alerts.webhook = Some(Webhook {
+            url: Secret::new("https://hooks.test/x"),
+            auth_header: None,
+        });
+        let built: Vec<&str> = configured(&s, None).iter().map(|x| x.name()).collect();
+        let names: Vec<&str> = routable(&s).iter().map(|x| x.name).collect();
+        assert_eq!(built, names);
+        s.alerts.emit_k8s_events = true;
+        assert_eq!(routable(&s).last().map(|x| x.name), Some("k8s-events"));
+    }
 }

@@ -78,15 +78,15 @@ impl Matcher {
                         .collect()
                 }
                 "min_severity" => match value.as_str() {
-                    Some(s) => m.min_severity = one_of(s, &Severity::ALL, Severity::as_str, &mut bad),
+                    Some(s) => {
+                        m.min_severity = one_of(s, &Severity::ALL, Severity::as_str, &mut bad)
+                    }
                     None => bad(format!("must be one of: {}", severities())),
                 },
                 "type" => {
                     m.types = strings(value, &mut bad)
                         .iter()
-                        .filter_map(|s| {
-                            one_of(s, &FailureType::ALL, FailureType::as_str, &mut bad)
-                        })
+                        .filter_map(|s| one_of(s, &FailureType::ALL, FailureType::as_str, &mut bad))
                         .collect()
                 }
                 "cause" => {
@@ -169,7 +169,10 @@ pub(crate) mod tests {
     pub(crate) const LABELS: &[(&str, &str)] = &[("app", "web"), ("team", "payments")];
 
     pub(crate) fn labels() -> Vec<(Box<str>, Box<str>)> {
-        LABELS.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        LABELS
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     pub(crate) fn subject(labels: &[(Box<str>, Box<str>)]) -> Subject<'_> {
@@ -187,7 +190,11 @@ pub(crate) mod tests {
     fn parse(v: Value) -> Result<Matcher, Vec<String>> {
         let mut problems = Vec::new();
         let m = Matcher::parse(&v, "m", &mut problems);
-        if problems.is_empty() { Ok(m) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(m)
+        } else {
+            Err(problems)
+        }
     }
 
     #[test]
@@ -225,9 +232,17 @@ pub(crate) mod tests {
         }
         let mut low = s;
         low.severity = Severity::Medium;
-        assert!(!parse(json!({"min_severity": "high"})).unwrap().matches(&low));
+        assert!(
+            !parse(json!({"min_severity": "high"}))
+                .unwrap()
+                .matches(&low)
+        );
         low.cause = None;
-        assert!(!parse(json!({"cause": "app_error_exit"})).unwrap().matches(&low));
+        assert!(
+            !parse(json!({"cause": "app_error_exit"}))
+                .unwrap()
+                .matches(&low)
+        );
     }
 
     #[test]
@@ -235,12 +250,28 @@ pub(crate) mod tests {
         let p = parse(json!({"severity": ["hgh"], "typ": "x", "labels": [1], "namespace": 3}))
             .unwrap_err();
         let all = p.join("\n");
-        assert!(all.contains("m.severity: \"hgh\" is not one of: informational, low, medium, high, critical"), "{all}");
-        assert!(all.contains("m.typ: unknown field (allowed: namespace,"), "{all}");
+        assert!(
+            all.contains(
+                "m.severity: \"hgh\" is not one of: informational, low, medium, high, critical"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("m.typ: unknown field (allowed: namespace,"),
+            "{all}"
+        );
         assert!(all.contains("m.labels: must be a mapping"), "{all}");
-        assert!(all.contains("m.namespace: must be a string or a list of strings"), "{all}");
-        let p = parse(json!({"type": "Crash", "cause": "oom"})).unwrap_err().join("\n");
-        assert!(p.contains("CrashLoopBackOff") && p.contains("oom_killed"), "{p}");
+        assert!(
+            all.contains("m.namespace: must be a string or a list of strings"),
+            "{all}"
+        );
+        let p = parse(json!({"type": "Crash", "cause": "oom"}))
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            p.contains("CrashLoopBackOff") && p.contains("oom_killed"),
+            "{p}"
+        );
         assert!(parse(json!("shop")).unwrap_err()[0].contains("must be a mapping"));
     }
 }

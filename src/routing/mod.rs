@@ -20,3 +20,35 @@ pub mod silences;
 pub use matcher::{Matcher, Subject};
 pub use routes::{Override, OverrideKind, Plan, Routes, SinkInfo, Target};
 pub use silences::{SILENCE_ANNOTATION, Silence, Silences};
+
+/// `ROUTES_FILE` and `SILENCES_FILE`, read and checked.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    pub routes: Option<Routes>,
+    pub silences: Silences,
+}
+
+impl Policy {
+    /// Reads both files; every problem of either (exit 2 at start-up).
+    pub fn load(
+        routes: Option<&std::path::Path>,
+        silences: Option<&std::path::Path>,
+        sinks: &[SinkInfo],
+    ) -> Result<Policy, Vec<String>> {
+        let mut problems = Vec::new();
+        let routes =
+            routes.and_then(|p| Routes::load(p, sinks).map_err(|e| problems.extend(e)).ok());
+        let silences = match silences {
+            None => Silences::default(),
+            Some(p) => Silences::load(p).unwrap_or_else(|e| {
+                problems.extend(e);
+                Silences::default()
+            }),
+        };
+        if problems.is_empty() {
+            Ok(Policy { routes, silences })
+        } else {
+            Err(problems)
+        }
+    }
+}

@@ -63,7 +63,10 @@ pub struct SinkInfo {
 pub enum Override {
     Channel(String),
     /// `url` read from `file`; only the file is ever shown.
-    Webhook { file: PathBuf, url: Secret },
+    Webhook {
+        file: PathBuf,
+        url: Secret,
+    },
 }
 
 /// One sink (and, maybe, where within it).
@@ -149,7 +152,11 @@ impl Routes {
         Routes::parse(&v, sinks, &|p| {
             std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
         })
-        .map_err(|ps| ps.into_iter().map(|p| format!("ROUTES_FILE {}: {p}", path.display())).collect())
+        .map_err(|ps| {
+            ps.into_iter()
+                .map(|p| format!("ROUTES_FILE {}: {p}", path.display()))
+                .collect()
+        })
     }
 
     /// `read` reads a `webhook_file` (a parameter, for tests).
@@ -333,7 +340,10 @@ fn targets(
             }
         };
         let Some(info) = sinks.iter().find(|s| s.name == name) else {
-            problems.push(format!("{at}: sink {name:?} is not configured ({})", configured()));
+            problems.push(format!(
+                "{at}: sink {name:?} is not configured ({})",
+                configured()
+            ));
             continue;
         };
         let mut over = None;
@@ -357,7 +367,9 @@ fn targets(
                 continue;
             };
             if over.is_some() {
-                problems.push(format!("{at}: {k}: one of channel or webhook_file, not both"));
+                problems.push(format!(
+                    "{at}: {k}: one of channel or webhook_file, not both"
+                ));
                 continue;
             }
             let Some(s) = val.as_str().filter(|s| !s.trim().is_empty()) else {
@@ -460,7 +472,10 @@ mod tests {
         let p = r.plan(&s);
         assert_eq!(p.matched, [0, 1]);
         assert_eq!(names(&p), ["webhook", "slack-bot channel #shop"]);
-        assert_eq!(p.for_sink("slack-bot"), [Some(&Override::Channel("#shop".into()))]);
+        assert_eq!(
+            p.for_sink("slack-bot"),
+            [Some(&Override::Channel("#shop".into()))]
+        );
         assert!(p.for_sink("slack").is_empty());
 
         let mut other = s;
@@ -476,7 +491,11 @@ mod tests {
         quiet.kind = FailureType::NotReady;
         quiet.severity = Severity::Medium;
         let p = r.plan(&quiet);
-        assert_eq!((p.matched.as_slice(), names(&p).len()), (&[3][..], 0), "sent nowhere");
+        assert_eq!(
+            (p.matched.as_slice(), names(&p).len()),
+            (&[3][..], 0),
+            "sent nowhere"
+        );
         assert_eq!(r.label(3), "route 4");
         assert_eq!(r.label(1), "route 2 (\"shop\")");
     }
@@ -494,12 +513,15 @@ mod tests {
 
     #[test]
     fn a_webhook_override_is_read_from_its_file_and_never_shown() {
-        let r = routes(json!({"default": [{"sink": "slack", "webhook_file": "/hooks/pay"}]})).unwrap();
+        let r =
+            routes(json!({"default": [{"sink": "slack", "webhook_file": "/hooks/pay"}]})).unwrap();
         let l = labels();
         let p = r.plan(&subject(&l));
         let t = &p.targets.as_ref().unwrap()[0];
         assert_eq!(t.describe(), "slack webhook from /hooks/pay");
-        let Some(Override::Webhook { url, .. }) = &t.over else { panic!() };
+        let Some(Override::Webhook { url, .. }) = &t.over else {
+            panic!()
+        };
         assert_eq!(url.expose(), "https://hooks.slack.test/T/B/secret");
         assert!(!format!("{r:?}").contains("secret"));
     }
@@ -534,7 +556,10 @@ mod tests {
         ] {
             assert!(all.contains(want), "want {want:?} in\n{all}");
         }
-        assert!(!all.contains("xoxb"), "a webhook file's content is never quoted");
+        assert!(
+            !all.contains("xoxb"),
+            "a webhook file's content is never quoted"
+        );
         let none = Routes::parse(&json!([{"sinks": ["slack"]}]), &[], &read).unwrap_err();
         assert!(none[0].contains("none is configured"), "{none:?}");
     }

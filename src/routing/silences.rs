@@ -25,8 +25,7 @@ use super::file;
 use super::matcher::{Matcher, Subject};
 use crate::util::time::parse_rfc3339;
 
-/// The annotation, on a pod or a namespace, that silences until a time.
-pub const SILENCE_ANNOTATION: &str = "opsctrl.dev/silence-until";
+pub use crate::model::pod::SILENCE_ANNOTATION;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Silence {
@@ -41,7 +40,9 @@ pub struct Silence {
 impl Silence {
     /// Whether it silences `s` at `now_ms` (`starts_at` ≤ now < `ends_at`).
     pub fn silences(&self, s: &Subject, now_ms: i64) -> bool {
-        self.starts_ms.is_none_or(|t| t <= now_ms) && now_ms < self.ends_ms && self.matcher.matches(s)
+        self.starts_ms.is_none_or(|t| t <= now_ms)
+            && now_ms < self.ends_ms
+            && self.matcher.matches(s)
     }
 }
 
@@ -57,7 +58,9 @@ fn time(o: &serde_json::Map<String, Value>, k: &str, at: &str, p: &mut Vec<Strin
     match v.as_str().and_then(|s| parse_rfc3339(s.trim())) {
         Some(secs) => Some(secs.saturating_mul(1000)),
         None => {
-            p.push(format!("{at}: {k}: must be an RFC 3339 time such as 2026-12-03T02:00:00Z"));
+            p.push(format!(
+                "{at}: {k}: must be an RFC 3339 time such as 2026-12-03T02:00:00Z"
+            ));
             None
         }
     }
@@ -91,7 +94,11 @@ impl Silences {
                     }
                 }
             }
-            _ => return Err(vec!["must be a mapping with silences, or a list of silences".into()]),
+            _ => {
+                return Err(vec![
+                    "must be a mapping with silences, or a list of silences".into(),
+                ]);
+            }
         };
         let mut out = Vec::new();
         for (i, s) in list.iter().enumerate() {
@@ -118,7 +125,11 @@ impl Silences {
                     problems.push(format!("{at}: ends_at: must be after starts_at"));
                 }
             }
-            let comment = o.get("comment").and_then(Value::as_str).unwrap_or("").trim();
+            let comment = o
+                .get("comment")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim();
             if comment.is_empty() {
                 problems.push(format!("{at}: comment: missing (say why, and who)"));
             }
@@ -184,7 +195,11 @@ mod tests {
         assert_eq!(s.active(&shop, T22 + 2 * HOUR), None, "over at ends_at");
         let mut other = shop;
         other.namespace = "other";
-        assert_eq!(s.active(&other, 0).map(|x| x.number), Some(2), "no start: already on");
+        assert_eq!(
+            s.active(&other, 0).map(|x| x.number),
+            Some(2),
+            "no start: already on"
+        );
     }
 
     #[test]

@@ -104,6 +104,10 @@ pub struct Alerts {
     pub slack_bot: Option<SlackBot>,
     pub webhook: Option<Webhook>,
     pub emit_k8s_events: bool,
+    /// `ROUTES_FILE`: read and checked at start-up (`routing::Routes::load`).
+    pub routes_file: Option<PathBuf>,
+    /// `SILENCES_FILE`: read and checked at start-up (`routing::Silences::load`).
+    pub silences_file: Option<PathBuf>,
     pub shutdown_drain: Duration,
 }
 
