@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+pub use crate::routing::RouteQuery;
 use crate::settings::{SETTINGS, Source};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -54,19 +55,6 @@ pub struct Cli {
     pub flags: HashMap<&'static str, String>,
     /// `routes test`: the incident to route.
     pub route_query: Option<Box<RouteQuery>>,
-}
-
-/// The incident `routes test` asks about, as typed.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RouteQuery {
-    pub namespace: String,
-    pub severity: Option<String>,
-    pub kind: Option<String>,
-    pub cause: Option<String>,
-    pub workload_kind: Option<String>,
-    pub workload_name: Option<String>,
-    /// `--label k=v`, repeatable.
-    pub labels: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -465,6 +453,79 @@ mod tests {
         assert_eq!(c.command, Command::Scan);
         assert_eq!(c.file.as_deref(), Some("-"));
         assert_eq!(c.flag("--output").as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn routes_test_takes_an_incident_s_facts() {
+        let Parsed::Cli(c) = parse_strs(&[
+            "routes",
+            "test",
+            "--namespace",
+            "shop",
+            "--type",
+            "OOMKilled",
+            "--label",
+            "team=pay",
+            "--label",
+            "app = web",
+            "--kind",
+            "Deployment",
+            "--name",
+            "web",
+            "--cause",
+            "oom_killed",
+            "--severity",
+            "high",
+            "--alert-workers",
+            "3",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.command, Command::RoutesTest);
+        assert_eq!(c.flag("--alert-workers").as_deref(), Some("3"));
+        let q = c.route_query.unwrap();
+        assert_eq!(
+            (
+                q.namespace.as_str(),
+                q.kind.as_deref(),
+                q.severity.as_deref()
+            ),
+            ("shop", Some("OOMKilled"), Some("high"))
+        );
+        assert_eq!(q.workload_kind.as_deref(), Some("Deployment"));
+        assert_eq!(q.workload_name.as_deref(), Some("web"));
+        assert_eq!(q.cause.as_deref(), Some("oom_killed"));
+        let pairs: Vec<(&str, &str)> = q
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("team", "pay"), ("app", "web")]);
+        assert!(parse_strs(&["routes"]).unwrap_err().contains("routes test"));
+        assert!(
+            parse_strs(&["routes", "test"])
+                .unwrap_err()
+                .contains("--namespace")
+        );
+        assert!(parse_strs(&["routes", "test", "--namespace", "x", "--label", "v"]).is_err());
+        assert!(
+            parse_strs(&["run", "--namespace", "x"]).is_err(),
+            "only for routes test"
+        );
+        for args in [
+            &["routes", "test", "--help"][..],
+            &["help", "routes"],
+            &["routes", "--help"],
+        ] {
+            let Parsed::Help(h) = parse_strs(args).unwrap() else {
+                panic!("{args:?}")
+            };
+            assert!(
+                h.contains("opsctrl-daemon routes test --namespace NS"),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

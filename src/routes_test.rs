@@ -7,10 +7,9 @@ cluster: the routing decision is the daemon's own (`routing::Routes::plan`).
 
 use std::io::Write;
 
-use crate::cli::RouteQuery;
 use crate::model::{Cause, FailureType, Severity};
 use crate::notify::sinks::routable;
-use crate::routing::{Policy, Subject, Target};
+use crate::routing::{Policy, RouteQuery, Subject, Target};
 use crate::settings::Settings;
 use crate::util::time::{format_millis, now_ms};
 

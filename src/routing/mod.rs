@@ -21,6 +21,20 @@ pub use matcher::{Matcher, Subject};
 pub use routes::{Override, OverrideKind, Plan, Routes, SinkInfo, Target};
 pub use silences::{SILENCE_ANNOTATION, Silence, Silences};
 
+/// The incident `routes test` asks about, as typed (`cli` parses it,
+/// `routes_test` answers it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RouteQuery {
+    pub namespace: String,
+    pub severity: Option<String>,
+    pub kind: Option<String>,
+    pub cause: Option<String>,
+    pub workload_kind: Option<String>,
+    pub workload_name: Option<String>,
+    /// `--label k=v`, repeatable.
+    pub labels: Vec<(String, String)>,
+}
+
 /// `ROUTES_FILE` and `SILENCES_FILE`, read and checked.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
