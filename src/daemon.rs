@@ -169,6 +169,8 @@ pub fn run(
     rules: Arc<RuleSet>,
     policy: Policy,
 ) -> Result<Exit, String> {
+    // Before any watch: labels are kept per pod only when something matches on them.
+    crate::kube::types::keep_labels(policy.uses_labels());
     let streams = plan_streams(settings);
     let ns_stream = namespace_stream(settings, streams.len());
     let names: Vec<(String, Option<String>)> = streams

@@ -10,7 +10,7 @@ use crate::util::daemon::{Daemon, command};
 use crate::util::fake_api::{Auth, FakeApi};
 use crate::util::fake_receiver::FakeReceiver;
 use crate::util::fake_slack::FakeSlack;
-use crate::util::{TempDir, is_marker, pod, stage_marker, wait_until};
+use crate::util::{MARKER, TempDir, is_marker, pod, stage_marker, wait_until};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -29,7 +29,7 @@ fn start(api: &FakeApi, home: &TempDir, extra: &[(&str, &str)]) -> Daemon {
 }
 
 #[test]
-fn a_route_sends_a_namespaces_incidents_to_the_webhook_only() {
+fn a_route_sends_a_teams_incidents_to_the_webhook_only_and_the_rest_to_slack() {
     let api = FakeApi::start();
     let slack = FakeSlack::start();
     let hook = FakeReceiver::start();
@@ -37,7 +37,7 @@ fn a_route_sends_a_namespaces_incidents_to_the_webhook_only() {
     let routes = home.join("routes.yaml");
     std::fs::write(
         &routes,
-        "routes:\n  - name: shop\n    match: {namespace: shop}\n    sinks: [webhook]\ndefault: [slack]\n",
+        "routes:\n  - name: checkout\n    match: {namespace: shop, labels: {team: \"check*\"}}\n    sinks: [webhook]\ndefault: [slack]\n",
     )
     .unwrap();
     let (webhook_url, slack_url) = (hook.url("/hook"), slack.webhook_url());
@@ -50,11 +50,13 @@ fn a_route_sends_a_namespaces_incidents_to_the_webhook_only() {
             ("ROUTES_FILE", routes.to_str().unwrap()),
         ],
     );
+    let checkout = |name: &str| pod("shop", name).label("team", "checkout");
     api.upsert_pod(
-        pod("shop", "cart-7d4b9c6f8-aaaaa")
+        checkout("cart-7d4b9c6f8-aaaaa")
             .crash_loop(4, 1, "Error")
             .build(),
     );
+    api.upsert_pod(pod("shop", "search-6c5d4f7b9-ccccc").oom_killed(4).build());
     api.upsert_pod(pod("blog", "posts-5f6d7c8b9-bbbbb").oom_killed(4).build());
     let hooked = || -> Vec<Value> { hook.received().iter().map(|r| r.json()).collect() };
     assert!(
@@ -64,9 +66,9 @@ fn a_route_sends_a_namespaces_incidents_to_the_webhook_only() {
         slack.messages().len(),
         d.logs()
     );
-    // The markers, one per namespace, go the same ways: once they are out,
-    // anything wrongly routed before them is out too.
-    stage_marker(&api, "shop");
+    // The markers, one each way: once they are out, anything wrongly routed
+    // before them is out too.
+    api.upsert_pod(checkout(MARKER).crash_loop(3, 1, "Error").build());
     stage_marker(&api, "blog");
     assert!(
         wait_until(T, || hooked().iter().any(is_marker)
@@ -75,22 +77,26 @@ fn a_route_sends_a_namespaces_incidents_to_the_webhook_only() {
         d.logs()
     );
     let hooked = hooked();
+    let names: Vec<&Value> = hooked.iter().map(|b| &b["workload"]["name"]).collect();
     assert!(
-        hooked.iter().all(|b| b["namespace"] == "shop"),
-        "{hooked:#?}"
+        names.iter().all(|n| *n == "cart" || *n == "marker"),
+        "{names:?}"
     );
-    assert!(hooked.iter().any(|b| b["workload"]["name"] == "cart"));
+    assert!(names.iter().any(|n| *n == "cart"), "{names:?}");
     let slacked = slack.messages();
     assert!(
-        slacked
-            .iter()
-            .all(|m| !m.text.contains("cart") && m.text.contains("blog")),
+        slacked.iter().all(|m| !m.text.contains("cart")),
         "{slacked:#?}"
     );
-    assert!(slacked.iter().any(|m| m.text.contains("posts")));
-    // Both are on the record, whoever was told.
+    for w in ["posts", "search"] {
+        assert!(
+            slacked.iter().any(|m| m.text.contains(w)),
+            "{w}: {slacked:#?}"
+        );
+    }
+    // All are on the record, whoever was told.
     let records = d.records();
-    for w in ["cart", "posts"] {
+    for w in ["cart", "posts", "search"] {
         assert!(records.iter().any(|r| r["workload"]["name"] == w), "{w}");
     }
     d.terminate();

@@ -8,7 +8,8 @@ fail. A field of the wrong JSON type (a number where a string belongs, a null
 list item) reads as missing too, so only a line that is not JSON, or not a
 watch event, fails to decode. `managedFields`, annotations (but ours), env
 values and most of the spec are skipped by serde without being stored; the
-labels are kept (routes and silences match on them), at most `MAX_LABELS`.
+labels are kept only when routes or silences match on them (`keep_labels`),
+at most `MAX_LABELS`.
 Free-text fields are capped at `MAX_TEXT` so one absurd pod cannot bloat
 the store.
 */
@@ -19,6 +20,7 @@ pub use crate::model::pod::{
 };
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -63,6 +65,16 @@ pub struct Annotations {
     pub ignore: bool,
     /// `opsctrl.dev/silence-until`.
     pub silence_until: Option<SilenceUntil>,
+}
+
+/// Whether pods' labels are kept: only when a route or a silence matches on
+/// them (set once at start-up, before any watch); otherwise they are skipped
+/// like any other unused field and cost nothing in the store.
+static KEEP_LABELS: AtomicBool = AtomicBool::new(false);
+
+/// Keep pods' labels from now on (`routing::Policy::uses_labels`).
+pub fn keep_labels(on: bool) {
+    KEEP_LABELS.store(on, Ordering::Relaxed);
 }
 
 /// Labels kept per pod at most, and longest key or value kept (Kubernetes
@@ -717,7 +729,7 @@ fn our_annotations<'de, D: Deserializer<'de>>(d: D) -> Result<Annotations, D::Er
 }
 
 /// Labels with string values, at most `MAX_LABELS`, oversized ones skipped;
-/// anything that is not a map reads as none.
+/// anything that is not a map reads as none; none unless `keep_labels`.
 type Labels = Vec<(Box<str>, Box<str>)>;
 
 fn label_map<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
@@ -732,6 +744,10 @@ fn label_map<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
             let mut out = Vec::new();
+            if !KEEP_LABELS.load(Ordering::Relaxed) {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(out);
+            }
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                 let v: Option<String> = map.next_value_seed(ScalarSeed(PhantomData))?;
                 let Some(v) = v else { continue };
@@ -993,6 +1009,8 @@ mod tests {
 
     #[test]
     fn labels_and_the_silence_annotation_are_kept_capped() {
+        // Other tests only ever turn it on, so this one cannot race them.
+        keep_labels(true);
         let line = |meta: &str| {
             format!(
                 r#"{{"type":"ADDED","object":{{"metadata":{{"name":"a","namespace":"n",{meta}}}}}}}"#

@@ -112,6 +112,11 @@ impl Matcher {
         m
     }
 
+    /// Whether it looks at pods' labels (which are then kept per pod).
+    pub fn uses_labels(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
     pub fn matches(&self, s: &Subject) -> bool {
         let globs = |pats: &[String], text: &str| {
             pats.is_empty() || pats.iter().any(|p| glob::matches(p, text))

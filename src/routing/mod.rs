@@ -43,6 +43,11 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether a route or a silence matches on pods' labels.
+    pub fn uses_labels(&self) -> bool {
+        self.routes.as_ref().is_some_and(Routes::uses_labels) || self.silences.uses_labels()
+    }
+
     /// Reads both files; every problem of either (exit 2 at start-up).
     pub fn load(
         routes: Option<&std::path::Path>,

@@ -268,6 +268,10 @@ impl Routes {
         self.routes.is_empty()
     }
 
+    pub fn uses_labels(&self) -> bool {
+        self.routes.iter().any(|r| r.matcher.uses_labels())
+    }
+
     pub fn plan(&self, s: &Subject) -> Plan {
         let mut matched = Vec::new();
         let mut targets = Vec::new();

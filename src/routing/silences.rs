@@ -158,6 +158,10 @@ impl Silences {
         self.list.is_empty()
     }
 
+    pub fn uses_labels(&self) -> bool {
+        self.list.iter().any(|x| x.matcher.uses_labels())
+    }
+
     /// The silence in force for `s` at `now_ms` that ends last, if any.
     pub fn active(&self, s: &Subject, now_ms: i64) -> Option<&Silence> {
         self.list
