@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::util::daemon::{Daemon, command};
 use crate::util::fake_api::{Auth, FakeApi};
 use crate::util::fake_receiver::FakeReceiver;
-use crate::util::fake_slack::FakeSlack;
+use crate::util::fake_slack::{FakeSlack, TOKEN};
 use crate::util::{MARKER, TempDir, is_marker, pod, stage_marker, wait_until};
 
 const T: Duration = Duration::from_secs(30);
@@ -153,6 +153,130 @@ fn a_silenced_pod_is_on_stdout_and_in_metrics_but_reaches_slack_only_when_its_si
     );
     assert!(unix_now() >= until, "not before the silence ended");
     assert!(d.logs().contains("silence over: notifying incident"));
+    d.terminate();
+}
+
+#[test]
+fn a_route_names_the_bots_channel_and_the_incident_s_thread_stays_there() {
+    let api = FakeApi::start();
+    let slack = FakeSlack::start();
+    let home = TempDir::new("route-channel");
+    let routes = home.join("routes.json");
+    std::fs::write(
+        &routes,
+        r##"{"routes": [{"match": {"namespace": "pay"}, "sinks": [{"sink": "slack-bot", "channel": "#pay-alerts"}]}]}"##,
+    )
+    .unwrap();
+    let api_url = slack.api_url();
+    let d = start(
+        &api,
+        &home,
+        &[
+            ("SLACK_BOT_TOKEN", TOKEN),
+            ("SLACK_CHANNEL", "#alerts"),
+            ("SLACK_API_URL", &api_url),
+            ("RESOLVE_AFTER_MS", "1000"),
+            ("ROUTES_FILE", routes.to_str().unwrap()),
+        ],
+    );
+    api.upsert_pod(
+        pod("pay", "ledger-7d4b9c6f8-aaaaa")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    api.upsert_pod(
+        pod("shop", "cart-7d4b9c6f8-bbbbb")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    assert!(
+        wait_until(T, || slack.top_level().len() == 2),
+        "{:#?}\n{}",
+        slack.messages(),
+        d.logs()
+    );
+    let top = slack.top_level();
+    let channel_of = |w: &str| {
+        top.iter()
+            .find(|m| m.text.contains(w))
+            .map(|m| m.channel.clone())
+    };
+    assert_eq!(
+        channel_of("ledger").as_deref(),
+        Some("C0PAY"),
+        "the route's channel"
+    );
+    assert_eq!(
+        channel_of("cart").as_deref(),
+        Some("C0ALERTS"),
+        "SLACK_CHANNEL"
+    );
+    let parent = top
+        .iter()
+        .find(|m| m.text.contains("ledger"))
+        .unwrap()
+        .ts
+        .clone();
+    api.upsert_pod(pod("pay", "ledger-7d4b9c6f8-aaaaa").running().build());
+    assert!(
+        wait_until(T, || slack
+            .replies_to(&parent)
+            .iter()
+            .any(
+                |m| m.text.contains("resolved") || m.header().contains("Resolved")
+            )),
+        "no resolution in the thread: {:#?}\n{}",
+        slack.messages(),
+        d.logs()
+    );
+    assert!(
+        slack
+            .replies_to(&parent)
+            .iter()
+            .all(|m| m.channel == "C0PAY")
+    );
+    d.terminate();
+}
+
+#[test]
+fn a_silenced_namespace_is_notified_once_its_annotation_is_removed() {
+    let api = FakeApi::start();
+    let slack = FakeSlack::start();
+    let home = TempDir::new("silence-ns");
+    let far = format_rfc3339(unix_now() + 3600);
+    api.set_namespace_annotation("shop", "opsctrl.dev/silence-until", Some(&far));
+    let slack_url = slack.webhook_url();
+    let mut d = start(&api, &home, &[("SLACK_WEBHOOK_URL", &slack_url)]);
+    api.upsert_pod(
+        pod("shop", "cart-7d4b9c6f8-aaaaa")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    d.wait_metric("opsctrl_notifications_silenced_total", T, |v| v >= 1.0);
+    assert!(d.records().iter().any(|r| r["workload"]["name"] == "cart"));
+    stage_marker(&api, "blog");
+    assert!(
+        wait_until(T, || slack
+            .messages()
+            .iter()
+            .any(|m| m.text.contains("marker"))),
+        "{}",
+        d.logs()
+    );
+    assert!(!slack.messages().iter().any(|m| m.text.contains("cart")));
+    api.set_namespace_annotation("shop", "opsctrl.dev/silence-until", None);
+    assert!(
+        wait_until(T, || slack
+            .messages()
+            .iter()
+            .any(|m| m.text.contains("cart"))),
+        "not notified once the namespace's silence was removed: {}",
+        d.logs()
+    );
+    assert!(
+        d.logs()
+            .contains("namespace shop opsctrl.dev/silence-until until")
+    );
     d.terminate();
 }
 
