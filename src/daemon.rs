@@ -85,6 +85,8 @@ impl Apply<'_> {
             .store(cl.pods_tracked() as u64, Ordering::Relaxed);
         c.incidents_open
             .store(cl.open_incidents() as u64, Ordering::Relaxed);
+        c.incidents_silenced
+            .store(cl.silenced_incidents() as u64, Ordering::Relaxed);
         if !fx.records.is_empty() {
             c.incident_transitions
                 .fetch_add(fx.records.len() as u64, Ordering::Relaxed);

@@ -38,6 +38,8 @@ pub struct Counters {
     pub incidents_opened: AtomicU64,
     /// Incidents open now (a gauge).
     pub incidents_open: AtomicU64,
+    /// Open incidents whose notification a silence holds back now (a gauge).
+    pub incidents_silenced: AtomicU64,
     /// Notifications waiting for a delivery worker (a gauge).
     pub alert_queue_depth: AtomicU64,
     /// Notifications dropped from a full queue.
@@ -444,6 +446,12 @@ impl Metrics {
             "gauge",
             "Incidents open now.",
             get(&c.incidents_open),
+        );
+        metric(
+            "opsctrl_incidents_silenced",
+            "gauge",
+            "Open incidents whose notification a silence holds back now.",
+            get(&c.incidents_silenced),
         );
         metric(
             "opsctrl_pods_tracked",

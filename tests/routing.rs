@@ -120,6 +120,16 @@ fn a_silenced_pod_is_on_stdout_and_in_metrics_but_reaches_slack_only_when_its_si
     });
     d.wait_metric("opsctrl_notifications_silenced_total", T, |v| v >= 1.0);
     assert_eq!(d.metric("opsctrl_incidents_open"), Some(1.0), "still open");
+    assert_eq!(d.metric("opsctrl_incidents_silenced"), Some(1.0));
+    let (_, health) = d.get("/health").unwrap();
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(
+        (
+            health["incidentsOpen"].as_u64(),
+            health["incidentsSilenced"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     // A marker, not silenced, goes out: the silenced one was held back, not late.
     stage_marker(&api, "shop");
     assert!(
@@ -152,6 +162,7 @@ fn a_silenced_pod_is_on_stdout_and_in_metrics_but_reaches_slack_only_when_its_si
         d.logs()
     );
     assert!(unix_now() >= until, "not before the silence ended");
+    d.wait_metric("opsctrl_incidents_silenced", T, |v| v == 0.0);
     assert!(d.logs().contains("silence over: notifying incident"));
     d.terminate();
 }

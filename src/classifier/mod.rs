@@ -367,7 +367,7 @@ impl Classifier {
             .extend(kept.notifications.into_iter().map(|n| self.job(n)));
     }
 
-    /// Notifications held back by a silence now.
+    /// Incidents whose notification a silence holds back now.
     pub fn silenced_incidents(&self) -> usize {
         self.silencer.held()
     }
