@@ -49,10 +49,16 @@ fn main() -> ExitCode {
             }
         },
     };
+    // Only what notifies reads them: `scan` and `check` run where no sink may be set.
+    let notifies = matches!(cli.command, Command::Run | Command::RoutesTest);
     let sinks = opsctrl_daemon::notify::sinks::routable(&settings);
     let policy = match Policy::load(
-        settings.alerts.routes_file.as_deref(),
-        settings.alerts.silences_file.as_deref(),
+        settings.alerts.routes_file.as_deref().filter(|_| notifies),
+        settings
+            .alerts
+            .silences_file
+            .as_deref()
+            .filter(|_| notifies),
         &sinks,
     ) {
         Ok(p) => p,
