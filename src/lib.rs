@@ -39,13 +39,16 @@ model util                    the vocabulary; time, backoff, random, LRU, text, 
    `detect::incident::Engine::observe` the incident `Transition`s, each
    diagnosed by `diagnose::rules::RuleSet::diagnose`.
 4. At the next tick `detect::incident::Engine::tick` releases the
-   `Notification`; `classifier::Classifier::job` makes it a `model::Job`
-   (with a copy of the pod). `daemon::Apply::effects` renders the record with
+   `Notification`; `classifier::silence::Silencer` holds it back while a
+   silence covers it (and releases it at a later tick when the silence
+   ends); `classifier::Classifier::job` makes it a `model::Job` (with a
+   copy of the pod). `daemon::Apply::effects` renders the record with
    `output::print_transitions` for `printer::Printer` (stdout's own writer
    thread, which never blocks it) and hands the job to
    `notify::pool::Pool::submit`, which never blocks.
-5. A pool worker (`notify::pool::worker`) runs `enrich::Enricher::prepare`
-   (events, logs, diagnosis again, LLM, backend), then
+5. A pool worker (`notify::pool::prepare_worker`) runs `enrich::Enricher::prepare`
+   (events, logs, diagnosis again, LLM, backend), hands it to the lanes of
+   the sinks `routing::Routes::plan` names (all of them without routes), then
    `notify::slack_webhook::SlackWebhook::deliver` renders it with
    `notify::slack::render` and posts it with `notify::post_attempt`,
    retried with `util::backoff::Backoff`.
