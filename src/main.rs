@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rules = match &settings.diagnosis.rules_file {
+    let rules = Arc::new(match &settings.diagnosis.rules_file {
         None => RuleSet::builtin(),
         Some(path) => match user_rules::load(path) {
             Ok(r) => r,
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-    };
+    });
     // Only what notifies reads them: `scan` and `check` run where no sink may be set.
     let notifies = matches!(cli.command, Command::Run | Command::RoutesTest);
     let sinks = opsctrl_daemon::notify::sinks::routable(&settings);
@@ -134,13 +134,11 @@ fn main() -> ExitCode {
             }
         }
         Command::RoutesTest => ExitCode::SUCCESS,
-        Command::Run => {
-            match daemon::run(&settings, &cluster, &cluster_name, Arc::new(rules), policy) {
-                Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
-                Ok(daemon::Exit::Failed(e)) => fail(1, &e),
-                Err(e) => fail(1, &e),
-            }
-        }
+        Command::Run => match daemon::run(&settings, &cluster, &cluster_name, rules, policy) {
+            Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
+            Ok(daemon::Exit::Failed(e)) => fail(1, &e),
+            Err(e) => fail(1, &e),
+        },
         Command::TestAlert => {
             let client = match Client::new(&cluster) {
                 Ok(c) => c,

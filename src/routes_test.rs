@@ -9,7 +9,7 @@ use std::io::Write;
 
 use crate::model::{Cause, FailureType, Severity};
 use crate::notify::sinks::routable;
-use crate::routing::{Policy, RouteQuery, Subject, Target};
+use crate::routing::{Facts, Policy, RouteQuery, Target};
 use crate::settings::Settings;
 use crate::util::time::{format_millis, now_ms};
 
@@ -53,7 +53,7 @@ pub fn run(
         .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
         .collect();
     // Without --type, a type no type matcher names: such routes do not match.
-    let s = Subject {
+    let s = Facts {
         namespace: &q.namespace,
         severity,
         kind: kind.unwrap_or(FailureType::HighRestartCount),
@@ -68,7 +68,7 @@ pub fn run(
 fn write(
     settings: &Settings,
     policy: &Policy,
-    s: &Subject,
+    s: &Facts,
     typed: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::kube::store::Store;
 use crate::model::{Cause, Incident, Notification, SilenceUntil, State};
-use crate::routing::{SILENCE_ANNOTATION, Silences, Subject};
+use crate::routing::{Facts, SILENCE_ANNOTATION, Silences};
 use crate::util::time::format_millis;
 
 #[derive(Default)]
@@ -114,7 +114,7 @@ impl Silencer {
         let labels = store
             .get(&format!("{}/{}", i.namespace, i.finding.pod))
             .map_or(&[][..], |p| &p.labels);
-        let s = Subject {
+        let s = Facts {
             namespace: &i.namespace,
             severity: i.severity(),
             kind: i.kind(),

@@ -37,7 +37,7 @@ use super::{Alert, Failure, Job, Override, Sink};
 use crate::metrics::{Metrics, SinkOutcome};
 use crate::model::Severity;
 use crate::output;
-use crate::routing::{Routes, Subject, Target};
+use crate::routing::{Facts, Routes, Target};
 use crate::settings::Alerts;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
@@ -525,8 +525,8 @@ fn plans(routes: &Routes, job: &Job) -> Vec<Dest> {
                 .pods
                 .get(i)
                 .and_then(|p| p.as_deref())
-                .map_or(&[][..], |p| &p.labels);
-            let subject = Subject {
+                .map_or(&[][..], |p| &p.pod.labels);
+            let subject = Facts {
                 namespace: &inc.namespace,
                 severity: inc.severity(),
                 kind: inc.kind(),

@@ -20,7 +20,7 @@ use crate::model::{Cause, FailureType, Severity};
 
 /// The facts about one incident that matchers look at.
 #[derive(Clone, Copy, Debug)]
-pub struct Subject<'a> {
+pub struct Facts<'a> {
     pub namespace: &'a str,
     pub severity: Severity,
     pub kind: FailureType,
@@ -117,7 +117,7 @@ impl Matcher {
         !self.labels.is_empty()
     }
 
-    pub fn matches(&self, s: &Subject) -> bool {
+    pub fn matches(&self, s: &Facts) -> bool {
         let globs = |pats: &[String], text: &str| {
             pats.is_empty() || pats.iter().any(|p| glob::matches(p, text))
         };
@@ -180,8 +180,8 @@ pub(crate) mod tests {
             .collect()
     }
 
-    pub(crate) fn subject(labels: &[(Box<str>, Box<str>)]) -> Subject<'_> {
-        Subject {
+    pub(crate) fn subject(labels: &[(Box<str>, Box<str>)]) -> Facts<'_> {
+        Facts {
             namespace: "shop",
             severity: Severity::Critical,
             kind: FailureType::CrashLoopBackOff,

@@ -17,7 +17,7 @@ pub mod matcher;
 pub mod routes;
 pub mod silences;
 
-pub use matcher::{Matcher, Subject};
+pub use matcher::{Facts, Matcher};
 pub use routes::{Override, OverrideKind, Plan, Routes, SinkInfo, Target};
 pub use silences::{SILENCE_ANNOTATION, Silence, Silences};
 

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::file;
-use super::matcher::{Matcher, Subject};
+use super::matcher::{Facts, Matcher};
 use crate::secret::Secret;
 
 /// What a route may tell a sink besides "send it".
@@ -272,7 +272,7 @@ impl Routes {
         self.routes.iter().any(|r| r.matcher.uses_labels())
     }
 
-    pub fn plan(&self, s: &Subject) -> Plan {
+    pub fn plan(&self, s: &Facts) -> Plan {
         let mut matched = Vec::new();
         let mut targets = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {

@@ -22,7 +22,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::file;
-use super::matcher::{Matcher, Subject};
+use super::matcher::{Facts, Matcher};
 use crate::util::time::parse_rfc3339;
 
 pub use crate::model::pod::SILENCE_ANNOTATION;
@@ -39,7 +39,7 @@ pub struct Silence {
 
 impl Silence {
     /// Whether it silences `s` at `now_ms` (`starts_at` ≤ now < `ends_at`).
-    pub fn silences(&self, s: &Subject, now_ms: i64) -> bool {
+    pub fn silences(&self, s: &Facts, now_ms: i64) -> bool {
         self.starts_ms.is_none_or(|t| t <= now_ms)
             && now_ms < self.ends_ms
             && self.matcher.matches(s)
@@ -163,7 +163,7 @@ impl Silences {
     }
 
     /// The silence in force for `s` at `now_ms` that ends last, if any.
-    pub fn active(&self, s: &Subject, now_ms: i64) -> Option<&Silence> {
+    pub fn active(&self, s: &Facts, now_ms: i64) -> Option<&Silence> {
         self.list
             .iter()
             .filter(|x| x.silences(s, now_ms))
