@@ -69,7 +69,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    opsctrl_daemon::logging::init(&settings.log_filter, settings.log_format);
+    opsctrl_daemon::logging::init(
+        &settings.log_filter,
+        settings.log_format,
+        opsctrl_daemon::diagnose::redact::redact_secrets,
+    );
     if let (Command::RoutesTest, Some(query)) = (cli.command, &cli.route_query) {
         return match routes_test::run(&settings, &policy, query, &mut std::io::stdout()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -14,13 +14,27 @@ const MAX_FILE: u64 = 1024 * 1024;
 
 /// The file's content as a JSON value; the error names the file.
 pub fn read(path: &Path) -> Result<Value, String> {
-    let at = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("{at}: cannot read: {e}"))?;
-    if meta.len() > MAX_FILE {
-        return Err(format!("{at}: larger than {MAX_FILE} bytes"));
+    let text = read_text(path, MAX_FILE).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A regular file of at most `max` bytes, as UTF-8. Never more than `max`
+/// is read, and a FIFO or device (which may never end) is refused unread.
+pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{at}: cannot read: {e}"))?;
-    parse(&text).map_err(|e| format!("{at}: {e}"))
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".into())
 }
 
 /// JSON when it looks like JSON, else YAML.
@@ -96,6 +110,39 @@ mod tests {
         assert_eq!(parse(yaml).unwrap(), parse(json).unwrap());
         assert_eq!(parse("").unwrap(), serde_json::Value::Null);
         assert_eq!(parse("- 1\n- 2.5\n").unwrap(), json!([1, 2.5]));
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        use super::read_text;
+        let dir = std::env::temp_dir().join(format!("opsctrl-routing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("big");
+        std::fs::write(&f, "x".repeat(100)).unwrap();
+        assert_eq!(read_text(&f, 100).unwrap().len(), 100);
+        assert!(
+            read_text(&f, 99)
+                .unwrap_err()
+                .contains("larger than 99 bytes")
+        );
+        std::fs::write(&f, [0xff, 0xfe]).unwrap();
+        assert!(read_text(&f, 99).unwrap_err().contains("UTF-8"));
+        assert!(
+            read_text(&dir, 99)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        assert!(
+            read_text(std::path::Path::new("/dev/zero"), 99)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        assert!(
+            read_text(&dir.join("nope"), 99)
+                .unwrap_err()
+                .contains("cannot read")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -149,8 +149,9 @@ impl Routes {
     /// Reads and checks the file; every problem names the route and field.
     pub fn load(path: &Path, sinks: &[SinkInfo]) -> Result<Routes, Vec<String>> {
         let v = file::read(path).map_err(|e| vec![format!("ROUTES_FILE {e}")])?;
+        // A webhook URL is a line: 64 KiB is far more than any needs.
         Routes::parse(&v, sinks, &|p| {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            file::read_text(p, 64 * 1024).map_err(|e| format!("{}: {e}", p.display()))
         })
         .map_err(|ps| {
             ps.into_iter()
