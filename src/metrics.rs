@@ -42,12 +42,16 @@ pub struct Counters {
     pub incidents_opened: AtomicU64,
     /// Incidents open now (a gauge).
     pub incidents_open: AtomicU64,
+    /// Open incidents whose notification a silence holds back now (a gauge).
+    pub incidents_silenced: AtomicU64,
     /// Notifications waiting for a delivery worker (a gauge).
     pub alert_queue_depth: AtomicU64,
     /// Notifications dropped from a full queue.
     pub alerts_dropped: AtomicU64,
     /// Notifications still queued when the shutdown drain ran out.
     pub alerts_abandoned: AtomicU64,
+    /// Notifications held back by a silence (annotation or SILENCES_FILE).
+    pub notifications_silenced: AtomicU64,
     /// Event lists fetched for enrichment, and those that failed (403, timeout…).
     pub enrich_events: AtomicU64,
     pub enrich_events_failed: AtomicU64,
@@ -472,6 +476,12 @@ impl Metrics {
             get(&c.incidents_open),
         );
         metric(
+            "opsctrl_incidents_silenced",
+            "gauge",
+            "Open incidents whose notification a silence holds back now.",
+            get(&c.incidents_silenced),
+        );
+        metric(
             "opsctrl_pods_tracked",
             "gauge",
             "Pods currently in the daemon's store.",
@@ -506,6 +516,11 @@ impl Metrics {
                 "opsctrl_alerts_abandoned_total",
                 "Notifications still queued when the shutdown drain ran out.",
                 &c.alerts_abandoned,
+            ),
+            (
+                "opsctrl_notifications_silenced_total",
+                "Notifications held back by a silence (the opsctrl.dev/silence-until annotation or SILENCES_FILE).",
+                &c.notifications_silenced,
             ),
             (
                 "opsctrl_enrich_events_total",

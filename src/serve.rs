@@ -188,6 +188,8 @@ fn health(metrics: &Metrics) -> Reply {
         "cacheStats": { "entries": c.llm_cache_entries.load(Relaxed), "hitRate": hit_rate },
         "podsTracked": c.pods_tracked.load(Relaxed),
         "incidentsOpen": c.incidents_open.load(Relaxed),
+        // Open incidents a silence keeps from the sinks now (still counted above).
+        "incidentsSilenced": c.incidents_silenced.load(Relaxed),
         // The OpsCtrl backend's registration (`off` when not configured); a
         // pending claim is not unhealthy, so its URL is shown here instead.
         "backend": {

@@ -149,9 +149,12 @@ fn bad_value(env: &str) -> &'static str {
         | "LEADER_ELECTION_NAME" => "Not_A_Namespace",
         "WATCH_LABEL_SELECTOR" => "app=\"web\"",
         "CLUSTER_NAME" | "LLM_MODEL" | "SLACK_CHANNEL" | "LLM_API_KEY" => "has spaces",
-        "RULES_FILE" | "LLM_API_KEY_FILE" | "SLACK_BOT_TOKEN_FILE" | "WEBHOOK_AUTH_HEADER_FILE" => {
-            "/nonexistent/opsctrl/file"
-        }
+        "RULES_FILE"
+        | "LLM_API_KEY_FILE"
+        | "SLACK_BOT_TOKEN_FILE"
+        | "WEBHOOK_AUTH_HEADER_FILE"
+        | "ROUTES_FILE"
+        | "SILENCES_FILE" => "/nonexistent/opsctrl/file",
         "WEBHOOK_AUTH_HEADER" => "Bearer a\u{1}b",
         "SLACK_BOT_TOKEN" => "not-a-slack-token",
         "SLACK_CHANNEL_ROUTES" => "no-equals-sign",

@@ -19,6 +19,7 @@ mod leader;
 mod llm;
 mod notify_sinks;
 mod realk8s;
+mod routing;
 mod secrecy;
 mod util;
 mod watch_engine;

@@ -23,5 +23,5 @@ pub use finding::{FailureType, Family, Finding, Rollout, Severity, Termination, 
 pub use incident::{Incident, Notification, State, Transition};
 pub use pod::{
     Condition, ContainerRecord, ContainerState, NamespaceRecord, Owner, Phase, PodRecord, Probe,
-    ProbeKind, Terminated,
+    ProbeKind, SilenceUntil, Terminated,
 };

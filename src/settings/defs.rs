@@ -100,6 +100,8 @@ pub static SETTINGS: &[Spec] = &[
     ALERTMANAGER_REPOST_SECONDS.spec(),
     ALERT_LINK_URL.spec(),
     EMIT_K8S_EVENTS.spec(),
+    ROUTES_FILE.spec(),
+    SILENCES_FILE.spec(),
     SHUTDOWN_DRAIN_MS.spec(),
     LEADER_ELECTION.spec(),
     LEADER_ELECTION_NAMESPACE.spec(),
@@ -1047,6 +1049,28 @@ pub static EMIT_K8S_EVENTS: Setting<Bool> = Setting {
     value: "BOOL",
     kind: Bool { default: false },
     doc: "Write an Event (reason OpsctrlDiagnosis) on the failing pod with the cause and fix, so kubectl describe pod shows it. Needs create on events.",
+};
+
+pub static ROUTES_FILE: Setting<Text> = Setting {
+    env: "ROUTES_FILE",
+    flag: "--routes-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable JSON or YAML file of routes (see Routing)",
+    },
+    doc: "Which sinks (and which Slack channel or webhook) receive which incidents, by namespace, severity, type, cause, workload and pod labels. Unset: every sink receives every incident.",
+};
+
+pub static SILENCES_FILE: Setting<Text> = Setting {
+    env: "SILENCES_FILE",
+    flag: "--silences-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable JSON or YAML file of silences (see Silences)",
+    },
+    doc: "Maintenance windows: incidents matching a silence between its starts_at and ends_at are detected and printed but not notified until it ends.",
 };
 
 pub static SHUTDOWN_DRAIN_MS: Setting<Int> = Setting {

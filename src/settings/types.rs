@@ -119,6 +119,10 @@ pub struct Alerts {
     /// `ALERT_LINK_URL`: a link template per incident.
     pub link_url: Option<String>,
     pub emit_k8s_events: bool,
+    /// `ROUTES_FILE`: read and checked at start-up (`routing::Routes::load`).
+    pub routes_file: Option<PathBuf>,
+    /// `SILENCES_FILE`: read and checked at start-up (`routing::Silences::load`).
+    pub silences_file: Option<PathBuf>,
     pub shutdown_drain: Duration,
 }
 
