@@ -73,13 +73,13 @@ fn events_turn_a_generic_crash_into_a_liveness_probe_diagnosis() {
         "Unhealthy",
         "not ours",
     ));
-    let mut d = start(&api, &home, &[]);
+    let mut d = start(&api, &home, &[("INCLUDE_LOGS", "false")]);
     api.upsert_pod(p);
     d.wait("a notification", T, |d| notification(d).is_some());
     let line = notification(&d).unwrap_or_default();
     assert!(line.contains("cause=liveness_probe_failed"), "{}", d.logs());
 
-    // One events LIST for the pod, by uid; no logs without INCLUDE_LOGS.
+    // One events LIST for the pod, by uid; no logs with INCLUDE_LOGS=false.
     let reqs = api.requests();
     let events: Vec<_> = reqs
         .iter()
@@ -106,7 +106,8 @@ fn with_include_logs_the_previous_run_is_read_bounded_and_used() {
         true,
         "starting\npanic: dial tcp: lookup postgres.shop.svc on 10.96.0.10:53: no such host\n",
     );
-    let mut d = start(&api, &home, &[("INCLUDE_LOGS", "true")]);
+    // INCLUDE_LOGS is on by default.
+    let mut d = start(&api, &home, &[]);
     api.upsert_pod(pod("shop", name).crash_loop(4, 2, "Error").build());
     d.wait("a notification", T, |d| notification(d).is_some());
     let line = notification(&d).unwrap_or_default();

@@ -450,8 +450,8 @@ pub static INCLUDE_LOGS: Setting<Bool> = Setting {
     env: "INCLUDE_LOGS",
     flag: "--include-logs",
     value: "BOOL",
-    kind: Bool { default: false },
-    doc: "Read the failing container's previous logs (last 50 lines, 16 KiB, redacted) for the diagnosis and the alert. Needs get on pods/log.",
+    kind: Bool { default: true },
+    doc: "Read the failing container's previous logs (last 50 lines, 16 KiB, redacted) for the diagnosis and the alert. Needs get on pods/log (the default manifests grant it); without it, one warning and the diagnosis goes on without logs.",
 };
 
 pub static RULES_FILE: Setting<Text> = Setting {

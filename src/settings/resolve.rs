@@ -923,7 +923,7 @@ mod kind_tests {
     fn a_boolean_setting() {
         let s = &INCLUDE_LOGS;
         let logs = |s: &Settings| s.diagnosis.include_logs;
-        check_kind(s, logs, false, ("True", true), ("false", false), "1");
+        check_kind(s, logs, true, ("False", false), ("true", true), "1");
         let s = &ENABLE_HEALTH_CHECK;
         let on = |s: &Settings| s.health_port.is_some();
         check_kind(s, on, true, ("false", false), ("TRUE", true), "yes");
