@@ -24,8 +24,8 @@ command.
 
 use super::context::Context;
 use super::vars::{MAX_QUOTE, Vars, cap, fill, safe};
-use crate::model::ContainerRecord;
 use crate::model::diagnosis::{Cause, Diagnosis, Fix};
+use crate::model::{ContainerRecord, ContainerState};
 
 /// What one log rule parsed out of its line: `{{key}}` values for its texts.
 type Names = Vec<(&'static str, String)>;
@@ -84,10 +84,16 @@ pub fn diagnose(ctx: &Context, container: Option<&ContainerRecord>) -> Option<Di
     let kind = ctx.workload.kind.as_str();
     let mut evidence = Vec::new();
     if let Some(code) = ctx.finding.exit_code {
-        evidence.push(format!(
-            "exit code {code}, reason {}",
-            cap(&ctx.finding.reason, 80)
-        ));
+        // The run's own termination reason (`Error`), as the table's evidence gives it.
+        let reason = container
+            .and_then(|c| match &c.state {
+                ContainerState::Terminated(t) => Some(t),
+                _ => c.last_terminated.as_ref(),
+            })
+            .and_then(|t| t.reason.as_deref())
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&ctx.finding.reason);
+        evidence.push(format!("exit code {code}, reason {}", cap(reason, 80)));
     }
     evidence.push(format!("log: {}", quote(&line)));
     evidence.extend(
@@ -180,6 +186,7 @@ const KEYS: &[(&str, &str)] = &[
     ("service", "the Service"),
     ("service_ns", "its namespace"),
     ("port", "its port"),
+    ("on_port", ""),
     ("host", "a host name"),
     ("variable", "a required variable"),
     ("path", "a file it needs"),
@@ -218,8 +225,17 @@ fn quote(line: &str) -> String {
 /// Words of a line, split at whitespace and quoting punctuation, with a
 /// trailing `:`/`.`/`,` trimmed.
 fn words(line: &str) -> impl Iterator<Item = &str> {
-    line.split(|c: char| c.is_whitespace() || "\"'`(),;[]{}<>=".contains(c))
-        .map(|w| w.trim_end_matches([':', '.', ',']))
+    // Square brackets are split off inside the word, so that a redacted
+    // address (`[REDACTED:ip]:5432`) stays one word.
+    line.split(|c: char| c.is_whitespace() || "\"'`(),;{}<>=".contains(c))
+        .map(|w| {
+            let w = w.trim_end_matches([':', '.', ',']);
+            if w.starts_with("[REDACTED") {
+                w
+            } else {
+                w.trim_matches(['[', ']']).trim_end_matches([':', '.', ','])
+            }
+        })
         .filter(|w| !w.is_empty())
 }
 
@@ -240,6 +256,15 @@ fn host_port(word: &str) -> Option<(&str, &str)> {
     (port_ok && host_ok).then_some((host, port))
 }
 
+/// `[REDACTED:ip]:5432`: an address `redact` took, and its port.
+fn redacted_port(word: &str) -> Option<(&str, &str)> {
+    let (host, port) = word.rsplit_once("]:")?;
+    let ok = host.starts_with("[REDACTED")
+        && (1..=5).contains(&port.len())
+        && port.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| (&word[..host.len() + 1], port))
+}
+
 /// The address a refused connection was to: the word after a dialer's
 /// prefix when there is one (`dial tcp A`, `ECONNREFUSED A`, `connect to A`,
 /// `Connection to A refused`), else the first host:port of the line. For
@@ -255,7 +280,9 @@ fn refused_address(line: &str, lower: &str) -> Option<(String, String)> {
     .find_map(|p| lower.find(p).map(|i| &line[i + p.len()..]));
     let pick = |w: &str| {
         let w = w.rsplit_once("->").map_or(w, |(_, r)| r);
-        host_port(w).map(|(h, p)| (h.to_string(), p.to_string()))
+        host_port(w)
+            .or_else(|| redacted_port(w))
+            .map(|(h, p)| (h.to_string(), p.to_string()))
     };
     after
         .and_then(|rest| words(rest).next().and_then(pick))
@@ -524,7 +551,12 @@ fn refused(line: &str, lower: &str) -> Option<Names> {
     let mut names = Vec::new();
     if let Some((host, port)) = refused_address(line, lower) {
         names.push(("address", format!("{host}:{port}")));
-        names.push(("port", port));
+        names.push(("on_port", format!(" on port {port}")));
+        names.push(("port", port.clone()));
+        if host.starts_with("[REDACTED") {
+            // Redaction took the address (an IP): only the port is left to name.
+            return Some(names);
+        }
         if let Some((svc, ns)) = service_of(&host) {
             names.push(("service", svc));
             if let Some(ns) = ns {
@@ -668,7 +700,7 @@ pub static LOG_RULES: &[LogRule] = &[
         confidence: 0.88,
         matches: refused,
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) cannot connect to {{address}}: nothing accepts connections there (the dependency is down, not ready, or listens on another port).",
-        fix: "Check that the dependency behind {{address}} runs and that its Service has ready endpoints on port {{port}}; make the app retry at start-up instead of exiting.",
+        fix: "Check that the dependency runs and that its Service has ready endpoints{{on_port}}; make the app retry at start-up instead of exiting.",
         commands: &[
             "kubectl get endpointslices -n {{service_ns}} -l kubernetes.io/service-name={{service}}",
             "kubectl get svc {{service}} -n {{service_ns}} -o wide",
