@@ -192,6 +192,14 @@ fn by_default_the_log_tail_names_the_cause_in_the_notification_and_slack() {
         text.contains("kubectl get endpointslices -n shop -l kubernetes.io/service-name=postgres"),
         "{text}"
     );
+    // Read in five seconds: where in the header, no kubelet noise, how long.
+    let m = &slack.messages()[0];
+    assert_eq!(m.header(), "🔴 CrashLoopBackOff · shop/Deployment/api");
+    assert!(
+        !text.contains("pod=api-") && !text.contains("container=app"),
+        "{text}"
+    );
+    assert!(text.contains("*Failing for*"), "{text}");
     d.terminate();
 }
 

@@ -24,6 +24,7 @@ use super::validate::{
 };
 use crate::model::Severity;
 use crate::secret::Secret;
+use crate::util::url_template::UrlTemplate;
 
 /// Reads and validates every setting, collecting all problems.
 pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
@@ -381,6 +382,24 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         webhook,
         emit_k8s_events: r.boolean(&EMIT_K8S_EVENTS),
         shutdown_drain: Duration::from_millis(r.int(&SHUTDOWN_DRAIN_MS)),
+        dashboard: dashboard(r),
+    }
+}
+
+/// `DASHBOARD_URL_TEMPLATE`, checked: every problem reported.
+fn dashboard(r: &mut Reader) -> Option<UrlTemplate> {
+    let (name, v) = r.optional(&DASHBOARD_URL_TEMPLATE)?;
+    match UrlTemplate::parse(&v) {
+        Ok(t) => Some(t),
+        Err(problems) => {
+            let why = format!(
+                "{}; allowed: {}",
+                problems.join(", "),
+                DASHBOARD_URL_TEMPLATE.kind.allowed
+            );
+            r.bad(name, v, why);
+            None
+        }
     }
 }
 
@@ -735,6 +754,27 @@ mod tests {
         assert_eq!(bot.channel_for("staging"), "C0123");
         assert_eq!(bot.channel_for("web"), "#alerts");
         assert_eq!(s.alerts.severities, [Severity::Critical, Severity::High]);
+    }
+
+    #[test]
+    fn a_dashboard_template_is_checked_and_every_problem_named() {
+        let s = resolve(&env(&[(
+            "DASHBOARD_URL_TEMPLATE",
+            "https://headlamp.example/c/main/{kind}/{namespace}/{name}",
+        )]))
+        .unwrap();
+        let t = s.alerts.dashboard.expect("a template");
+        assert_eq!(
+            t.fill("c", "shop", "Deployment", "web"),
+            "https://headlamp.example/c/main/Deployment/shop/web"
+        );
+        assert_eq!(resolve(&env(&[])).unwrap().alerts.dashboard, None);
+        let p = resolve(&env(&[("DASHBOARD_URL_TEMPLATE", "ftp://x/{pod}")])).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].why.contains("http or https") && p[0].why.contains("{pod}"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub struct Alerts {
     pub webhook: Option<Webhook>,
     pub emit_k8s_events: bool,
     pub shutdown_drain: Duration,
+    /// `DASHBOARD_URL_TEMPLATE`: the workload's link in Slack.
+    pub dashboard: Option<crate::util::url_template::UrlTemplate>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
