@@ -208,6 +208,16 @@ fn quoted_line(logs: &[String], at: usize) -> String {
             return format!("{line} … {}", e.trim());
         }
     }
+    if node_frame(&logs[at]) {
+        // The error is the unindented line above the first frame.
+        if let Some(e) = logs[..at]
+            .iter()
+            .rev()
+            .find(|l| !l.starts_with([' ', '\t']) && !l.trim().is_empty())
+        {
+            return e.trim().to_string();
+        }
+    }
     if lower.contains("panicked at") && lower.trim_end().ends_with(':') {
         // Rust ≥ 1.73 prints the message on the next line.
         if let Some(next) = logs.get(at + 1) {
@@ -587,27 +597,50 @@ fn permission(line: &str, lower: &str) -> Option<Names> {
     Some(path.into_iter().map(|p| ("path", p.to_string())).collect())
 }
 
+/// `java.lang.IllegalStateException: …`, `Caused by: org.x.YException: …`
+/// at the start of a line (`t` lowercase): a Java exception a framework
+/// logged before exiting.
+fn java_exception(t: &str) -> bool {
+    let t = t.strip_prefix("caused by: ").unwrap_or(t);
+    let name = t.split(':').next().unwrap_or("");
+    let qualified = name.contains('.') && !name.contains(char::is_whitespace);
+    qualified
+        && ["java.", "javax.", "org.", "com.", "io.", "net."]
+            .iter()
+            .any(|p| t.starts_with(p))
+        && (name.ends_with("exception") || name.ends_with("error"))
+}
+
+/// A Node.js stack frame (`    at main (/app/index.js:3:9)`): the error is
+/// the line above it (see `quoted_line`).
+fn node_frame(line: &str) -> bool {
+    let t = line.trim_start();
+    line.len() > t.len()
+        && t.starts_with("at ")
+        && [".js:", ".mjs:", ".cjs:", ".ts:", "node:internal"]
+            .iter()
+            .any(|p| t.contains(p))
+}
+
 fn panic(line: &str, lower: &str) -> Option<Names> {
     let t = lower.trim_start();
+    let node = [
+        "uncaught exception",
+        "unhandledpromiserejection",
+        "unhandled 'error' event",
+        "uncaughtexception",
+        "unhandled promise rejection",
+    ];
     let runtime =
         if t.starts_with("panic:") || t.starts_with("goroutine ") && t.contains("[running]") {
             "Go"
         } else if lower.contains("thread '") && lower.contains("panicked at") {
             "Rust"
-        } else if lower.contains("exception in thread") {
+        } else if lower.contains("exception in thread") || java_exception(t) {
             "Java"
         } else if t.starts_with("traceback (most recent call last)") {
             "Python"
-        } else if any(
-            lower,
-            &[
-                "uncaught exception",
-                "unhandledpromiserejection",
-                "unhandled 'error' event",
-                "uncaughtexception",
-                "unhandled promise rejection",
-            ],
-        ) {
+        } else if node_frame(line) || any(lower, &node) {
             "Node.js"
         } else if t.starts_with("fatal error:") || lower.contains("unhandled exception") {
             // Go's runtime (`fatal error: concurrent map writes`), .NET.
@@ -932,6 +965,15 @@ mod tests {
                 "Node.js",
             ),
             ("fatal error: concurrent map writes", "the runtime"),
+            (
+                "java.lang.IllegalStateException: Failed to load ApplicationContext",
+                "Java",
+            ),
+            (
+                "Caused by: org.postgresql.util.PSQLException: FATAL: role \"app\" does not exist",
+                "Java",
+            ),
+            ("    at Object.<anonymous> (/app/index.js:3:9)", "Node.js"),
         ] {
             let (cause, n) = cause_of(line).expect(line);
             assert_eq!(cause, "app_panic", "{line}");
@@ -1077,6 +1119,22 @@ mod tests {
                 .contains(&"kubectl rollout undo deployment/api -n shop".to_string()),
             "{:?}",
             d.fix.commands
+        );
+        let d = diagnosis(
+            DEPLOY,
+            &[
+                "/app/index.js:3",
+                "TypeError: Cannot read properties of undefined (reading 'port')",
+                "    at Object.<anonymous> (/app/index.js:3:9)",
+                "    at node:internal/main:23:47",
+            ],
+        );
+        assert_eq!(d.cause, "app_panic");
+        assert!(
+            d.summary
+                .contains("unhandled Node.js error: TypeError: Cannot read"),
+            "{}",
+            d.summary
         );
         let d = diagnosis(JOB, &["panic: boom"]);
         assert!(
