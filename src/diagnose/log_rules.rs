@@ -8,7 +8,7 @@ panic or exception (Go, Rust, Java, Python, Node).
 Kept apart from the rule table (`rules`) because a log cause needs names
 parsed out of the line (the host and port, the variable, the path) that the
 table's substring patterns cannot carry, and because it is consulted in one
-place only: `rules::diagnose_with` asks `overrides` whether the log tail
+place only: the table's matcher asks `replaces` whether the log tail
 names the cause better than the table rule that matched. It does when that
 rule only hints at the cause (a probe failing, a generic exit, a crash loop,
 or one of the table's own quoted-output rules that a log rule covers); it
@@ -796,7 +796,8 @@ mod tests {
     /// Job shop/db-migrate-v41, container migrate.
     const JOB: &str = include_str!("../../tests/fixtures/pods/job-failed-error.json");
 
-    /// The full diagnosis (`rules::diagnose`, so the hand-over is tested too).
+    /// The log diagnosis of the pod's first finding with these log lines (the
+    /// hand-over from the table is tested in `rules`).
     fn diagnosis(json: &str, logs: &[&str]) -> Diagnosis {
         let pod = PodRecord::from(serde_json::from_str::<Pod>(json).unwrap());
         let now = parse_rfc3339("2024-05-14T10:00:00Z").unwrap();
@@ -806,13 +807,14 @@ mod tests {
             .expect("a finding");
         let workload = workload_of(&pod);
         let logs: Vec<String> = logs.iter().map(|s| s.to_string()).collect();
-        super::super::rules::diagnose(&Context {
+        let ctx = Context {
             finding: &finding,
             pod: &pod,
             workload: &workload,
             events: &[],
             logs: &logs,
-        })
+        };
+        diagnose(&ctx, pod.containers.first()).expect("a log cause")
     }
 
     fn cause_of(line: &str) -> Option<(&'static str, Names)> {
@@ -1171,17 +1173,16 @@ mod tests {
         assert!(!replaces("disk-full", Some(10), 10));
         assert!(replaces("crashloop-generic", Some(40), 10));
         assert!(replaces("dns-resolution-error", Some(12), 10));
-        // Without logs, the table's diagnosis is today's.
-        let d = diagnosis(DEPLOY, &[]);
-        assert_eq!(d.rule, "panic-stack-trace");
+        // Without logs there is no log cause: the table's diagnosis stands.
+        assert!(find(&[]).is_none());
     }
 
     #[test]
     fn every_log_rule_is_well_formed() {
         let mut ids = std::collections::HashSet::new();
         for r in LOG_RULES {
+            // The table's ids never start with `log-`, so these cannot clash.
             assert!(ids.insert(r.id) && r.id.starts_with("log-"), "{}", r.id);
-            assert!(!super::super::rules::RuleSet::builtin_ids().contains(&r.id));
             assert!((0.0..=1.0).contains(&r.confidence));
             assert!(!r.commands.is_empty());
             for t in [r.summary, r.fix].iter().chain(r.commands) {
