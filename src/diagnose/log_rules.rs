@@ -735,8 +735,8 @@ pub static LOG_RULES: &[LogRule] = &[
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) cannot connect to {{address}}: nothing accepts connections there (the dependency is down, not ready, or listens on another port).",
         fix: "Check that the dependency runs and that its Service has ready endpoints{{on_port}}; make the app retry at start-up instead of exiting.",
         commands: &[
+            // Lists, not gets: the Service may be the thing missing.
             "kubectl get endpointslices -n {{service_ns}} -l kubernetes.io/service-name={{service}}",
-            "kubectl get svc {{service}} -n {{service_ns}} -o wide",
             "kubectl get svc,pods -n {{ns}} -o wide",
             "kubectl run conn-check-{{workload}} -n {{ns}} --rm -i --restart=Never --image=busybox:1.36 -- nc -zv -w 3 {{host}} {{port}}",
         ],
@@ -773,12 +773,9 @@ pub static LOG_RULES: &[LogRule] = &[
         confidence: 0.8,
         matches: panic,
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) crashes with an unhandled {{runtime}} error: {{message}}",
-        fix: "The quoted error and the stack trace under it name the failing code; fix it, or roll back to the last image that ran.",
-        commands: &[
-            PREVIOUS,
-            "kubectl rollout history {{ref}} -n {{ns}}",
-            "kubectl rollout undo {{ref}} -n {{ns}}",
-        ],
+        fix: "The quoted error and the stack trace under it name the failing code; fix it, or, if the last rollout brought it, roll back to the revision before (kubectl rollout undo {{ref}} -n {{ns}}, once the history shows one).",
+        // No `rollout undo` command: with a single revision it fails.
+        commands: &[PREVIOUS, "kubectl rollout history {{ref}} -n {{ns}}"],
     },
 ];
 
@@ -1118,7 +1115,7 @@ mod tests {
         assert!(
             d.fix
                 .commands
-                .contains(&"kubectl rollout undo deployment/api -n shop".to_string()),
+                .contains(&"kubectl rollout history deployment/api -n shop".to_string()),
             "{:?}",
             d.fix.commands
         );

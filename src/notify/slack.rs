@@ -669,7 +669,7 @@ fn fallback_single(item: &Item, reminder: bool, b: &Budget) -> String {
     let i = &item.incident;
     let mut text = format!("[{}] {}", cluster(i), output::single_text(i, reminder));
     if let Some(d) = &item.diagnosis {
-        let summary: String = d.summary.chars().take(b.text).collect();
+        let summary = crate::util::text::cut_words(&d.summary, b.text);
         let _ = write!(text, " — {}: {}", d.cause, one_line(&summary));
     }
     esc_clip(&text, b.text)
