@@ -4,27 +4,31 @@ of `kubectl get pods -A -o json` output), classify each with the objects'
 own timestamps and no history, group into would-be incidents per workload,
 print them, and exit 1 if anything is failing.
 
-From a cluster, each failing pod's events are then read (bounded, as the
-daemon's enrichment does) and the diagnosis made again with them; a file
-brings its own events when it is a `List` that includes them.
+From a cluster, each incident is then enriched exactly as the daemon's
+delivery workers do (events, logs with INCLUDE_LOGS, redaction), so both
+say the same; a file brings its own events when it is a `List` that
+includes them.
 */
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::classifier::detector::{engine_config, is_healthy, thresholds};
 use crate::detect::classify::{NothingKnown, classify};
 use crate::detect::incident::Engine;
-use crate::detect::workload::{revision_of, workload_of};
+use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
+use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
-use crate::enrich::{CALL_TIMEOUT, events};
+use crate::enrich::Enricher;
 use crate::kube::client::Client;
 use crate::kube::types::Pod;
+use crate::metrics::Metrics;
 use crate::model::Diagnosis;
-use crate::model::PodRecord;
-use crate::model::{Incident, State};
+use crate::model::{Incident, Item, Rollout, State, Subject};
+use crate::model::{NamespaceRecord, PodRecord};
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
 use crate::streams::plan_streams;
@@ -59,7 +63,9 @@ fn event_line(item: &Value) -> Option<((String, String), String)> {
 }
 
 /// Pods (and the pods' events) in a `kubectl get … -o json` document: a
-/// `List` (pods, events, anything else skipped), a `PodList`, or one `Pod`.
+/// `List` (pods, events, namespaces, anything else skipped), a `PodList`,
+/// or one `Pod`. The pods of a namespace in the dump annotated
+/// `opsctrl.dev/ignore: "true"` are left out, as the daemon leaves them.
 pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let items: Vec<Value> = match doc.get("kind").and_then(Value::as_str) {
@@ -74,6 +80,7 @@ pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
     };
     let mut out = Vec::new();
     let mut events = Events::new();
+    let mut ignored: HashSet<Box<str>> = HashSet::new();
     for (i, item) in items.into_iter().enumerate() {
         match item.get("kind").and_then(Value::as_str).unwrap_or("Pod") {
             "Pod" => {
@@ -86,9 +93,17 @@ pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
                     events.entry(key).or_default().push(line);
                 }
             }
+            "Namespace" => {
+                let ns: Pod = serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
+                let ns = NamespaceRecord::from(ns);
+                if ns.ignore {
+                    ignored.insert(ns.name);
+                }
+            }
             _ => {}
         }
     }
+    out.retain(|p| !ignored.contains(&p.namespace));
     Ok((out, events))
 }
 
@@ -99,7 +114,49 @@ fn in_scope(settings: &Settings, pod: &PodRecord) -> bool {
     }
 }
 
+/// Namespaces annotated `opsctrl.dev/ignore: "true"` (cluster-wide only: a
+/// namespaced Role cannot read namespace objects, as for the daemon). A
+/// failure to read them is a warning: the scan goes on without them.
+fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>> {
+    if !matches!(settings.scope, Scope::Cluster { .. }) {
+        return HashSet::new();
+    }
+    let mut ignored = HashSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut q: Vec<(&str, &str)> = vec![("limit", "500")];
+        if let Some(t) = &token {
+            q.push(("continue", t));
+        }
+        match client.list_objects("/api/v1/namespaces", &q) {
+            Ok(page) => {
+                ignored.extend(
+                    page.items
+                        .into_iter()
+                        .map(NamespaceRecord::from)
+                        .filter(|n| n.ignore)
+                        .map(|n| n.name),
+                );
+                match page.metadata.continue_token {
+                    Some(t) if !t.is_empty() && token.as_deref() != Some(t.as_str()) => {
+                        token = Some(t)
+                    }
+                    _ => break,
+                }
+            }
+            Err(e) => {
+                log::warn!(
+                    "namespaces cannot be listed ({e}): scanning without the namespace opsctrl.dev/ignore annotation"
+                );
+                break;
+            }
+        }
+    }
+    ignored
+}
+
 fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, String> {
+    let ignored = ignored_namespaces(settings, client);
     let mut pods = Vec::new();
     for spec in plan_streams(settings) {
         let mut token: Option<String> = None;
@@ -118,7 +175,11 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
             let page = client
                 .list_pods(&spec.path, &q)
                 .map_err(|e| format!("listing pods ({}): {e}", spec.name))?;
-            pods.extend(page.items);
+            pods.extend(
+                page.items
+                    .into_iter()
+                    .filter(|p| !ignored.contains(&p.namespace)),
+            );
             match page.metadata.continue_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,
@@ -129,7 +190,7 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
 }
 
 /// Classifies pods as of `now` (Unix seconds) into would-be incidents, each
-/// with its diagnosis.
+/// with its diagnosis, in reading order.
 pub fn incidents(
     settings: &Settings,
     cluster: &str,
@@ -138,6 +199,21 @@ pub fn incidents(
     now: i64,
     rules: &RuleSet,
 ) -> Vec<(Incident, Diagnosis)> {
+    diagnosed(settings, cluster, pods, events, now, rules)
+        .into_iter()
+        .map(|(i, d, _)| (i, d))
+        .collect()
+}
+
+/// `incidents`, with where each incident's revision stands.
+fn diagnosed(
+    settings: &Settings,
+    cluster: &str,
+    pods: &[PodRecord],
+    events: &Events,
+    now: i64,
+    rules: &RuleSet,
+) -> Vec<(Incident, Diagnosis, Rollout)> {
     let th = thresholds(&settings.detect);
     let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
     for pod in pods.iter().filter(|p| in_scope(settings, p)) {
@@ -162,57 +238,110 @@ pub fn incidents(
         })
         .collect();
     found.sort_by(|a, b| (&a.namespace, &a.workload, a.id).cmp(&(&b.namespace, &b.workload, b.id)));
-    found
-        .into_iter()
+    let mut diagnosed: Vec<(Incident, Diagnosis, Rollout)> = found
+        .iter()
         .filter_map(|i| {
-            let pod = pods
-                .iter()
-                .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)?;
+            let pod = pod_of(pods, i)?;
             let none = Vec::new();
             let ev = events
                 .get(&(i.namespace.clone(), i.finding.pod.clone()))
                 .unwrap_or(&none);
+            let rollout = rollout_of_incident(i, pod, pods, &found);
             let d = rules.diagnose(&Context {
                 finding: &i.finding,
                 pod,
                 workload: &i.workload,
                 events: ev,
                 logs: &[],
+                rollout: &rollout,
             });
-            Some((i, d))
+            Some((i.clone(), d, rollout))
         })
-        .collect()
+        .collect();
+    in_reading_order(&mut diagnosed);
+    diagnosed
 }
 
-/// Reads each incident's pod events from the cluster and diagnoses again
-/// with them; a failure to read them is noted in the evidence, not fatal.
-fn with_events(
+fn pod_of<'a>(pods: &'a [PodRecord], i: &Incident) -> Option<&'a PodRecord> {
+    pods.iter()
+        .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)
+}
+
+/// Most severe first, then the longest failing: what to look at first. An
+/// old revision's failure comes right after the failures of its workload's
+/// newer revision, which are what to fix first.
+fn in_reading_order(found: &mut [(Incident, Diagnosis, Rollout)]) {
+    found.sort_by(|(a, ..), (b, ..)| {
+        (
+            b.severity(),
+            a.first_seen_ms,
+            &a.namespace,
+            &a.workload,
+            a.id,
+        )
+            .cmp(&(
+                a.severity(),
+                b.first_seen_ms,
+                &b.namespace,
+                &b.workload,
+                b.id,
+            ))
+    });
+    let rank: Vec<(usize, u8, usize)> = found
+        .iter()
+        .enumerate()
+        .map(|(at, (i, _, r))| {
+            let newer = match r {
+                Rollout::Superseded {
+                    newer,
+                    newer_failing: Some(_),
+                } => found.iter().rposition(|(o, ..)| {
+                    o.namespace == i.namespace
+                        && o.workload == i.workload
+                        && o.revision.as_deref() == Some(newer.as_str())
+                }),
+                _ => None,
+            };
+            newer.map_or((at, 0, 0), |n| (n, 1, at))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&k| rank[k]);
+    let sorted: Vec<(Incident, Diagnosis, Rollout)> =
+        order.iter().map(|&k| found[k].clone()).collect();
+    found.clone_from_slice(&sorted);
+}
+
+/// Diagnoses each incident again as the daemon's delivery workers do
+/// (`enrich::Enricher`: events, logs with INCLUDE_LOGS, facts, redaction),
+/// so a live `scan` says what the daemon would say. A failed read is noted
+/// in the evidence, never fatal.
+fn enrich_all(
+    settings: &Settings,
     client: &Client,
-    rules: &RuleSet,
+    rules: &Arc<RuleSet>,
     pods: &[PodRecord],
-    found: &mut [(Incident, Diagnosis)],
+    found: &mut [(Incident, Diagnosis, Rollout)],
 ) {
-    for (i, d) in found.iter_mut() {
-        let Some(pod) = pods
-            .iter()
-            .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)
-        else {
+    let enricher = Enricher::new(
+        settings.diagnosis.enabled.then(|| client.clone()),
+        rules.clone(),
+        settings.diagnosis.include_logs,
+        redact,
+        Arc::new(Metrics::new(&[], settings.reconnect.max_failures)),
+    );
+    for (i, d, rollout) in found.iter_mut() {
+        let Some(pod) = pod_of(pods, i) else {
             continue;
         };
-        match events::fetch(client, &pod.namespace, &pod.uid, CALL_TIMEOUT) {
-            Ok(ev) => {
-                *d = rules.diagnose(&Context {
-                    finding: &i.finding,
-                    pod,
-                    workload: &i.workload,
-                    events: &ev,
-                    logs: &[],
-                });
-            }
-            Err(e) => {
-                log::warn!("events of {}/{}: {e}", pod.namespace, pod.name);
-                d.evidence.push(format!("events unavailable: {e}"));
-            }
+        let subject = Subject {
+            pod: pod.clone(),
+            rollout: rollout.clone(),
+        };
+        let mut item = Item::new(i.clone(), Some(d.clone()));
+        enricher.enrich(&mut item, Some(&subject));
+        if let Some(better) = item.diagnosis {
+            *d = better;
         }
     }
 }
@@ -247,7 +376,7 @@ pub fn run(
     settings: &Settings,
     cluster: &str,
     source: Source,
-    rules: &RuleSet,
+    rules: &Arc<RuleSet>,
 ) -> Result<bool, String> {
     let (pods, events) = match source {
         Source::Cluster(client) => (list_cluster(settings, client)?, Events::new()),
@@ -257,10 +386,12 @@ pub fn run(
             pods_from_json(&text).map_err(|e| format!("{name}: {e}"))?
         }
     };
-    let mut found = incidents(settings, cluster, &pods, &events, unix_now(), rules);
+    let now = unix_now();
+    let mut found = diagnosed(settings, cluster, &pods, &events, now, rules);
     if let Source::Cluster(client) = source {
-        with_events(client, rules, &pods, &mut found);
+        enrich_all(settings, client, rules, &pods, &mut found);
     }
+    let found: Vec<(Incident, Diagnosis)> = found.into_iter().map(|(i, d, _)| (i, d)).collect();
     match settings.output {
         Output::Json => {
             let arr: Vec<Value> = found
@@ -273,7 +404,7 @@ pub fn run(
             if found.is_empty() {
                 println!("no failing pods ({} pods checked)", pods.len());
             } else {
-                print!("{}", output::scan_table(&found));
+                print!("{}", output::scan_table(&found, now * 1000));
             }
         }
     }

@@ -62,7 +62,7 @@ fn diagnosis() -> Diagnosis {
     }
 }
 
-fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item {
+pub fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item {
     Item {
         incident: incident(id, ns, name, kind, state),
         diagnosis: Some(diagnosis()),
@@ -72,14 +72,14 @@ fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item 
     }
 }
 
-fn single(item: Item) -> Alert {
+pub fn single(item: Item) -> Alert {
     Alert::Incident {
         item: Box::new(item),
         reminder: false,
     }
 }
 
-fn at(item: &Item, state: State) -> Alert {
+pub fn at(item: &Item, state: State) -> Alert {
     let mut it = item.clone();
     it.incident.state = state;
     single(it)
@@ -100,7 +100,7 @@ fn bot(slack: &FakeSlack) -> SlackBot {
 
 /// An item with everything too big: 1 MB message, 300-character names,
 /// emoji and right-to-left text, 500 log lines, a huge AI answer.
-fn monster(id: u64) -> Item {
+pub fn monster(id: u64) -> Item {
     let long = "n".repeat(300);
     let mut it = item(
         id,
@@ -619,7 +619,10 @@ fn webhook_body_has_the_stable_and_compat_fields_and_the_auth_header() {
     for (k, v) in [
         ("cluster", json!("edge-1")),
         ("namespace", json!("shop")),
-        ("workload", json!({"kind": "Deployment", "name": "web"})),
+        (
+            "workload",
+            json!({"kind": "Deployment", "name": "web", "revision": null}),
+        ),
         ("pods", json!(["web-7d4b9c6f8-aaaaa"])),
         ("pod", json!("web-7d4b9c6f8-aaaaa")),
         ("type", json!("Evicted")),

@@ -162,6 +162,10 @@ struct OpenIncident {
     pending: bool,
     /// The pending update is an escalation: it goes out at the next tick.
     urgent: bool,
+    /// An eviction whose workload has a healthy pod that is not one of its
+    /// members: the evicted pod objects stay (phase Failed) but the
+    /// workload runs again.
+    replaced: bool,
 }
 
 impl OpenIncident {
@@ -169,8 +173,9 @@ impl OpenIncident {
     /// findings, except that a HighRestartCount incident's pods keep
     /// reporting their restart count while healthy.
     fn quiet(&self) -> bool {
-        self.unhealthy == 0
-            && (self.failing.is_empty() || self.incident.kind() == FailureType::HighRestartCount)
+        (self.unhealthy == 0
+            && (self.failing.is_empty() || self.incident.kind() == FailureType::HighRestartCount))
+            || (self.replaced && self.key.part.0 == Family::Eviction)
     }
 
     fn hold_ms(&self, resolve_after_ms: i64) -> i64 {
@@ -198,6 +203,9 @@ pub struct Engine {
     /// Resolutions of announced incidents, sent at the next tick.
     outbox: Vec<Notification>,
     next_prune_ms: i64,
+    /// Open eviction incidents: only while there are any do healthy pods
+    /// the engine does not track need a look (`healthy_pod`).
+    evictions: BTreeSet<u64>,
 }
 
 impl Engine {
@@ -214,7 +222,42 @@ impl Engine {
             batch_since: None,
             outbox: Vec::new(),
             next_prune_ms: i64::MIN,
+            evictions: BTreeSet::new(),
         }
+    }
+
+    /// Some eviction incident is open (see `healthy_pod`).
+    pub fn evictions_open(&self) -> bool {
+        !self.evictions.is_empty()
+    }
+
+    /// A healthy pod of `workload` in `namespace`: each open eviction
+    /// incident of that workload of which it is not a member has its
+    /// replacement, and resolves after the usual hold-down.
+    pub fn healthy_pod(
+        &mut self,
+        pod_key: &str,
+        namespace: &str,
+        workload: &Workload,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let ids: Vec<u64> = self.evictions.iter().copied().collect();
+        for id in ids {
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            if o.replaced
+                || o.key.namespace != namespace
+                || o.key.workload != *workload
+                || o.members.contains(pod_key)
+            {
+                continue;
+            }
+            o.replaced = true;
+            self.refresh(id, false, now_ms, &mut out);
+        }
+        out
     }
 
     /// A pod's current findings (replacing whatever it reported before) and
@@ -501,6 +544,11 @@ impl Engine {
         self.counted.contains(t)
     }
 
+    /// An open incident.
+    pub fn incident(&self, id: u64) -> Option<&Incident> {
+        self.open.get(&id).map(|o| &o.incident)
+    }
+
     /// Open incidents, by id.
     pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
         self.open.values().map(|o| &o.incident)
@@ -540,6 +588,7 @@ impl Engine {
             cluster: self.cfg.cluster.clone(),
             namespace: pod.workload.0.clone(),
             workload: pod.workload.1.clone(),
+            revision: key.revision.as_deref().map(str::to_string),
             pods: vec![pod.name.clone()],
             first_seen_ms: began_ms(&finding, now_ms),
             detected_ms: now_ms,
@@ -560,8 +609,12 @@ impl Engine {
             last_notified_ms: now_ms,
             pending: false,
             urgent: false,
+            replaced: false,
             incident,
         };
+        if part.0 == Family::Eviction {
+            self.evictions.insert(id);
+        }
         // A HighRestartCount pod is healthy between crashes: its clock starts now.
         if o.quiet() {
             o.healthy_since = Some(now_ms);
@@ -711,6 +764,7 @@ impl Engine {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        self.evictions.remove(&id);
         if self.by_key.get(&o.key) == Some(&id) {
             self.by_key.remove(&o.key);
         }

@@ -810,6 +810,7 @@ mod tests {
             workload: &workload,
             events: &[],
             logs: &logs,
+            rollout: &crate::model::Rollout::default(),
         };
         diagnose(&ctx, pod.containers.first()).expect("a log cause")
     }
