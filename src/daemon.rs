@@ -186,6 +186,7 @@ pub fn run(
         })
         .collect();
     let metrics = Arc::new(Metrics::new(&names, settings.reconnect.max_failures));
+    metrics.show_claim_url(settings.health_claim_url);
 
     if let Some(port) = settings.health_port {
         let addr = serve::start(port, metrics.clone())

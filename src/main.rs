@@ -48,7 +48,11 @@ fn main() -> ExitCode {
             }
         },
     });
-    opsctrl_daemon::logging::init(&settings.log_filter, settings.log_format);
+    opsctrl_daemon::logging::init(
+        &settings.log_filter,
+        settings.log_format,
+        opsctrl_daemon::diagnose::redact::redact_secrets,
+    );
     if let (Command::Scan, Some(file)) = (cli.command, cli.file.as_deref()) {
         let name = settings
             .cluster_name

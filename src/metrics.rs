@@ -7,7 +7,7 @@ for `/metrics` and read by `/readyz` and `/health`.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::util::sync::lock;
 use crate::util::time::{now_ms, unix_now};
@@ -18,6 +18,10 @@ pub struct Counters {
     pub events_processed: AtomicU64,
     /// Watch lines that could not be decoded.
     pub malformed_lines: AtomicU64,
+    /// Watch lines that were not UTF-8 (decoded lossily).
+    pub invalid_utf8_lines: AtomicU64,
+    /// Watches closed because nothing arrived for `WATCH_IDLE_TIMEOUT_SECONDS`.
+    pub watch_idle_timeouts: AtomicU64,
     /// BOOKMARK events received.
     pub bookmarks: AtomicU64,
     /// WATCH requests opened after the first one of a stream (resumes and retries).
@@ -286,6 +290,8 @@ pub struct Metrics {
     streams: Mutex<Vec<StreamState>>,
     /// `RECONNECTION_MAX_FAILURES`: consecutive failures that make a stream unhealthy.
     max_failures: u32,
+    /// `HEALTH_SHOW_CLAIM_URL`.
+    claim_url_shown: AtomicBool,
     pub started: i64,
 }
 
@@ -311,6 +317,7 @@ impl Metrics {
                     .collect(),
             ),
             max_failures,
+            claim_url_shown: AtomicBool::new(false),
             started: unix_now(),
         }
     }
@@ -325,6 +332,15 @@ impl Metrics {
 
     pub fn streams(&self) -> Vec<StreamState> {
         lock(&self.streams).clone()
+    }
+
+    /// Whether /health may show the pending claim URL (`HEALTH_SHOW_CLAIM_URL`).
+    pub fn show_claim_url(&self, on: bool) {
+        self.claim_url_shown.store(on, Ordering::Relaxed);
+    }
+
+    pub fn claim_url_shown(&self) -> bool {
+        self.claim_url_shown.load(Ordering::Relaxed)
     }
 
     /// Updates stream `i` in place.
@@ -388,6 +404,18 @@ impl Metrics {
             "counter",
             "Watch stream lines that could not be decoded.",
             get(&c.malformed_lines),
+        );
+        metric(
+            "opsctrl_watch_invalid_utf8_lines_total",
+            "counter",
+            "Watch stream lines that were not UTF-8, decoded with U+FFFD in place of the bad bytes.",
+            get(&c.invalid_utf8_lines),
+        );
+        metric(
+            "opsctrl_watch_idle_timeouts_total",
+            "counter",
+            "Watches closed because no event or bookmark arrived for WATCH_IDLE_TIMEOUT_SECONDS.",
+            get(&c.watch_idle_timeouts),
         );
         metric(
             "opsctrl_watch_bookmarks_total",

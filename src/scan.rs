@@ -144,10 +144,16 @@ fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>>
                     _ => break,
                 }
             }
-            Err(e) => {
+            // Refused (RBAC): said once. Unreachable: the pod LIST that
+            // follows fails with the same error, which is what to report.
+            Err(e) if e.code().is_some() => {
                 log::warn!(
                     "namespaces cannot be listed ({e}): scanning without the namespace opsctrl.dev/ignore annotation"
                 );
+                break;
+            }
+            Err(e) => {
+                log::debug!("namespaces: {e}");
                 break;
             }
         }
@@ -156,7 +162,6 @@ fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>>
 }
 
 fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, String> {
-    let ignored = ignored_namespaces(settings, client);
     let mut pods = Vec::new();
     for spec in plan_streams(settings) {
         let mut token: Option<String> = None;
@@ -175,17 +180,17 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
             let page = client
                 .list_pods(&spec.path, &q)
                 .map_err(|e| format!("listing pods ({}): {e}", spec.name))?;
-            pods.extend(
-                page.items
-                    .into_iter()
-                    .filter(|p| !ignored.contains(&p.namespace)),
-            );
+            pods.extend(page.items);
             match page.metadata.continue_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,
             }
         }
     }
+    // After the pods: when the cluster cannot be reached (or credentials
+    // hang), the pod LIST's error is the one to report, once.
+    let ignored = ignored_namespaces(settings, client);
+    pods.retain(|p| !ignored.contains(&p.namespace));
     Ok(pods)
 }
 

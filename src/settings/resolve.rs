@@ -53,8 +53,10 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         .flatten();
     let page_size = r.int(&LIST_PAGE_SIZE) as u32;
     let watch_timeout_s = r.int(&WATCH_TIMEOUT_SECONDS);
+    let watch_idle = Duration::from_secs(r.int(&WATCH_IDLE_TIMEOUT_SECONDS));
     let reconnect = reconnect(r);
     let health_on = r.boolean(&ENABLE_HEALTH_CHECK);
+    let health_claim_url = r.boolean(&HEALTH_SHOW_CLAIM_URL);
     let port = r.int_where(&HEALTH_CHECK_PORT, |p| {
         p == 0 || HEALTH_CHECK_PORT.kind.accepts(p)
     }) as u16;
@@ -85,8 +87,10 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         label_selector,
         page_size,
         watch_timeout_s,
+        watch_idle,
         reconnect,
         health_port: health_on.then_some(port),
+        health_claim_url,
         watchdog,
         log_filter,
         log_format,
