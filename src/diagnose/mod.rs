@@ -11,6 +11,9 @@ but never called, and whose fixes named nothing.
 
 - `context`: what the rules look at (`Context`, `ProbeSlot`).
 - `rules`: the rule table, the matcher and `diagnose`.
+- `log_rules`: causes named by the crashed run's log tail (refused
+  connections, DNS, missing env vars and files, runtime OOM, ports, migrations,
+  permissions, panics), consulted by `rules` after the table.
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
@@ -22,6 +25,7 @@ but never called, and whose fixes named nothing.
 
 pub mod context;
 pub mod llm;
+pub mod log_rules;
 pub mod quantity;
 pub mod redact;
 pub mod rules;

@@ -45,11 +45,16 @@ pub enum Cause {
     PortInUse,
     TlsCertificateError,
     DiskFull,
+    MissingEnvVar,
+    MissingConfigFile,
+    AppPanic,
+    MigrationFailed,
+    RuntimeOutOfMemory,
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 33] = [
+    pub const ALL: [Cause; 38] = [
         Cause::OomKilled,
         Cause::AppErrorExit,
         Cause::CommandNotFound,
@@ -82,6 +87,11 @@ impl Cause {
         Cause::PortInUse,
         Cause::TlsCertificateError,
         Cause::DiskFull,
+        Cause::MissingEnvVar,
+        Cause::MissingConfigFile,
+        Cause::AppPanic,
+        Cause::MigrationFailed,
+        Cause::RuntimeOutOfMemory,
         Cause::Unknown,
     ];
 
@@ -119,6 +129,11 @@ impl Cause {
             Cause::PortInUse => "port_in_use",
             Cause::TlsCertificateError => "tls_certificate_error",
             Cause::DiskFull => "disk_full",
+            Cause::MissingEnvVar => "missing_env_var",
+            Cause::MissingConfigFile => "missing_config_file",
+            Cause::AppPanic => "app_panic",
+            Cause::MigrationFailed => "migration_failed",
+            Cause::RuntimeOutOfMemory => "runtime_out_of_memory",
             Cause::Unknown => "unknown",
         }
     }
