@@ -251,13 +251,6 @@ fn without_pods_log_one_warning_and_the_diagnosis_of_the_pod_alone() {
     d.terminate();
 }
 
-/// The cause a Slack message names (`*Root cause:* `cause` …`).
-fn slack_cause(m: &crate::util::fake_slack::Message) -> Option<String> {
-    let blocks = m.blocks.to_string();
-    let at = blocks.find("Root cause:* `")? + "Root cause:* `".len();
-    Some(blocks[at..].split('`').next()?.to_string())
-}
-
 #[test]
 fn stdout_the_webhook_and_slack_name_the_same_cause_after_enrichment() {
     let api = FakeApi::start();
@@ -314,7 +307,7 @@ fn stdout_the_webhook_and_slack_name_the_same_cause_after_enrichment() {
     assert_eq!(body["diagnosis"]["fix"], last["diagnosis"]["fix"]);
     let m = &slack.messages()[0];
     assert_eq!(
-        slack_cause(m).as_deref(),
+        m.root_cause().as_deref(),
         last["diagnosis"]["cause"].as_str(),
         "{:#}",
         m.blocks

@@ -206,7 +206,17 @@ fn run_with_every_component_lists_watches_detects_enriches_emits_leads_and_resol
     let i = Install::new(c, Variant::Cluster, &["k8s-events", "ha"], |_| {});
     let s = Stage::new(c, "shop");
     let node = s.node();
-    let mut d = start(&i, &home, &[]);
+    let hook = crate::util::fake_receiver::FakeReceiver::start();
+    let slack = crate::util::fake_slack::FakeSlack::start();
+    let (hook_url, slack_url) = (hook.url("/hook"), slack.webhook_url());
+    let mut d = start(
+        &i,
+        &home,
+        &[
+            ("WEBHOOK_URL", &hook_url),
+            ("SLACK_WEBHOOK_URL", &slack_url),
+        ],
+    );
     d.wait_ready();
     d.wait_metric("opsctrl_leader", T, |v| v == 1.0);
 
@@ -265,6 +275,22 @@ fn run_with_every_component_lists_watches_detects_enriches_emits_leads_and_resol
     });
     assert_eq!(ours.len(), 1, "{ours:?}");
     assert_eq!(ours[0]["involvedObject"]["name"], p.name.as_str());
+    // One diagnosis everywhere: the last record names the cause the webhook
+    // body and the Slack message name (enrichment's, once it has answered).
+    let cause_of_hook = || {
+        hook.received()
+            .last()
+            .map(|r| r.json()["diagnosis"]["cause"].clone())
+    };
+    d.wait("stdout, the webhook and Slack to agree", T, |d| {
+        let last = records_for(d, &s.ns)
+            .last()
+            .map(|r| r["diagnosis"]["cause"].clone());
+        let slack_cause = slack.messages().last().and_then(|m| m.root_cause());
+        last.is_some()
+            && last == cause_of_hook()
+            && slack_cause.as_deref() == last.as_ref().and_then(|c| c.as_str())
+    });
     assert_eq!(ours[0]["type"], "Warning", "{:?}", ours[0]);
     let logs = d.logs();
     // Not in the timestamp (`…:34.403Z`), which is the last field of a JSON line.

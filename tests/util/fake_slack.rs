@@ -55,6 +55,13 @@ pub struct Message {
 }
 
 impl Message {
+    /// The cause the message names (`*Root cause:* `cause` …`), if any.
+    pub fn root_cause(&self) -> Option<String> {
+        let blocks = self.blocks.to_string();
+        let at = blocks.find("Root cause:* `")? + "Root cause:* `".len();
+        Some(blocks[at..].split('`').next()?.to_string())
+    }
+
     /// The header block's text, if any.
     pub fn header(&self) -> String {
         self.blocks
