@@ -17,11 +17,14 @@ use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
 pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, workload_of};
+use super::nodes::Nodes;
+use crate::detect::node::node_cause;
+use crate::diagnose::node::{attribute, diagnose_node};
 use crate::diagnose::rules::{Context, RuleSet};
-use crate::kube::store::{Change, Store};
+use crate::kube::store::{Change, Event, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, Notification, Phase, PodRecord, State, Termination,
-    Transition,
+    ContainerRecord, ContainerState, Diagnosis, NodeRecord, Notification, Phase, PodRecord, State,
+    Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -38,6 +41,7 @@ pub struct Detector {
     diagnoses: HashMap<u64, Diagnosis>,
     rules: Arc<RuleSet>,
     started: bool,
+    nodes: Nodes,
 }
 
 struct View<'a> {
@@ -98,7 +102,34 @@ impl Detector {
             diagnoses: HashMap::new(),
             rules,
             started: false,
+            nodes: Nodes::new(d),
         }
+    }
+
+    /// The node table and its detection.
+    pub fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
+    /// A node stream event. With `detect`, node incidents open and close,
+    /// and the pods of a node whose health changed are looked at again
+    /// (their failure may now be the node's doing, or no longer).
+    pub fn on_nodes(
+        &mut self,
+        store: &Store,
+        event: Event<NodeRecord>,
+        detect: bool,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let (mut out, flipped) = self.nodes.apply(&mut self.engine, event, detect, now_ms);
+        if detect && !flipped.is_empty() {
+            for pod in store.iter() {
+                if pod.node.as_deref().is_some_and(|n| flipped.contains(&Box::from(n))) {
+                    out.extend(self.observe(&pod.key(), pod, Some(pod), now_ms));
+                }
+            }
+        }
+        out
     }
 
     pub fn engine(&self) -> &Engine {
@@ -124,7 +155,8 @@ impl Detector {
     /// Classifies every pod in the store, as if just seen (detection starts
     /// once the namespaces are known).
     pub fn observe_all(&mut self, store: &Store, now_ms: i64) -> Vec<Transition> {
-        let mut out = Vec::new();
+        // Nodes first: a pod's failure may be its node's doing.
+        let mut out = self.nodes.observe_all(&mut self.engine, now_ms);
         for pod in store.iter() {
             out.extend(self.observe(&pod.key(), pod, None, now_ms));
         }
@@ -225,12 +257,15 @@ impl Detector {
         if findings.is_empty() && !self.engine.tracks(key) {
             return Vec::new();
         }
-        self.engine.observe_revision(
+        let node = pod.node.as_deref().and_then(|n| self.nodes.get(n));
+        let cause = node.and_then(|n| node_cause(pod, &findings, n).map(|why| (&*n.name, why)));
+        self.engine.observe_caused(
             key,
             &workload_of(pod),
             revision_of(pod),
             is_healthy(pod),
             findings,
+            cause.as_ref().map(|(n, w)| (*n, w.as_str())),
             now_ms,
         )
     }
@@ -248,6 +283,7 @@ impl Detector {
                 }
             }
         }
+        transitions.extend(self.nodes.tick(&mut self.engine, store, now_ms));
         let (t, n) = self.engine.tick(now_ms);
         transitions.extend(t);
         (transitions, n)
@@ -260,15 +296,24 @@ impl Detector {
         if i.state == State::Resolved {
             return self.diagnoses.remove(&i.id);
         }
+        if i.is_node() {
+            let d = diagnose_node(i, self.nodes.get(&i.workload.name));
+            self.diagnoses.insert(i.id, d.clone());
+            return Some(d);
+        }
         let key = format!("{}/{}", i.namespace, i.finding.pod);
         let pod = store.get(&key)?;
-        let d = self.rules.diagnose(&Context {
+        let mut d = self.rules.diagnose(&Context {
             finding: &i.finding,
             pod,
             workload: &i.workload,
             events: &[],
             logs: &[],
         });
+        if let Some((node, why)) = self.engine.attributed(i.id) {
+            let id = self.engine.node_incident(node).map(|n| n.id);
+            d = attribute(d, node, why, id);
+        }
         self.diagnoses.insert(i.id, d.clone());
         Some(d)
     }

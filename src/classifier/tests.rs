@@ -15,6 +15,7 @@ fn classifier(namespaces_watched: bool) -> Classifier {
         rules: Arc::new(RuleSet::builtin()),
         stream_names: vec!["all namespaces".into()],
         namespaces_watched,
+        nodes_watched: false,
     })
 }
 

@@ -11,6 +11,7 @@ but never called, and whose fixes named nothing.
 
 - `context`: what the rules look at (`Context`, `ProbeSlot`).
 - `rules`: the rule table, the matcher and `diagnose`.
+- `node`: node incidents' diagnoses, and pod failures attributed to their node.
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
@@ -22,6 +23,7 @@ but never called, and whose fixes named nothing.
 
 pub mod context;
 pub mod llm;
+pub mod node;
 pub mod quantity;
 pub mod redact;
 pub mod rules;

@@ -1267,6 +1267,7 @@ fn diagnose_with(mut rules: impl Iterator<Item = &'static Rule>, ctx: &Context) 
         rule: rule.id,
         ai: None,
         backend: None,
+        node_incident: None,
     }
 }
 

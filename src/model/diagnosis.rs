@@ -45,11 +45,17 @@ pub enum Cause {
     PortInUse,
     TlsCertificateError,
     DiskFull,
+    NodeNotReady,
+    NodeMemoryPressure,
+    NodeDiskPressure,
+    NodePidPressure,
+    NodeCordoned,
+    SystemOom,
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 33] = [
+    pub const ALL: [Cause; 39] = [
         Cause::OomKilled,
         Cause::AppErrorExit,
         Cause::CommandNotFound,
@@ -82,6 +88,12 @@ impl Cause {
         Cause::PortInUse,
         Cause::TlsCertificateError,
         Cause::DiskFull,
+        Cause::NodeNotReady,
+        Cause::NodeMemoryPressure,
+        Cause::NodeDiskPressure,
+        Cause::NodePidPressure,
+        Cause::NodeCordoned,
+        Cause::SystemOom,
         Cause::Unknown,
     ];
 
@@ -119,6 +131,12 @@ impl Cause {
             Cause::PortInUse => "port_in_use",
             Cause::TlsCertificateError => "tls_certificate_error",
             Cause::DiskFull => "disk_full",
+            Cause::NodeNotReady => "node_not_ready",
+            Cause::NodeMemoryPressure => "node_memory_pressure",
+            Cause::NodeDiskPressure => "node_disk_pressure",
+            Cause::NodePidPressure => "node_pid_pressure",
+            Cause::NodeCordoned => "node_cordoned",
+            Cause::SystemOom => "system_oom",
             Cause::Unknown => "unknown",
         }
     }
@@ -192,6 +210,9 @@ pub struct Diagnosis {
     /// The OpsCtrl backend's analysis, when the backend is on and answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<serde_json::Value>,
+    /// The node incident this failure is attributed to (its node is the cause).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_incident: Option<u64>,
 }
 
 impl Diagnosis {

@@ -284,6 +284,7 @@ mod tests {
             rule: "exit-nonzero",
             ai: None,
             backend: None,
+            node_incident: None,
         }
     }
 

@@ -869,6 +869,7 @@ mod tests {
             rule: "oom",
             ai: None,
             backend: None,
+            node_incident: None,
         }
     }
 
