@@ -321,8 +321,11 @@ mod tests {
     #[test]
     fn needs_follow_the_watch_scope() {
         let n = needs(&settings(Scope::Cluster { exclude: vec![] }));
-        assert_eq!(n.len(), 5);
+        assert_eq!(n.len(), 8);
         assert!(n.iter().all(|n| n.namespace.is_none()));
+        for verb in ["get", "list", "watch"] {
+            assert!(n.iter().any(|n| n.resource == "nodes" && n.verb == verb));
+        }
         assert!(
             n.iter()
                 .any(|n| n.resource == "namespaces" && n.verb == "watch")

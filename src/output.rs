@@ -20,9 +20,11 @@ use crate::util::time::format_rfc3339;
 /// The stable JSON of an incident in a given state, with its diagnosis.
 pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
     let f = &i.finding;
-    json!({
+    let mut v = json!({
+        "id": i.id,
         "cluster": i.cluster,
-        "namespace": i.namespace,
+        // Nodes are cluster-scoped: a node incident has no namespace.
+        "namespace": (!i.is_node()).then_some(i.namespace.as_str()),
         "workload": {"kind": i.workload.kind, "name": i.workload.name},
         "pods": i.pods,
         "pod": f.pod,
@@ -42,7 +44,50 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
         "last_seen": format_rfc3339(i.last_seen_ms.div_euclid(1000)),
         "state": i.state.as_str(),
         "diagnosis": diagnosis.map_or_else(|| json!({}), |d| json!(d)),
-    })
+    });
+    if i.is_node() {
+        v["affected"] = json!(i.affected.iter().map(|a| json!({
+            "namespace": a.namespace,
+            "workload": {"kind": a.workload.kind, "name": a.workload.name},
+            "pods": a.pods,
+            "incident": a.incident,
+        })).collect::<Vec<_>>());
+        v["affected_summary"] = json!(i.affected_summary());
+    }
+    v
+}
+
+/// `shop/Deployment/web`, or `Node/pi-3` for a node.
+pub fn subject(i: &Incident) -> String {
+    if i.is_node() {
+        format!("{}/{}", i.workload.kind, i.workload.name)
+    } else {
+        format!("{}/{}/{}", i.namespace, i.workload.kind, i.workload.name)
+    }
+}
+
+/// "14 pods of 9 workloads affected: shop/Deployment/web (2), …" for a
+/// node incident, `None` for a pod incident or a node with nothing affected.
+pub fn affected_text(i: &Incident, max: usize) -> Option<String> {
+    let summary = i.affected_summary()?;
+    let mut list: Vec<String> = i
+        .affected
+        .iter()
+        .take(max)
+        .map(|a| {
+            format!(
+                "{}/{}/{} ({})",
+                a.namespace,
+                a.workload.kind,
+                a.workload.name,
+                a.pods.len()
+            )
+        })
+        .collect();
+    if i.affected.len() > max {
+        list.push(format!("and {} more", i.affected.len() - max));
+    }
+    Some(format!("{summary}: {}", list.join(", ")))
 }
 
 /// Text from the cluster on one line with no control characters. A
@@ -120,16 +165,17 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
     let i = &t.incident;
     let f = &i.finding;
     let mut line = format!(
-        "{} {:<8} {:<8} {} {}/{}/{}",
+        "{} {:<8} {:<8} {} {}",
         format_rfc3339(t.at_ms.div_euclid(1000)),
         i.state.as_str().to_uppercase(),
         f.kind.severity().as_str(),
         f.kind.as_str(),
-        i.namespace,
-        i.workload.kind,
-        i.workload.name,
+        subject(i),
     );
-    let _ = write!(line, " pods={}", i.pods.join(","));
+    let _ = write!(line, " id={}", i.id);
+    if !i.is_node() {
+        let _ = write!(line, " pods={}", i.pods.join(","));
+    }
     if let Some(c) = &f.container {
         let _ = write!(
             line,
@@ -149,8 +195,11 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
     if let Some(n) = f.restart_count {
         let _ = write!(line, " restarts={n}");
     }
-    if let Some(node) = &f.node {
+    if let Some(node) = f.node.as_ref().filter(|_| !i.is_node()) {
         let _ = write!(line, " node={node}");
+    }
+    if let Some(a) = affected_text(i, 10) {
+        let _ = write!(line, " [{a}]");
     }
     if !f.message.is_empty() && i.state.as_str() != "resolved" {
         let msg: String = f.message.chars().take(300).collect();
@@ -164,13 +213,21 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
 }
 
 fn short(i: &Incident) -> String {
+    if i.is_node() {
+        return format!(
+            "{} {} {} ({})",
+            i.finding.kind.severity(),
+            i.finding.kind,
+            subject(i),
+            i.affected_summary()
+                .unwrap_or_else(|| "no pods affected".into())
+        );
+    }
     format!(
-        "{} {} {}/{}/{} ({} pod{})",
+        "{} {} {} ({} pod{})",
         i.finding.kind.severity(),
         i.finding.kind,
-        i.namespace,
-        i.workload.kind,
-        i.workload.name,
+        subject(i),
         i.pods.len(),
         if i.pods.len() == 1 { "" } else { "s" }
     )

@@ -2207,7 +2207,7 @@ mod tests {
 
     #[test]
     fn every_cause_is_produced_by_a_rule_and_every_rule_is_well_formed() {
-        for cause in Cause::ALL {
+        for cause in Cause::ALL.into_iter().filter(|c| !c.is_node()) {
             assert!(
                 RULES.iter().any(|r| r.cause == cause),
                 "no rule for {cause}"

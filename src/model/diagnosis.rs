@@ -50,12 +50,11 @@ pub enum Cause {
     NodeDiskPressure,
     NodePidPressure,
     NodeCordoned,
-    SystemOom,
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 39] = [
+    pub const ALL: [Cause; 38] = [
         Cause::OomKilled,
         Cause::AppErrorExit,
         Cause::CommandNotFound,
@@ -93,9 +92,21 @@ impl Cause {
         Cause::NodeDiskPressure,
         Cause::NodePidPressure,
         Cause::NodeCordoned,
-        Cause::SystemOom,
         Cause::Unknown,
     ];
+
+    /// A node's cause: given by the node diagnoses (`diagnose::node`), not
+    /// by the pod rule table.
+    pub fn is_node(self) -> bool {
+        matches!(
+            self,
+            Cause::NodeNotReady
+                | Cause::NodeMemoryPressure
+                | Cause::NodeDiskPressure
+                | Cause::NodePidPressure
+                | Cause::NodeCordoned
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -136,7 +147,6 @@ impl Cause {
             Cause::NodeDiskPressure => "node_disk_pressure",
             Cause::NodePidPressure => "node_pid_pressure",
             Cause::NodeCordoned => "node_cordoned",
-            Cause::SystemOom => "system_oom",
             Cause::Unknown => "unknown",
         }
     }

@@ -239,6 +239,9 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
     blocks.push(context_block(context));
 
     blocks.push(fields_block(fields(i, b)));
+    if let Some(list) = affected_block(i, b) {
+        blocks.push(list);
+    }
 
     if !f.message.is_empty() && i.state != State::Resolved {
         // Only the lines that can show; a message can be a whole log tail.
@@ -363,8 +366,48 @@ fn backend_text(v: &Value) -> String {
         .map_or_else(|| v.to_string(), str::to_string)
 }
 
+/// A node incident's affected workloads, one line each (the first
+/// `PODS_LISTED`), under "14 pods of 9 workloads affected".
+fn affected_block(i: &Incident, b: &Budget) -> Option<Value> {
+    let summary = i.affected_summary()?;
+    let mut lines: Vec<String> = i
+        .affected
+        .iter()
+        .take(PODS_LISTED)
+        .map(|a| {
+            let mut pods: Vec<String> = a.pods.iter().take(3).map(|p| esc_clip(p, 80)).collect();
+            if a.pods.len() > 3 {
+                pods.push(format!("+{} more", a.pods.len() - 3));
+            }
+            format!(
+                "• {} {}: {}",
+                inline_code(&a.namespace, b.name.min(80)),
+                esc_clip(&format!("{}/{}", a.workload.kind, a.workload.name), b.name.min(120)),
+                pods.join(", ")
+            )
+        })
+        .collect();
+    if i.affected.len() > PODS_LISTED {
+        lines.push(format!("… and {} more workloads", i.affected.len() - PODS_LISTED));
+    }
+    Some(section(clip_mrkdwn(
+        format!("*{summary}*\n{}", lines.join("\n")),
+        b.prose,
+    )))
+}
+
 fn fields(i: &Incident, b: &Budget) -> Vec<String> {
     let f = &i.finding;
+    if i.is_node() {
+        let mut out = vec![field("Node", &inline_code(&i.workload.name, b.name))];
+        if !f.reason.is_empty() {
+            out.push(field("Reason", &inline_code(&f.reason, b.name)));
+        }
+        if let Some(s) = i.affected_summary() {
+            out.push(field("Affected", &s));
+        }
+        return out;
+    }
     let mut out = vec![
         field("Namespace", &inline_code(&i.namespace, b.name)),
         field(
@@ -421,9 +464,13 @@ fn resolved_message(i: &Incident, b: &Budget) -> Value {
             f.kind, i.workload.kind, i.workload.name
         )),
         section(format!(
-            "{} in {} recovered from {} after {} ({} → {}).",
+            "{}{} recovered from {} after {} ({} → {}).",
             inline_code(&format!("{}/{}", i.workload.kind, i.workload.name), b.name),
-            inline_code(&i.namespace, b.name),
+            if i.is_node() {
+                String::new()
+            } else {
+                format!(" in {}", inline_code(&i.namespace, b.name))
+            },
             inline_code(f.kind.as_str(), 40),
             lasted(i),
             format_rfc3339_ms(i.first_seen_ms),
