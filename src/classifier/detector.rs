@@ -330,11 +330,19 @@ impl Detector {
     }
 
     /// Every stream has listed once: what is open was broken before we started.
-    pub fn startup_done(&mut self, now_ms: i64) -> Vec<Notification> {
+    /// Node incidents list what they affect before the summary goes out
+    /// (their lists are otherwise refreshed by the tick).
+    pub fn startup_done(
+        &mut self,
+        store: &Store,
+        now_ms: i64,
+    ) -> (Vec<Transition>, Vec<Notification>) {
         if std::mem::replace(&mut self.started, true) {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
-        self.engine.startup_done(now_ms)
+        self.nodes.list_pods_of_down_nodes(&mut self.engine, store);
+        let t = self.engine.refresh_node_incidents(now_ms);
+        (t, self.engine.startup_done(now_ms))
     }
 }
 

@@ -335,9 +335,10 @@ impl Classifier {
             return Effects::default();
         }
         self.announced = true;
-        let held = std::mem::take(&mut self.held);
+        let (t, n) = self.detector.startup_done(&self.store, now_ms);
+        let mut held = std::mem::take(&mut self.held);
+        held.extend(t);
         let mut fx = self.records(held);
-        let n = self.detector.startup_done(now_ms);
         fx.jobs = self.jobs(n);
         fx
     }

@@ -172,17 +172,24 @@ impl Nodes {
         for name in &names {
             out.extend(self.observe(engine, name, now_ms));
         }
-        let down: Vec<Box<str>> = names
-            .into_iter()
+        self.list_pods_of_down_nodes(engine, pods);
+        out
+    }
+
+    /// Each NotReady node with an open incident lists the pods on it.
+    pub fn list_pods_of_down_nodes(&self, engine: &mut Engine, pods: &Store) {
+        let down: Vec<Box<str>> = self
+            .timed
+            .iter()
             .filter(|n| self.store.get(n).is_some_and(NodeRecord::not_ready))
             .filter(|n| engine.node_incident(n).is_some())
+            .cloned()
             .collect();
         if !down.is_empty() {
             for (node, affected) in pods_on(pods, &down) {
                 engine.set_node_pods(&node, affected);
             }
         }
-        out
     }
 }
 

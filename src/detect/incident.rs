@@ -480,6 +480,13 @@ impl Engine {
         }
     }
 
+    /// `refresh_affected` on its own (start-up, before the summary).
+    pub fn refresh_node_incidents(&mut self, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.refresh_affected(now_ms, &mut out);
+        out
+    }
+
     /// Each open node incident lists what it affects: the incidents
     /// attributed to it, and the pods the detector named.
     fn refresh_affected(&mut self, now_ms: i64, out: &mut Vec<Transition>) {
