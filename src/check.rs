@@ -84,7 +84,10 @@ pub fn needs(settings: &Settings) -> Vec<Need> {
         for (verb, why) in [
             ("get", "read a node's facts for a diagnosis"),
             ("list", "list nodes at start-up (node incidents)"),
-            ("watch", "stream node conditions (NotReady, pressure, cordon)"),
+            (
+                "watch",
+                "stream node conditions (NotReady, pressure, cordon)",
+            ),
         ] {
             out.push(Need::core(verb, "nodes", None, why));
         }

@@ -46,12 +46,17 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
         "diagnosis": diagnosis.map_or_else(|| json!({}), |d| json!(d)),
     });
     if i.is_node() {
-        v["affected"] = json!(i.affected.iter().map(|a| json!({
-            "namespace": a.namespace,
-            "workload": {"kind": a.workload.kind, "name": a.workload.name},
-            "pods": a.pods,
-            "incident": a.incident,
-        })).collect::<Vec<_>>());
+        v["affected"] = json!(
+            i.affected
+                .iter()
+                .map(|a| json!({
+                    "namespace": a.namespace,
+                    "workload": {"kind": a.workload.kind, "name": a.workload.name},
+                    "pods": a.pods,
+                    "incident": a.incident,
+                }))
+                .collect::<Vec<_>>()
+        );
         v["affected_summary"] = json!(i.affected_summary());
     }
     v

@@ -16,6 +16,7 @@ mod hostile;
 mod install;
 mod leader;
 mod llm;
+mod nodes;
 mod notify_sinks;
 mod realk8s;
 mod secrecy;

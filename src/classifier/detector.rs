@@ -13,12 +13,12 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
+use super::nodes::Nodes;
 use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
+use crate::detect::node::node_cause;
 pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, workload_of};
-use super::nodes::Nodes;
-use crate::detect::node::node_cause;
 use crate::diagnose::node::{attribute, diagnose_node};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Event, Store};
@@ -124,7 +124,11 @@ impl Detector {
         let (mut out, flipped) = self.nodes.apply(&mut self.engine, event, detect, now_ms);
         if detect && !flipped.is_empty() {
             for pod in store.iter() {
-                if pod.node.as_deref().is_some_and(|n| flipped.contains(&Box::from(n))) {
+                if pod
+                    .node
+                    .as_deref()
+                    .is_some_and(|n| flipped.contains(&Box::from(n)))
+                {
                     out.extend(self.observe(&pod.key(), pod, Some(pod), now_ms));
                 }
             }

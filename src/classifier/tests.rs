@@ -455,7 +455,12 @@ mod nodes {
 
     fn node_unknown(since_ms: i64) -> NodeRecord {
         let mut n = node_ready();
-        n.ready = cond(None, "NodeStatusUnknown", "Kubelet stopped posting node status.", since_ms);
+        n.ready = cond(
+            None,
+            "NodeStatusUnknown",
+            "Kubelet stopped posting node status.",
+            since_ms,
+        );
         n
     }
 
@@ -488,7 +493,11 @@ mod nodes {
         let mut fx = list(&mut cl, pods, T0);
         assert!(fx.is_empty(), "detection waits for the nodes");
         fx.extend(list_nodes(&mut cl, vec![node_ready()], T0));
-        assert!(fx.records.is_empty() && fx.jobs.is_empty(), "{:?}", records(&fx));
+        assert!(
+            fx.records.is_empty() && fx.jobs.is_empty(),
+            "{:?}",
+            records(&fx)
+        );
         cl
     }
 
@@ -559,14 +568,21 @@ mod nodes {
         let mut cl = started_with(vec![healthy("shop", "web", "aaaaa")]);
         let t1 = T0 + MIN;
         let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1);
-        fx.extend(apply(&mut cl, unready(healthy("shop", "web", "aaaaa"), t1), t1));
+        fx.extend(apply(
+            &mut cl,
+            unready(healthy("shop", "web", "aaaaa"), t1),
+            t1,
+        ));
         fx.extend(ticks(&mut cl, t1, t1 + 310 * SEC));
         assert_eq!(jobs(&fx), [format!("open {NODE}")]);
         // The node comes back; the pod keeps failing (now on its own).
         let t2 = t1 + 320 * SEC;
         let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_ready())), t2);
         fx.extend(ticks(&mut cl, t2, t2 + 200 * SEC));
-        assert_eq!(jobs(&fx), [format!("resolved {NODE}"), "open web".to_string()]);
+        assert_eq!(
+            jobs(&fx),
+            [format!("resolved {NODE}"), "open web".to_string()]
+        );
     }
 
     #[test]
@@ -575,7 +591,11 @@ mod nodes {
         let t1 = T0 + MIN;
         let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1);
         fx.extend(ticks(&mut cl, t1, t1 + 30 * SEC));
-        fx.extend(nodes(&mut cl, Event::Apply(Box::new(node_ready())), t1 + 31 * SEC));
+        fx.extend(nodes(
+            &mut cl,
+            Event::Apply(Box::new(node_ready())),
+            t1 + 31 * SEC,
+        ));
         fx.extend(ticks(&mut cl, t1 + 31 * SEC, t1 + 200 * SEC));
         assert!(fx.records.is_empty() && fx.jobs.is_empty());
     }
@@ -594,7 +614,12 @@ mod nodes {
         let mut cl = started_with(vec![]);
         let t1 = T0 + MIN;
         let mut n = node_ready();
-        n.disk_pressure = cond(Some(true), "KubeletHasDiskPressure", "kubelet has disk pressure", t1);
+        n.disk_pressure = cond(
+            Some(true),
+            "KubeletHasDiskPressure",
+            "kubelet has disk pressure",
+            t1,
+        );
         let mut fx = nodes(&mut cl, Event::Apply(Box::new(n)), t1);
         for d in ["api", "worker", "cache"] {
             fx.extend(apply(&mut cl, evicted(d, t1 + SEC), t1 + SEC));
@@ -615,7 +640,11 @@ mod nodes {
         assert!(item.incident.affected.iter().all(|a| a.incident.is_some()));
         let d = item.diagnosis.as_ref().unwrap();
         assert_eq!(d.cause, "node_disk_pressure");
-        assert!(d.evidence[0].contains("kubelet has disk pressure"), "{:?}", d.evidence);
+        assert!(
+            d.evidence[0].contains("kubelet has disk pressure"),
+            "{:?}",
+            d.evidence
+        );
         let pods = fx
             .records
             .iter()
@@ -675,7 +704,11 @@ mod nodes {
         assert_eq!(items[0].incident.affected.len(), 10);
         // One record per incident: the node (listing its pods) and its ten workloads.
         assert_eq!(fx.records.len(), 11, "{:?}", records(&fx));
-        let node = fx.records.iter().find(|(t, _)| t.incident.is_node()).unwrap();
+        let node = fx
+            .records
+            .iter()
+            .find(|(t, _)| t.incident.is_node())
+            .unwrap();
         assert_eq!(node.0.incident.state, State::Open);
         assert_eq!(node.0.incident.affected.len(), 10);
     }

@@ -67,7 +67,12 @@ fn not_ready_since(n: &NodeRecord, seen: &NodeSeen) -> Option<i64> {
 }
 
 /// The node's findings at `now`.
-pub fn classify_node(n: &NodeRecord, seen: &NodeSeen, now: i64, t: &NodeThresholds) -> Vec<Finding> {
+pub fn classify_node(
+    n: &NodeRecord,
+    seen: &NodeSeen,
+    now: i64,
+    t: &NodeThresholds,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     if let (Some(ready), Some(since)) = (n.ready.as_ref(), not_ready_since(n, seen)) {
         if now.saturating_sub(since) >= t.not_ready_grace_secs {
@@ -95,10 +100,12 @@ pub fn classify_node(n: &NodeRecord, seen: &NodeSeen, now: i64, t: &NodeThreshol
             .join(",");
         let message = pressures
             .iter()
-            .map(|(p, c)| match c.message.as_deref().filter(|m| !m.is_empty()) {
-                Some(m) => format!("{}: {m}", p.condition()),
-                None => p.condition().to_string(),
-            })
+            .map(
+                |(p, c)| match c.message.as_deref().filter(|m| !m.is_empty()) {
+                    Some(m) => format!("{}: {m}", p.condition()),
+                    None => p.condition().to_string(),
+                },
+            )
             .collect::<Vec<_>>()
             .join("; ");
         let mut f = finding(n, FailureType::NodePressure, &reason, message);
@@ -134,7 +141,10 @@ pub fn node_cause(pod: &PodRecord, findings: &[Finding], node: &NodeRecord) -> O
     if evicted {
         // The kubelet names the starved resource in the message; the
         // condition that is True is the evidence either way.
-        return node.pressures().next().map(|(p, _)| p.condition().to_string());
+        return node
+            .pressures()
+            .next()
+            .map(|(p, _)| p.condition().to_string());
     }
     None
 }
@@ -173,7 +183,10 @@ mod tests {
         let f = classify_node(&n, &seen, NOW + 1, &T);
         assert_eq!(kinds(&f), [FailureType::NodeNotReady]);
         assert_eq!(f[0].reason, "NodeStatusUnknown");
-        assert_eq!(f[0].message, "Ready=Unknown: Kubelet stopped posting node status.");
+        assert_eq!(
+            f[0].message,
+            "Ready=Unknown: Kubelet stopped posting node status."
+        );
         assert_eq!(f[0].since, Some(NOW - 59));
         assert_eq!((f[0].namespace.as_str(), f[0].pod.as_str()), ("", "pi-1"));
     }
@@ -202,7 +215,10 @@ mod tests {
         let f = classify_node(&n, &NodeSeen::default(), NOW, &T);
         assert_eq!(kinds(&f), [FailureType::NodePressure]);
         assert_eq!(f[0].reason, "MemoryPressure,DiskPressure");
-        assert_eq!(f[0].message, "MemoryPressure; DiskPressure: kubelet has disk pressure");
+        assert_eq!(
+            f[0].message,
+            "MemoryPressure; DiskPressure: kubelet has disk pressure"
+        );
         assert_eq!(f[0].since, Some(NOW - 9));
         assert!(!node_time_sensitive(&n, &NodeSeen::default()));
     }
@@ -235,7 +251,10 @@ mod tests {
         let f = [Finding::test(FailureType::NotReady, "web-1")];
         assert_eq!(node_cause(&pod_on("pi-1"), &f, &n), None);
         n.ready = cond(None, Some(NOW), "");
-        assert_eq!(node_cause(&pod_on("pi-1"), &f, &n).as_deref(), Some("NodeNotReady"));
+        assert_eq!(
+            node_cause(&pod_on("pi-1"), &f, &n).as_deref(),
+            Some("NodeNotReady")
+        );
         assert_eq!(node_cause(&pod_on("pi-9"), &f, &n), None, "another node");
         assert_eq!(node_cause(&pod_on("pi-1"), &[], &n), None, "no failure");
     }
@@ -246,8 +265,15 @@ mod tests {
         n.disk_pressure = cond(Some(true), Some(NOW), "");
         let evicted = [Finding::test(FailureType::Evicted, "web-1")];
         let oom = [Finding::test(FailureType::OOMKilled, "web-1")];
-        assert_eq!(node_cause(&pod_on("pi-2"), &evicted, &n).as_deref(), Some("DiskPressure"));
-        assert_eq!(node_cause(&pod_on("pi-2"), &oom, &n), None, "an OOM over its limit is its own");
+        assert_eq!(
+            node_cause(&pod_on("pi-2"), &evicted, &n).as_deref(),
+            Some("DiskPressure")
+        );
+        assert_eq!(
+            node_cause(&pod_on("pi-2"), &oom, &n),
+            None,
+            "an OOM over its limit is its own"
+        );
         n.disk_pressure = cond(Some(false), Some(NOW), "");
         assert_eq!(node_cause(&pod_on("pi-2"), &evicted, &n), None);
     }

@@ -17,7 +17,10 @@ const EVENTS: &str =
     "kubectl get events -A --field-selector involvedObject.kind=Node,involvedObject.name={node}";
 
 fn commands(node: &str, templates: &[&str]) -> Vec<String> {
-    templates.iter().map(|t| t.replace("{node}", node)).collect()
+    templates
+        .iter()
+        .map(|t| t.replace("{node}", node))
+        .collect()
 }
 
 fn diagnosis(
@@ -59,7 +62,10 @@ fn facts(node: Option<&NodeRecord>) -> Vec<String> {
     if n.unschedulable {
         out.push("cordoned (spec.unschedulable)".into());
     }
-    if n.network_unavailable.as_ref().is_some_and(|c| c.status == Some(true)) {
+    if n.network_unavailable
+        .as_ref()
+        .is_some_and(|c| c.status == Some(true))
+    {
         out.push("NetworkUnavailable=True: the node's pod network is not set up".into());
     }
     out
@@ -230,17 +236,40 @@ mod tests {
     #[test]
     fn each_node_failure_has_its_cause_and_commands_naming_the_node() {
         for (kind, reason, cause) in [
-            (FailureType::NodeNotReady, "NodeStatusUnknown", Cause::NodeNotReady),
-            (FailureType::NodePressure, "DiskPressure", Cause::NodeDiskPressure),
-            (FailureType::NodePressure, "MemoryPressure", Cause::NodeMemoryPressure),
-            (FailureType::NodePressure, "PIDPressure", Cause::NodePidPressure),
-            (FailureType::NodeUnschedulable, "Cordoned", Cause::NodeCordoned),
+            (
+                FailureType::NodeNotReady,
+                "NodeStatusUnknown",
+                Cause::NodeNotReady,
+            ),
+            (
+                FailureType::NodePressure,
+                "DiskPressure",
+                Cause::NodeDiskPressure,
+            ),
+            (
+                FailureType::NodePressure,
+                "MemoryPressure",
+                Cause::NodeMemoryPressure,
+            ),
+            (
+                FailureType::NodePressure,
+                "PIDPressure",
+                Cause::NodePidPressure,
+            ),
+            (
+                FailureType::NodeUnschedulable,
+                "Cordoned",
+                Cause::NodeCordoned,
+            ),
         ] {
             let d = diagnose_node(&node_incident(kind, reason), None);
             assert_eq!(d.cause, cause, "{reason}");
             assert!(d.fix.commands.iter().all(|c| c.starts_with("kubectl ")));
             assert!(
-                d.fix.commands.iter().any(|c| c.contains("spec.nodeName=pi-3")),
+                d.fix
+                    .commands
+                    .iter()
+                    .any(|c| c.contains("spec.nodeName=pi-3")),
                 "{:?}",
                 d.fix.commands
             );
@@ -249,12 +278,19 @@ mod tests {
 
     #[test]
     fn disk_pressure_names_k3s_paths_to_run_on_the_node_and_gc_thresholds() {
-        let d = diagnose_node(&node_incident(FailureType::NodePressure, "DiskPressure"), None);
+        let d = diagnose_node(
+            &node_incident(FailureType::NodePressure, "DiskPressure"),
+            None,
+        );
         assert!(d.fix.text.contains("On the node"));
         assert!(d.fix.text.contains("/var/lib/rancher/k3s"));
         assert!(d.fix.text.contains("image-gc-high-threshold"));
         assert!(d.fix.text.contains("eviction-hard"));
-        assert!(d.fix.commands.contains(&"kubectl describe node pi-3".to_string()));
+        assert!(
+            d.fix
+                .commands
+                .contains(&"kubectl describe node pi-3".to_string())
+        );
         assert_eq!(d.evidence[0], "DiskPressure: kubelet has disk pressure");
     }
 
@@ -264,7 +300,11 @@ mod tests {
         let d = attribute(own, "pi-3", "DiskPressure", Some(12));
         assert_eq!(d.cause, Cause::NodeDiskPressure);
         assert_eq!(d.node_incident, Some(12));
-        assert!(d.summary.contains("pi-3") && d.summary.contains("#12"), "{}", d.summary);
+        assert!(
+            d.summary.contains("pi-3") && d.summary.contains("#12"),
+            "{}",
+            d.summary
+        );
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["node_incident"], 12);
         assert_eq!(json["cause"], "node_disk_pressure");

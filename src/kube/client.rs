@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 use super::auth::{self, Authenticator};
 use super::config::ClusterConfig;
-use super::tls;
 use super::node_types::NodeList;
+use super::tls;
 use super::types::{ObjectList, PodList, Status};
 
 /// Most a Status error body is read for its message.

@@ -145,9 +145,14 @@ mod tests {
         let mut cordoned = NodeRecord::bare("a");
         cordoned.unschedulable = true;
         let c = s.apply(Event::Apply(Box::new(cordoned)));
-        assert!(matches!(&c[..], [NodeChange::Upserted { previous: Some(p), .. }] if !p.unschedulable));
+        assert!(
+            matches!(&c[..], [NodeChange::Upserted { previous: Some(p), .. }] if !p.unschedulable)
+        );
         let c = list(&mut s, vec![NodeRecord::bare("b")]);
-        assert!(matches!(&c[..], [NodeChange::Deleted(n)] if &*n.name == "a"), "{c:?}");
+        assert!(
+            matches!(&c[..], [NodeChange::Deleted(n)] if &*n.name == "a"),
+            "{c:?}"
+        );
         assert_eq!(s.len(), 1);
         assert!(
             s.apply(Event::Delete(Box::new(NodeRecord::bare("zz"))))

@@ -305,7 +305,10 @@ mod tests {
         assert_eq!(&*n.name, "pi-3");
         assert!(n.unschedulable);
         assert_eq!(n.taints.len(), 1, "a taint without a key is dropped");
-        assert_eq!(n.taints[0].display(), "node.kubernetes.io/disk-pressure:NoSchedule");
+        assert_eq!(
+            n.taints[0].display(),
+            "node.kubernetes.io/disk-pressure:NoSchedule"
+        );
         let disk = n.disk_pressure.as_ref().unwrap();
         assert_eq!(disk.status, Some(true));
         assert_eq!(disk.message.as_deref(), Some("kubelet has disk pressure"));

@@ -461,11 +461,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Scalar<T> {
     }
 }
 
-pub(super) fn scalar<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+pub(super) fn scalar<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(d.deserialize_any(Scalar(PhantomData))?.unwrap_or_default())
 }
 
-pub(super) fn opt_scalar<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn opt_scalar<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     d.deserialize_any(Scalar(PhantomData))
 }
 
@@ -509,11 +513,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
     }
 }
 
-pub(super) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+pub(super) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(d.deserialize_any(Object(PhantomData))?.unwrap_or_default())
 }
 
-pub(super) fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     d.deserialize_any(Object(PhantomData))
 }
 
@@ -528,7 +536,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
 
 /// A list of objects; items that are not objects are dropped, and a field that
 /// is not a list at all reads as empty.
-pub(super) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+pub(super) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     struct V<T>(PhantomData<T>);
     impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
         type Value = Vec<T>;

@@ -26,13 +26,13 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Error};
-use super::store::{Event, StreamId};
 use super::node_types::{Node, decode_node_watch_line};
+use super::store::{Event, StreamId};
 use super::types::{
     DecodeError, ListMeta, NamespaceRecord, Pod, PodRecord, WatchEvent, decode_watch_line,
 };
-use crate::model::NodeRecord;
 use crate::metrics::{Counters, Metrics, Phase};
+use crate::model::NodeRecord;
 use crate::settings::Reconnect;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;

@@ -126,9 +126,9 @@ impl FailureType {
 
     pub fn severity(self) -> Severity {
         match self {
-            FailureType::OOMKilled
-            | FailureType::CrashLoopBackOff
-            | FailureType::NodeNotReady => Severity::Critical,
+            FailureType::OOMKilled | FailureType::CrashLoopBackOff | FailureType::NodeNotReady => {
+                Severity::Critical
+            }
             FailureType::ImagePullBackOff
             | FailureType::InvalidImageName
             | FailureType::CreateContainerConfigError

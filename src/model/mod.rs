@@ -22,8 +22,8 @@ pub mod pod;
 pub use alert::{Alert, Failure, Item, Job};
 pub use diagnosis::{Cause, Diagnosis, Fix};
 pub use finding::{FailureType, Family, Finding, Severity, Termination, Workload};
-pub use node::{Allocatable, NodeRecord, Pressure, Taint};
 pub use incident::{Affected, Incident, Notification, State, Transition};
+pub use node::{Allocatable, NodeRecord, Pressure, Taint};
 pub use pod::{
     Condition, ContainerRecord, ContainerState, NamespaceRecord, Owner, Phase, PodRecord, Probe,
     ProbeKind, Terminated,

@@ -104,7 +104,11 @@ impl NodeRecord {
             (Pressure::Pid, &self.pid_pressure),
         ]
         .into_iter()
-        .filter_map(|(p, c)| c.as_ref().filter(|c| c.status == Some(true)).map(|c| (p, c)))
+        .filter_map(|(p, c)| {
+            c.as_ref()
+                .filter(|c| c.status == Some(true))
+                .map(|c| (p, c))
+        })
     }
 
     pub fn under_pressure(&self) -> bool {
@@ -161,10 +165,7 @@ mod tests {
             effect: "NoSchedule".into(),
         };
         assert_eq!(t.display(), "dedicated=gpu:NoSchedule");
-        let t = Taint {
-            value: None,
-            ..t
-        };
+        let t = Taint { value: None, ..t };
         assert_eq!(t.display(), "dedicated:NoSchedule");
     }
 }

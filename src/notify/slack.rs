@@ -63,6 +63,8 @@ const LINE_MAX: usize = 300;
 const EVIDENCE_MAX: usize = 200;
 /// Pod names listed in the pods field; the rest are counted.
 const PODS_LISTED: usize = 3;
+/// Workloads a node incident lists by name; the rest are counted.
+const AFFECTED_LISTED: usize = 12;
 /// One incident's line in a start-up summary or storm, characters.
 const LIST_LINE_MAX: usize = 500;
 
@@ -367,13 +369,13 @@ fn backend_text(v: &Value) -> String {
 }
 
 /// A node incident's affected workloads, one line each (the first
-/// `PODS_LISTED`), under "14 pods of 9 workloads affected".
+/// `AFFECTED_LISTED`), under "14 pods of 9 workloads affected".
 fn affected_block(i: &Incident, b: &Budget) -> Option<Value> {
     let summary = i.affected_summary()?;
     let mut lines: Vec<String> = i
         .affected
         .iter()
-        .take(PODS_LISTED)
+        .take(AFFECTED_LISTED)
         .map(|a| {
             let mut pods: Vec<String> = a.pods.iter().take(3).map(|p| esc_clip(p, 80)).collect();
             if a.pods.len() > 3 {
@@ -382,13 +384,19 @@ fn affected_block(i: &Incident, b: &Budget) -> Option<Value> {
             format!(
                 "• {} {}: {}",
                 inline_code(&a.namespace, b.name.min(80)),
-                esc_clip(&format!("{}/{}", a.workload.kind, a.workload.name), b.name.min(120)),
+                esc_clip(
+                    &format!("{}/{}", a.workload.kind, a.workload.name),
+                    b.name.min(120)
+                ),
                 pods.join(", ")
             )
         })
         .collect();
-    if i.affected.len() > PODS_LISTED {
-        lines.push(format!("… and {} more workloads", i.affected.len() - PODS_LISTED));
+    if i.affected.len() > AFFECTED_LISTED {
+        lines.push(format!(
+            "… and {} more workloads",
+            i.affected.len() - AFFECTED_LISTED
+        ));
     }
     Some(section(clip_mrkdwn(
         format!("*{summary}*\n{}", lines.join("\n")),

@@ -265,10 +265,7 @@ pub(super) fn list_nodes(
     }
     let st = lock(&inner.store);
     if let Some(name) = only {
-        let obj = st
-            .nodes
-            .get(name)
-            .ok_or_else(|| not_found("nodes", name))?;
+        let obj = st.nodes.get(name).ok_or_else(|| not_found("nodes", name))?;
         return Ok(obj.full_json("Node"));
     }
     let items: Vec<Arc<Obj>> = st

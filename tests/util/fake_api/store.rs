@@ -416,7 +416,10 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        assert!(!name.is_empty(), "fake apiserver: node without metadata.name");
+        assert!(
+            !name.is_empty(),
+            "fake apiserver: node without metadata.name"
+        );
         let prev = self.nodes.get(&name).cloned();
         self.rv += 1;
         let rv = self.rv;

@@ -1,0 +1,259 @@
+//! Nodes end to end on the fake API server: a node going NotReady with ten
+//! workloads on it, disk-pressure evictions, and an OOM on a healthy node.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::util::daemon::Daemon;
+use crate::util::fake_api::{Auth, FakeApi};
+use crate::util::fake_slack::FakeSlack;
+use crate::util::{TempDir, pod, wait_until};
+
+const T: Duration = Duration::from_secs(30);
+const NODE: &str = "pi-3";
+
+/// A node as kubelet reports it: `ready` is "True", "False" or "Unknown";
+/// `disk_pressure` sets DiskPressure True. With an image list, as real nodes have.
+pub fn node(name: &str, ready: &str, disk_pressure: bool) -> Value {
+    let now = "2026-12-01T10:00:00Z";
+    let cond = |t: &str, s: &str, reason: &str, message: &str| {
+        json!({"type": t, "status": s, "reason": reason, "message": message,
+               "lastHeartbeatTime": now, "lastTransitionTime": now})
+    };
+    let images: Vec<Value> = (0..50)
+        .map(|i| json!({"names": [format!("registry.example.com/app{i}@sha256:{i:064}")], "sizeBytes": 1000 * i}))
+        .collect();
+    json!({
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "node-role.kubernetes.io/worker": "true",
+            "topology.kubernetes.io/zone": "shelf-1"}},
+        "spec": {},
+        "status": {
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                if disk_pressure {
+                    cond("DiskPressure", "True", "KubeletHasDiskPressure", "kubelet has disk pressure")
+                } else {
+                    cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure")
+                },
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                match ready {
+                    "True" => cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+                    s => cond("Ready", s, "NodeStatusUnknown", "Kubelet stopped posting node status."),
+                },
+            ],
+            "allocatable": {"cpu": "4", "memory": "3791Mi", "pods": "110", "ephemeral-storage": "28Gi"},
+            "nodeInfo": {"kubeletVersion": "v1.31.4+k3s1"},
+            "images": images,
+        }
+    })
+}
+
+fn start(api: &FakeApi, home: &TempDir, slack: &FakeSlack) -> Daemon {
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let url = slack.webhook_url();
+    let env = vec![
+        ("OUTPUT", "json"),
+        ("RESOLVE_AFTER_MS", "1000"),
+        ("NOTIFY_BATCH_MS", "1500"),
+        ("NOT_READY_GRACE_MS", "1000"),
+        ("NODE_NOT_READY_GRACE_MS", "1000"),
+        ("CLUSTER_NAME", "edge-1"),
+        ("SLACK_WEBHOOK_URL", url.as_str()),
+    ];
+    let mut d = Daemon::start(home.path(), &kc, &env);
+    d.wait_ready();
+    d
+}
+
+fn workload(i: usize) -> String {
+    format!("svc{i}-7d4b9c6f8-aaaaa")
+}
+
+#[test]
+fn a_node_going_not_ready_with_ten_workloads_is_one_slack_message_and_one_resolution() {
+    let api = FakeApi::start();
+    api.upsert_node(node(NODE, "True", false));
+    for i in 0..10 {
+        api.upsert_pod(pod("shop", &workload(i)).node(NODE).running().build());
+    }
+    let slack = FakeSlack::start();
+    let home = TempDir::new("nodes-down");
+    let mut d = start(&api, &home, &slack);
+
+    // Heartbeats that change nothing we keep are no work.
+    for _ in 0..5 {
+        api.upsert_node(node(NODE, "True", false));
+    }
+    api.upsert_node(node(NODE, "Unknown", false));
+    for i in 0..10 {
+        api.upsert_pod(pod("shop", &workload(i)).node(NODE).not_ready().build());
+    }
+    d.wait("the node's incident and its pods' records", T, |d| {
+        let r = d.records();
+        r.iter().any(|r| r["type"] == "NodeNotReady")
+            && r.iter().filter(|r| r["type"] == "NotReady").count() == 10
+    });
+    assert!(
+        wait_until(T, || !slack.messages().is_empty()),
+        "{}",
+        d.logs()
+    );
+    // Past the batch window: nothing else comes.
+    std::thread::sleep(Duration::from_secs(3));
+    let msgs = slack.messages();
+    assert_eq!(
+        msgs.len(),
+        1,
+        "{:#?}",
+        msgs.iter().map(|m| m.header()).collect::<Vec<_>>()
+    );
+    let body = msgs[0].blocks.to_string();
+    assert!(
+        msgs[0].header().contains("NodeNotReady"),
+        "{}",
+        msgs[0].header()
+    );
+    assert!(msgs[0].header().contains(NODE), "{}", msgs[0].header());
+    assert!(body.contains("10 pods of 10 workloads affected"), "{body}");
+    for i in 0..10 {
+        assert!(
+            body.contains(&format!("Deployment/svc{i}")),
+            "svc{i} in {body}"
+        );
+    }
+    let records = d.records();
+    let node_rec = records
+        .iter()
+        .find(|r| r["type"] == "NodeNotReady")
+        .unwrap();
+    assert_eq!(node_rec["namespace"], Value::Null);
+    assert_eq!(node_rec["workload"], json!({"kind": "Node", "name": NODE}));
+    let id = node_rec["id"].clone();
+    for r in records.iter().filter(|r| r["type"] == "NotReady") {
+        assert_eq!(r["diagnosis"]["cause"], "node_not_ready", "{r}");
+        assert_eq!(r["diagnosis"]["node_incident"], id, "{r}");
+    }
+
+    // Back: one resolution.
+    api.upsert_node(node(NODE, "True", false));
+    for i in 0..10 {
+        api.upsert_pod(pod("shop", &workload(i)).node(NODE).running().build());
+    }
+    assert!(
+        wait_until(T, || slack.messages().len() >= 2),
+        "{}",
+        d.logs()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let msgs = slack.messages();
+    assert_eq!(
+        msgs.len(),
+        2,
+        "{:#?}",
+        msgs.iter().map(|m| m.header()).collect::<Vec<_>>()
+    );
+    assert!(
+        msgs[1].header().contains("Resolved"),
+        "{}",
+        msgs[1].header()
+    );
+    assert!(msgs[1].header().contains(NODE), "{}", msgs[1].header());
+    d.wait("every incident resolved", T, |d| {
+        d.records()
+            .iter()
+            .filter(|r| r["state"] == "resolved")
+            .count()
+            == 11
+    });
+}
+
+#[test]
+fn disk_pressure_evictions_are_one_node_incident_listing_the_evicted_pods() {
+    let api = FakeApi::start();
+    api.upsert_node(node(NODE, "True", false));
+    let slack = FakeSlack::start();
+    let home = TempDir::new("nodes-disk");
+    let mut d = start(&api, &home, &slack);
+    api.upsert_node(node(NODE, "True", true));
+    for name in [
+        "api-7d4b9c6f8-aaaaa",
+        "worker-6c5b8d7f9-bbbbb",
+        "cache-5f4c7b8d6-ccccc",
+    ] {
+        api.upsert_pod(
+            pod("shop", name)
+                .node(NODE)
+                .evicted("The node was low on resource: ephemeral-storage. ")
+                .build(),
+        );
+    }
+    d.wait("three evictions recorded", T, |d| {
+        d.records()
+            .iter()
+            .filter(|r| r["type"] == "Evicted")
+            .count()
+            == 3
+    });
+    assert!(
+        wait_until(T, || !slack.messages().is_empty()),
+        "{}",
+        d.logs()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let msgs = slack.messages();
+    assert_eq!(
+        msgs.len(),
+        1,
+        "{:#?}",
+        msgs.iter().map(|m| m.header()).collect::<Vec<_>>()
+    );
+    assert!(
+        msgs[0].header().contains("NodePressure"),
+        "{}",
+        msgs[0].header()
+    );
+    let body = msgs[0].blocks.to_string();
+    for w in ["Deployment/api", "Deployment/worker", "Deployment/cache"] {
+        assert!(body.contains(w), "{w} in {body}");
+    }
+    assert!(body.contains("/var/lib/rancher/k3s"), "{body}");
+    for r in d.records().iter().filter(|r| r["type"] == "Evicted") {
+        assert_eq!(r["diagnosis"]["cause"], "node_disk_pressure", "{r}");
+    }
+}
+
+#[test]
+fn an_oom_over_its_limit_on_a_healthy_node_is_its_own_incident() {
+    let api = FakeApi::start();
+    api.upsert_node(node(NODE, "True", false));
+    let slack = FakeSlack::start();
+    let home = TempDir::new("nodes-oom");
+    let d = start(&api, &home, &slack);
+    api.upsert_pod(
+        pod("shop", "api-7d4b9c6f8-aaaaa")
+            .node(NODE)
+            .oom_killed(1)
+            .build(),
+    );
+    assert!(
+        wait_until(T, || !slack.messages().is_empty()),
+        "{}",
+        d.logs()
+    );
+    let msgs = slack.messages();
+    assert!(
+        msgs[0].header().contains("OOMKilled"),
+        "{}",
+        msgs[0].header()
+    );
+    assert!(
+        msgs[0].header().contains("Deployment/api"),
+        "{}",
+        msgs[0].header()
+    );
+    let r = d.records();
+    assert_eq!(r[0]["diagnosis"]["cause"], "oom_killed");
+    assert_eq!(r[0]["diagnosis"].get("node_incident"), None);
+}
