@@ -222,6 +222,13 @@ fn disk_pressure_evictions_are_one_node_incident_listing_the_evicted_pods() {
     for r in d.records().iter().filter(|r| r["type"] == "Evicted") {
         assert_eq!(r["diagnosis"]["cause"], "node_disk_pressure", "{r}");
     }
+    // The node is removed from the cluster: its incident ends with it.
+    assert!(api.delete_node(NODE).is_some());
+    d.wait("the node incident resolved", T, |d| {
+        d.records()
+            .iter()
+            .any(|r| r["type"] == "NodePressure" && r["state"] == "resolved")
+    });
 }
 
 #[test]

@@ -128,9 +128,7 @@ pub fn diagnose_node(incident: &Incident, node: Option<&NodeRecord>) -> Diagnosi
                 "Node {name} is running out of process IDs: a pod is forking without bound, and the kubelet evicts pods to get them back."
             ),
             evidence,
-            format!(
-                "Find the pod with the most processes: on the node, `ps -eo pid,comm --no-headers | wc -l` against `cat /proc/sys/kernel/pid_max`, and `sudo k3s crictl stats` per container. Cap processes per pod with k3s `--kubelet-arg=pod-max-pids=1024`."
-            ),
+            "Find the pod with the most processes: on the node, `ps -eo pid,comm --no-headers | wc -l` against `cat /proc/sys/kernel/pid_max`, and `sudo k3s crictl stats` per container. Cap processes per pod with k3s `--kubelet-arg=pod-max-pids=1024`.".to_string(),
             commands(name, &[DESCRIBE, PODS]),
         ),
         FailureType::NodeUnschedulable => diagnosis(
@@ -201,9 +199,7 @@ pub fn attribute(own: Diagnosis, node: &str, why: &str, node_incident: Option<u6
         confidence: 0.85,
         evidence,
         fix: Fix {
-            text: format!(
-                "See the node's incident for the fix. If the pod must run now, delete it so it is rescheduled elsewhere (a controller recreates it)."
-            ),
+            text: "See the node's incident for the fix. If the pod must run now, delete it so it is rescheduled elsewhere (a controller recreates it).".to_string(),
             commands: commands(node, &[DESCRIBE, PODS]),
         },
         rule: "node-attribution",
