@@ -309,12 +309,19 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)]) -> String {
         .iter()
         .map(|(i, d)| {
             let f = &i.finding;
+            // A node has no namespace; its PODS are the pods it affects.
+            let (ns, pods) = if i.is_node() {
+                let n: usize = i.affected.iter().map(|a| a.pods.len()).sum();
+                ("-".to_string(), n)
+            } else {
+                (i.namespace.clone(), i.pods.len())
+            };
             [
-                i.namespace.clone(),
+                ns,
                 format!("{}/{}", i.workload.kind, i.workload.name),
                 f.kind.as_str().to_string(),
                 f.kind.severity().as_str().to_string(),
-                i.pods.len().to_string(),
+                pods.to_string(),
                 d.cause.to_string(),
                 one_line(&f.reason),
                 one_line(&f.message.chars().take(80).collect::<String>()),

@@ -264,3 +264,88 @@ fn an_oom_over_its_limit_on_a_healthy_node_is_its_own_incident() {
     assert_eq!(r[0]["diagnosis"]["cause"], "oom_killed");
     assert_eq!(r[0]["diagnosis"].get("node_incident"), None);
 }
+
+#[test]
+fn scan_reports_node_incidents_live_and_from_a_dump_with_nodes() {
+    let api = FakeApi::start();
+    api.upsert_node(node(NODE, "Unknown", false));
+    api.upsert_node(node("pi-4", "True", false));
+    for i in 0..3 {
+        api.upsert_pod(pod("shop", &workload(i)).node(NODE).not_ready().build());
+    }
+    let home = TempDir::new("nodes-scan");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-o", "json", "--kubeconfig"])
+        .arg(&kc)
+        .env("NOT_READY_GRACE_MS", "1000")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = |v: &Value| {
+        let all = v.as_array().unwrap();
+        let nodes: Vec<&Value> = all
+            .iter()
+            .filter(|i| i["workload"]["kind"] == "Node")
+            .collect();
+        assert_eq!(nodes.len(), 1, "{v}");
+        assert_eq!(nodes[0]["workload"]["name"], NODE);
+        assert_eq!(
+            nodes[0]["affected_summary"],
+            "3 pods of 3 workloads affected"
+        );
+        let pods: Vec<&Value> = all.iter().filter(|i| i["type"] == "NotReady").collect();
+        assert_eq!(pods.len(), 3, "{v}");
+        for p in pods {
+            assert_eq!(p["diagnosis"]["node_incident"], nodes[0]["id"], "{p}");
+        }
+    };
+    check(&live);
+
+    // The same from `kubectl get nodes,pods,events -A -o json`.
+    let items: Vec<Value> = [node(NODE, "Unknown", false), node("pi-4", "True", false)]
+        .into_iter()
+        .map(|mut n| {
+            n["kind"] = json!("Node");
+            n
+        })
+        .chain((0..3).map(|i| {
+            let mut p = pod("shop", &workload(i)).node(NODE).not_ready().build();
+            p["kind"] = json!("Pod");
+            p
+        }))
+        .collect();
+    let dump = home.path().join("dump.json");
+    std::fs::write(
+        &dump,
+        json!({"kind": "List", "apiVersion": "v1", "items": items}).to_string(),
+    )
+    .unwrap();
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-o", "json", "-f"])
+        .arg(&dump)
+        .env("NOT_READY_GRACE_MS", "1000")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check(&serde_json::from_slice(&out.stdout).unwrap());
+    let text = crate::util::daemon::command(home.path())
+        .args(["scan", "-f"])
+        .arg(&dump)
+        .env("NOT_READY_GRACE_MS", "1000")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("Node/{NODE}")), "{text}");
+}

@@ -16,7 +16,7 @@ use crate::detect::node::{NodeSeen, NodeThresholds, classify_node, node_time_sen
 use crate::detect::workload::workload_of;
 use crate::kube::node_store::{NodeChange, NodeStore};
 use crate::kube::store::{Event, Store};
-use crate::model::{NodeRecord, Phase, Transition, Workload};
+use crate::model::{NodeRecord, Phase, PodRecord, Transition, Workload};
 use crate::settings::Detect;
 
 pub struct Nodes {
@@ -32,7 +32,7 @@ pub fn node_key(name: &str) -> String {
     format!("/{name}")
 }
 
-fn node_workload(name: &str) -> Workload {
+pub fn node_workload(name: &str) -> Workload {
     Workload {
         kind: NODE_KIND.into(),
         name: name.into(),
@@ -186,7 +186,7 @@ impl Nodes {
             .cloned()
             .collect();
         if !down.is_empty() {
-            for (node, affected) in pods_on(pods, &down) {
+            for (node, affected) in pods_on(pods.iter(), &down) {
                 engine.set_node_pods(&node, affected);
             }
         }
@@ -195,10 +195,13 @@ impl Nodes {
 
 /// The live pods on each of `nodes`, grouped by workload. One pass over
 /// the store, and only while a node is down.
-fn pods_on(pods: &Store, nodes: &[Box<str>]) -> Vec<(Box<str>, Vec<Affected>)> {
+pub fn pods_on<'a>(
+    pods: impl Iterator<Item = &'a PodRecord>,
+    nodes: &[Box<str>],
+) -> Vec<(Box<str>, Vec<Affected>)> {
     let mut by: BTreeMap<&str, BTreeMap<(String, Workload), Vec<String>>> =
         nodes.iter().map(|n| (&**n, BTreeMap::new())).collect();
-    for p in pods.iter() {
+    for p in pods {
         let Some(node) = p.node.as_deref() else {
             continue;
         };
