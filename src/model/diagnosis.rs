@@ -50,11 +50,12 @@ pub enum Cause {
     NodeDiskPressure,
     NodePidPressure,
     NodeCordoned,
+    SystemOom,
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 38] = [
+    pub const ALL: [Cause; 39] = [
         Cause::OomKilled,
         Cause::AppErrorExit,
         Cause::CommandNotFound,
@@ -92,6 +93,7 @@ impl Cause {
         Cause::NodeDiskPressure,
         Cause::NodePidPressure,
         Cause::NodeCordoned,
+        Cause::SystemOom,
         Cause::Unknown,
     ];
 
@@ -147,6 +149,7 @@ impl Cause {
             Cause::NodeDiskPressure => "node_disk_pressure",
             Cause::NodePidPressure => "node_pid_pressure",
             Cause::NodeCordoned => "node_cordoned",
+            Cause::SystemOom => "system_oom",
             Cause::Unknown => "unknown",
         }
     }
