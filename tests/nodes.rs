@@ -349,3 +349,47 @@ fn scan_reports_node_incidents_live_and_from_a_dump_with_nodes() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains(&format!("Node/{NODE}")), "{text}");
 }
+
+#[test]
+fn a_system_oom_on_the_node_is_told_apart_from_an_oom_over_the_containers_limit() {
+    let api = FakeApi::start();
+    api.upsert_node(node(NODE, "True", false));
+    api.upsert_node(node("pi-4", "True", false));
+    // kubelet's event for a kill the kernel made for the whole node.
+    api.add_event(json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{NODE}.17a1b2c3d4e5f6a7"), "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": NODE, "uid": NODE},
+        "type": "Warning", "reason": "SystemOOM",
+        "message": "System OOM encountered, victim process: api, pid: 4242",
+        "lastTimestamp": crate::util::fake_api::rfc3339_now(),
+    }));
+    let slack = FakeSlack::start();
+    let home = TempDir::new("nodes-system-oom");
+    let d = start(&api, &home, &slack);
+    api.upsert_pod(
+        pod("shop", "api-7d4b9c6f8-aaaaa")
+            .node(NODE)
+            .oom_killed(1)
+            .build(),
+    );
+    api.upsert_pod(
+        pod("shop", "web-6c5b8d7f9-bbbbb")
+            .node("pi-4")
+            .oom_killed(1)
+            .build(),
+    );
+    let causes = || -> Vec<String> {
+        d.logs()
+            .lines()
+            .filter(|l| l.contains("notification:"))
+            .map(String::from)
+            .collect()
+    };
+    assert!(wait_until(T, || causes().len() >= 2), "{}", d.logs());
+    let lines = causes();
+    let api_line = lines.iter().find(|l| l.contains("Deployment/api")).unwrap();
+    let web_line = lines.iter().find(|l| l.contains("Deployment/web")).unwrap();
+    assert!(api_line.contains("cause=system_oom"), "{api_line}");
+    assert!(web_line.contains("cause=oom_killed"), "{web_line}");
+}
