@@ -26,6 +26,7 @@ use crate::detect::classify::{NothingKnown, classify};
 use crate::detect::incident::Engine;
 use crate::detect::node::{NodeSeen, NodeThresholds, classify_node, node_cause};
 use crate::detect::workload::{revision_of, workload_of};
+use crate::diagnose::fit::{FIT_PREFIX, scheduling_facts};
 use crate::diagnose::node::{attribute, diagnose_node};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::enrich::{CALL_TIMEOUT, events};
@@ -287,6 +288,13 @@ pub fn incidents_with_nodes(
                 let id = engine.node_incident(node).map(|n| n.id);
                 d = attribute(d, node, why, id);
             }
+            if matches!(
+                i.kind(),
+                FailureType::Unschedulable | FailureType::PendingTooLong
+            ) {
+                let all: Vec<&NodeRecord> = nodes.iter().collect();
+                d.evidence.extend(scheduling_facts(pod, &all, pods.iter()));
+            }
             Some((i, d))
         })
         .collect()
@@ -343,6 +351,12 @@ fn with_events(
         };
         match events::fetch(client, &pod.namespace, &pod.uid, CALL_TIMEOUT) {
             Ok(ev) => {
+                let fit: Vec<String> = d
+                    .evidence
+                    .iter()
+                    .filter(|e| e.starts_with(FIT_PREFIX))
+                    .cloned()
+                    .collect();
                 *d = rules.diagnose(&Context {
                     finding: &i.finding,
                     pod,
@@ -350,6 +364,7 @@ fn with_events(
                     events: &ev,
                     logs: &[],
                 });
+                d.evidence.extend(fit);
             }
             Err(e) => {
                 log::warn!("events of {}/{}: {e}", pod.namespace, pod.name);

@@ -19,12 +19,13 @@ use crate::detect::incident::Engine;
 use crate::detect::node::node_cause;
 pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, workload_of};
+use crate::diagnose::fit::scheduling_facts;
 use crate::diagnose::node::{attribute, diagnose_node};
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Event, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, NodeRecord, Notification, Phase, PodRecord, State,
-    Termination, Transition,
+    ContainerRecord, ContainerState, Diagnosis, FailureType, NodeRecord, Notification, Phase,
+    PodRecord, State, Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -317,6 +318,14 @@ impl Detector {
         if let Some((node, why)) = self.engine.attributed(i.id) {
             let id = self.engine.node_incident(node).map(|n| n.id);
             d = attribute(d, node, why, id);
+        }
+        if matches!(
+            i.kind(),
+            FailureType::Unschedulable | FailureType::PendingTooLong
+        ) {
+            let nodes: Vec<&NodeRecord> = self.nodes.iter().collect();
+            d.evidence
+                .extend(scheduling_facts(pod, &nodes, store.iter()));
         }
         self.diagnoses.insert(i.id, d.clone());
         Some(d)

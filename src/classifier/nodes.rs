@@ -65,6 +65,10 @@ impl Nodes {
         self.store.len()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &NodeRecord> {
+        self.store.iter()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.store.is_empty()
     }

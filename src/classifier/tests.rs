@@ -690,6 +690,35 @@ mod nodes {
     }
 
     #[test]
+    fn an_unschedulable_diagnosis_names_the_request_no_node_has_room_for() {
+        let mut cl = with_nodes();
+        let mut small = node_ready();
+        small.allocatable.cpu = Some("2".into());
+        small.allocatable.memory = Some("8Gi".into());
+        let fx = list(&mut cl, vec![], T0);
+        assert!(fx.is_empty());
+        list_nodes(&mut cl, vec![small], T0);
+        let p = pod_of(
+            fixture("unschedulable-insufficient-cpu"),
+            "shop",
+            "big",
+            "ddddd",
+        );
+        let mut fx = apply(&mut cl, p, T0 + SEC);
+        fx.extend(ticks(&mut cl, T0 + SEC, T0 + 3 * SEC));
+        let (t, d) = &fx.records[0];
+        assert_eq!(t.incident.kind(), FailureType::Unschedulable);
+        let d = d.as_ref().unwrap();
+        assert_eq!(d.cause, "insufficient_cpu");
+        assert!(
+            d.evidence.iter().any(|e| e
+                == &format!("nodes: the pod requests cpu 4; 0 of 1 schedulable nodes have that free (most: 2 on {NODE})")),
+            "{:?}",
+            d.evidence
+        );
+    }
+
+    #[test]
     fn a_node_already_down_at_start_up_is_in_the_summary_without_its_pods() {
         let mut cl = with_nodes();
         let t1 = T0 - 10 * MIN;

@@ -11,6 +11,7 @@ but never called, and whose fixes named nothing.
 
 - `context`: what the rules look at (`Context`, `ProbeSlot`).
 - `rules`: the rule table, the matcher and `diagnose`.
+- `fit`: where an unschedulable pod would fit (nodes' allocatable, taints, cordons).
 - `node`: node incidents' diagnoses, and pod failures attributed to their node.
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
@@ -22,6 +23,7 @@ but never called, and whose fixes named nothing.
 */
 
 pub mod context;
+pub mod fit;
 pub mod llm;
 pub mod node;
 pub mod quantity;

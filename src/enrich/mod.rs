@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::diagnose::fit::FIT_PREFIX;
 use crate::diagnose::{Context, RuleSet};
 use crate::kube::client::{Client, Error};
 use crate::metrics::Metrics;
@@ -290,6 +291,11 @@ impl Enricher {
                     logs: &logs,
                 });
                 d.evidence.extend(notes);
+                // What the classifier knew of the nodes (this worker does not).
+                if let Some(old) = &item.diagnosis {
+                    let fit = old.evidence.iter().filter(|e| e.starts_with(FIT_PREFIX));
+                    d.evidence.extend(fit.cloned());
+                }
                 log::debug!(
                     "enriched incident {id}: {} event(s), {} log line(s), {} fact(s); cause {}",
                     events.len(),
