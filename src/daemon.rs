@@ -33,7 +33,7 @@ use crate::kube::config::ClusterConfig;
 use crate::kube::watch::{Msg, Namespaces, Nodes, Pods, Shared, Stream};
 use crate::leader::{self, Elector, Leadership};
 use crate::metrics::Metrics;
-use crate::model::{Failure, Item};
+use crate::model::{Failure, Item, Rediagnosis};
 use crate::notify::log::LogSink;
 use crate::notify::pool::{self, Pool};
 use crate::notify::{self, Sink};
@@ -48,6 +48,8 @@ use crate::util::time::now_ms;
 /// Events buffered between the readers and the classification thread; a
 /// slow classifier makes readers wait (back-pressure) instead of growing memory.
 const CHANNEL_CAPACITY: usize = 1024;
+/// Better diagnoses waiting for the classification thread (one per notification at most).
+const REDIAGNOSED_CAPACITY: usize = 256;
 const TICK: Duration = Duration::from_secs(1);
 /// Shutdown beyond the drain: the Lease release (at most 5 s) and the last
 /// records; the process exits by then whatever is stuck.
@@ -191,13 +193,22 @@ pub fn run(
 
     let client = Client::new(cluster).map_err(|e| format!("{}: {e}", cluster.origin))?;
     let d = &settings.diagnosis;
+    // Enrichment's better diagnoses come back to the classification thread,
+    // which prints them; a worker never waits for it (full: dropped, the
+    // notification already went out with it).
+    let (rediagnosed_tx, rediagnosed_rx) = sync_channel::<Rediagnosis>(REDIAGNOSED_CAPACITY);
     let mut enricher = Enricher::new(
         d.enabled.then(|| client.clone()),
         rules.clone(),
         d.include_logs,
         redact,
         metrics.clone(),
-    );
+    )
+    .with_rediagnosed(Box::new(move |r| {
+        if rediagnosed_tx.try_send(r).is_err() {
+            log::debug!("rediagnosis dropped: the classification thread is behind");
+        }
+    }));
     if let Some(llm) = LlmClient::from_settings(d, metrics.clone()) {
         enricher = enricher.with_llm(Box::new(move |item: &Item| llm.second_opinion(item)));
     }
@@ -322,6 +333,11 @@ pub fn run(
         let fx = cl.finish(now_ms());
         apply.effects(fx, cl);
         apply.pool.drain(settings.alerts.shutdown_drain);
+        // What the drained notifications' enrichment changed is recorded too.
+        while let Ok(r) = rediagnosed_rx.try_recv() {
+            let fx = cl.handle(Input::Rediagnosed(Box::new(r)), now_ms());
+            apply.effects(fx, cl);
+        }
         if let Some(p) = apply.printer.take() {
             if !p.finish(LAST_RECORDS) {
                 log::warn!("stdout is not draining: the last incident records were not printed");
@@ -352,6 +368,10 @@ pub fn run(
         };
         if let Some(input) = input {
             let fx = cl.handle(input, now_ms());
+            apply.effects(fx, &cl);
+        }
+        while let Ok(r) = rediagnosed_rx.try_recv() {
+            let fx = cl.handle(Input::Rediagnosed(Box::new(r)), now_ms());
             apply.effects(fx, &cl);
         }
         // The tick runs on time, busy or not.

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rules = match &settings.diagnosis.rules_file {
+    let rules = Arc::new(match &settings.diagnosis.rules_file {
         None => RuleSet::builtin(),
         Some(path) => match user_rules::load(path) {
             Ok(r) => r,
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-    };
+    });
     opsctrl_daemon::logging::init(&settings.log_filter, settings.log_format);
     if let (Command::Scan, Some(file)) = (cli.command, cli.file.as_deref()) {
         let name = settings
@@ -106,7 +106,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(2, &e),
             }
         }
-        Command::Run => match daemon::run(&settings, &cluster, &cluster_name, Arc::new(rules)) {
+        Command::Run => match daemon::run(&settings, &cluster, &cluster_name, rules) {
             Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
             Ok(daemon::Exit::Failed(e)) => fail(1, &e),
             Err(e) => fail(1, &e),

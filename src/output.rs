@@ -15,7 +15,10 @@ use crate::model::Diagnosis;
 use crate::model::{Alert, Item};
 use crate::model::{Incident, Transition};
 use crate::util::text::cut_chars;
-use crate::util::time::format_rfc3339;
+use crate::util::time::{format_age, format_rfc3339};
+
+/// Between two table columns.
+const GAP: &str = "  ";
 
 /// The stable JSON of an incident in a given state, with its diagnosis.
 pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
@@ -25,7 +28,7 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
         "cluster": i.cluster,
         // Nodes are cluster-scoped: a node incident has no namespace.
         "namespace": (!i.is_node()).then_some(i.namespace.as_str()),
-        "workload": {"kind": i.workload.kind, "name": i.workload.name},
+        "workload": {"kind": i.workload.kind, "name": i.workload.name, "revision": i.revision},
         "pods": i.pods,
         "pod": f.pod,
         "container": f.container,
@@ -303,12 +306,46 @@ pub fn print_transitions(
     out.flush()
 }
 
-/// `scan`'s table, then the cause and fix of each row.
-pub fn scan_table(incidents: &[(Incident, Diagnosis)]) -> String {
-    let rows: Vec<[String; 8]> = incidents
+/// The widest `scan` table line: a terminal of 120 columns.
+pub const TABLE_WIDTH: usize = 120;
+
+/// Fewer columns than this left for MESSAGE: the table leaves it out.
+const MIN_MESSAGE: usize = 24;
+/// The message in an incident's details.
+const MAX_MESSAGE: usize = 300;
+
+/// Columns other than MESSAGE never grow past these (cut with `…`).
+const MAX_CELL: [usize; 8] = [16, 32, 26, 8, 4, 8, 4, 24];
+
+/// `scan`'s text output: a table of at most `TABLE_WIDTH` columns, in the
+/// order given (`scan` sorts by severity then age), then each incident's
+/// diagnosis. The REASON shows only when it says more than the TYPE (as
+/// the start of MESSAGE); RESTARTS are the representative container's.
+pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
+    let head = [
+        "NAMESPACE",
+        "WORKLOAD",
+        "TYPE",
+        "SEVERITY",
+        "PODS",
+        "RESTARTS",
+        "AGE",
+        "CAUSE",
+        "MESSAGE",
+    ];
+    let rows: Vec<[String; 9]> = incidents
         .iter()
         .map(|(i, d)| {
             let f = &i.finding;
+            let reason = one_line(&f.reason);
+            let message = one_line(&f.message);
+            let message = if reason.is_empty() || reason == f.kind.as_str() {
+                message
+            } else if message.is_empty() {
+                reason
+            } else {
+                format!("{reason}: {message}")
+            };
             // A node has no namespace; its PODS are the pods it affects.
             let (ns, pods) = if i.is_node() {
                 let n: usize = i.affected.iter().map(|a| a.pods.len()).sum();
@@ -322,53 +359,61 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)]) -> String {
                 f.kind.as_str().to_string(),
                 f.kind.severity().as_str().to_string(),
                 pods.to_string(),
+                f.restart_count
+                    .map_or_else(|| "-".into(), |n| n.to_string()),
+                format_age(now_ms - i.first_seen_ms),
                 d.cause.to_string(),
-                one_line(&f.reason),
-                one_line(&f.message.chars().take(80).collect::<String>()),
+                message,
             ]
         })
         .collect();
-    let head = [
-        "NAMESPACE",
-        "WORKLOAD",
-        "TYPE",
-        "SEVERITY",
-        "PODS",
-        "CAUSE",
-        "REASON",
-        "MESSAGE",
-    ];
-    let mut width = head.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+    let mut width = [0usize; 9];
+    for (k, w) in width.iter_mut().enumerate() {
+        let longest = rows.iter().map(|r| r[k].chars().count()).max().unwrap_or(0);
+        *w = longest.max(head[k].len());
+        if let Some(cap) = MAX_CELL.get(k) {
+            *w = (*w).min(*cap).max(head[k].len());
         }
     }
+    let fixed: usize = width[..8].iter().map(|w| w + GAP.len()).sum();
+    width[8] = TABLE_WIDTH.saturating_sub(fixed);
+    // Too narrow to say anything: the message stays in the details below.
+    let columns = if width[8] < MIN_MESSAGE { 8 } else { 9 };
     let mut out = String::new();
-    let mut line = |cells: &[&str]| {
+    let mut line = |cells: [&str; 9]| {
         let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(c);
+        for (k, c) in cells.iter().enumerate().take(columns) {
+            let w = width[k];
+            let cell = if c.chars().count() > w {
+                cut_chars(c, w.saturating_sub(1))
             } else {
-                let _ = write!(l, "{c:<w$}   ", w = width[i]);
-            }
+                c.to_string()
+            };
+            let _ = write!(l, "{cell:<w$}{GAP}");
         }
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(&head);
+    line(head);
     for r in &rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        line(&cells);
+        line(std::array::from_fn(|k| r[k].as_str()));
     }
-    for (i, d) in incidents {
+    for ((i, d), r) in incidents.iter().zip(&rows) {
+        let f = &i.finding;
         let _ = write!(
             out,
-            "\n{}/{}/{}:\n{}\n",
-            i.namespace,
-            i.workload.kind,
-            i.workload.name,
+            "\n{} {}{}{}:\n    message: {}\n{}\n",
+            subject(i),
+            f.kind.as_str(),
+            i.revision
+                .as_deref()
+                .map(|r| format!(", revision {r}"))
+                .unwrap_or_default(),
+            f.container
+                .as_deref()
+                .map(|c| format!(", container {c}"))
+                .unwrap_or_default(),
+            cut_chars(&r[8], MAX_MESSAGE),
             diagnosis_text(d)
         );
     }

@@ -10,13 +10,16 @@ incidents, and the pod failures they cause are attributed to them, as the
 daemon does. A cordon is not reported: how long a node has been cordoned is
 not in the object, and a scan has no history.
 
-From a cluster, each failing pod's events are then read (bounded, as the
-daemon's enrichment does) and the diagnosis made again with them; a file
-brings its own events when it is a `List` that includes them.
+
+From a cluster, each incident is then enriched exactly as the daemon's
+delivery workers do (events, logs with INCLUDE_LOGS, redaction), so both
+say the same; a file brings its own events when it is a `List` that
+includes them.
 */
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -25,17 +28,19 @@ use crate::classifier::nodes::{node_key, node_workload, pods_on};
 use crate::detect::classify::{NothingKnown, classify};
 use crate::detect::incident::Engine;
 use crate::detect::node::{NodeSeen, NodeThresholds, classify_node, node_cause};
-use crate::detect::workload::{revision_of, workload_of};
-use crate::diagnose::fit::{FIT_PREFIX, scheduling_facts};
+use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
+use crate::diagnose::fit::scheduling_facts;
 use crate::diagnose::node::{attribute, diagnose_node};
+use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
-use crate::enrich::{CALL_TIMEOUT, events};
+use crate::enrich::Enricher;
 use crate::kube::client::Client;
 use crate::kube::node_types::{Node, NodeList};
 use crate::kube::types::Pod;
+use crate::metrics::Metrics;
 use crate::model::Diagnosis;
 use crate::model::{FailureType, NodeRecord, PodRecord};
-use crate::model::{Incident, State};
+use crate::model::{Incident, Item, Rollout, State, Subject};
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
 use crate::streams::plan_streams;
@@ -182,7 +187,7 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
 }
 
 /// Classifies pods as of `now` (Unix seconds) into would-be incidents, each
-/// with its diagnosis.
+/// with its diagnosis, in reading order.
 pub fn incidents(
     settings: &Settings,
     cluster: &str,
@@ -205,6 +210,22 @@ pub fn incidents_with_nodes(
     now: i64,
     rules: &RuleSet,
 ) -> Vec<(Incident, Diagnosis)> {
+    diagnosed(settings, cluster, pods, nodes, events, now, rules)
+        .into_iter()
+        .map(|(i, d, _)| (i, d))
+        .collect()
+}
+
+/// `incidents_with_nodes`, with where each incident's revision stands.
+fn diagnosed(
+    settings: &Settings,
+    cluster: &str,
+    pods: &[PodRecord],
+    nodes: &[NodeRecord],
+    events: &Events,
+    now: i64,
+    rules: &RuleSet,
+) -> Vec<(Incident, Diagnosis, Rollout)> {
     let th = thresholds(&settings.detect);
     let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
     let nth = NodeThresholds {
@@ -263,26 +284,26 @@ pub fn incidents_with_nodes(
         })
         .collect();
     found.sort_by(|a, b| (&a.namespace, &a.workload, a.id).cmp(&(&b.namespace, &b.workload, b.id)));
-    found
-        .into_iter()
+    let mut diagnosed: Vec<(Incident, Diagnosis, Rollout)> = found
+        .iter()
         .filter_map(|i| {
             if i.is_node() {
-                let d = diagnose_node(&i, by_name.get(i.workload.name.as_str()).copied());
-                return Some((i, d));
+                let d = diagnose_node(i, by_name.get(i.workload.name.as_str()).copied());
+                return Some((i.clone(), d, Rollout::Steady));
             }
-            let pod = pods
-                .iter()
-                .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)?;
+            let pod = pod_of(pods, i)?;
             let none = Vec::new();
             let ev = events
                 .get(&(i.namespace.clone(), i.finding.pod.clone()))
                 .unwrap_or(&none);
+            let rollout = rollout_of_incident(i, pod, pods, &found);
             let mut d = rules.diagnose(&Context {
                 finding: &i.finding,
                 pod,
                 workload: &i.workload,
                 events: ev,
                 logs: &[],
+                rollout: &rollout,
             });
             if let Some((node, why)) = engine.attributed(i.id) {
                 let id = engine.node_incident(node).map(|n| n.id);
@@ -295,9 +316,11 @@ pub fn incidents_with_nodes(
                 let all: Vec<&NodeRecord> = nodes.iter().collect();
                 d.evidence.extend(scheduling_facts(pod, &all, pods.iter()));
             }
-            Some((i, d))
+            Some((i.clone(), d, rollout))
         })
-        .collect()
+        .collect();
+    in_reading_order(&mut diagnosed);
+    diagnosed
 }
 
 /// The nodes, cluster-wide; a namespaced scan, or one not allowed to list
@@ -330,46 +353,91 @@ fn list_nodes(settings: &Settings, client: &Client) -> Vec<NodeRecord> {
     nodes
 }
 
-/// Reads each incident's pod events from the cluster and diagnoses again
-/// with them; a failure to read them is noted in the evidence, not fatal.
-fn with_events(
+fn pod_of<'a>(pods: &'a [PodRecord], i: &Incident) -> Option<&'a PodRecord> {
+    pods.iter()
+        .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)
+}
+
+/// Most severe first, then the longest failing: what to look at first. An
+/// old revision's failure comes right after the failures of its workload's
+/// newer revision, which are what to fix first.
+fn in_reading_order(found: &mut [(Incident, Diagnosis, Rollout)]) {
+    found.sort_by(|(a, ..), (b, ..)| {
+        (
+            b.severity(),
+            a.first_seen_ms,
+            &a.namespace,
+            &a.workload,
+            a.id,
+        )
+            .cmp(&(
+                a.severity(),
+                b.first_seen_ms,
+                &b.namespace,
+                &b.workload,
+                b.id,
+            ))
+    });
+    let rank: Vec<(usize, u8, usize)> = found
+        .iter()
+        .enumerate()
+        .map(|(at, (i, _, r))| {
+            let newer = match r {
+                Rollout::Superseded {
+                    newer,
+                    newer_failing: Some(_),
+                } => found.iter().rposition(|(o, ..)| {
+                    o.namespace == i.namespace
+                        && o.workload == i.workload
+                        && o.revision.as_deref() == Some(newer.as_str())
+                }),
+                _ => None,
+            };
+            newer.map_or((at, 0, 0), |n| (n, 1, at))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&k| rank[k]);
+    let sorted: Vec<(Incident, Diagnosis, Rollout)> =
+        order.iter().map(|&k| found[k].clone()).collect();
+    found.clone_from_slice(&sorted);
+}
+
+/// Diagnoses each incident again as the daemon's delivery workers do
+/// (`enrich::Enricher`: events, logs with INCLUDE_LOGS, facts, redaction),
+/// so a live `scan` says what the daemon would say. A failed read is noted
+/// in the evidence, never fatal.
+fn enrich_all(
+    settings: &Settings,
     client: &Client,
-    rules: &RuleSet,
+    rules: &Arc<RuleSet>,
     pods: &[PodRecord],
-    found: &mut [(Incident, Diagnosis)],
+    found: &mut [(Incident, Diagnosis, Rollout)],
 ) {
-    // Node incidents and failures attributed to a node are diagnosed from the node.
-    for (i, d) in found
+    let enricher = Enricher::new(
+        settings.diagnosis.enabled.then(|| client.clone()),
+        rules.clone(),
+        settings.diagnosis.include_logs,
+        redact,
+        Arc::new(Metrics::new(&[], settings.reconnect.max_failures)),
+    );
+    // Node incidents and failures attributed to a node are diagnosed from
+    // the node (the daemon does not enrich them either).
+    for (i, d, rollout) in found
         .iter_mut()
-        .filter(|(i, d)| !i.is_node() && d.node_incident.is_none())
+        .filter(|(i, d, _)| !i.is_node() && d.node_incident.is_none())
     {
-        let Some(pod) = pods
-            .iter()
-            .find(|p| *p.namespace == *i.namespace && *p.name == *i.finding.pod)
-        else {
+        let Some(pod) = pod_of(pods, i) else {
             continue;
         };
-        match events::fetch(client, &pod.namespace, &pod.uid, CALL_TIMEOUT) {
-            Ok(ev) => {
-                let fit: Vec<String> = d
-                    .evidence
-                    .iter()
-                    .filter(|e| e.starts_with(FIT_PREFIX))
-                    .cloned()
-                    .collect();
-                *d = rules.diagnose(&Context {
-                    finding: &i.finding,
-                    pod,
-                    workload: &i.workload,
-                    events: &ev,
-                    logs: &[],
-                });
-                d.evidence.extend(fit);
-            }
-            Err(e) => {
-                log::warn!("events of {}/{}: {e}", pod.namespace, pod.name);
-                d.evidence.push(format!("events unavailable: {e}"));
-            }
+        let subject = Subject {
+            pod: pod.clone(),
+            rollout: rollout.clone(),
+        };
+        let mut item = Item::new(i.clone(), Some(d.clone()));
+        enricher.enrich(&mut item, Some(&subject));
+        if let Some(better) = item.diagnosis {
+            *d = better;
         }
     }
 }
@@ -404,7 +472,7 @@ pub fn run(
     settings: &Settings,
     cluster: &str,
     source: Source,
-    rules: &RuleSet,
+    rules: &Arc<RuleSet>,
 ) -> Result<bool, String> {
     let Dump {
         pods,
@@ -422,11 +490,12 @@ pub fn run(
             dump_from_json(&text).map_err(|e| format!("{name}: {e}"))?
         }
     };
-    let mut found =
-        incidents_with_nodes(settings, cluster, &pods, &nodes, &events, unix_now(), rules);
+    let now = unix_now();
+    let mut found = diagnosed(settings, cluster, &pods, &nodes, &events, now, rules);
     if let Source::Cluster(client) = source {
-        with_events(client, rules, &pods, &mut found);
+        enrich_all(settings, client, rules, &pods, &mut found);
     }
+    let found: Vec<(Incident, Diagnosis)> = found.into_iter().map(|(i, d, _)| (i, d)).collect();
     match settings.output {
         Output::Json => {
             let arr: Vec<Value> = found
@@ -439,7 +508,7 @@ pub fn run(
             if found.is_empty() {
                 println!("no failing pods ({} pods checked)", pods.len());
             } else {
-                print!("{}", output::scan_table(&found));
+                print!("{}", output::scan_table(&found, now * 1000));
             }
         }
     }

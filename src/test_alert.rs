@@ -51,6 +51,7 @@ pub fn alert(cluster: &str, namespace: &str, pod: &str, now_ms: i64) -> Alert {
             kind: "TEST".into(),
             name: "opsctrl-daemon-test-alert".into(),
         },
+        revision: None,
         pods: vec![pod.to_string()],
         finding,
         first_seen_ms: now_ms,

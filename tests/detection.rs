@@ -85,7 +85,7 @@ fn three_crashing_replicas_are_one_incident_that_resolves_once() {
     assert_eq!(open["cluster"], "edge-1");
     assert_eq!(
         open["workload"],
-        serde_json::json!({"kind": "Deployment", "name": "web"})
+        serde_json::json!({"kind": "Deployment", "name": "web", "revision": "web-7d4b9c6f8"})
     );
     assert_eq!(open["exit_code"], 1);
     let updates = of(&records, "updated");
@@ -489,10 +489,11 @@ fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
             )
         })
         .collect();
+    // The new revision's failures first: they are what to fix (or undo);
+    // the old revision's OOM comes after them.
     assert_eq!(
         web,
         [
-            ("OOMKilled", "web-7c9d8f6b5-x4k2p", "oom_killed", "open"),
             (
                 "ImagePullBackOff",
                 "web-8d5f7c6b9-b2n8v",
@@ -505,13 +506,62 @@ fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
                 "invalid_image_name",
                 "open"
             ),
+            ("OOMKilled", "web-7c9d8f6b5-x4k2p", "oom_killed", "open"),
         ]
     );
+    let commands = |i: &Value| -> Vec<String> {
+        i["diagnosis"]["fix"]["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    for i in v.as_array().unwrap() {
+        let rev = i["workload"]["revision"].as_str().unwrap_or("");
+        let cmds = commands(i);
+        if i["workload"]["name"] == "web" && rev == "web-8d5f7c6b9" {
+            // A rollout gone wrong: undo is among the commands.
+            assert!(
+                cmds.iter()
+                    .any(|c| c == "kubectl rollout undo deployment/web -n shop"),
+                "{cmds:#?}"
+            );
+        }
+        if i["workload"]["name"] == "web" && rev == "web-7c9d8f6b5" {
+            // Raising the old revision's memory would roll out the broken
+            // image once more: no template change, and the reason said.
+            assert!(
+                cmds.iter().all(|c| !c.starts_with("kubectl set ")),
+                "{cmds:#?}"
+            );
+            let fix = i["diagnosis"]["fix"]["text"].as_str().unwrap();
+            assert!(fix.contains("rolling out web-8d5f7c6b9"), "{fix}");
+        }
+        for c in &cmds {
+            // Runnable where the reader is: kubectl only (no docker on k3s).
+            assert!(c.starts_with("kubectl "), "{c}");
+            // A container that never restarted has no previous run.
+            if i["restart_count"] == 0 {
+                assert!(!c.contains("--previous"), "{c} for {i:#}");
+            }
+        }
+    }
     let text = crate::util::daemon::command(home.path())
         .args(["scan", "-f", sample])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
+    for l in text.lines().take_while(|l| !l.is_empty()) {
+        assert!(
+            l.chars().count() <= 120,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+    assert!(
+        text.starts_with("NAMESPACE ") && text.contains(" RESTARTS ") && text.contains(" AGE ")
+    );
     for t in ["OOMKilled", "ImagePullBackOff", "InvalidImageName"] {
         assert!(
             text.lines()

@@ -146,3 +146,74 @@ fn diagnosis_disabled_makes_no_enrichment_calls() {
     );
     d.terminate();
 }
+
+/// The cause a Slack message names (`*Root cause:* `cause` …`).
+fn slack_cause(m: &crate::util::fake_slack::Message) -> Option<String> {
+    let blocks = m.blocks.to_string();
+    let at = blocks.find("Root cause:* `")? + "Root cause:* `".len();
+    Some(blocks[at..].split('`').next()?.to_string())
+}
+
+#[test]
+fn stdout_the_webhook_and_slack_name_the_same_cause_after_enrichment() {
+    let api = FakeApi::start();
+    let hook = crate::util::fake_receiver::FakeReceiver::start();
+    let slack = crate::util::fake_slack::FakeSlack::start();
+    let home = TempDir::new("enrich-agree");
+    let name = "web-7d4b9c6f8-bbbbb";
+    let uid = "0b7c1d1e-0000-4000-8000-00000000beef";
+    let mut p = pod("shop", name)
+        .uid(uid)
+        .crash_loop(6, 137, "Error")
+        .build();
+    p["spec"]["containers"][0]["livenessProbe"] = json!({
+        "httpGet": {"path": "/healthz", "port": 8080},
+        "timeoutSeconds": 1, "periodSeconds": 10, "failureThreshold": 3
+    });
+    api.add_event(event(
+        "shop",
+        name,
+        uid,
+        "Warning",
+        "Unhealthy",
+        "Liveness probe failed: Get \"http://10.1.2.3:8080/healthz\": context deadline exceeded",
+    ));
+    let (url, slack_url) = (hook.url("/hook"), slack.webhook_url());
+    let mut d = start(
+        &api,
+        &home,
+        &[("WEBHOOK_URL", &url), ("SLACK_WEBHOOK_URL", &slack_url)],
+    );
+    api.upsert_pod(p);
+    // The record first says what the pod alone says; enrichment (events)
+    // makes it a liveness probe, and stdout then says so too.
+    d.wait("the enriched record", T, |d| {
+        d.records()
+            .iter()
+            .any(|r| r["diagnosis"]["cause"] == "liveness_probe_failed")
+    });
+    let records = d.records();
+    let open = records.iter().find(|r| r["state"] == "open").unwrap();
+    assert_ne!(
+        open["diagnosis"]["cause"], "liveness_probe_failed",
+        "{open:#}"
+    );
+    let last = records.last().unwrap();
+    assert_eq!(last["state"], "updated", "{records:#?}");
+    assert!(crate::util::wait_until(T, || !hook.received().is_empty()
+        && !slack.messages().is_empty()));
+    let body = hook.received()[0].json();
+    assert_eq!(
+        body["diagnosis"]["cause"], last["diagnosis"]["cause"],
+        "{body:#}"
+    );
+    assert_eq!(body["diagnosis"]["fix"], last["diagnosis"]["fix"]);
+    let m = &slack.messages()[0];
+    assert_eq!(
+        slack_cause(m).as_deref(),
+        last["diagnosis"]["cause"].as_str(),
+        "{:#}",
+        m.blocks
+    );
+    d.terminate();
+}

@@ -54,6 +54,7 @@ use opsctrl_daemon::kube::types::{Pod, WatchEvent, decode_watch_line};
 use opsctrl_daemon::model::Cause;
 use opsctrl_daemon::model::FailureType;
 use opsctrl_daemon::model::PodRecord;
+use opsctrl_daemon::model::Rollout;
 use opsctrl_daemon::settings::{self, SETTINGS, Source};
 use opsctrl_daemon::util::time::{format_rfc3339, parse_rfc3339};
 use opsctrl_daemon::{output, scan};
@@ -543,14 +544,26 @@ fn watch_line(kind: &str, object: &Value) -> String {
 fn exercise(record: &PodRecord, rules: &RuleSet, now: i64, th: &Thresholds, lines: &[String]) {
     let _ = record.key();
     for t in [now, BASE, now.saturating_add(86_400 * 365)] {
-        for finding in classify(record, &NothingKnown, t, th) {
+        let rollouts = [
+            Rollout::Steady,
+            Rollout::Superseded {
+                newer: "web-8d5f7c6b9".into(),
+                newer_failing: Some(FailureType::ImagePullBackOff),
+            },
+            Rollout::Newest {
+                older: "web-7c9d8f6b5".into(),
+            },
+        ];
+        let findings = classify(record, &NothingKnown, t, th);
+        for (finding, rollout) in findings.iter().zip(rollouts.iter().cycle()) {
             let workload = workload_of(record);
             let d = rules.diagnose(&Context {
-                finding: &finding,
+                finding,
                 pod: record,
                 workload: &workload,
                 events: lines,
                 logs: lines,
+                rollout,
             });
             // The cause is a `Cause`: inside the vocabulary by type. Its
             // wire name must parse back to it.
@@ -574,7 +587,19 @@ fn exercise(record: &PodRecord, rules: &RuleSet, now: i64, th: &Thresholds, line
     for (incident, diagnosis) in &found {
         let _ = output::incident_json(incident, Some(diagnosis)).to_string();
     }
-    let _ = output::scan_table(&found);
+    table_fits(&output::scan_table(&found, now.saturating_mul(1000)));
+}
+
+/// The table part of `scan`'s text (up to the first blank line) fits a
+/// 120-column terminal whatever the pods hold.
+fn table_fits(text: &str) {
+    for line in text.lines().take_while(|l| !l.is_empty()) {
+        assert!(
+            line.chars().count() <= output::TABLE_WIDTH,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
 }
 
 fn decode_and_exercise(line: &[u8]) {
@@ -1261,7 +1286,7 @@ fn scan_files_never_panic() {
             let settings = settings::resolve(&NoSettings).expect("defaults");
             let found =
                 scan::incidents(&settings, "fuzz", &pods, &events, BASE, &RuleSet::builtin());
-            let _ = output::scan_table(&found);
+            table_fits(&output::scan_table(&found, BASE * 1000));
         }
         Ok(())
     });

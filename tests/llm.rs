@@ -51,6 +51,7 @@ fn item_with(events: &[&str], logs: &[&str]) -> Item {
         workload: &workload,
         events: &events,
         logs: &logs,
+        rollout: &opsctrl_daemon::model::Rollout::Steady,
     });
     Item {
         incident: Incident {
@@ -58,6 +59,7 @@ fn item_with(events: &[&str], logs: &[&str]) -> Item {
             cluster: "prod".into(),
             namespace: pod.namespace.to_string(),
             workload,
+            revision: None,
             pods: vec![pod.name.to_string()],
             finding,
             first_seen_ms: now * 1000,

@@ -620,7 +620,10 @@ fn webhook_body_has_the_stable_and_compat_fields_and_the_auth_header() {
     for (k, v) in [
         ("cluster", json!("edge-1")),
         ("namespace", json!("shop")),
-        ("workload", json!({"kind": "Deployment", "name": "web"})),
+        (
+            "workload",
+            json!({"kind": "Deployment", "name": "web", "revision": null}),
+        ),
         ("pods", json!(["web-7d4b9c6f8-aaaaa"])),
         ("pod", json!("web-7d4b9c6f8-aaaaa")),
         ("type", json!("Evicted")),

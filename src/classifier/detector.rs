@@ -18,14 +18,15 @@ use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
 use crate::detect::node::node_cause;
 pub use crate::detect::tuning::{engine_config, thresholds};
-use crate::detect::workload::{revision_of, workload_of};
+use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
 use crate::diagnose::fit::scheduling_facts;
 use crate::diagnose::node::{attribute, diagnose_node};
+use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::kube::store::{Change, Event, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, FailureType, NodeRecord, Notification, Phase,
-    PodRecord, State, Termination, Transition,
+    ContainerRecord, ContainerState, Diagnosis, FailureType, Finding, Incident, NodeRecord,
+    Notification, Phase, PodRecord, Rediagnosis, Rollout, State, Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -40,6 +41,10 @@ pub struct Detector {
     ignored_namespaces: HashSet<Box<str>>,
     /// The latest diagnosis of each open incident, by id.
     diagnoses: HashMap<u64, Diagnosis>,
+    /// Enrichment's better diagnosis of an open incident (redacted), and the
+    /// finding it holds for: used instead of the rules' own while the
+    /// incident's finding stays alike.
+    enriched: HashMap<u64, (Finding, Diagnosis)>,
     rules: Arc<RuleSet>,
     started: bool,
     nodes: Nodes,
@@ -101,6 +106,7 @@ impl Detector {
             timed: HashSet::new(),
             ignored_namespaces: HashSet::new(),
             diagnoses: HashMap::new(),
+            enriched: HashMap::new(),
             rules,
             started: false,
             nodes: Nodes::new(d),
@@ -145,7 +151,11 @@ impl Detector {
     pub fn on_change(&mut self, store: &Store, change: Change, now_ms: i64) -> Vec<Transition> {
         match change {
             Change::Upserted { key, previous } => match store.get(&key) {
-                Some(pod) => self.observe(&key, pod, previous.as_ref(), now_ms),
+                Some(pod) => {
+                    let mut out = self.observe(&key, pod, previous.as_ref(), now_ms);
+                    self.replaced_already(store, &mut out, now_ms);
+                    out
+                }
                 None => Vec::new(),
             },
             Change::Deleted(pod) => {
@@ -165,7 +175,32 @@ impl Detector {
         for pod in store.iter() {
             out.extend(self.observe(&pod.key(), pod, None, now_ms));
         }
+        self.replaced_already(store, &mut out, now_ms);
         out
+    }
+
+    /// An eviction incident just opened whose workload already runs a
+    /// healthy pod (the replacement came up first, or was there at
+    /// start-up): it has its replacement now.
+    fn replaced_already(&mut self, store: &Store, out: &mut Vec<Transition>, now_ms: i64) {
+        let opened: Vec<Incident> = out
+            .iter()
+            .filter(|t| {
+                t.incident.state == State::Open && t.incident.kind() == FailureType::Evicted
+            })
+            .map(|t| t.incident.clone())
+            .collect();
+        for i in opened {
+            let healthy = store.iter().find(|p| {
+                *p.namespace == *i.namespace && is_healthy(p) && workload_of(p) == i.workload
+            });
+            if let Some(p) = healthy {
+                let more = self
+                    .engine
+                    .healthy_pod(&p.key(), &p.namespace, &i.workload, now_ms);
+                out.extend(more);
+            }
+        }
     }
 
     /// A namespace's ignore annotation; the pods of a namespace whose flag
@@ -257,14 +292,22 @@ impl Detector {
             err_image_pull: &self.err_image_pull,
         };
         let findings = classify(pod, &view, now, &self.thresholds);
+        // A healthy pod may be the replacement an eviction waits for (the
+        // evicted pod object stays behind, Failed).
+        let mut replaced = Vec::new();
+        if findings.is_empty() && self.engine.evictions_open() && is_healthy(pod) {
+            replaced = self
+                .engine
+                .healthy_pod(key, &pod.namespace, &workload_of(pod), now_ms);
+        }
         // The common case, a healthy pod the engine knows nothing of: skip
         // resolving its workload (allocations) on this per-update path.
         if findings.is_empty() && !self.engine.tracks(key) {
-            return Vec::new();
+            return replaced;
         }
         let node = pod.node.as_deref().and_then(|n| self.nodes.get(n));
         let cause = node.and_then(|n| node_cause(pod, &findings, n).map(|why| (&*n.name, why)));
-        self.engine.observe_caused(
+        replaced.extend(self.engine.observe_caused(
             key,
             &workload_of(pod),
             revision_of(pod),
@@ -272,7 +315,8 @@ impl Detector {
             findings,
             cause.as_ref().map(|(n, w)| (*n, w.as_str())),
             now_ms,
-        )
+        ));
+        replaced
     }
 
     /// The timer tick: re-classify the pods time can change, then let the
@@ -299,7 +343,19 @@ impl Detector {
     pub fn diagnose(&mut self, store: &Store, t: &Transition) -> Option<Diagnosis> {
         let i = &t.incident;
         if i.state == State::Resolved {
-            return self.diagnoses.remove(&i.id);
+            let rules = self.diagnoses.remove(&i.id);
+            return self.enriched.remove(&i.id).map(|(_, d)| d).or(rules);
+        }
+        match self.enriched.get(&i.id) {
+            Some((f, d)) if f.diagnosed_alike(&i.finding) => {
+                let d = d.clone();
+                self.diagnoses.insert(i.id, d.clone());
+                return Some(d);
+            }
+            Some(_) => {
+                self.enriched.remove(&i.id);
+            }
+            None => {}
         }
         if i.is_node() {
             let d = diagnose_node(i, self.nodes.get(&i.workload.name));
@@ -308,12 +364,14 @@ impl Detector {
         }
         let key = format!("{}/{}", i.namespace, i.finding.pod);
         let pod = store.get(&key)?;
+        let rollout = self.rollout(store, i, pod);
         let mut d = self.rules.diagnose(&Context {
             finding: &i.finding,
             pod,
             workload: &i.workload,
             events: &[],
             logs: &[],
+            rollout: &rollout,
         });
         if let Some((node, why)) = self.engine.attributed(i.id) {
             let id = self.engine.node_incident(node).map(|n| n.id);
@@ -329,6 +387,38 @@ impl Detector {
         }
         self.diagnoses.insert(i.id, d.clone());
         Some(d)
+    }
+
+    /// Where the incident's revision stands in its workload's rollout.
+    pub fn rollout(&self, store: &Store, i: &Incident, pod: &PodRecord) -> Rollout {
+        rollout_of_incident(i, pod, store.iter(), self.engine.open_incidents())
+    }
+
+    /// Enrichment found a better diagnosis (`r`, redacted) for an open
+    /// incident: it stands from now on while the incident's finding stays
+    /// alike, and the incident gets an `updated` record when it says
+    /// something else than the record did. A stale one (the incident moved
+    /// on, or resolved) changes nothing.
+    pub fn rediagnosed(&mut self, r: Rediagnosis, now_ms: i64) -> Option<Transition> {
+        let incident = self.engine.incident(r.incident)?;
+        if !r.finding.diagnosed_alike(&incident.finding) {
+            return None;
+        }
+        let same = self.diagnoses.get(&r.incident).is_some_and(|d| {
+            let mut d = d.clone();
+            d.redact_with(redact);
+            d.says_the_same(&r.diagnosis)
+        });
+        let mut incident = incident.clone();
+        self.enriched.insert(r.incident, (r.finding, r.diagnosis));
+        if same {
+            return None;
+        }
+        incident.state = State::Updated;
+        Some(Transition {
+            incident,
+            at_ms: now_ms,
+        })
     }
 
     /// The diagnosis last worked out for an open incident.

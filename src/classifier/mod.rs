@@ -24,8 +24,8 @@ use crate::diagnose::RuleSet;
 use crate::diagnose::redact::redact;
 use crate::kube::store::{Change, Event, Store, StreamId};
 use crate::model::{
-    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, NodeRecord, Notification, PodRecord,
-    State, Transition,
+    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, NodeRecord, Notification, Rediagnosis,
+    State, Subject, Transition,
 };
 use crate::settings::Detect;
 use detector::Detector;
@@ -47,6 +47,8 @@ pub enum Input {
     /// Once a second, busy or not: thresholds, graces and hold-downs must
     /// not wait for an event to arrive.
     Tick,
+    /// A delivery worker's enrichment changed an incident's diagnosis.
+    Rediagnosed(Box<Rediagnosis>),
 }
 
 /// A line of the record: a transition and its diagnosis.
@@ -168,6 +170,10 @@ impl Classifier {
                 fx.jobs = self.jobs(n);
                 fx
             }
+            Input::Rediagnosed(r) => match self.detector.rediagnosed(*r, now_ms) {
+                Some(t) => self.records(vec![t]),
+                None => Effects::default(),
+            },
         };
         if self.pods_listed_at.is_none() && self.listed() {
             self.pods_listed_at = Some(now_ms);
@@ -372,15 +378,20 @@ impl Classifier {
     }
 
     /// An incident with its diagnosis, and a copy of its pod for enrichment.
-    fn item(&self, incident: Incident) -> (Item, Option<Box<PodRecord>>) {
+    fn item(&self, incident: Incident) -> (Item, Option<Box<Subject>>) {
         let diagnosis = self.detector.diagnosis_of(incident.id).cloned();
         let key = format!("{}/{}", incident.namespace, incident.finding.pod);
-        let pod = self.store.get(&key).map(|p| Box::new(p.clone()));
-        (Item::new(incident, diagnosis), pod)
+        let subject = self.store.get(&key).map(|pod| {
+            Box::new(Subject {
+                pod: pod.clone(),
+                rollout: self.detector.rollout(&self.store, &incident, pod),
+            })
+        });
+        (Item::new(incident, diagnosis), subject)
     }
 
     fn job(&self, n: Notification) -> Job {
-        let group = |incidents: Vec<Incident>| -> (Vec<Item>, Vec<Option<Box<PodRecord>>>) {
+        let group = |incidents: Vec<Incident>| -> (Vec<Item>, Vec<Option<Box<Subject>>>) {
             incidents.into_iter().map(|i| self.item(i)).unzip()
         };
         match n {

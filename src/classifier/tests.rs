@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::kube::types::Pod;
-use crate::model::Owner;
+use crate::model::{Owner, PodRecord};
 
 const T0: i64 = 1_900_000_000_000;
 const SEC: i64 = 1000;
@@ -420,6 +420,124 @@ fn the_step_is_the_same_for_a_leader_and_a_standby() {
     };
     assert_eq!(run(), run());
     assert_eq!(run(), ["open api", "open api"]);
+}
+
+/// What enrichment would send back for the incident of `fx`'s first record.
+fn better(fx: &Effects, cause: crate::model::Cause) -> Box<Rediagnosis> {
+    let (t, d) = &fx.records[0];
+    let mut d = d.clone().unwrap();
+    d.cause = cause;
+    d.summary = format!("{} (from the events)", d.summary);
+    Box::new(Rediagnosis {
+        incident: t.incident.id,
+        finding: t.incident.finding.clone(),
+        diagnosis: d,
+    })
+}
+
+#[test]
+fn a_better_diagnosis_from_enrichment_is_an_updated_record_and_stays() {
+    use crate::model::Cause;
+    let mut cl = started();
+    let fx = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
+    assert_eq!(records(&fx), ["open api"]);
+    let first = fx.records[0].1.clone().unwrap().cause;
+    let r = better(&fx, Cause::LivenessProbeFailed);
+    assert_ne!(first, Cause::LivenessProbeFailed);
+
+    // The record says what the notification said: one `updated` record.
+    let up = cl.handle(Input::Rediagnosed(r.clone()), T0 + 2 * SEC);
+    assert_eq!(records(&up), ["updated api"]);
+    assert_eq!(
+        up.records[0].1.as_ref().unwrap().cause,
+        Cause::LivenessProbeFailed
+    );
+    assert!(up.jobs.is_empty(), "a record, not a notification");
+    // The same answer again (a retry, a reminder's enrichment): nothing new.
+    assert!(
+        cl.handle(Input::Rediagnosed(r.clone()), T0 + 3 * SEC)
+            .is_empty()
+    );
+    // Notifications from now on carry it, and so does the resolution.
+    let fx = ticks(&mut cl, T0 + 4 * SEC, T0 + 8 * SEC);
+    let items: Vec<_> = fx
+        .jobs
+        .iter()
+        .flat_map(|j| j.alert.items().to_vec())
+        .collect();
+    assert!(
+        items
+            .iter()
+            .all(|i| i.diagnosis.as_ref().unwrap().cause == Cause::LivenessProbeFailed)
+    );
+    apply(&mut cl, healthy("shop", "api", "aaaaa"), T0 + 20 * SEC);
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + 20 * SEC + hold, T0 + 22 * SEC + hold);
+    assert_eq!(records(&fx), ["resolved api"]);
+    assert_eq!(
+        fx.records[0].1.as_ref().unwrap().cause,
+        Cause::LivenessProbeFailed
+    );
+}
+
+#[test]
+fn a_stale_diagnosis_from_enrichment_changes_nothing() {
+    use crate::model::Cause;
+    let mut cl = started();
+    let fx = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
+    // Made for another finding (the incident has moved on since).
+    let mut r = better(&fx, Cause::LivenessProbeFailed);
+    r.finding.reason = "Completed".into();
+    assert!(cl.handle(Input::Rediagnosed(r), T0 + 2 * SEC).is_empty());
+    // For an incident that is no longer open.
+    let mut r = better(&fx, Cause::LivenessProbeFailed);
+    r.incident += 100;
+    assert!(cl.handle(Input::Rediagnosed(r), T0 + 3 * SEC).is_empty());
+}
+
+fn evicted(ns: &str, deploy: &str, suffix: &str) -> PodRecord {
+    pod_of(fixture("evicted-memory"), ns, deploy, suffix)
+}
+
+#[test]
+fn an_eviction_resolves_once_a_healthy_replacement_runs() {
+    let mut cl = started();
+    let fx = apply(&mut cl, evicted("shop", "worker", "eeeee"), T0 + SEC);
+    assert_eq!(records(&fx), ["open worker"]);
+    let hold = Detect::default().resolve_after_ms;
+    // The evicted pod object stays, Failed, with no replacement: open.
+    let fx = ticks(&mut cl, T0 + 2 * SEC, T0 + 2 * SEC + hold);
+    assert!(!records(&fx).iter().any(|r| r.starts_with("resolved")));
+    // The ReplicaSet's replacement runs and is Ready.
+    let at = T0 + 3 * SEC + hold;
+    let fx = apply(&mut cl, healthy("shop", "worker", "rrrrr"), at);
+    assert!(fx.records.is_empty(), "{:?}", records(&fx));
+    let fx = ticks(&mut cl, at + SEC, at + hold + SEC);
+    assert_eq!(records(&fx), ["resolved worker"]);
+    // Another workload's healthy pod would not have done it.
+    assert_eq!(cl.open_incidents(), 0);
+}
+
+#[test]
+fn an_eviction_whose_replacement_already_runs_resolves_too() {
+    let mut cl = classifier(false);
+    // At start-up the replacement is listed before the evicted pod.
+    list(
+        &mut cl,
+        vec![
+            healthy("shop", "worker", "rrrrr"),
+            healthy("shop", "other", "ooooo"),
+            evicted("shop", "worker", "eeeee"),
+            evicted("shop", "lonely", "lllll"),
+        ],
+        T0,
+    );
+    assert_eq!(cl.open_incidents(), 2);
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + SEC, T0 + hold + 2 * SEC);
+    assert_eq!(records(&fx), ["resolved worker"]);
+    // `lonely` has no healthy pod of its own: it stays open.
+    assert_eq!(cl.open_incidents(), 1);
 }
 
 /// Nodes: node incidents, and pod failures attached to their node's incident.

@@ -173,6 +173,10 @@ struct OpenIncident {
     /// `DiskPressure`): it is held back from notification and listed in
     /// the node's incident instead.
     node: Option<(String, String)>,
+    /// An eviction whose workload has a healthy pod that is not one of its
+    /// members: the evicted pod objects stay (phase Failed) but the
+    /// workload runs again.
+    replaced: bool,
 }
 
 impl OpenIncident {
@@ -180,8 +184,9 @@ impl OpenIncident {
     /// findings, except that a HighRestartCount incident's pods keep
     /// reporting their restart count while healthy.
     fn quiet(&self) -> bool {
-        self.unhealthy == 0
-            && (self.failing.is_empty() || self.incident.kind() == FailureType::HighRestartCount)
+        (self.unhealthy == 0
+            && (self.failing.is_empty() || self.incident.kind() == FailureType::HighRestartCount))
+            || (self.replaced && self.key.part.0 == Family::Eviction)
     }
 
     fn hold_ms(&self, resolve_after_ms: i64) -> i64 {
@@ -212,6 +217,9 @@ pub struct Engine {
     /// Per node, pods on it the node incident lists although they have no
     /// incident of their own (pods on a NotReady node), from the detector.
     node_pods: HashMap<String, Vec<Affected>>,
+    /// Open eviction incidents: only while there are any do healthy pods
+    /// the engine does not track need a look (`healthy_pod`).
+    evictions: BTreeSet<u64>,
 }
 
 impl Engine {
@@ -229,7 +237,42 @@ impl Engine {
             outbox: Vec::new(),
             next_prune_ms: i64::MIN,
             node_pods: HashMap::new(),
+            evictions: BTreeSet::new(),
         }
+    }
+
+    /// Some eviction incident is open (see `healthy_pod`).
+    pub fn evictions_open(&self) -> bool {
+        !self.evictions.is_empty()
+    }
+
+    /// A healthy pod of `workload` in `namespace`: each open eviction
+    /// incident of that workload of which it is not a member has its
+    /// replacement, and resolves after the usual hold-down.
+    pub fn healthy_pod(
+        &mut self,
+        pod_key: &str,
+        namespace: &str,
+        workload: &Workload,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let ids: Vec<u64> = self.evictions.iter().copied().collect();
+        for id in ids {
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            if o.replaced
+                || o.key.namespace != namespace
+                || o.key.workload != *workload
+                || o.members.contains(pod_key)
+            {
+                continue;
+            }
+            o.replaced = true;
+            self.refresh(id, false, now_ms, &mut out);
+        }
+        out
     }
 
     /// A pod's current findings (replacing whatever it reported before) and
@@ -690,6 +733,11 @@ impl Engine {
         self.counted.contains(t)
     }
 
+    /// An open incident.
+    pub fn incident(&self, id: u64) -> Option<&Incident> {
+        self.open.get(&id).map(|o| &o.incident)
+    }
+
     /// Open incidents, by id.
     pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
         self.open.values().map(|o| &o.incident)
@@ -729,6 +777,7 @@ impl Engine {
             cluster: self.cfg.cluster.clone(),
             namespace: pod.workload.0.clone(),
             workload: pod.workload.1.clone(),
+            revision: key.revision.as_deref().map(str::to_string),
             pods: vec![pod.name.clone()],
             first_seen_ms: began_ms(&finding, now_ms),
             detected_ms: now_ms,
@@ -751,8 +800,12 @@ impl Engine {
             pending: false,
             urgent: false,
             node: None,
+            replaced: false,
             incident,
         };
+        if part.0 == Family::Eviction {
+            self.evictions.insert(id);
+        }
         // A HighRestartCount pod is healthy between crashes: its clock starts now.
         if o.quiet() {
             o.healthy_since = Some(now_ms);
@@ -907,6 +960,7 @@ impl Engine {
             // is still failing on its own.
             self.release_node(&o.key.workload.name, true, now_ms, out);
         }
+        self.evictions.remove(&id);
         if self.by_key.get(&o.key) == Some(&id) {
             self.by_key.remove(&o.key);
         }

@@ -5,7 +5,7 @@ template variables (`vars`) read, kept apart so neither imports the other's
 internals.
 */
 
-use crate::model::{Finding, PodRecord, Workload};
+use crate::model::{Finding, PodRecord, Rollout, Workload};
 
 /// Everything the rules look at. `events` are formatted lines
 /// (`Warning BackOff: Back-off restarting failed container`), `logs` are log
@@ -16,6 +16,8 @@ pub struct Context<'a> {
     pub workload: &'a Workload,
     pub events: &'a [String],
     pub logs: &'a [String],
+    /// Where the pod's revision stands in its workload's rollout.
+    pub rollout: &'a Rollout,
 }
 
 /// Which probe a rule is about.

@@ -26,7 +26,7 @@ pub use super::context::{Context, ProbeSlot};
 use super::vars::{MAX_QUOTE, Vars, cap, fill, fill_all};
 use crate::model::FailureType;
 pub use crate::model::diagnosis::{Cause, Diagnosis, Fix};
-use crate::model::{ContainerRecord, ContainerState};
+use crate::model::{ContainerRecord, ContainerState, Rollout};
 
 use FailureType as F;
 
@@ -108,6 +108,12 @@ const PENDING: &[FailureType] = &[F::Unschedulable, F::PendingTooLong];
 const DESCRIBE: &str = "kubectl describe pod {{pod}} -n {{ns}}";
 const EVENTS: &str = "kubectl get events -n {{ns}} --field-selector involvedObject.name={{pod}} --sort-by=.lastTimestamp";
 const PREVIOUS_LOGS: &str = "kubectl logs {{pod}} -n {{ns}} -c {{container}} --previous --tail=100";
+/// Commands look inside a failing container with `kubectl debug {{pod}}
+/// --copy-to={{pod}}-debug --container=… -- <command>` (a copy whose container
+/// runs the command instead: a crashing one cannot be exec'd into), which
+/// this removes again; and at the node's runtime with `kubectl debug
+/// node/… -- chroot /host crictl …`. Only `kubectl`: k3s nodes have no docker.
+const DEBUG_DONE: &str = "kubectl delete pod {{pod}}-debug -n {{ns}}";
 
 /// A probe that fails by timing out: give it more time.
 macro_rules! probe_timeout {
@@ -495,8 +501,8 @@ pub static RULES: &[Rule] = &[
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) cannot pull {{image}}: the tag (or the repository) does not exist in {{registry}}.",
         fix: "Check which tags exist, then point the container at one (only the new tag is a placeholder below).",
         commands: &[
-            "crane ls {{image_repo}}",
-            "docker manifest inspect {{image}}",
+            EVENTS,
+            "kubectl debug node/{{node}} -it --image=busybox:1.36 -- chroot /host crictl pull {{image}}",
             "kubectl set image {{ref}} -n {{ns}} {{container}}={{image_repo}}:<existing-tag>",
         ],
         ..BASE
@@ -511,7 +517,7 @@ pub static RULES: &[Rule] = &[
         fix: "Read the Failed event for the registry's answer, check the tag exists, and if {{registry}} is private set up imagePullSecrets. {{pull_note}}",
         commands: &[
             EVENTS,
-            "docker manifest inspect {{image}}",
+            "kubectl debug node/{{node}} -it --image=busybox:1.36 -- chroot /host crictl pull {{image}}",
             "kubectl set image {{ref}} -n {{ns}} {{container}}={{image_repo}}:<existing-tag>",
         ],
         ..BASE
@@ -592,7 +598,8 @@ pub static RULES: &[Rule] = &[
         fix: "Fix the container's command/args (or the image's ENTRYPOINT) to a path that exists in the image.",
         commands: &[
             "kubectl get {{ref}} -n {{ns}} -o jsonpath='{{{container_jp}}.command}{\" \"}{{{container_jp}}.args}'",
-            "docker run --rm --entrypoint sh {{image}} -c 'ls -l {{exec}}; echo $PATH'",
+            "kubectl debug {{pod}} -n {{ns}} -it --copy-to={{pod}}-debug --container={{container}} -- sh -c 'ls -l {{exec}}; echo $PATH'",
+            DEBUG_DONE,
             "kubectl patch {{ref}} -n {{ns}} --type=json -p='[{\"op\":\"add\",\"path\":\"{{cpath}}/command\",\"value\":[\"<path-in-image>\"]}]'",
         ],
         ..BASE
@@ -611,8 +618,8 @@ pub static RULES: &[Rule] = &[
         fix: "Make the file executable in the image (chmod +x in the Dockerfile) or, on `exec format error`, build the image for the node's architecture.",
         commands: &[
             "kubectl get {{ref}} -n {{ns}} -o jsonpath='{{{container_jp}}.command}{\" \"}{{{container_jp}}.args}'",
-            "docker run --rm --entrypoint sh {{image}} -c 'ls -l {{exec}}'",
-            "docker manifest inspect {{image}}",
+            "kubectl debug {{pod}} -n {{ns}} -it --copy-to={{pod}}-debug --container={{container}} -- sh -c 'ls -l {{exec}}'",
+            DEBUG_DONE,
             "kubectl get node {{node}} -o jsonpath='{.status.nodeInfo.architecture}'",
         ],
         ..BASE
@@ -673,7 +680,8 @@ pub static RULES: &[Rule] = &[
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) fails because a filesystem it writes to is full (no space left on device).",
         fix: "Find which mount is full: resize its PersistentVolumeClaim (if the StorageClass allows expansion), clean it up, or raise the emptyDir/ephemeral-storage limit.",
         commands: &[
-            "kubectl exec {{pod}} -n {{ns}} -c {{container}} -- df -h",
+            "kubectl debug {{pod}} -n {{ns}} -it --copy-to={{pod}}-debug --container={{container}} -- df -h",
+            DEBUG_DONE,
             "kubectl get pvc -n {{ns}}",
             "kubectl patch pvc <claim> -n {{ns}} -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"<larger-size>\"}}}}'",
         ],
@@ -697,8 +705,7 @@ pub static RULES: &[Rule] = &[
         fix: "Check the certificate the peer presents (expiry, names, issuer); renew it, or mount the issuing CA into the container's trust store.",
         commands: &[
             PREVIOUS_LOGS,
-            "kubectl get certificates -A",
-            "openssl s_client -connect {{tls_host}}:443 -servername {{tls_host}} </dev/null | openssl x509 -noout -dates -subject -issuer",
+            "kubectl debug {{pod}} -n {{ns}} -it --image=alpine/openssl:3.5.0 -- s_client -connect {{tls_host}}:443 -servername {{tls_host}} -showcerts",
         ],
         ..BASE
     },
@@ -761,7 +768,8 @@ pub static RULES: &[Rule] = &[
         fix: "Check which user the container runs as and who owns the path: set securityContext runAsUser/fsGroup to match the volume, or make the path writable in the image (readOnlyRootFilesystem needs an emptyDir for scratch paths).",
         commands: &[
             "kubectl get {{ref}} -n {{ns}} -o jsonpath='{{{tpl_jp}}.securityContext}{\" \"}{{{container_jp}}.securityContext}'",
-            "kubectl exec {{pod}} -n {{ns}} -c {{container}} -- id",
+            "kubectl debug {{pod}} -n {{ns}} -it --copy-to={{pod}}-debug --container={{container}} -- id",
+            DEBUG_DONE,
             PREVIOUS_LOGS,
         ],
         ..BASE
@@ -1275,19 +1283,84 @@ fn diagnose_with(mut rules: impl Iterator<Item = &'static Rule>, ctx: &Context) 
             _ => {}
         }
     }
+    let mut commands = commands(rule, ctx.workload.kind.as_str(), &vars);
+    in_rollout(ctx, rule.mutates, &mut text, &mut commands);
     Diagnosis {
         cause: rule.cause,
         summary: fill(rule.summary, &vars),
         confidence: rule.confidence,
         evidence,
-        fix: Fix {
-            text,
-            commands: commands(rule, ctx.workload.kind.as_str(), &vars),
-        },
+        fix: Fix { text, commands },
         rule: rule.id,
         ai: None,
         backend: None,
         node_incident: None,
+    }
+}
+
+/// A change to the pod template (`kubectl set …`, `kubectl patch …`, or the
+/// `replace --force` recreation of a copy).
+fn edits_template(cmd: &str) -> bool {
+    cmd.starts_with("kubectl set ")
+        || cmd.starts_with("kubectl patch ")
+        || cmd.contains("kubectl replace --force")
+}
+
+/// The fix as a rollout changes it. For an old revision while a newer one
+/// rolls out, no template change: it would start one more rollout from the
+/// newer revision's template (a broken image included), so the newer
+/// revision comes first. For the newest revision of a rollout gone wrong,
+/// `kubectl rollout undo` restores the revision that still runs.
+fn in_rollout(ctx: &Context, mutates: bool, text: &mut String, commands: &mut Vec<String>) {
+    let w = ctx.workload;
+    let (ref_, ns) = (
+        format!("{}/{}", w.kind.to_ascii_lowercase(), w.name),
+        &*ctx.pod.namespace,
+    );
+    match ctx.rollout {
+        Rollout::Steady => {}
+        Rollout::Superseded {
+            newer,
+            newer_failing,
+        } => {
+            let failing = match newer_failing {
+                Some(k) => format!(", which fails too ({k}): fix that first"),
+                None => String::new(),
+            };
+            let before = commands.len();
+            commands.retain(|c| !edits_template(c));
+            let held = if mutates || commands.len() < before {
+                " Do not change the pod template until that rollout is sorted out: a change now starts another rollout from the new revision's template."
+            } else {
+                ""
+            };
+            *text = format!(
+                "These pods belong to the old revision {}; {ref_} is rolling out {newer}{failing}.{held} {text}",
+                revision_of_pod(ctx).unwrap_or("?"),
+            );
+            push_unique(commands, format!("kubectl rollout status {ref_} -n {ns}"));
+        }
+        Rollout::Newest { older } => {
+            *text = format!(
+                "{ref_}'s rollout of this revision fails while the previous revision {older} still runs: `kubectl rollout undo` restores it while you fix this one. {text}"
+            );
+            push_unique(commands, format!("kubectl rollout undo {ref_} -n {ns}"));
+            push_unique(commands, format!("kubectl rollout status {ref_} -n {ns}"));
+        }
+    }
+}
+
+fn revision_of_pod<'a>(ctx: &Context<'a>) -> Option<&'a str> {
+    ctx.pod
+        .owner
+        .as_ref()
+        .filter(|o| &*o.kind == "ReplicaSet")
+        .map(|o| &*o.name)
+}
+
+fn push_unique(commands: &mut Vec<String>, cmd: String) {
+    if !commands.contains(&cmd) {
+        commands.push(cmd);
     }
 }
 
@@ -1307,6 +1380,13 @@ fn commands(rule: &Rule, kind: &str, vars: &Vars) -> Vec<String> {
                 "Pod" => cmd.starts_with("kubectl set image "),
                 "Job" => false,
                 _ => true,
+            };
+            // A container that never restarted has no previous run to show:
+            // its logs are those of its one (terminated or waiting) run.
+            let cmd = if vars.container.is_some_and(|c| c.restart_count == 0) {
+                cmd.replace(" --previous", "")
+            } else {
+                cmd
             };
             let edit = cmd.starts_with("kubectl set ") || cmd.starts_with("kubectl patch ");
             match cmd.strip_prefix("kubectl ") {
@@ -1359,6 +1439,7 @@ mod tests {
             workload: &workload,
             events: &events,
             logs: &logs,
+            rollout: &crate::model::Rollout::Steady,
         });
         (finding, d)
     }
@@ -1515,7 +1596,8 @@ mod tests {
                 fixture!("job-failed-error"),
                 "app_error_exit",
                 "app-error-exit",
-                &["kubectl logs db-migrate-v41-5bq8n -n shop -c migrate --previous"],
+                // Never restarted: its only run is the current one, so no --previous.
+                &["kubectl logs db-migrate-v41-5bq8n -n shop -c migrate --tail=100"],
             ),
             c(
                 "a crash-looping init container blocks the pod",
@@ -1577,7 +1659,8 @@ mod tests {
                 "not_executable",
                 "not-executable",
                 &[
-                    "docker run --rm --entrypoint sh registry.example.com/shop/web:1.4.3 -c 'ls -l /app/run.sh'",
+                    "kubectl debug web-7c9d8f6b5-q2w3e -n shop -it --copy-to=web-7c9d8f6b5-q2w3e-debug --container=web -- sh -c 'ls -l /app/run.sh'",
+                    "kubectl delete pod web-7c9d8f6b5-q2w3e-debug -n shop",
                 ],
             ),
             c(
@@ -1678,7 +1761,7 @@ mod tests {
                 "image_not_found",
                 "image-not-found",
                 &[
-                    "docker manifest inspect registry.example.com/shop/web:1.4.4",
+                    "chroot /host crictl pull registry.example.com/shop/web:1.4.4",
                     "kubectl set image deployment/web -n shop web=registry.example.com/shop/web:<existing-tag>",
                 ],
             ),
@@ -1687,7 +1770,7 @@ mod tests {
                 fixture!("imagepullbackoff"),
                 "image_not_found",
                 "image-pull-backoff",
-                &["docker manifest inspect registry.example.com/shop/web:1.4.4"],
+                &["chroot /host crictl pull registry.example.com/shop/web:1.4.4"],
             ),
             Case {
                 events: &[
@@ -1912,7 +1995,7 @@ mod tests {
                 crashloop(1, "Error", "open /data/cache.db: permission denied"),
                 "permission_denied",
                 "permission-denied",
-                &["kubectl exec web-7c9d8f6b5-q2w3e -n shop -c web -- id"],
+                &["--copy-to=web-7c9d8f6b5-q2w3e-debug --container=web -- id"],
             ),
             c(
                 "runAsNonRoot with a root image is a permissions problem",
@@ -1952,7 +2035,7 @@ mod tests {
                 ),
                 "disk_full",
                 "disk-full",
-                &["kubectl exec web-7c9d8f6b5-q2w3e -n shop -c web -- df -h"],
+                &["--copy-to=web-7c9d8f6b5-q2w3e-debug --container=web -- df -h"],
             ),
             c(
                 "a pod stuck creating with no events is unknown but still actionable",
@@ -2039,6 +2122,82 @@ mod tests {
         );
     }
 
+    fn in_rollout_of(json: &str, rollout: &Rollout) -> Diagnosis {
+        let pod = record(json);
+        let now = parse_rfc3339("2024-05-14T10:00:00Z").unwrap();
+        let finding = classify(&pod, &NothingKnown, now, &Thresholds::default()).remove(0);
+        diagnose(&Context {
+            finding: &finding,
+            pod: &pod,
+            workload: &workload_of(&pod),
+            events: &[],
+            logs: &[],
+            rollout,
+        })
+    }
+
+    #[test]
+    fn an_old_revision_gets_no_template_change_while_a_newer_one_fails() {
+        let json = crashloop(137, "OOMKilled", "");
+        let d = in_rollout_of(
+            &json,
+            &Rollout::Superseded {
+                newer: "web-8d5f7c6b9".into(),
+                newer_failing: Some(F::ImagePullBackOff),
+            },
+        );
+        assert_eq!(d.cause, "oom_killed");
+        assert!(
+            d.fix.commands.iter().all(|c| !edits_template(c)),
+            "{:#?}",
+            d.fix.commands
+        );
+        assert!(
+            d.fix.text.starts_with("These pods belong to the old revision web-7c9d8f6b5; deployment/web is rolling out web-8d5f7c6b9, which fails too (ImagePullBackOff): fix that first."),
+            "{}",
+            d.fix.text
+        );
+        assert!(
+            d.fix
+                .commands
+                .contains(&"kubectl rollout status deployment/web -n shop".to_string())
+        );
+        // Steady, the same pod gets its template change.
+        let steady = in_rollout_of(&json, &Rollout::Steady);
+        assert!(steady.fix.commands[0].starts_with("kubectl set resources deployment/web"));
+    }
+
+    #[test]
+    fn the_newest_revision_of_a_rollout_gone_wrong_can_be_undone() {
+        let d = in_rollout_of(
+            &fixture!("imagepullbackoff"),
+            &Rollout::Newest {
+                older: "web-7c9d8f6b5".into(),
+            },
+        );
+        let undo = "kubectl rollout undo deployment/web -n shop".to_string();
+        assert_eq!(
+            d.fix.commands.iter().filter(|c| **c == undo).count(),
+            1,
+            "{:#?}",
+            d.fix.commands
+        );
+        assert!(
+            d.fix
+                .text
+                .contains("previous revision web-7c9d8f6b5 still runs"),
+            "{}",
+            d.fix.text
+        );
+        // The rule's own fix stays: the image is what to correct.
+        assert!(
+            d.fix
+                .commands
+                .iter()
+                .any(|c| c.starts_with("kubectl set image deployment/web"))
+        );
+    }
+
     #[test]
     fn an_oom_kill_without_a_limit_suggests_one_from_the_request() {
         let mut pod = record(&crashloop(137, "OOMKilled", ""));
@@ -2053,6 +2212,7 @@ mod tests {
             workload: &workload,
             events: &[],
             logs: &[],
+            rollout: &crate::model::Rollout::Steady,
         });
         assert_eq!(
             d.fix.commands[0],

@@ -353,6 +353,7 @@ mod tests {
             workload: &workload_of(pod),
             events: &[],
             logs: &logs,
+            rollout: &crate::model::Rollout::Steady,
         })
     }
 

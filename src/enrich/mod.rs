@@ -37,6 +37,7 @@ use crate::model::Item;
 use crate::model::Job;
 use crate::model::PodRecord;
 use crate::model::{Incident, State};
+use crate::model::{Rediagnosis, Rollout, Subject};
 use crate::notify::pool::Prepare;
 use crate::util::lru::Lru;
 use crate::util::sync::lock;
@@ -63,6 +64,9 @@ struct Fingerprint {
     reason: String,
     exit_code: Option<i32>,
     container: Option<String>,
+    /// The representative pod: when another pod stands for the incident,
+    /// the commands must name it.
+    pod: String,
 }
 
 impl Fingerprint {
@@ -73,9 +77,14 @@ impl Fingerprint {
             reason: f.reason.clone(),
             exit_code: f.exit_code,
             container: f.container.clone(),
+            pod: f.pod.clone(),
         }
     }
 }
+
+/// Where a better diagnosis than the record's goes (the classification
+/// thread, which prints it); must not block.
+pub type Rediagnosed = Box<dyn Fn(Rediagnosis) + Send + Sync>;
 
 struct Cached {
     fingerprint: Fingerprint,
@@ -96,6 +105,8 @@ pub struct Enricher {
     /// The OpsCtrl backend's analysis (`diagnosis.backend`).
     backend: Option<Opinion>,
     metrics: Arc<Metrics>,
+    /// Told when enrichment changes the cause, summary or fix.
+    rediagnosed: Option<Rediagnosed>,
     /// By incident id; the least recently used goes first when full.
     cache: Mutex<Lru<u64, Cached>>,
 }
@@ -116,6 +127,7 @@ impl Enricher {
             llm: None,
             backend: None,
             metrics,
+            rediagnosed: None,
             // Open incidents outlive any sensible TTL: only the size bounds it.
             cache: Mutex::new(Lru::new(MAX_CACHED, Duration::MAX)),
         }
@@ -128,6 +140,13 @@ impl Enricher {
 
     pub fn with_backend(mut self, backend: Opinion) -> Enricher {
         self.backend = Some(backend);
+        self
+    }
+
+    /// `tell` hears of every diagnosis enrichment changes, so the record on
+    /// stdout can say what the notification says.
+    pub fn with_rediagnosed(mut self, tell: Rediagnosed) -> Enricher {
+        self.rediagnosed = Some(tell);
         self
     }
 
@@ -239,7 +258,9 @@ impl Enricher {
     }
 
     /// Enriches one item in place.
-    pub fn enrich(&self, item: &mut Item, pod: Option<&PodRecord>) {
+    pub fn enrich(&self, item: &mut Item, subject: Option<&Subject>) {
+        let pod = subject.map(|s| &s.pod);
+        let rollout = subject.map_or(&Rollout::Steady, |s| &s.rollout);
         let id = item.incident.id;
         // What kubelet copied from the log tail must not leave unredacted.
         item.incident.finding.message = (self.redact)(&item.incident.finding.message);
@@ -274,6 +295,11 @@ impl Enricher {
             self.redact_diagnosis(item);
             return;
         };
+        // What the record said, as it printed it (redacted).
+        let recorded = item.diagnosis.clone().map(|mut d| {
+            d.redact_with(self.redact);
+            d
+        });
         match pod {
             Some(pod) => {
                 let (events, logs, env, notes) = self.gather(client, item, pod);
@@ -289,6 +315,7 @@ impl Enricher {
                     workload: &item.incident.workload,
                     events: &events,
                     logs: &logs,
+                    rollout,
                 });
                 d.evidence.extend(notes);
                 // What the classifier knew of the nodes (this worker does not).
@@ -330,6 +357,17 @@ impl Enricher {
                 d.backend = answer;
             }
         }
+        if let (Some(tell), Some(before), Some(after)) =
+            (&self.rediagnosed, &recorded, &item.diagnosis)
+        {
+            if !before.says_the_same(after) {
+                tell(Rediagnosis {
+                    incident: id,
+                    finding: item.incident.finding.clone(),
+                    diagnosis: after.clone(),
+                });
+            }
+        }
         self.lock().insert(
             id,
             Cached {
@@ -367,8 +405,8 @@ impl Prepare for Enricher {
         let Job { alert, pods } = job;
         for (i, item) in alert.items_mut().iter_mut().enumerate() {
             if i < MAX_ENRICHED_PER_ALERT {
-                let pod = pods.get(i).and_then(|p| p.as_deref());
-                self.enrich(item, pod);
+                let subject = pods.get(i).and_then(|p| p.as_deref());
+                self.enrich(item, subject);
             } else {
                 // A big start-up summary or storm: the message shows the
                 // first few in detail; the rest keep the record's diagnosis.

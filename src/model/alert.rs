@@ -8,7 +8,7 @@ failed (`Failure`). Plain values, no I/O.
 use std::time::Duration;
 
 use super::diagnosis::Diagnosis;
-use super::finding::Severity;
+use super::finding::{Finding, Rollout, Severity};
 use super::incident::{Incident, State};
 use super::pod::PodRecord;
 
@@ -166,5 +166,24 @@ pub fn url_secrets(url: &str) -> [&str; 2] {
 pub struct Job {
     pub alert: Alert,
     /// Aligned with `alert.items()`.
-    pub pods: Vec<Option<Box<PodRecord>>>,
+    pub pods: Vec<Option<Box<Subject>>>,
+}
+
+/// A better diagnosis than the record's, from enrichment (events, logs, the
+/// LLM, the backend), for the classification thread to print as an
+/// `updated` record so stdout says what the sinks said. `finding` is the
+/// finding it was made for: a stale one (the incident moved on) is dropped.
+#[derive(Clone, Debug)]
+pub struct Rediagnosis {
+    pub incident: u64,
+    pub finding: Finding,
+    pub diagnosis: Diagnosis,
+}
+
+/// What enrichment needs to diagnose an item again: its pod as it was, and
+/// where the pod's revision stands in its workload's rollout.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub pod: PodRecord,
+    pub rollout: Rollout,
 }

@@ -229,6 +229,12 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// The same verdict for a reader: cause, summary and fix (the evidence
+    /// and second opinions may differ).
+    pub fn says_the_same(&self, other: &Diagnosis) -> bool {
+        self.cause == other.cause && self.summary == other.summary && self.fix == other.fix
+    }
+
     /// Runs `redact` over the parts that quote pod output: the summary, the
     /// evidence and the fix's text. The commands are built from names and
     /// stay usable.

@@ -256,6 +256,17 @@ impl Finding {
         self.kind.severity()
     }
 
+    /// The same problem of the same pod for a diagnosis: a diagnosis made for
+    /// one holds for the other (messages and counters may have moved on).
+    pub fn diagnosed_alike(&self, other: &Finding) -> bool {
+        self.kind == other.kind
+            && self.pod == other.pod
+            && self.reason == other.reason
+            && self.exit_code == other.exit_code
+            && self.container == other.container
+            && self.init_container == other.init_container
+    }
+
     /// A finding with only a type and a pod (test values).
     #[cfg(test)]
     pub fn test(kind: FailureType, pod: &str) -> Finding {
@@ -284,4 +295,23 @@ pub struct Workload {
     /// `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`, `ReplicaSet`, `Pod`, …
     pub kind: String,
     pub name: String,
+}
+
+/// Where an incident's revision stands in its workload's rollout: what a
+/// person should fix first, and which changes would make things worse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Rollout {
+    /// One revision runs (or the workload has no revisions).
+    #[default]
+    Steady,
+    /// A newer revision (`newer`) is rolling out, failing with `newer_failing`
+    /// if it fails too: a change to the pod template now would start another
+    /// rollout from the newer revision's template.
+    Superseded {
+        newer: String,
+        newer_failing: Option<FailureType>,
+    },
+    /// The newest revision fails while `older` still runs: a rollout gone
+    /// wrong, which `kubectl rollout undo` takes back.
+    Newest { older: String },
 }

@@ -29,6 +29,9 @@ pub struct Incident {
     pub cluster: String,
     pub namespace: String,
     pub workload: Workload,
+    /// The revision failing (a Deployment's ReplicaSet, `web-7d4b9c6f8`),
+    /// when the workload has revisions: two revisions are two incidents.
+    pub revision: Option<String>,
     /// Sorted names of the pods affected (that failed and still exist).
     pub pods: Vec<String>,
     /// The most specific current finding among its pods (the representative).
@@ -97,6 +100,7 @@ impl Incident {
                 kind: "Deployment".into(),
                 name: "web".into(),
             },
+            revision: None,
             pods: vec![finding.pod.clone()],
             finding,
             first_seen_ms: 1_764_104_400_000,

@@ -76,6 +76,19 @@ pub fn format_rfc3339(secs: i64) -> String {
     )
 }
 
+/// A duration as kubectl prints an AGE: `45s`, `12m`, `5h`, `3d`, `2y`
+/// (the largest unit only; negative durations, from clock skew, are `0s`).
+pub fn format_age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..120 => format!("{s}s"),
+        120..7_200 => format!("{}m", s / 60),
+        7_200..172_800 => format!("{}h", s / 3600),
+        172_800..63_072_000 => format!("{}d", s / 86_400),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
 /// `toISOString`, which the original daemon's payloads use).
 pub fn format_millis(ms: i64) -> String {
@@ -155,6 +168,18 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ages_read_like_kubectl() {
+        let m = |s: i64| format_age(s * 1000);
+        assert_eq!(m(-5), "0s");
+        assert_eq!(m(45), "45s");
+        assert_eq!(m(119), "119s");
+        assert_eq!(m(12 * 60 + 30), "12m");
+        assert_eq!(m(5 * 3600), "5h");
+        assert_eq!(m(3 * 86_400), "3d");
+        assert_eq!(m(2 * 365 * 86_400 + 100), "2y");
+    }
+
     use super::*;
 
     #[test]

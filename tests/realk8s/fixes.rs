@@ -11,7 +11,10 @@ shipped read-only RBAC, and each command of each incident's fix runs:
 - mutating commands (`set`, `patch`, `scale`, `rollout undo`, `create`, `delete`, `label`,
   `run`, `apply`) with `--dry-run=server`, so admission and validation see them for real;
 - `<placeholders>` are filled in the way a reader would (the node's name for `<node>`);
-- a pipe into `grep` runs its kubectl part; a pipe into `kubectl apply -f -` runs both.
+- a pipe into `grep` runs its kubectl part; a pipe into `kubectl apply -f -` runs both;
+- `kubectl debug` (interactive, needs a kubelet) is held to naming a node or pod that exists,
+  and deleting the pod copy it makes to the pod it copies;
+- anything that is not kubectl fails: the reader may have no docker, crane or openssl.
 */
 
 use serde_json::Value;
@@ -104,6 +107,15 @@ const MUTATING: &[&str] = &[
     "replace",
 ];
 
+/// The value after `name` (`-n shop` → `shop`), or empty.
+fn flag(args: &[String], name: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The verb of a kubectl command (`rollout undo` counts as `undo`).
 fn verb(args: &[String]) -> &str {
     match args.get(1).map(String::as_str) {
@@ -142,27 +154,54 @@ fn run_command(c: &Cluster, line: &str, node: &str) -> Result<String, String> {
     let mut stdin: Option<String> = None;
     for seg in &segments {
         if seg.first().map(String::as_str) != Some("kubectl") {
-            // `| grep …` only filters what a reader sees; other tools (crane, docker) are
-            // not kubectl's business.
-            if seg.first().map(String::as_str) != Some("grep") && ran.is_empty() {
-                return Ok(format!("(not kubectl, not run) {line}"));
+            // `| grep …` only filters what a reader sees; anything else (docker, crane,
+            // openssl) may not be installed where the reader is: every command is kubectl.
+            if seg.first().map(String::as_str) == Some("grep") && !ran.is_empty() {
+                continue;
             }
-            continue;
+            return Err(format!("{line}: not a kubectl command"));
         }
         let mut args: Vec<String> = seg.clone();
         let v = verb(&args).to_string();
         if v == "debug" {
-            // Interactive and needs a kubelet (and has no --dry-run): the node it names exists.
-            let target = args.iter().find(|a| a.starts_with("node/")).cloned();
+            // Interactive and needs a kubelet (and has no --dry-run): what it names exists.
+            let target = args.iter().skip(2).find(|a| !a.starts_with('-')).cloned();
             let Some(target) = target else {
-                return Err(format!("{line}: kubectl debug without a node/ target"));
+                return Err(format!("{line}: kubectl debug without a target"));
             };
-            let out = c.kubectl(&["get", &target]);
+            let get: Vec<String> = if target.starts_with("node/") {
+                vec!["get".into(), target.clone()]
+            } else {
+                vec![
+                    "get".into(),
+                    "pod".into(),
+                    target.clone(),
+                    "-n".into(),
+                    flag(&args, "-n"),
+                ]
+            };
+            let get: Vec<&str> = get.iter().map(String::as_str).collect();
+            let out = c.kubectl(&get);
             if !out.status.success() {
                 return Err(format!("{line}: {}", String::from_utf8_lossy(&out.stderr)));
             }
-            ran.push(format!("kubectl get {target} (for kubectl debug)"));
+            ran.push(format!("kubectl {} (for kubectl debug)", get.join(" ")));
             continue;
+        }
+        if v == "delete" && args.get(2).map(String::as_str) == Some("pod") {
+            // The copy `kubectl debug --copy-to=<pod>-debug` made: it exists once that
+            // ran, so the pod it copies must exist now.
+            if let Some(copied) = args.get(3).and_then(|n| n.strip_suffix("-debug")) {
+                let ns = flag(&args, "-n");
+                let out = c.kubectl(&["get", "pod", copied, "-n", &ns]);
+                if !out.status.success() {
+                    return Err(format!("{line}: {}", String::from_utf8_lossy(&out.stderr)));
+                }
+                ran.push(format!(
+                    "kubectl get pod {copied} -n {ns} (for the debug copy)"
+                ));
+                continue;
+            }
         }
         // `--local` edits a copy and asks the server nothing.
         let offline = args

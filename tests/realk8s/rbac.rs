@@ -230,9 +230,11 @@ fn run_with_every_component_lists_watches_detects_enriches_emits_leads_and_resol
         .into_iter()
         .find(|r| r["state"] == "open")
         .expect("open");
+    // The revision is the ReplicaSet the Deployment controller made.
+    let rs = p.name.rsplit_once('-').map_or("", |(rs, _)| rs);
     assert_eq!(
         open["workload"],
-        json!({"kind": "Deployment", "name": "web"}),
+        json!({"kind": "Deployment", "name": "web", "revision": rs}),
         "{open}"
     );
     assert_eq!(open["exit_code"], 1, "{open}");

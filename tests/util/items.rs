@@ -35,6 +35,7 @@ pub fn incident(finding: Finding, state: State) -> Incident {
             kind: "Deployment".into(),
             name: "web".into(),
         },
+        revision: None,
         pods: vec![finding.pod.clone()],
         finding,
         first_seen_ms: 1_764_104_400_000,
