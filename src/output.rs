@@ -379,6 +379,15 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
     width[8] = TABLE_WIDTH.saturating_sub(fixed);
     // Too narrow to say anything: the message stays in the details below.
     let columns = if width[8] < MIN_MESSAGE { 8 } else { 9 };
+    // Every column at its cap is wider than the terminal: the names give way.
+    if columns == 8 {
+        let total = |w: &[usize; 9]| w[..8].iter().sum::<usize>() + 7 * GAP.len();
+        for k in [1, 0, 7, 2] {
+            let over = total(&width).saturating_sub(TABLE_WIDTH);
+            let floor = head[k].len().max(8);
+            width[k] -= over.min(width[k].saturating_sub(floor));
+        }
+    }
     let mut out = String::new();
     let mut line = |cells: [&str; 9]| {
         let mut l = String::new();
@@ -423,6 +432,35 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Cause, FailureType, Finding, Fix, State};
+
+    #[test]
+    fn a_table_whose_every_column_is_at_its_cap_still_fits_the_terminal() {
+        let mut f = Finding::test(FailureType::CreateContainerConfigError, "p");
+        f.restart_count = Some(12_345_678);
+        let mut i = Incident::test(f, State::Open);
+        i.namespace = "n".repeat(40);
+        i.workload.name = "w".repeat(80);
+        let d = Diagnosis {
+            cause: Cause::MissingConfigKey,
+            summary: String::new(),
+            confidence: 0.5,
+            evidence: Vec::new(),
+            fix: Fix {
+                text: String::new(),
+                commands: Vec::new(),
+            },
+            rule: "r",
+            ai: None,
+            backend: None,
+            node_incident: None,
+        };
+        let now = i.first_seen_ms + 21 * 86_400_000;
+        let text = scan_table(&[(i, d)], now);
+        for line in text.lines().take_while(|l| !l.is_empty()) {
+            assert!(line.chars().count() <= TABLE_WIDTH, "{line:?}");
+        }
+    }
 
     #[test]
     fn summarises_the_backend_analysis() {

@@ -151,7 +151,11 @@ fn check_says_yes_when_every_permission_is_granted() {
     );
     assert_eq!(
         text.lines().filter(|l| l.starts_with("yes")).count(),
-        5,
+        8,
+        "{text}"
+    );
+    assert!(
+        text.contains("yes  watch nodes in all namespaces"),
         "{text}"
     );
     assert!(

@@ -129,7 +129,10 @@ fn a_node_going_not_ready_with_ten_workloads_is_one_slack_message_and_one_resolu
         .find(|r| r["type"] == "NodeNotReady")
         .unwrap();
     assert_eq!(node_rec["namespace"], Value::Null);
-    assert_eq!(node_rec["workload"], json!({"kind": "Node", "name": NODE}));
+    assert_eq!(
+        node_rec["workload"],
+        json!({"kind": "Node", "name": NODE, "revision": null})
+    );
     let id = node_rec["id"].clone();
     for r in records.iter().filter(|r| r["type"] == "NotReady") {
         assert_eq!(r["diagnosis"]["cause"], "node_not_ready", "{r}");
