@@ -125,9 +125,13 @@ impl Apply<'_> {
 const PREPARE_SLACK: Duration = Duration::from_secs(5);
 
 /// The notification sinks the settings ask for; the log always records.
-fn sinks(settings: &Settings, client: &Client) -> Vec<Box<dyn Sink>> {
+fn sinks(settings: &Settings, client: &Client, leading: pool::Gate) -> Vec<Box<dyn Sink>> {
     let mut out: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
-    out.extend(notify::sinks::configured(settings, Some(client)));
+    out.extend(notify::sinks::configured_with(
+        settings,
+        Some(client),
+        leading,
+    ));
     out
 }
 
@@ -239,14 +243,15 @@ pub fn run(
     let leadership = elector
         .as_ref()
         .map_or_else(Leadership::always, Elector::leadership);
+    let leading: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(move || leadership.is_leader());
     let pool = Pool::start(
         pool::Config {
             prepare_deadline: d.timeout + PREPARE_SLACK,
             ..pool::Config::from_settings(&settings.alerts)
         },
-        sinks(settings, &client),
+        sinks(settings, &client, leading.clone()),
         Box::new(enricher),
-        Arc::new(move || leadership.is_leader()),
+        leading,
         metrics.clone(),
     )
     .map_err(|e| format!("cannot start delivery workers: {e}"))?;

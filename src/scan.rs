@@ -17,7 +17,7 @@ say the same; a file brings its own events when it is a `List` that
 includes them.
 */
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -39,8 +39,9 @@ use crate::kube::node_types::{Node, NodeList};
 use crate::kube::types::Pod;
 use crate::metrics::Metrics;
 use crate::model::Diagnosis;
-use crate::model::{FailureType, NodeRecord, PodRecord};
+use crate::model::{FailureType, NodeRecord};
 use crate::model::{Incident, Item, Rollout, State, Subject};
+use crate::model::{NamespaceRecord, PodRecord};
 use crate::output;
 use crate::settings::{Output, Scope, Settings};
 use crate::streams::plan_streams;
@@ -83,13 +84,16 @@ pub struct Dump {
 }
 
 /// Pods (and the pods' events) in a `kubectl get … -o json` document: a
-/// `List` (pods, events, anything else skipped), a `PodList`, or one `Pod`.
+/// `List` (pods, events, namespaces, anything else skipped), a `PodList`,
+/// or one `Pod`. The pods of a namespace in the dump annotated
+/// `opsctrl.dev/ignore: "true"` are left out, as the daemon leaves them.
 pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
     dump_from_json(text).map(|d| (d.pods, d.events))
 }
 
 /// Pods, events and nodes in a `kubectl get … -o json` document: a `List`
-/// (anything else skipped), a `PodList`, a `NodeList`, one `Pod` or one `Node`.
+/// (namespaces read for their ignore annotation, anything else skipped), a
+/// `PodList`, a `NodeList`, one `Pod` or one `Node`.
 pub fn dump_from_json(text: &str) -> Result<Dump, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let doc_kind = doc.get("kind").and_then(Value::as_str).map(String::from);
@@ -110,6 +114,7 @@ pub fn dump_from_json(text: &str) -> Result<Dump, String> {
     let mut out = Vec::new();
     let mut events = Events::new();
     let mut nodes = Vec::new();
+    let mut ignored: HashSet<Box<str>> = HashSet::new();
     let default_kind = if doc_kind_is_nodes(&doc_kind) {
         "Node"
     } else {
@@ -136,9 +141,17 @@ pub fn dump_from_json(text: &str) -> Result<Dump, String> {
                     events.entry(key).or_default().push(line);
                 }
             }
+            "Namespace" => {
+                let ns: Pod = serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
+                let ns = NamespaceRecord::from(ns);
+                if ns.ignore {
+                    ignored.insert(ns.name);
+                }
+            }
             _ => {}
         }
     }
+    out.retain(|p| !ignored.contains(&p.namespace));
     Ok(Dump {
         pods: out,
         events,
@@ -157,7 +170,49 @@ fn in_scope(settings: &Settings, pod: &PodRecord) -> bool {
     }
 }
 
+/// Namespaces annotated `opsctrl.dev/ignore: "true"` (cluster-wide only: a
+/// namespaced Role cannot read namespace objects, as for the daemon). A
+/// failure to read them is a warning: the scan goes on without them.
+fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>> {
+    if !matches!(settings.scope, Scope::Cluster { .. }) {
+        return HashSet::new();
+    }
+    let mut ignored = HashSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut q: Vec<(&str, &str)> = vec![("limit", "500")];
+        if let Some(t) = &token {
+            q.push(("continue", t));
+        }
+        match client.list_objects("/api/v1/namespaces", &q) {
+            Ok(page) => {
+                ignored.extend(
+                    page.items
+                        .into_iter()
+                        .map(NamespaceRecord::from)
+                        .filter(|n| n.ignore)
+                        .map(|n| n.name),
+                );
+                match page.metadata.continue_token {
+                    Some(t) if !t.is_empty() && token.as_deref() != Some(t.as_str()) => {
+                        token = Some(t)
+                    }
+                    _ => break,
+                }
+            }
+            Err(e) => {
+                log::warn!(
+                    "namespaces cannot be listed ({e}): scanning without the namespace opsctrl.dev/ignore annotation"
+                );
+                break;
+            }
+        }
+    }
+    ignored
+}
+
 fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, String> {
+    let ignored = ignored_namespaces(settings, client);
     let mut pods = Vec::new();
     for spec in plan_streams(settings) {
         let mut token: Option<String> = None;
@@ -176,7 +231,11 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
             let page = client
                 .list_pods(&spec.path, &q)
                 .map_err(|e| format!("listing pods ({}): {e}", spec.name))?;
-            pods.extend(page.items);
+            pods.extend(
+                page.items
+                    .into_iter()
+                    .filter(|p| !ignored.contains(&p.namespace)),
+            );
             match page.metadata.continue_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,

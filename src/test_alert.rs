@@ -1,6 +1,7 @@
 /*!
 `opsctrl-daemon test-alert`: one clearly labelled test notification through
-every configured sink (Slack webhook, Slack bot, webhook, Kubernetes Events),
+every configured sink (Slack, the webhook, Teams, Discord, Telegram, ntfy,
+PagerDuty, Opsgenie, Alertmanager, Kubernetes Events),
 with the daemon's own retries, and one line per sink saying whether it was
 accepted. The first thing to run after an install: it proves the credentials,
 the URLs and the egress without waiting for a pod to fail.
@@ -8,7 +9,9 @@ the URLs and the egress without waiting for a pod to fail.
 The test is an incident of workload `TEST/opsctrl-daemon-test-alert` whose
 reason is `TestAlert` and whose message says that nothing is failing, so every
 renderer shows it as what it is. In-cluster (`POD_NAME`, `POD_NAMESPACE`) it
-names the daemon's own pod, so the Kubernetes Event lands on that pod.
+names the daemon's own pod, so the Kubernetes Event lands on that pod. Where
+an alert stays open until resolved (PagerDuty, Opsgenie, Alertmanager), the
+test is resolved right after it is accepted, so nobody is left paged.
 */
 
 use std::io::Write;
@@ -66,6 +69,19 @@ pub fn alert(cluster: &str, namespace: &str, pod: &str, now_ms: i64) -> Alert {
     }
 }
 
+/// Sinks where an alert stays open until resolved (pages, firing alerts):
+/// the test is resolved right after it is accepted.
+pub const HOLDS_OPEN: &[&str] = &["pagerduty", "opsgenie", "alertmanager"];
+
+/// The test alert, resolved.
+pub fn resolution(alert: &Alert) -> Alert {
+    let mut a = alert.clone();
+    for item in a.items_mut() {
+        item.incident.state = State::Resolved;
+    }
+    a
+}
+
 /// One sink, with the pool's retries: `Ok` once accepted, else the last reason.
 pub fn try_sink(sink: &dyn Sink, alert: &Alert, cfg: &pool::Config) -> Result<u32, String> {
     let mut backoff = cfg.backoff();
@@ -95,15 +111,26 @@ pub fn run(
 ) -> Result<bool, String> {
     let sinks = sinks::configured(settings, client);
     if sinks.is_empty() {
-        return Err("no sink is configured: set SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN (with SLACK_CHANNEL), WEBHOOK_URL or EMIT_K8S_EVENTS=true".into());
+        return Err("no sink is configured: set SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN (with SLACK_CHANNEL), WEBHOOK_URL, TEAMS_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TELEGRAM_BOT_TOKEN (with TELEGRAM_CHAT_ID), NTFY_URL, PAGERDUTY_ROUTING_KEY, OPSGENIE_API_KEY, ALERTMANAGER_URL or EMIT_K8S_EVENTS=true".into());
     }
     let namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
     let pod = std::env::var("POD_NAME").unwrap_or_else(|_| "opsctrl-daemon-test-alert".into());
     let alert = alert(cluster, &namespace, &pod, now_ms());
     let cfg = pool::Config::from_settings(&settings.alerts);
     let mut all = true;
+    let resolved = resolution(&alert);
     for sink in &sinks {
-        let line = match try_sink(sink.as_ref(), &alert, &cfg) {
+        let tried = try_sink(sink.as_ref(), &alert, &cfg).and_then(|n| {
+            // A test page must not stay open: resolved at once where it pages.
+            if HOLDS_OPEN.contains(&sink.name()) {
+                try_sink(sink.as_ref(), &resolved, &cfg)
+                    .map(|_| n)
+                    .map_err(|why| format!("accepted, but its resolution was not: {why}"))
+            } else {
+                Ok(n)
+            }
+        });
+        let line = match tried {
             Ok(1) => format!("{:<11} accepted", sink.name()),
             Ok(n) => format!("{:<11} accepted (attempt {n})", sink.name()),
             Err(why) => {

@@ -570,3 +570,58 @@ fn scan_shows_every_distinct_failure_of_a_workload_with_its_own_diagnosis() {
         );
     }
 }
+
+#[test]
+fn scan_honours_the_namespace_ignore_annotation_live_and_in_a_dump() {
+    let api = FakeApi::start();
+    api.upsert_pod(
+        pod("shop", "api-5f6d8b9c4-aaaaa")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    api.upsert_pod(
+        pod("lab", "toy-5f6d8b9c4-bbbbb")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    api.set_namespace_annotation("lab", "opsctrl.dev/ignore", Some("true"));
+    let home = TempDir::new("scan-ignore");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-o", "json", "--kubeconfig"])
+        .arg(&kc)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let namespaces: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        namespaces,
+        ["shop"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same from `kubectl get namespaces,pods -A -o json`.
+    let dump = serde_json::json!({"kind": "List", "apiVersion": "v1", "items": [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": "lab", "annotations": {"opsctrl.dev/ignore": "true"}}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+        pod("shop", "api-5f6d8b9c4-aaaaa").crash_loop(4, 1, "Error").build(),
+        pod("lab", "toy-5f6d8b9c4-bbbbb").crash_loop(4, 1, "Error").build(),
+    ]});
+    let file = home.path().join("dump.json");
+    std::fs::write(&file, dump.to_string()).unwrap();
+    let out = crate::util::daemon::command(home.path())
+        .args(["scan", "-o", "json", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v:#}");
+    assert_eq!(v[0]["namespace"], "shop");
+}

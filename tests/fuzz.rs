@@ -21,9 +21,12 @@ Targets and what must hold for every generated input:
   decoder, `classify`, `diagnose` (built-in rules, with arbitrary events and
   logs), `scan::incidents` and the scan table without panicking;
 - `time::parse_rfc3339` never panics and round-trips `format_rfc3339`;
-- the Slack renderer (`notify::slack`): any incident, with huge or hostile
+- the Slack renderer (`notify::slack`) and every other destination's
+  (Teams, Discord, Telegram, ntfy, PagerDuty, Opsgenie, Alertmanager, each
+  checked by its fake's rules): any incident, with huge or hostile
   messages, events, logs and names, in every state and grouping, renders
-  within every Slack limit, and pod text never becomes a mention.
+  within every limit of its service, and pod text never becomes a mention
+  or a link.
 
 `PROPTEST_CASES` overrides every target's case count (`scripts/fuzz.sh` uses
 it for longer runs). A failure is shrunk to a minimal input, printed, and
@@ -1356,84 +1359,154 @@ fn check_slack_message(v: &Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-#[test]
-fn slack_messages_hold_slack_limits_for_any_incident() {
-    use opsctrl_daemon::model::State;
-    use opsctrl_daemon::model::{Alert, Item};
-    use opsctrl_daemon::notify::slack;
-    let noise = prop_oneof![
+/// Pod text as the renderers may get it: generated messages, any string,
+/// and huge runs of mention, entity and fence syntax.
+fn noise() -> BoxedStrategy<String> {
+    prop_oneof![
         3 => message(),
         1 => any::<String>(),
-        1 => (1usize..200_000).prop_map(|n| "<!channel> & `` ```💥 ".repeat(n / 20 + 1)),
-    ];
-    check_weighted(
-        64,
-        20,
-        (
-            prop::collection::vec(pod(), 1..4),
-            prop::collection::vec(noise.clone(), 0..600),
-            noise,
-            0usize..250,
-            0u8..4,
-        ),
-        |(pods, lines, text, copies, state)| {
-            let records: Vec<PodRecord> = pods
-                .iter()
-                .filter_map(
-                    |p| match decode_watch_line(watch_line("MODIFIED", p).as_bytes()) {
-                        Ok(WatchEvent::Modified(p)) => Some(PodRecord::from(p)),
-                        _ => None,
-                    },
-                )
-                .collect();
-            let settings = settings::resolve(&NoSettings).expect("defaults are valid");
-            let found = scan::incidents(
-                &settings,
-                &text.chars().take(300).collect::<String>(),
-                &records,
-                &HashMap::new(),
-                BASE + 3600,
-                &RuleSet::builtin(),
-            );
-            let items: Vec<Item> = found
-                .into_iter()
-                .map(|(mut incident, mut d)| {
-                    incident.state = match state {
-                        0 => State::Open,
-                        1 => State::Updated,
-                        _ => State::Resolved,
-                    };
-                    incident.finding.message = text.clone();
-                    d.summary = text.clone();
-                    d.ai = Some(json!({"model": "m", "answer": text}));
-                    let mut item = Item::new(incident, Some(d));
-                    item.events = lines.clone();
-                    item.logs = lines.clone();
-                    item.facts = lines.iter().take(10).cloned().collect();
-                    item
-                })
-                .collect();
-            for item in &items {
-                for reminder in [false, true] {
-                    let alert = Alert::Incident {
-                        item: Box::new(item.clone()),
-                        reminder,
-                    };
-                    check_slack_message(&slack::render(&alert))?;
-                }
+        1 => (1usize..200_000).prop_map(|n| "<!channel> & `` ```💥 <b>[x](y) {{DATE(z)}} @everyone ".repeat(n / 40 + 1)),
+    ]
+    .boxed()
+}
+
+type AlertCase = (Vec<Value>, Vec<String>, String, usize, u8);
+
+fn alert_case() -> impl Strategy<Value = AlertCase> {
+    (
+        prop::collection::vec(pod(), 1..4),
+        prop::collection::vec(noise(), 0..600),
+        noise(),
+        0usize..250,
+        0u8..4,
+    )
+}
+
+/// Every alert a case gives: each incident open, updated or resolved (and
+/// as a reminder), a start-up summary and a storm of many copies; the
+/// pods' own texts, events, logs, facts and the LLM's answer are the noise.
+fn case_alerts((pods, lines, text, copies, state): AlertCase) -> Vec<opsctrl_daemon::model::Alert> {
+    use opsctrl_daemon::model::State;
+    use opsctrl_daemon::model::{Alert, Item};
+    let records: Vec<PodRecord> = pods
+        .iter()
+        .filter_map(
+            |p| match decode_watch_line(watch_line("MODIFIED", p).as_bytes()) {
+                Ok(WatchEvent::Modified(p)) => Some(PodRecord::from(p)),
+                _ => None,
+            },
+        )
+        .collect();
+    let settings = settings::resolve(&NoSettings).expect("defaults are valid");
+    let found = scan::incidents(
+        &settings,
+        &text.chars().take(300).collect::<String>(),
+        &records,
+        &HashMap::new(),
+        BASE + 3600,
+        &RuleSet::builtin(),
+    );
+    let items: Vec<Item> = found
+        .into_iter()
+        .map(|(mut incident, mut d)| {
+            incident.state = match state {
+                0 => State::Open,
+                1 => State::Updated,
+                _ => State::Resolved,
+            };
+            incident.finding.message = text.clone();
+            d.summary = text.clone();
+            d.fix.text = text.clone();
+            d.ai = Some(json!({"model": "m", "answer": text}));
+            let mut item = Item::new(incident, Some(d));
+            item.events = lines.clone();
+            item.logs = lines.clone();
+            item.facts = lines.iter().take(10).cloned().collect();
+            item
+        })
+        .collect();
+    let mut out = Vec::new();
+    for item in &items {
+        for reminder in [false, true] {
+            out.push(Alert::Incident {
+                item: Box::new(item.clone()),
+                reminder,
+            });
+        }
+    }
+    if let Some(first) = items.first() {
+        let many: Vec<Item> = std::iter::repeat_n(first.clone(), copies.max(1)).collect();
+        out.push(Alert::StartupSummary {
+            items: many.clone(),
+        });
+        out.push(Alert::Storm {
+            shared: text.chars().take(500).collect(),
+            items: many,
+        });
+    }
+    out
+}
+
+#[test]
+fn slack_messages_hold_slack_limits_for_any_incident() {
+    use opsctrl_daemon::model::Alert;
+    use opsctrl_daemon::notify::slack;
+    check_weighted(64, 20, alert_case(), |case| {
+        for alert in case_alerts(case) {
+            check_slack_message(&slack::render(&alert))?;
+            if let Alert::Incident { item, .. } = &alert {
                 check_slack_message(&slack::render_parent(item))?;
             }
-            if let Some(first) = items.first() {
-                let many: Vec<Item> = std::iter::repeat_n(first.clone(), copies.max(1)).collect();
-                check_slack_message(&slack::render(&Alert::StartupSummary {
-                    items: many.clone(),
-                }))?;
-                check_slack_message(&slack::render(&Alert::Storm {
-                    shared: text.chars().take(500).collect(),
-                    items: many,
-                }))?;
+        }
+        Ok(())
+    });
+}
+
+/// Every other destination's rendering of any incident passes its fake's
+/// checks (the service's documented limits and request shape), for the
+/// same hostile and huge inputs as Slack's.
+#[test]
+fn other_destinations_hold_their_limits_for_any_incident() {
+    use crate::util::fake_services as fs;
+    use opsctrl_daemon::model::Alert;
+    use opsctrl_daemon::notify::{
+        alertmanager, discord, ntfy, opsgenie, pagerduty, teams, telegram,
+    };
+    let link = Some("https://dash.example/{namespace}/{workload}?pod={pod}&c={cluster}");
+    let ok = |r: Result<(), String>, what: &str| -> Result<(), TestCaseError> {
+        r.map_err(|why| TestCaseError::fail(format!("{what}: {why:.300}")))
+    };
+    check_weighted(32, 40, alert_case(), |case| {
+        for alert in case_alerts(case) {
+            ok(fs::teams::check_message(&teams::render(&alert)), "teams")?;
+            ok(
+                fs::discord::check_message(&discord::render(&alert)),
+                "discord",
+            )?;
+            ok(
+                fs::telegram::check_text(&telegram::render(&alert)),
+                "telegram",
+            )?;
+            let n = ntfy::render(&alert, fs::ntfy::TOPIC, link);
+            ok(fs::ntfy::check_message(&n), "ntfy")?;
+            let reminder = matches!(alert, Alert::Incident { reminder: true, .. });
+            let mut am = Vec::new();
+            for item in alert.items() {
+                let e = pagerduty::event(item, reminder, fs::pagerduty::ROUTING_KEY, link);
+                ok(fs::pagerduty::check_event(&e), "pagerduty")?;
+                let (path, body) = opsgenie::request(item, reminder, link);
+                if path == "/v2/alerts" {
+                    ok(fs::opsgenie::check_create(&body), "opsgenie create")?;
+                } else {
+                    ok(fs::opsgenie::check_action(&body), "opsgenie action")?;
+                }
+                am.push(alertmanager::render(item, link, BASE + 7200));
             }
-            Ok(())
-        },
-    );
+            ok(
+                fs::alertmanager::check_alerts(&Value::Array(am)),
+                "alertmanager",
+            )?;
+        }
+        Ok(())
+    });
 }

@@ -67,6 +67,98 @@ fn test_alert_reaches_every_sink_labelled_as_a_test() {
 }
 
 #[test]
+fn test_alert_reaches_the_other_destinations_and_resolves_what_would_page() {
+    use crate::util::fake_services::{self as fs, Fake};
+    let teams = Fake::start(fs::teams::Teams);
+    let discord = Fake::start(fs::discord::Discord::default());
+    let telegram = Fake::start(fs::telegram::Telegram::default());
+    let ntfy = Fake::start(fs::ntfy::Ntfy::default());
+    let pd = Fake::start(fs::pagerduty::PagerDuty::default());
+    let og = Fake::start(fs::opsgenie::Opsgenie::default());
+    let am = Fake::start(fs::alertmanager::Alertmanager::default());
+    let home = TempDir::new("test-alert-more");
+    let out = command(home.path())
+        .arg("test-alert")
+        .env("TEAMS_WEBHOOK_URL", fs::teams::url(&teams.url("")))
+        .env("DISCORD_WEBHOOK_URL", fs::discord::url(&discord.url("")))
+        .env("TELEGRAM_BOT_TOKEN", fs::telegram::TOKEN)
+        .env("TELEGRAM_CHAT_ID", fs::telegram::CHAT)
+        .env("TELEGRAM_API_URL", telegram.url(""))
+        .env("NTFY_URL", fs::ntfy::url(&ntfy.url("")))
+        .env("NTFY_TOKEN", fs::ntfy::TOKEN)
+        .env("PAGERDUTY_ROUTING_KEY", fs::pagerduty::ROUTING_KEY)
+        .env("PAGERDUTY_EVENTS_URL", pd.url(fs::pagerduty::PATH))
+        .env("OPSGENIE_API_KEY", fs::opsgenie::KEY)
+        .env("OPSGENIE_API_URL", og.url(""))
+        .env("ALERTMANAGER_URL", am.url(""))
+        .env("ALERTMANAGER_AUTH_HEADER", fs::alertmanager::AUTH)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    for name in [
+        "teams",
+        "discord",
+        "telegram",
+        "ntfy",
+        "pagerduty",
+        "opsgenie",
+        "alertmanager",
+    ] {
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with(name) && l.ends_with("accepted")),
+            "{name}: {t}"
+        );
+    }
+    // The credentials are never printed.
+    for secret in [
+        fs::teams::SIG,
+        fs::discord::TOKEN,
+        fs::telegram::TOKEN,
+        fs::ntfy::TOPIC,
+        fs::pagerduty::ROUTING_KEY,
+        fs::opsgenie::KEY,
+        "YWxlcnQ6U0VDUkVUcGFzcw",
+    ] {
+        assert!(!t.contains(secret), "{secret} printed: {t}");
+    }
+    for got in [
+        teams.accepted().len(),
+        discord.accepted().len(),
+        telegram.accepted().len(),
+        ntfy.accepted().len(),
+    ] {
+        assert_eq!(got, 1, "{t}");
+    }
+    assert!(
+        teams.accepted()[0]
+            .json()
+            .to_string()
+            .contains("TEST ALERT")
+    );
+    // What would page is resolved at once.
+    let events = pd.service().events.lock().unwrap().clone();
+    assert_eq!(
+        events.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        ["trigger", "resolve"]
+    );
+    let alerts = og.service().alerts.lock().unwrap().clone();
+    assert_eq!(alerts.values().next().unwrap(), &["create", "close"]);
+    let posts: Vec<_> = am
+        .service()
+        .alerts
+        .lock()
+        .unwrap()
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert!(posts[1]["endsAt"].is_string(), "{}", posts[1]);
+}
+
+#[test]
 fn test_alert_names_the_sink_that_refused_and_exits_1() {
     let slack = FakeSlack::start();
     slack.fail_next(Fault::Error("invalid_token".into()));

@@ -63,7 +63,7 @@ fn diagnosis() -> Diagnosis {
     }
 }
 
-fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item {
+pub fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item {
     Item {
         incident: incident(id, ns, name, kind, state),
         diagnosis: Some(diagnosis()),
@@ -73,14 +73,14 @@ fn item(id: u64, ns: &str, name: &str, kind: FailureType, state: State) -> Item 
     }
 }
 
-fn single(item: Item) -> Alert {
+pub fn single(item: Item) -> Alert {
     Alert::Incident {
         item: Box::new(item),
         reminder: false,
     }
 }
 
-fn at(item: &Item, state: State) -> Alert {
+pub fn at(item: &Item, state: State) -> Alert {
     let mut it = item.clone();
     it.incident.state = state;
     single(it)
@@ -101,7 +101,7 @@ fn bot(slack: &FakeSlack) -> SlackBot {
 
 /// An item with everything too big: 1 MB message, 300-character names,
 /// emoji and right-to-left text, 500 log lines, a huge AI answer.
-fn monster(id: u64) -> Item {
+pub fn monster(id: u64) -> Item {
     let long = "n".repeat(300);
     let mut it = item(
         id,

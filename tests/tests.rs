@@ -7,6 +7,7 @@ mod backend;
 mod bad_input;
 mod cli;
 mod delivery;
+mod destinations;
 mod detection;
 mod enrichment;
 mod fake_api_check;

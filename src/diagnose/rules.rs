@@ -2419,6 +2419,75 @@ mod tests {
         assert!(v["fix"]["commands"].is_array());
     }
 
+    /// Every rule's commands, for a pod of every workload kind (restarted or
+    /// never restarted): kubectl only, `rollout` only where there is one, no
+    /// in-place change to what the API server refuses to change, and no
+    /// `--previous` for a container that never restarted.
+    #[test]
+    fn every_rules_commands_are_valid_for_every_workload_kind() {
+        let kinds = [
+            ("Deployment", "web"),
+            ("StatefulSet", "db"),
+            ("DaemonSet", "agent"),
+            ("Job", "migrate"),
+            ("CronJob", "nightly"),
+            ("Pod", "web-7c9d8f6b5-q2w3e"),
+        ];
+        for restarts in [0, 6] {
+            let mut pod = record(&crashloop(1, "Error", ""));
+            for c in &mut pod.containers {
+                c.restart_count = restarts;
+            }
+            let now = parse_rfc3339("2024-05-14T10:00:00Z").unwrap();
+            let finding = classify(&pod, &NothingKnown, now, &Thresholds::default()).remove(0);
+            for (kind, name) in kinds {
+                let workload = crate::model::Workload {
+                    kind: kind.into(),
+                    name: name.into(),
+                };
+                let ctx = Context {
+                    finding: &finding,
+                    pod: &pod,
+                    workload: &workload,
+                    events: &[],
+                    logs: &[],
+                    rollout: &crate::model::Rollout::Steady,
+                };
+                let vars = Vars {
+                    ctx: &ctx,
+                    container: subject(&ctx),
+                    probe: None,
+                    texts: Vec::new(),
+                };
+                let target = format!("{}/{name} ", kind.to_ascii_lowercase());
+                for rule in RULES {
+                    for cmd in commands(rule, kind, &vars) {
+                        let at =
+                            format!("{} for a {kind} with {restarts} restarts: {cmd}", rule.id);
+                        assert!(cmd.starts_with("kubectl "), "{at}");
+                        let rolls = matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet");
+                        assert!(rolls || !cmd.contains("kubectl rollout"), "{at}");
+                        if restarts == 0 {
+                            assert!(!cmd.contains("--previous"), "{at}");
+                        }
+                        // A Job's template and a bare pod's spec (but its image)
+                        // change only through a recreated copy.
+                        let in_place =
+                            cmd.starts_with("kubectl set ") || cmd.starts_with("kubectl patch ");
+                        if rule.mutates && in_place && cmd.contains(&target) {
+                            let allowed = match kind {
+                                "Job" => false,
+                                "Pod" => cmd.starts_with("kubectl set image "),
+                                _ => true,
+                            };
+                            assert!(allowed, "{at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_cause_is_produced_by_a_rule_and_every_rule_is_well_formed() {
         for cause in Cause::ALL.into_iter().filter(|c| !c.is_node()) {

@@ -89,9 +89,31 @@ pub fn post_json(
     headers: &[(&str, &str)],
     body: &Value,
 ) -> Result<Reply, String> {
+    send_json(agent, Method::Post, url, headers, body)
+}
+
+/// The methods that carry a JSON body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    /// Discord edits a posted message with PATCH.
+    Patch,
+}
+
+/// Sends JSON with `method`; `Err` as for `post_json`.
+pub fn send_json(
+    agent: &ureq::Agent,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> Result<Reply, String> {
     let bytes = serde_json::to_vec(body).map_err(|e| format!("cannot encode body: {e}"))?;
-    let mut req = agent
-        .post(url)
+    let req = match method {
+        Method::Post => agent.post(url),
+        Method::Patch => agent.patch(url),
+    };
+    let mut req = req
         .header("Content-Type", "application/json; charset=utf-8")
         .header("Accept", "application/json");
     for (k, v) in headers {

@@ -1,14 +1,23 @@
 //! The notification sinks the settings ask for, built once: the daemon hands
 //! them to its pool (with the log sink first), `test-alert` tries each.
+//! `NAMES` is every name a sink can have, for whatever names sinks (routes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::kube::client::Client;
 use crate::net::http;
 use crate::notify::Sink;
+use crate::notify::alertmanager::{Alertmanager, Leading};
+use crate::notify::discord::Discord;
 use crate::notify::k8s_event::K8sEvents;
+use crate::notify::ntfy::Ntfy;
+use crate::notify::opsgenie::Opsgenie;
+use crate::notify::pagerduty::PagerDuty;
 use crate::notify::slack_bot::SlackBot;
 use crate::notify::slack_webhook::SlackWebhook;
+use crate::notify::teams::Teams;
+use crate::notify::telegram::Telegram;
 use crate::notify::webhook::Webhook;
 use crate::settings::Settings;
 
@@ -16,11 +25,39 @@ use crate::settings::Settings;
 /// costs one attempt, not a worker.
 pub const SINK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Slack (webhook, bot), the webhook and, with a client, Kubernetes Events:
-/// every sink that is configured, in that order.
+/// The stable name of every sink (`Sink::name`), in the order `configured`
+/// builds them; `log` is the daemon's own record.
+pub const NAMES: &[&str] = &[
+    "slack",
+    "slack-bot",
+    "webhook",
+    "teams",
+    "discord",
+    "telegram",
+    "ntfy",
+    "pagerduty",
+    "opsgenie",
+    "alertmanager",
+    "k8s-events",
+    "log",
+];
+
+/// Every sink that is configured, in the order of `NAMES`; re-posting
+/// sinks (Alertmanager) always lead.
 pub fn configured(settings: &Settings, client: Option<&Client>) -> Vec<Box<dyn Sink>> {
+    configured_with(settings, client, Arc::new(|| true))
+}
+
+/// As `configured`; `leading` says whether this replica leads (leader
+/// election), for the sinks that send on their own timer.
+pub fn configured_with(
+    settings: &Settings,
+    client: Option<&Client>,
+    leading: Leading,
+) -> Vec<Box<dyn Sink>> {
     let a = &settings.alerts;
     let agent = || http::agent(SINK_TIMEOUT);
+    let link = || a.link_url.clone();
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(url) = &a.slack_webhook {
         out.push(Box::new(SlackWebhook::new(url.clone(), agent())));
@@ -31,6 +68,31 @@ pub fn configured(settings: &Settings, client: Option<&Client>) -> Vec<Box<dyn S
     if let Some(w) = &a.webhook {
         out.push(Box::new(Webhook::new(w.clone(), agent())));
     }
+    if let Some(url) = &a.teams {
+        out.push(Box::new(Teams::new(url.clone(), agent())));
+    }
+    if let Some(url) = &a.discord {
+        out.push(Box::new(Discord::new(url.clone(), agent())));
+    }
+    if let Some(t) = &a.telegram {
+        out.push(Box::new(Telegram::new(t.clone(), agent())));
+    }
+    if let Some(n) = &a.ntfy {
+        out.push(Box::new(Ntfy::new(n.clone(), link(), agent())));
+    }
+    if let Some(p) = &a.pagerduty {
+        out.push(Box::new(PagerDuty::new(p.clone(), link(), agent())));
+    }
+    if let Some(o) = &a.opsgenie {
+        out.push(Box::new(Opsgenie::new(o.clone(), link(), agent())));
+    }
+    if let Some(am) = &a.alertmanager {
+        match Alertmanager::new(am.clone(), link(), agent(), leading) {
+            Ok(sink) => out.push(Box::new(sink)),
+            // Without its thread its alerts would expire: said, not hidden.
+            Err(e) => log::error!("alertmanager: cannot start its re-post thread, not used: {e}"),
+        }
+    }
     if let (true, Some(client)) = (a.emit_k8s_events, client) {
         let identity = settings
             .leader
@@ -39,4 +101,60 @@ pub fn configured(settings: &Settings, client: Option<&Client>) -> Vec<Box<dyn S
         out.push(Box::new(K8sEvents::new(client.clone(), identity)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Source;
+
+    struct Env(&'static [(&'static str, &'static str)]);
+    impl Source for Env {
+        fn flag(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn env(&self, env: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == env)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn every_sink_is_built_in_the_order_of_names_under_its_name() {
+        let settings = crate::settings::resolve(&Env(&[
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
+            ("SLACK_BOT_TOKEN", "xoxb-1-2"),
+            ("SLACK_CHANNEL", "#alerts"),
+            ("WEBHOOK_URL", "http://receiver:8080/hook"),
+            (
+                "TEAMS_WEBHOOK_URL",
+                "https://example.logic.azure.com/workflows/x?sig=y",
+            ),
+            (
+                "DISCORD_WEBHOOK_URL",
+                "https://discord.com/api/webhooks/1/t",
+            ),
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("TELEGRAM_CHAT_ID", "-100123"),
+            ("NTFY_URL", "https://ntfy.sh/topic-x"),
+            ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
+            ("OPSGENIE_API_KEY", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
+            ("ALERTMANAGER_URL", "http://alertmanager:9093"),
+        ]))
+        .expect("valid settings");
+        let names: Vec<&str> = configured(&settings, None)
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(
+            names,
+            NAMES[..NAMES.len() - 2],
+            "all but k8s-events (no client) and log"
+        );
+    }
 }

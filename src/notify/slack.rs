@@ -355,7 +355,7 @@ fn diagnosis_blocks(d: &Diagnosis, b: &Budget, blocks: &mut Vec<Value>) {
 /// A backend answer in words: the `StackAnalysisResponse` one-liner (cause,
 /// confidence, first recommendation), else a summary-like string, else its
 /// compact JSON.
-fn backend_text(v: &Value) -> String {
+pub fn backend_text(v: &Value) -> String {
     if let Some(s) = v.as_str() {
         return s.to_string();
     }
@@ -828,7 +828,7 @@ fn clip_mrkdwn(text: String, max: usize) -> String {
     kept
 }
 
-fn severity_emoji(s: Severity) -> &'static str {
+pub fn severity_emoji(s: Severity) -> &'static str {
     match s {
         Severity::Critical | Severity::High => "🔴",
         Severity::Medium => "🟠",
@@ -837,7 +837,7 @@ fn severity_emoji(s: Severity) -> &'static str {
     }
 }
 
-fn cluster(i: &Incident) -> &str {
+pub fn cluster(i: &Incident) -> &str {
     if i.cluster.is_empty() {
         "unnamed cluster"
     } else {
@@ -846,7 +846,7 @@ fn cluster(i: &Incident) -> &str {
 }
 
 /// How long an incident lasted, `first_seen` to `last_seen`: `1h 5m`, `12m 30s`, `45s`.
-fn lasted(i: &Incident) -> String {
+pub fn lasted(i: &Incident) -> String {
     let secs = i.last_seen_ms.saturating_sub(i.first_seen_ms).max(0) / 1000;
     let (d, h, m, s) = (
         secs / 86_400,
@@ -865,7 +865,7 @@ fn lasted(i: &Incident) -> String {
     }
 }
 
-fn signal_name(sig: i32) -> String {
+pub fn signal_name(sig: i32) -> String {
     let name = match sig {
         1 => "SIGHUP",
         2 => "SIGINT",

@@ -14,7 +14,7 @@ not accepted at all: an accepted setting always has an effect.
 use log::LevelFilter;
 
 use super::kinds::{Bool, Choice, Int, Number, Setting, Spec, Text};
-use super::types::{LogFormat, Output};
+use super::types::{LogFormat, OpsgenieRegion, Output};
 
 /// Every setting, in the order `--help` and the README show them.
 pub static SETTINGS: &[Spec] = &[
@@ -75,6 +75,30 @@ pub static SETTINGS: &[Spec] = &[
     WEBHOOK_URL.spec(),
     WEBHOOK_AUTH_HEADER.spec(),
     WEBHOOK_AUTH_HEADER_FILE.spec(),
+    TEAMS_WEBHOOK_URL.spec(),
+    TEAMS_WEBHOOK_URL_FILE.spec(),
+    DISCORD_WEBHOOK_URL.spec(),
+    DISCORD_WEBHOOK_URL_FILE.spec(),
+    TELEGRAM_BOT_TOKEN.spec(),
+    TELEGRAM_BOT_TOKEN_FILE.spec(),
+    TELEGRAM_CHAT_ID.spec(),
+    TELEGRAM_API_URL.spec(),
+    NTFY_URL.spec(),
+    NTFY_URL_FILE.spec(),
+    NTFY_TOKEN.spec(),
+    NTFY_TOKEN_FILE.spec(),
+    PAGERDUTY_ROUTING_KEY.spec(),
+    PAGERDUTY_ROUTING_KEY_FILE.spec(),
+    PAGERDUTY_EVENTS_URL.spec(),
+    OPSGENIE_API_KEY.spec(),
+    OPSGENIE_API_KEY_FILE.spec(),
+    OPSGENIE_REGION.spec(),
+    OPSGENIE_API_URL.spec(),
+    ALERTMANAGER_URL.spec(),
+    ALERTMANAGER_AUTH_HEADER.spec(),
+    ALERTMANAGER_AUTH_HEADER_FILE.spec(),
+    ALERTMANAGER_REPOST_SECONDS.spec(),
+    ALERT_LINK_URL.spec(),
     EMIT_K8S_EVENTS.spec(),
     SHUTDOWN_DRAIN_MS.spec(),
     LEADER_ELECTION.spec(),
@@ -654,7 +678,7 @@ pub static ALERT_SEVERITY_FILTERS: Setting<Text> = Setting {
         default: "medium,high,critical",
         allowed: "a comma list of informational, low, medium, high, critical",
     },
-    doc: "Severities that reach Slack, webhooks and Kubernetes Events (stdout gets everything). A resolution follows its incident.",
+    doc: "Severities that reach the notification sinks (stdout gets everything). A resolution follows its incident.",
 };
 
 pub static SLACK_WEBHOOK_URL: Setting<Text> = Setting {
@@ -754,6 +778,272 @@ pub static WEBHOOK_AUTH_HEADER_FILE: Setting<Text> = Setting {
         allowed: "a readable file holding the header value",
     },
     doc: "File holding the Authorization header value (a mounted Secret).",
+};
+
+pub static TEAMS_WEBHOOK_URL: Setting<Text> = Setting {
+    env: "TEAMS_WEBHOOK_URL",
+    flag: "--teams-webhook-url",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "an http or https URL (a Teams Workflows webhook); not with TEAMS_WEBHOOK_URL_FILE",
+    },
+    doc: "Post each notification to Microsoft Teams as an Adaptive Card, through a Workflows (Power Automate) webhook.",
+};
+
+pub static TEAMS_WEBHOOK_URL_FILE: Setting<Text> = Setting {
+    env: "TEAMS_WEBHOOK_URL_FILE",
+    flag: "--teams-webhook-url-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the Teams webhook URL",
+    },
+    doc: "File holding the Teams webhook URL (a mounted Secret).",
+};
+
+pub static DISCORD_WEBHOOK_URL: Setting<Text> = Setting {
+    env: "DISCORD_WEBHOOK_URL",
+    flag: "--discord-webhook-url",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "a Discord webhook URL (https://discord.com/api/webhooks/ID/TOKEN); not with DISCORD_WEBHOOK_URL_FILE",
+    },
+    doc: "Post each incident to Discord as an embed; updates and the resolution edit that message.",
+};
+
+pub static DISCORD_WEBHOOK_URL_FILE: Setting<Text> = Setting {
+    env: "DISCORD_WEBHOOK_URL_FILE",
+    flag: "--discord-webhook-url-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the Discord webhook URL",
+    },
+    doc: "File holding the Discord webhook URL (a mounted Secret).",
+};
+
+pub static TELEGRAM_BOT_TOKEN: Setting<Text> = Setting {
+    env: "TELEGRAM_BOT_TOKEN",
+    flag: "--telegram-bot-token",
+    value: "TOKEN",
+    kind: Text {
+        default: "",
+        allowed: "a bot token from @BotFather (123456:ABC…); not with TELEGRAM_BOT_TOKEN_FILE",
+    },
+    doc: "Send each incident to a Telegram chat through this bot; updates and the resolution are replies to its first message. Needs TELEGRAM_CHAT_ID.",
+};
+
+pub static TELEGRAM_BOT_TOKEN_FILE: Setting<Text> = Setting {
+    env: "TELEGRAM_BOT_TOKEN_FILE",
+    flag: "--telegram-bot-token-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the Telegram bot token",
+    },
+    doc: "File holding the Telegram bot token (a mounted Secret).",
+};
+
+pub static TELEGRAM_CHAT_ID: Setting<Text> = Setting {
+    env: "TELEGRAM_CHAT_ID",
+    flag: "--telegram-chat-id",
+    value: "ID",
+    kind: Text {
+        default: "",
+        allowed: "a chat id (-1001234567890) or @channelusername; only with a bot token",
+    },
+    doc: "The Telegram chat, group or channel the bot writes to.",
+};
+
+pub static TELEGRAM_API_URL: Setting<Text> = Setting {
+    env: "TELEGRAM_API_URL",
+    flag: "--telegram-api-url",
+    value: "URL",
+    kind: Text {
+        default: "https://api.telegram.org",
+        allowed: "an http or https URL",
+    },
+    doc: "Base URL of the Telegram Bot API (for a proxy or a local Bot API server).",
+};
+
+pub static NTFY_URL: Setting<Text> = Setting {
+    env: "NTFY_URL",
+    flag: "--ntfy-url",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "an http or https topic URL (https://ntfy.sh/mytopic); not with NTFY_URL_FILE",
+    },
+    doc: "Publish each notification to this ntfy topic, with its title, a priority from the severity, tags and ALERT_LINK_URL as the click action.",
+};
+
+pub static NTFY_URL_FILE: Setting<Text> = Setting {
+    env: "NTFY_URL_FILE",
+    flag: "--ntfy-url-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the ntfy topic URL",
+    },
+    doc: "File holding the ntfy topic URL (a mounted Secret).",
+};
+
+pub static NTFY_TOKEN: Setting<Text> = Setting {
+    env: "NTFY_TOKEN",
+    flag: "--ntfy-token",
+    value: "TOKEN",
+    kind: Text {
+        default: "",
+        allowed: "an ntfy access token (tk_…); not with NTFY_TOKEN_FILE",
+    },
+    doc: "Access token for a protected ntfy topic (sent as a Bearer token).",
+};
+
+pub static NTFY_TOKEN_FILE: Setting<Text> = Setting {
+    env: "NTFY_TOKEN_FILE",
+    flag: "--ntfy-token-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the ntfy access token",
+    },
+    doc: "File holding the ntfy access token (a mounted Secret).",
+};
+
+pub static PAGERDUTY_ROUTING_KEY: Setting<Text> = Setting {
+    env: "PAGERDUTY_ROUTING_KEY",
+    flag: "--pagerduty-routing-key",
+    value: "KEY",
+    kind: Text {
+        default: "",
+        allowed: "a 32-character Events API v2 integration key (letters and digits); not with PAGERDUTY_ROUTING_KEY_FILE",
+    },
+    doc: "Trigger a PagerDuty alert per incident (Events API v2, deduplicated per incident) and resolve it on resolution.",
+};
+
+pub static PAGERDUTY_ROUTING_KEY_FILE: Setting<Text> = Setting {
+    env: "PAGERDUTY_ROUTING_KEY_FILE",
+    flag: "--pagerduty-routing-key-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the PagerDuty routing key",
+    },
+    doc: "File holding the PagerDuty routing key (a mounted Secret).",
+};
+
+pub static PAGERDUTY_EVENTS_URL: Setting<Text> = Setting {
+    env: "PAGERDUTY_EVENTS_URL",
+    flag: "--pagerduty-events-url",
+    value: "URL",
+    kind: Text {
+        default: "https://events.pagerduty.com/v2/enqueue",
+        allowed: "an http or https URL",
+    },
+    doc: "The Events API v2 endpoint (events.eu.pagerduty.com for an EU account, or a proxy).",
+};
+
+pub static OPSGENIE_API_KEY: Setting<Text> = Setting {
+    env: "OPSGENIE_API_KEY",
+    flag: "--opsgenie-api-key",
+    value: "KEY",
+    kind: Text {
+        default: "",
+        allowed: "an Opsgenie API integration key (a UUID); not with OPSGENIE_API_KEY_FILE",
+    },
+    doc: "Create an Opsgenie alert per incident (alias = the incident key), add updates as notes, close it on resolution.",
+};
+
+pub static OPSGENIE_API_KEY_FILE: Setting<Text> = Setting {
+    env: "OPSGENIE_API_KEY_FILE",
+    flag: "--opsgenie-api-key-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the Opsgenie API key",
+    },
+    doc: "File holding the Opsgenie API key (a mounted Secret).",
+};
+
+pub static OPSGENIE_API_URL: Setting<Text> = Setting {
+    env: "OPSGENIE_API_URL",
+    flag: "--opsgenie-api-url",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "an http or https URL (default: the OPSGENIE_REGION endpoint)",
+    },
+    doc: "Base URL of the Opsgenie API, for a proxy; overrides OPSGENIE_REGION.",
+};
+
+pub static ALERTMANAGER_URL: Setting<Text> = Setting {
+    env: "ALERTMANAGER_URL",
+    flag: "--alertmanager-url",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "the http or https base URL of an Alertmanager (http://alertmanager:9093)",
+    },
+    doc: "Post each open incident to this Alertmanager (API v2) as a firing alert, re-posted while it lasts, ended on resolution.",
+};
+
+pub static ALERTMANAGER_AUTH_HEADER: Setting<Text> = Setting {
+    env: "ALERTMANAGER_AUTH_HEADER",
+    flag: "--alertmanager-auth-header",
+    value: "VALUE",
+    kind: Text {
+        default: "",
+        allowed: "a header value (e.g. Basic dXNlcjpwYXNz); not with ALERTMANAGER_AUTH_HEADER_FILE",
+    },
+    doc: "Sent as the Authorization header of Alertmanager requests.",
+};
+
+pub static ALERTMANAGER_AUTH_HEADER_FILE: Setting<Text> = Setting {
+    env: "ALERTMANAGER_AUTH_HEADER_FILE",
+    flag: "--alertmanager-auth-header-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable file holding the Alertmanager Authorization header value",
+    },
+    doc: "File holding the Alertmanager Authorization header value (a mounted Secret).",
+};
+
+pub static ALERT_LINK_URL: Setting<Text> = Setting {
+    env: "ALERT_LINK_URL",
+    flag: "--alert-link-url",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "an http or https URL; {namespace}, {workload}, {pod} and {cluster} are replaced",
+    },
+    doc: "A link for each incident (a dashboard, logs): ntfy's click action, Alertmanager's generatorURL, PagerDuty's and Opsgenie's link.",
+};
+
+pub static OPSGENIE_REGION: Setting<Choice<OpsgenieRegion>> = Setting {
+    env: "OPSGENIE_REGION",
+    flag: "--opsgenie-region",
+    value: "REGION",
+    kind: Choice {
+        default: OpsgenieRegion::Us,
+        choices: &[("us", OpsgenieRegion::Us), ("eu", OpsgenieRegion::Eu)],
+    },
+    doc: "Where the Opsgenie account lives: us (api.opsgenie.com) or eu (api.eu.opsgenie.com).",
+};
+
+pub static ALERTMANAGER_REPOST_SECONDS: Setting<Int> = Setting {
+    env: "ALERTMANAGER_REPOST_SECONDS",
+    flag: "--alertmanager-repost-seconds",
+    value: "S",
+    kind: Int {
+        default: 60,
+        min: 10,
+        max: 3600,
+        note: ", below the Alertmanager's resolve_timeout (5m by default)",
+    },
+    doc: "How often open incidents are posted to Alertmanager again, so it does not resolve them on its own.",
 };
 
 pub static EMIT_K8S_EVENTS: Setting<Bool> = Setting {

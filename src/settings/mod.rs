@@ -9,6 +9,8 @@ reported at once.
   `--help` (`cli.rs`) and the README's table are made from;
 - `read`: reading one setting from a `Source`, a bad value becoming a `Problem`;
 - `validate`: what a valid namespace, URL, e-mail, channel… looks like;
+- `destinations`: the settings of Teams, Discord, Telegram, ntfy, PagerDuty,
+  Opsgenie and Alertmanager;
 - `resolve`: all settings into `Settings`, with the rules between them;
 - `defaults`: every `Default` of the types built here (resolving nothing);
 - `types`: `Settings` and its parts, as the rest of the daemon uses them.
@@ -18,6 +20,7 @@ Depends on the detection types it configures and on nothing above them.
 
 mod defaults;
 mod defs;
+mod destinations;
 mod kinds;
 mod read;
 mod resolve;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::defs::*;
+use super::destinations::destinations;
 use super::kinds::{Int, Setting, Text};
 use super::read::{Problem, Reader, Source};
 use super::types::{
@@ -371,6 +372,7 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         }
     };
     let slack_bot = slack_bot(r);
+    let d = destinations(r);
     Alerts {
         workers,
         queue_size,
@@ -381,6 +383,14 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         slack_webhook,
         slack_bot,
         webhook,
+        teams: d.teams,
+        discord: d.discord,
+        telegram: d.telegram,
+        ntfy: d.ntfy,
+        pagerduty: d.pagerduty,
+        opsgenie: d.opsgenie,
+        alertmanager: d.alertmanager,
+        link_url: d.link_url,
         emit_k8s_events: r.boolean(&EMIT_K8S_EVENTS),
         shutdown_drain: Duration::from_millis(r.int(&SHUTDOWN_DRAIN_MS)),
     }
@@ -772,6 +782,70 @@ mod tests {
             assert_eq!(p.len(), 1, "{p:?}");
             assert_eq!(p[0].name, pair[0].0, "{p:?}");
         }
+    }
+
+    #[test]
+    fn each_destination_needs_its_parts_and_says_which_is_missing() {
+        let s = resolve(&env(&[
+            (
+                "TEAMS_WEBHOOK_URL",
+                "https://prod.westeurope.logic.azure.com/workflows/x/",
+            ),
+            (
+                "DISCORD_WEBHOOK_URL",
+                "https://discord.com/api/webhooks/1/tok",
+            ),
+            ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+            ("TELEGRAM_CHAT_ID", "-1001234"),
+            ("NTFY_URL", "https://ntfy.sh/my-topic"),
+            ("PAGERDUTY_ROUTING_KEY", "R0123456789abcdef0123456789abcde"),
+            ("OPSGENIE_API_KEY", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
+            ("OPSGENIE_REGION", "eu"),
+            ("ALERTMANAGER_URL", "http://alertmanager:9093/"),
+        ]))
+        .unwrap();
+        let a = &s.alerts;
+        assert_eq!(
+            a.teams.as_ref().map(|u| u.expose()),
+            Some("https://prod.westeurope.logic.azure.com/workflows/x")
+        );
+        assert_eq!(
+            a.telegram.as_ref().unwrap().api_url,
+            "https://api.telegram.org"
+        );
+        assert_eq!(
+            a.opsgenie.as_ref().unwrap().api_url,
+            "https://api.eu.opsgenie.com"
+        );
+        let am = a.alertmanager.as_ref().unwrap();
+        assert_eq!(am.url.expose(), "http://alertmanager:9093");
+        assert_eq!(am.repost.as_secs(), 60);
+        assert!(a.ntfy.is_some() && a.pagerduty.is_some() && a.discord.is_some());
+
+        let bad = resolve(&env(&[
+            ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+            ("NTFY_URL", "https://ntfy.sh/"),
+            ("NTFY_TOKEN", "tk_x"),
+            ("OPSGENIE_REGION", "mars"),
+            ("ALERTMANAGER_REPOST_SECONDS", "30"),
+            (
+                "DISCORD_WEBHOOK_URL",
+                "discord.com/api/webhooks/1/SECRETTOKEN",
+            ),
+        ]))
+        .unwrap_err();
+        let names: Vec<&str> = bad.iter().map(|p| p.name.as_str()).collect();
+        for n in [
+            "TELEGRAM_CHAT_ID",
+            "NTFY_URL",
+            "OPSGENIE_REGION",
+            "ALERTMANAGER_REPOST_SECONDS",
+            "DISCORD_WEBHOOK_URL",
+        ] {
+            assert!(names.contains(&n), "{n} not in {names:?}");
+        }
+        let all = format!("{bad:?}");
+        assert!(!all.contains("SECRETTOKEN"), "{all}");
     }
 
     #[test]

@@ -103,6 +103,17 @@ pub struct Alerts {
     pub slack_webhook: Option<Secret>,
     pub slack_bot: Option<SlackBot>,
     pub webhook: Option<Webhook>,
+    /// A Teams Workflows webhook URL (the URL is the credential).
+    pub teams: Option<Secret>,
+    /// A Discord webhook URL (the URL is the credential).
+    pub discord: Option<Secret>,
+    pub telegram: Option<Telegram>,
+    pub ntfy: Option<Ntfy>,
+    pub pagerduty: Option<PagerDuty>,
+    pub opsgenie: Option<Opsgenie>,
+    pub alertmanager: Option<Alertmanager>,
+    /// `ALERT_LINK_URL`: a link template per incident.
+    pub link_url: Option<String>,
     pub emit_k8s_events: bool,
     pub shutdown_drain: Duration,
 }
@@ -133,6 +144,50 @@ pub struct Webhook {
     /// May carry a token in its path or query: never logged.
     pub url: Secret,
     pub auth_header: Option<Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Telegram {
+    /// Part of every request's path: never logged.
+    pub token: Secret,
+    pub chat_id: String,
+    /// Bot API base, without a trailing slash.
+    pub api_url: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ntfy {
+    /// The topic URL; the topic name is what lets anyone subscribe, so secret.
+    pub url: Secret,
+    pub token: Option<Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PagerDuty {
+    pub routing_key: Secret,
+    pub events_url: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpsgenieRegion {
+    Us,
+    Eu,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opsgenie {
+    pub api_key: Secret,
+    /// API base, without a trailing slash (`https://api.opsgenie.com`).
+    pub api_url: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alertmanager {
+    /// Base URL, without a trailing slash; may carry credentials (user:pass@).
+    pub url: Secret,
+    pub auth_header: Option<Secret>,
+    /// Open incidents are posted again this often (below resolve_timeout).
+    pub repost: Duration,
 }
 
 /// Lease-based leader election.

@@ -12,6 +12,7 @@ pub mod fake_api;
 pub mod fake_backend;
 pub mod fake_llm;
 pub mod fake_receiver;
+pub mod fake_services;
 pub mod fake_slack;
 pub mod http;
 pub mod items;
