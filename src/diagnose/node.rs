@@ -3,9 +3,11 @@ Diagnoses of node incidents, and of pod failures attributed to their node.
 
 Node incidents are not matched against the pod rule table (there is no pod,
 no container, no exit code): each node failure type has one rule here, with
-commands that name the real node. Commands that must run on the node itself
-(disk usage under k3s's `/var/lib/rancher/k3s`, image pruning, process
-counts) are given in the fix text and say so: `kubectl` cannot run them.
+commands that name the real node. What must run on the node itself (disk
+usage under k3s's `/var/lib/rancher/k3s`, image pruning, memory, process
+counts) is a `kubectl debug node/<node> -- chroot /host …` command, like the
+pod rules' (k3s nodes have no docker, and no SSH is assumed), and the fix
+text says what to look for and which kubelet thresholds to set.
 */
 
 use super::vars::cap;
@@ -15,11 +17,14 @@ const DESCRIBE: &str = "kubectl describe node {node}";
 const PODS: &str = "kubectl get pods -A -o wide --field-selector spec.nodeName={node}";
 const EVENTS: &str =
     "kubectl get events -A --field-selector involvedObject.kind=Node,involvedObject.name={node}";
+/// On the node itself, through a debug pod with the host's root at /host
+/// (k3s nodes have no docker; this needs no SSH either).
+const ON_NODE: &str = "kubectl debug node/{node} -it --image=busybox:1.36 -- chroot /host";
 
 fn commands(node: &str, templates: &[&str]) -> Vec<String> {
     templates
         .iter()
-        .map(|t| t.replace("{node}", node))
+        .map(|t| t.replace("{on_node}", ON_NODE).replace("{node}", node))
         .collect()
 }
 
@@ -96,6 +101,8 @@ pub fn diagnose_node(incident: &Incident, node: Option<&NodeRecord>) -> Diagnosi
                 &[
                     DESCRIBE,
                     PODS,
+                    "{on_node} du -xh -d2 /var/lib/rancher/k3s/agent",
+                    "{on_node} crictl rmi --prune",
                     "kubectl get pods -A --field-selector spec.nodeName={node},status.phase=Failed",
                     "kubectl delete pods -A --field-selector spec.nodeName={node},status.phase=Failed",
                 ],
@@ -118,6 +125,7 @@ pub fn diagnose_node(incident: &Incident, node: Option<&NodeRecord>) -> Diagnosi
                     PODS,
                     "kubectl top pods -A --sort-by=memory",
                     "kubectl top node {node}",
+                    "{on_node} free -m",
                 ],
             ),
         ),
@@ -129,7 +137,10 @@ pub fn diagnose_node(incident: &Incident, node: Option<&NodeRecord>) -> Diagnosi
             ),
             evidence,
             "Find the pod with the most processes: on the node, `ps -eo pid,comm --no-headers | wc -l` against `cat /proc/sys/kernel/pid_max`, and `sudo k3s crictl stats` per container. Cap processes per pod with k3s `--kubelet-arg=pod-max-pids=1024`.".to_string(),
-            commands(name, &[DESCRIBE, PODS]),
+            commands(
+                name,
+                &[DESCRIBE, PODS, "{on_node} cat /proc/sys/kernel/pid_max"],
+            ),
         ),
         FailureType::NodeUnschedulable => diagnosis(
             Cause::NodeCordoned,
@@ -274,6 +285,18 @@ mod tests {
 
     #[test]
     fn disk_pressure_names_k3s_paths_to_run_on_the_node_and_gc_thresholds() {
+        let d = diagnose_node(
+            &node_incident(FailureType::NodePressure, "DiskPressure"),
+            None,
+        );
+        assert!(
+            d.fix.commands.contains(
+                &"kubectl debug node/pi-3 -it --image=busybox:1.36 -- chroot /host du -xh -d2 /var/lib/rancher/k3s/agent"
+                    .to_string()
+            ),
+            "{:?}",
+            d.fix.commands
+        );
         let d = diagnose_node(
             &node_incident(FailureType::NodePressure, "DiskPressure"),
             None,
