@@ -704,6 +704,25 @@ mod nodes {
     }
 
     #[test]
+    fn pods_seen_failing_before_their_node_are_attributed_by_an_update_and_not_notified() {
+        let mut cl = started_with(vec![healthy("shop", "web", "aaaaa")]);
+        let t1 = T0 + MIN;
+        // The pod stream is ahead of the node stream: the pod's incident opens first.
+        let mut fx = apply(
+            &mut cl,
+            unready(healthy("shop", "web", "aaaaa"), t1 - 10 * MIN),
+            t1,
+        );
+        assert_eq!(records(&fx), ["open web"]);
+        assert_ne!(fx.records[0].1.as_ref().unwrap().cause, "node_not_ready");
+        fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1 + SEC);
+        assert_eq!(records(&fx), ["updated web"]);
+        assert_eq!(fx.records[0].1.as_ref().unwrap().cause, "node_not_ready");
+        let fx = ticks(&mut cl, t1 + SEC, t1 + 90 * SEC);
+        assert_eq!(jobs(&fx), [format!("open {NODE}")]);
+    }
+
+    #[test]
     fn a_node_back_within_its_grace_opens_nothing_and_holds_nothing() {
         let mut cl = started_with(vec![healthy("shop", "web", "aaaaa")]);
         let t1 = T0 + MIN;

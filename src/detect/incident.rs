@@ -428,7 +428,7 @@ impl Engine {
         cause: Option<(&str, &str)>,
         now_ms: i64,
     ) -> Vec<Transition> {
-        let out = self.observe_revision(pod_key, workload, revision, healthy, findings, now_ms);
+        let mut out = self.observe_revision(pod_key, workload, revision, healthy, findings, now_ms);
         let Some((node, why)) = cause else {
             return out;
         };
@@ -450,6 +450,15 @@ impl Engine {
                 if self.batch.is_empty() {
                     self.batch_since = None;
                 }
+            }
+            // The record says so (its diagnosis now names the node): the
+            // node may be seen failing after its pods, on another stream.
+            if !out.iter().any(|t| t.incident.id == id) {
+                o.incident.state = State::Updated;
+                out.push(Transition {
+                    incident: o.incident.clone(),
+                    at_ms: now_ms,
+                });
             }
         }
         out

@@ -93,16 +93,17 @@ fn a_node_patched_not_ready_is_one_incident_listing_its_workloads_and_resolves_w
             r["type"] == "NodeNotReady" && r["affected"].as_array().is_some_and(|a| a.len() == 3)
         })
     });
-    d.wait("the pods' records attributed to it", T, |d| {
-        d.records()
-            .iter()
-            .filter(|r| r["namespace"] == s.ns.as_str() && r["type"] == "NotReady")
-            .all(|r| r["diagnosis"]["cause"] == "node_not_ready")
-            && d.records()
-                .iter()
-                .filter(|r| r["namespace"] == s.ns.as_str() && r["type"] == "NotReady")
-                .count()
-                == 3
+    d.wait("the pods' latest records attributed to it", T, |d| {
+        let mut latest: std::collections::BTreeMap<u64, Value> = Default::default();
+        for r in d.records() {
+            if r["namespace"] == s.ns.as_str() && r["type"] == "NotReady" {
+                latest.insert(r["id"].as_u64().unwrap_or(0), r);
+            }
+        }
+        latest.len() == 3
+            && latest
+                .values()
+                .all(|r| r["diagnosis"]["cause"] == "node_not_ready")
     });
     let logs = d.logs();
     let sent: Vec<&str> = logs
