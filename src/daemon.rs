@@ -92,13 +92,11 @@ impl Apply<'_> {
             for (t, d) in &fx.records {
                 let i = &t.incident;
                 log::info!(
-                    "incident {} id={} {} {}/{}/{} pods={} cause={}",
+                    "incident {} id={} {} {} pods={} cause={}",
                     i.state.as_str(),
                     i.id,
                     i.finding.kind,
-                    i.namespace,
-                    i.workload.kind,
-                    i.workload.name,
+                    output::subject(i),
                     i.pods.len(),
                     d.as_ref().map_or("-", |d| d.cause.as_str())
                 );

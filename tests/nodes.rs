@@ -200,11 +200,13 @@ fn disk_pressure_evictions_are_one_node_incident_listing_the_evicted_pods() {
         );
     }
     d.wait("three evictions recorded", T, |d| {
-        d.records()
+        let ids: std::collections::BTreeSet<u64> = d
+            .records()
             .iter()
             .filter(|r| r["type"] == "Evicted")
-            .count()
-            == 3
+            .filter_map(|r| r["id"].as_u64())
+            .collect();
+        ids.len() == 3
     });
     assert!(
         wait_until(T, || !slack.messages().is_empty()),
@@ -229,7 +231,14 @@ fn disk_pressure_evictions_are_one_node_incident_listing_the_evicted_pods() {
         assert!(body.contains(w), "{w} in {body}");
     }
     assert!(body.contains("/var/lib/rancher/k3s"), "{body}");
-    for r in d.records().iter().filter(|r| r["type"] == "Evicted") {
+    // Each eviction's latest record names the node's cause.
+    let mut latest: std::collections::BTreeMap<u64, Value> = Default::default();
+    for r in d.records() {
+        if r["type"] == "Evicted" {
+            latest.insert(r["id"].as_u64().unwrap(), r);
+        }
+    }
+    for r in latest.values() {
         assert_eq!(r["diagnosis"]["cause"], "node_disk_pressure", "{r}");
     }
     // The node is removed from the cluster: its incident ends with it.
