@@ -93,7 +93,12 @@ fn a_node_going_not_ready_with_ten_workloads_is_one_slack_message_and_one_resolu
     d.wait("the node's incident and its pods' records", T, |d| {
         let r = d.records();
         r.iter().any(|r| r["type"] == "NodeNotReady")
-            && r.iter().filter(|r| r["type"] == "NotReady").count() == 10
+            && r.iter()
+                .filter(|r| r["type"] == "NotReady")
+                .filter_map(|r| r["id"].as_u64())
+                .collect::<std::collections::BTreeSet<u64>>()
+                .len()
+                == 10
     });
     assert!(
         wait_until(T, || !slack.messages().is_empty()),
