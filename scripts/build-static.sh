@@ -9,7 +9,8 @@
 #   arch      Rust target                      C compiler and linker (Debian)
 #   x86_64    x86_64-unknown-linux-musl        musl-gcc (musl-tools)
 #   aarch64   aarch64-unknown-linux-musl       aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)
-#   armv7     armv7-unknown-linux-musleabihf   arm-linux-gnueabihf-gcc (gcc-arm-linux-gnueabihf)
+#   armv7     armv7-unknown-linux-musleabihf   arm-linux-gnueabihf-gcc (gcc-arm-linux-gnueabihf),
+#                                              or zig (PyPI) when std is built from source
 #
 # It installs what it lacks (run as root): the rustup target, the cross
 # compiler, qemu-user-static, `file` and binutils. Each binary must then pass
@@ -32,13 +33,17 @@
 # supplies a libc. RUSTFLAGS="-C target-feature=+crt-static" is the musl default
 # already, set explicitly so an outer RUSTFLAGS cannot turn it off.
 #
-# armv7 when the rustup mirror has no armv7-unknown-linux-musleabihf (it answers
-# 404 on some mirrors): the script says so and builds armv7-unknown-linux-gnueabihf
-# with crt-static instead. That binary is just as static (glibc's libc.a; since
-# glibc 2.34 the files and dns name services are inside libc, so name resolution
-# needs no NSS modules at run time), runs on the same CPUs (ARMv7-A, hard float),
-# and passes the same three checks; it is larger. OPSCTRL_ARMV7_MUSL_ONLY=1 turns
-# the fallback off and makes the missing target a failure.
+# armv7 when the rustup mirror has no prebuilt std for armv7-unknown-linux-musleabihf
+# (it answers 404 on some mirrors): std is built from the rust-src component
+# (`-Z build-std`, allowed on stable by RUSTC_BOOTSTRAP=1 for this one command)
+# with zig as the C compiler and linker, through cargo-zigbuild: zig ships
+# musl's crt objects and libc.a for arm-linux-musleabihf, which the missing
+# rust-std component would have supplied (hence link-self-contained=no). Both
+# come pinned from PyPI into a virtualenv under
+# ${BUILD_TOOLS:-~/.cache/opsctrl-build-tools}. The result is the same target,
+# fully static, and passes the same three checks. OPSCTRL_ARMV7_PREBUILT_ONLY=1
+# makes a missing prebuilt std a failure instead.
+ZIG_PINS=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -195,29 +200,44 @@ build_aarch64() {
 
 build_armv7() {
   local triple=armv7-unknown-linux-musleabihf
-  if ! have_rust_target "$triple"; then
-    if [ "${OPSCTRL_ARMV7_MUSL_ONLY:-0}" = 1 ]; then
-      echo "armv7: BLOCKED: the rustup mirror has no $triple (see the rustup line above)" >&2
+  local bin="target/$triple/release/opsctrl-daemon"
+  need_cmd qemu-arm-static qemu-user-static ||
+    { echo "armv7: FAILED installing qemu-user-static to run it" >&2; return 1; }
+  if have_rust_target "$triple"; then
+    need_cmd arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf ||
+      { echo "armv7: FAILED installing gcc-arm-linux-gnueabihf (cross C compiler for ring)" >&2; return 1; }
+    build armv7 "$triple" arm-linux-gnueabihf-gcc ||
+      { echo "armv7: FAILED at 'cargo build --target $triple' (compiler/linker error above)" >&2; return 1; }
+  else
+    if [ "${OPSCTRL_ARMV7_PREBUILT_ONLY:-0}" = 1 ]; then
+      echo "armv7: BLOCKED: the rustup mirror has no prebuilt std for $triple (see the rustup line above)" >&2
       return 1
     fi
-    echo "armv7: the rustup mirror has no $triple (see the rustup line above);" \
-      "building armv7-unknown-linux-gnueabihf with crt-static instead (static glibc, same CPUs)"
-    triple=armv7-unknown-linux-gnueabihf
-    have_rust_target "$triple" || {
-      echo "armv7: BLOCKED: neither armv7-unknown-linux-musleabihf nor $triple can be installed" >&2
-      return 1
-    }
+    echo "armv7: no prebuilt std for $triple on this rustup mirror (see the rustup line above):" \
+      "building std from rust-src, with zig (cargo-zigbuild) as C compiler and linker"
+    build_armv7_from_source "$triple" || return 1
   fi
-  local bin="target/$triple/release/opsctrl-daemon"
-  need_cmd arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf ||
-    { echo "armv7: FAILED installing gcc-arm-linux-gnueabihf (cross C compiler for ring)" >&2; return 1; }
-  build armv7 "$triple" arm-linux-gnueabihf-gcc ||
-    { echo "armv7: FAILED at 'cargo build --target $triple' (compiler/linker error above)" >&2; return 1; }
   check_static "$bin" || { echo "armv7: FAILED the static-linking check" >&2; return 1; }
-  need_cmd qemu-arm-static qemu-user-static ||
-    { echo "armv7: built, but FAILED installing qemu-user-static to run it" >&2; return 1; }
   prove armv7 "$bin" qemu-arm-static || return 1
   report armv7 "$bin" "$triple"
+}
+
+# build_armv7_from_source TRIPLE: std from rust-src, zig for C and linking.
+build_armv7_from_source() {
+  local triple=$1 tools=${BUILD_TOOLS:-${HOME:-/root}/.cache/opsctrl-build-tools}
+  rustup component add rust-src ||
+    { echo "armv7: FAILED at 'rustup component add rust-src'" >&2; return 1; }
+  if [ ! -x "$tools/bin/cargo-zigbuild" ]; then
+    python3 -m venv "$tools" &&
+      "$tools/bin/pip" install --quiet --disable-pip-version-check "${ZIG_PINS[@]}" ||
+      { echo "armv7: FAILED installing ${ZIG_PINS[*]} from PyPI" >&2; return 1; }
+  fi
+  echo "== building armv7 ($triple, std from source: $("$tools/bin/pip" freeze | grep -iE '^(ziglang|cargo-zigbuild)=' | tr '\n' ' '))"
+  PATH="$tools/bin:$PATH" RUSTC_BOOTSTRAP=1 \
+    RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no -C target-feature=+crt-static" \
+    cargo zigbuild --release --locked --target "$triple" --bin opsctrl-daemon \
+    -Z build-std=std,panic_abort ||
+    { echo "armv7: FAILED at 'cargo zigbuild -Z build-std --target $triple' (error above)" >&2; return 1; }
 }
 
 need_cmd file file

@@ -3,7 +3,7 @@
 #
 #   1. `helm lint --strict`, on the defaults and on every option below;
 #   2. `helm template` of the defaults and of each option (logs, k8sEvents, HA,
-#      namespaced RBAC, an existing Secret, scheduling and pod annotations, a
+#      namespaced RBAC, an existing Secret, routes and silences, scheduling and pod annotations, a
 #      pinned digest, the backend, everything at once), each render held to the
 #      checks of the kustomize install (scripts/lib/manifest-checks.sh:
 #      kubernetes-validate --strict, scripts/manifest-rules.py, checkov);
@@ -74,6 +74,9 @@ template backend --set clusterRegistration.clusterName=edge-1 --set clusterRegis
   --set clusterRegistration.backendUrl=https://api.opsctrl.dev --set monitoring.minRestartThreshold=5
 template all --set logs.enabled=true --set k8sEvents.enabled=true --set replicaCount=3 \
   --set secrets.slackBotToken=xoxb-1-2 --set alerts.slackChannel='#alerts' --set config.ALERT_RENOTIFY_MINUTES=60
+printf 'routes:\n  - match: {namespace: shop}\n    sinks: [webhook]\n' >"$WORK/routes.yaml"
+printf -- '- ends_at: "2030-01-01T00:00:00Z"\n  comment: "a: quoted, # not a comment"\n' >"$WORK/silences.yaml"
+template policy --set-file alerts.routes="$WORK/routes.yaml" --set-file alerts.silences="$WORK/silences.yaml"
 template namespaced-all --set rbac.namespaced=true --set monitoring.watchNamespaces='shop\,payments' \
   --set logs.enabled=true --set k8sEvents.enabled=true --set replicaCount=2
 
@@ -92,7 +95,7 @@ def rules(name):
             for r in d["rules"]]
 def grants(name, res, verb):
     return any(res in r["resources"] and verb in r["verbs"] for r in rules(name))
-cm = lambda name: one(name, "ConfigMap")["data"]
+cm = lambda name: one(name, "ConfigMap", "opsctrl-daemon")["data"]
 dep = lambda name: one(name, "Deployment")
 pod = lambda name: dep(name)["spec"]["template"]["spec"]
 checks = [
@@ -124,6 +127,14 @@ checks = [
      cm("backend")["CLUSTER_NAME"] == "edge-1" and cm("backend")["USER_EMAIL"] == "you@example.com"
      and cm("backend")["OPSCTRL_BACKEND_URL"] == "https://api.opsctrl.dev" and cm("backend")["OPSCTRL_STATE_DIR"] == "/var/lib/opsctrl"
      and cm("backend")["MIN_RESTART_THRESHOLD"] == "5"),
+    ("policy: routes and silences in <release>-policy, mounted read-only, ROUTES_FILE and SILENCES_FILE set",
+     yaml.safe_load(one("policy", "ConfigMap", "opsctrl-daemon-policy")["data"]["routes.yaml"]) == {"routes": [{"match": {"namespace": "shop"}, "sinks": ["webhook"]}]}
+     and yaml.safe_load(one("policy", "ConfigMap", "opsctrl-daemon-policy")["data"]["silences.yaml"])[0]["comment"] == "a: quoted, # not a comment"
+     and cm("policy")["ROUTES_FILE"] == "/etc/opsctrl/policy/routes.yaml" and cm("policy")["SILENCES_FILE"] == "/etc/opsctrl/policy/silences.yaml"
+     and {"name": "policy", "mountPath": "/etc/opsctrl/policy", "readOnly": True} in pod("policy")["containers"][0]["volumeMounts"]
+     and {"name": "policy", "configMap": {"name": "opsctrl-daemon-policy"}} in pod("policy")["volumes"]
+     and "checksum/policy" in dep("policy")["spec"]["template"]["metadata"]["annotations"]
+     and "checksum/policy" not in dep("default")["spec"]["template"]["metadata"]["annotations"]),
     ("all: config passed through, the bot channel set, the token only in the Secret",
      cm("all")["ALERT_RENOTIFY_MINUTES"] == "60" and cm("all")["SLACK_CHANNEL"] == "#alerts"
      and one("all", "Secret")["stringData"]["SLACK_BOT_TOKEN"] == "xoxb-1-2" and "xoxb-1-2" not in str(cm("all"))),
@@ -186,7 +197,7 @@ settings = re.findall(r'^\s+env: "([A-Z0-9_]+)"', open(sys.argv[2]).read(), re.M
 OWN = {"WATCH_NAMESPACES", "EXCLUDE_NAMESPACES", "WATCH_LABEL_SELECTOR", "HEALTH_CHECK_PORT", "CLUSTER_NAME",
        "OUTPUT", "MIN_RESTART_THRESHOLD", "LOG_LEVEL", "LOG_FORMAT", "INCLUDE_LOGS", "OPSCTRL_BACKEND_URL", "USER_EMAIL",
        "ALERT_SEVERITY_FILTERS", "SLACK_CHANNEL", "SLACK_CHANNEL_ROUTES", "EMIT_K8S_EVENTS", "LEADER_ELECTION",
-       "LEADER_ELECTION_NAME", "ENABLE_HEALTH_CHECK", "LEADER_ELECTION_NAMESPACE"}
+       "LEADER_ELECTION_NAME", "ENABLE_HEALTH_CHECK", "LEADER_ELECTION_NAMESPACE", "ROUTES_FILE", "SILENCES_FILE"}
 CREDENTIALS = {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "LLM_API_KEY", "WEBHOOK_URL", "WEBHOOK_AUTH_HEADER",
                "TEAMS_WEBHOOK_URL", "DISCORD_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN", "NTFY_URL", "NTFY_TOKEN",
                "PAGERDUTY_ROUTING_KEY", "OPSGENIE_API_KEY", "ALERTMANAGER_AUTH_HEADER"}

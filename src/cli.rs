@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+pub use crate::routing::RouteQuery;
 use crate::settings::{SETTINGS, Source};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -26,6 +27,8 @@ pub enum Command {
     Scan,
     /// Send one labelled test notification through every configured sink.
     TestAlert,
+    /// Say which sinks would receive an incident (`routes test`).
+    RoutesTest,
 }
 
 impl Command {
@@ -35,6 +38,7 @@ impl Command {
             Command::Check => "check",
             Command::Scan => "scan",
             Command::TestAlert => "test-alert",
+            Command::RoutesTest => "routes test",
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct Cli {
     pub file: Option<String>,
     /// Setting flags given, keyed by flag (`--health-check-port`).
     pub flags: HashMap<&'static str, String>,
+    /// `routes test`: the incident to route.
+    pub route_query: Option<Box<RouteQuery>>,
 }
 
 #[derive(Debug)]
@@ -131,18 +137,29 @@ pub fn parse_as(program: Program, args: Vec<OsString>) -> Result<Parsed, String>
         Some(s) if s == "check" => Command::Check,
         Some(s) if s == "scan" => Command::Scan,
         Some(s) if s == "test-alert" => Command::TestAlert,
+        Some(s) if s == "routes" => match args.subcommand().map_err(|e| e.to_string())? {
+            Some(t) if t == "test" => Command::RoutesTest,
+            None if wants_help => Command::RoutesTest,
+            other => {
+                return Err(format!(
+                    "routes: unknown command {:?} (allowed: routes test; see `opsctrl-daemon routes test --help`)",
+                    other.unwrap_or_default()
+                ));
+            }
+        },
         Some(s) if s == "help" => {
             let topic = args.subcommand().map_err(|e| e.to_string())?;
             return Ok(Parsed::Help(match topic.as_deref() {
                 Some("check") => help_for(Command::Check),
                 Some("scan") => help_for(Command::Scan),
                 Some("test-alert") => help_for(Command::TestAlert),
+                Some("routes") => help_for(Command::RoutesTest),
                 _ => help_for(Command::Run),
             }));
         }
         Some(s) => {
             return Err(format!(
-                "unknown command {s:?} (allowed: run, scan, check, test-alert, help; see --help)"
+                "unknown command {s:?} (allowed: run, scan, check, test-alert, routes test, help; see --help)"
             ));
         }
     };
@@ -162,6 +179,11 @@ pub fn parse_as(program: Program, args: Vec<OsString>) -> Result<Parsed, String>
     if file.is_some() && command != Command::Scan {
         return Err("-f/--file goes with `scan` only".into());
     }
+    let route_query = if command == Command::RoutesTest {
+        Some(Box::new(route_query(&mut args)?))
+    } else {
+        None
+    };
     let mut flags = HashMap::new();
     // `-o` is the short form of `--output`, as in kubectl.
     if let Some(v) = value(&mut args, "-o")? {
@@ -187,7 +209,45 @@ pub fn parse_as(program: Program, args: Vec<OsString>) -> Result<Parsed, String>
         context,
         file,
         flags,
+        route_query,
     }))
+}
+
+/// The flags of `routes test`.
+fn route_query(args: &mut pico_args::Arguments) -> Result<RouteQuery, String> {
+    let mut value = |flag: &'static str| {
+        args.opt_value_from_str::<_, String>(flag)
+            .map_err(|e| format!("{flag}: {e}"))
+    };
+    let namespace = value("--namespace")?.ok_or(
+        "routes test: --namespace NS is required (see `opsctrl-daemon routes test --help`)",
+    )?;
+    let severity = value("--severity")?;
+    let kind = value("--type")?;
+    let cause = value("--cause")?;
+    let workload_kind = value("--kind")?;
+    let workload_name = value("--name")?;
+    let mut labels = Vec::new();
+    for l in args
+        .values_from_str::<_, String>("--label")
+        .map_err(|e| format!("--label: {e}"))?
+    {
+        match l.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                labels.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => return Err(format!("--label {l:?}: expected KEY=VALUE")),
+        }
+    }
+    Ok(RouteQuery {
+        namespace,
+        severity,
+        kind,
+        cause,
+        workload_kind,
+        workload_name,
+        labels,
+    })
 }
 
 const CLUSTER_FLAGS: &str = "\
@@ -208,6 +268,7 @@ Usage: opsctrl-daemon [run] [OPTIONS]
        opsctrl-daemon scan [-f FILE] [OPTIONS]
        opsctrl-daemon check [OPTIONS]
        opsctrl-daemon test-alert [OPTIONS]
+       opsctrl-daemon routes test --namespace NS [--severity S] [--type T] [...]
        opsctrl-daemon help [COMMAND] | --version
 
 Commands:
@@ -215,6 +276,7 @@ Commands:
     scan        Look once, print what is failing, exit 1 if anything is
     check       Check that this identity has every permission the daemon needs
     test-alert  Send one labelled test notification through every configured sink
+    routes test Say which sinks (and channels) would receive an incident
 
 {CLUSTER_FLAGS}
 Settings (a flag beats its environment variable, which beats the default):
@@ -270,6 +332,34 @@ or in each of WATCH_NAMESPACES) and prints yes/no, with the RBAC change that
 fixes each no. Exit 0 when all are granted, 1 when any is missing, 2 on error.
 
 {CLUSTER_FLAGS}
+Every setting flag of `run` is accepted too (see `opsctrl-daemon --help`).
+"
+            );
+        }
+        Command::RoutesTest => {
+            let _ = write!(
+                out,
+                "opsctrl-daemon routes test: who would hear of this incident?
+
+Usage: opsctrl-daemon routes test --namespace NS [--severity S] [--type TYPE]
+           [--cause CAUSE] [--kind KIND] [--name WORKLOAD] [--label KEY=VALUE]...
+           [SETTINGS]
+
+Reads ROUTES_FILE and SILENCES_FILE as the daemon would (a bad file exits 2
+naming the route and field), then prints, for an incident with these facts,
+the routes that match, the sinks (and Slack channels or webhooks) that would
+receive it, and whether ALERT_SEVERITY_FILTERS or a silence in SILENCES_FILE
+holds it back now. Nothing is sent and the cluster is not contacted.
+
+    --namespace NS       The incident's namespace (required)
+    --type TYPE          A failure type (CrashLoopBackOff, OOMKilled, ...)
+    --severity S         informational, low, medium, high or critical
+                         (default: the type's severity; one of the two is required)
+    --cause CAUSE        The diagnosis' cause (oom_killed, app_error_exit, ...)
+    --kind KIND          The workload kind (Deployment, StatefulSet, ...)
+    --name WORKLOAD      The workload name
+    --label KEY=VALUE    A label of the pod (repeatable)
+
 Every setting flag of `run` is accepted too (see `opsctrl-daemon --help`).
 "
             );
@@ -363,6 +453,79 @@ mod tests {
         assert_eq!(c.command, Command::Scan);
         assert_eq!(c.file.as_deref(), Some("-"));
         assert_eq!(c.flag("--output").as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn routes_test_takes_an_incident_s_facts() {
+        let Parsed::Cli(c) = parse_strs(&[
+            "routes",
+            "test",
+            "--namespace",
+            "shop",
+            "--type",
+            "OOMKilled",
+            "--label",
+            "team=pay",
+            "--label",
+            "app = web",
+            "--kind",
+            "Deployment",
+            "--name",
+            "web",
+            "--cause",
+            "oom_killed",
+            "--severity",
+            "high",
+            "--alert-workers",
+            "3",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.command, Command::RoutesTest);
+        assert_eq!(c.flag("--alert-workers").as_deref(), Some("3"));
+        let q = c.route_query.unwrap();
+        assert_eq!(
+            (
+                q.namespace.as_str(),
+                q.kind.as_deref(),
+                q.severity.as_deref()
+            ),
+            ("shop", Some("OOMKilled"), Some("high"))
+        );
+        assert_eq!(q.workload_kind.as_deref(), Some("Deployment"));
+        assert_eq!(q.workload_name.as_deref(), Some("web"));
+        assert_eq!(q.cause.as_deref(), Some("oom_killed"));
+        let pairs: Vec<(&str, &str)> = q
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("team", "pay"), ("app", "web")]);
+        assert!(parse_strs(&["routes"]).unwrap_err().contains("routes test"));
+        assert!(
+            parse_strs(&["routes", "test"])
+                .unwrap_err()
+                .contains("--namespace")
+        );
+        assert!(parse_strs(&["routes", "test", "--namespace", "x", "--label", "v"]).is_err());
+        assert!(
+            parse_strs(&["run", "--namespace", "x"]).is_err(),
+            "only for routes test"
+        );
+        for args in [
+            &["routes", "test", "--help"][..],
+            &["help", "routes"],
+            &["routes", "--help"],
+        ] {
+            let Parsed::Help(h) = parse_strs(args).unwrap() else {
+                panic!("{args:?}")
+            };
+            assert!(
+                h.contains("opsctrl-daemon routes test --namespace NS"),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

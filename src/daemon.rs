@@ -39,6 +39,7 @@ use crate::notify::pool::{self, Pool};
 use crate::notify::{self, Sink};
 use crate::output;
 use crate::printer::Printer;
+use crate::routing::Policy;
 use crate::serve;
 use crate::settings::{Alerts, Output, Settings};
 use crate::shutdown;
@@ -80,10 +81,14 @@ impl Apply<'_> {
         let c = &self.metrics.counters;
         c.events_processed
             .fetch_add(fx.events_applied, Ordering::Relaxed);
+        c.notifications_silenced
+            .fetch_add(fx.silenced, Ordering::Relaxed);
         c.pods_tracked
             .store(cl.pods_tracked() as u64, Ordering::Relaxed);
         c.incidents_open
             .store(cl.open_incidents() as u64, Ordering::Relaxed);
+        c.incidents_silenced
+            .store(cl.silenced_incidents() as u64, Ordering::Relaxed);
         if !fx.records.is_empty() {
             c.incident_transitions
                 .fetch_add(fx.records.len() as u64, Ordering::Relaxed);
@@ -168,7 +173,10 @@ pub fn run(
     cluster: &ClusterConfig,
     cluster_name: &str,
     rules: Arc<RuleSet>,
+    policy: Policy,
 ) -> Result<Exit, String> {
+    // Before any watch: labels are kept per pod only when something matches on them.
+    crate::kube::types::keep_labels(policy.uses_labels());
     let streams = plan_streams(settings);
     let ns_stream = namespace_stream(settings, streams.len());
     let nodes_stream = node_stream(settings, streams.len() + usize::from(ns_stream.is_some()));
@@ -186,6 +194,7 @@ pub fn run(
         })
         .collect();
     let metrics = Arc::new(Metrics::new(&names, settings.reconnect.max_failures));
+    metrics.show_claim_url(settings.health_claim_url);
 
     if let Some(port) = settings.health_port {
         let addr = serve::start(port, metrics.clone())
@@ -245,6 +254,7 @@ pub fn run(
     let pool = Pool::start(
         pool::Config {
             prepare_deadline: d.timeout + PREPARE_SLACK,
+            routes: policy.routes.map(Arc::new),
             ..pool::Config::from_settings(&settings.alerts)
         },
         sinks(settings, &client, leading.clone()),
@@ -323,6 +333,7 @@ pub fn run(
         stream_names: streams.iter().map(|s| s.name.clone()).collect(),
         namespaces_watched: ns_stream.is_some(),
         nodes_watched: nodes_stream.is_some(),
+        silences: policy.silences,
     });
     let mut apply = Apply {
         metrics: &metrics,

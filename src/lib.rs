@@ -13,12 +13,12 @@ fails on an import that goes up or sideways, and on a cycle between the
 files of one directory module):
 
 ```text
-daemon scan check test_alert cli  commands: wire threads, apply effects, print
+daemon scan check test_alert routes_test cli  commands: wire threads, apply effects, print
 classifier serve enrich       the classification step; health; enrichment
 notify backend leader         sinks and the delivery pool; OpsCtrl backend; Lease
 output printer streams        renderers of the record; its stdout writer; which streams to watch
 diagnose                      rules, template variables, redaction, the LLM
-detect                        classification, workloads, the incident engine
+detect routing                classification, workloads, the incident engine; routes and silences
 kube                          API access: config, auth, TLS, client, watch, store
 settings metrics net          settings; counters; the HTTP agent for non-Kubernetes calls
 secret shutdown logging       secret strings; signals; the log line format
@@ -39,13 +39,16 @@ model util                    the vocabulary; time, backoff, random, LRU, text, 
    `detect::incident::Engine::observe` the incident `Transition`s, each
    diagnosed by `diagnose::rules::RuleSet::diagnose`.
 4. At the next tick `detect::incident::Engine::tick` releases the
-   `Notification`; `classifier::Classifier::job` makes it a `model::Job`
-   (with a copy of the pod). `daemon::Apply::effects` renders the record with
+   `Notification`; `classifier::silence::Silencer` holds it back while a
+   silence covers it (and releases it at a later tick when the silence
+   ends); `classifier::Classifier::job` makes it a `model::Job` (with a
+   copy of the pod). `daemon::Apply::effects` renders the record with
    `output::print_transitions` for `printer::Printer` (stdout's own writer
    thread, which never blocks it) and hands the job to
    `notify::pool::Pool::submit`, which never blocks.
-5. A pool worker (`notify::pool::worker`) runs `enrich::Enricher::prepare`
-   (events, logs, diagnosis again, LLM, backend), then
+5. A pool worker (`notify::pool::prepare_worker`) runs `enrich::Enricher::prepare`
+   (events, logs, diagnosis again, LLM, backend), hands it to the lanes of
+   the sinks `routing::Routes::plan` names (all of them without routes), then
    `notify::slack_webhook::SlackWebhook::deliver` renders it with
    `notify::slack::render` and posts it with `notify::post_attempt`,
    retried with `util::backoff::Backoff`.
@@ -70,6 +73,8 @@ pub mod net;
 pub mod notify;
 pub mod output;
 pub mod printer;
+pub mod routes_test;
+pub mod routing;
 pub mod scan;
 pub mod secret;
 pub mod serve;

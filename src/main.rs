@@ -11,7 +11,8 @@ use opsctrl_daemon::kube::config::{self, Env};
 use std::sync::Arc;
 
 use opsctrl_daemon::diagnose::{RuleSet, user_rules};
-use opsctrl_daemon::{check, daemon, scan, settings, test_alert};
+use opsctrl_daemon::routing::Policy;
+use opsctrl_daemon::{check, daemon, routes_test, scan, settings, test_alert};
 
 fn main() -> ExitCode {
     let program = cli::Program::from_argv0(std::env::args_os().next().as_deref());
@@ -48,7 +49,37 @@ fn main() -> ExitCode {
             }
         },
     });
-    opsctrl_daemon::logging::init(&settings.log_filter, settings.log_format);
+    // Only what notifies reads them: `scan` and `check` run where no sink may be set.
+    let notifies = matches!(cli.command, Command::Run | Command::RoutesTest);
+    let sinks = opsctrl_daemon::notify::sinks::routable(&settings);
+    let policy = match Policy::load(
+        settings.alerts.routes_file.as_deref().filter(|_| notifies),
+        settings
+            .alerts
+            .silences_file
+            .as_deref()
+            .filter(|_| notifies),
+        &sinks,
+    ) {
+        Ok(p) => p,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("opsctrl-daemon: {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    opsctrl_daemon::logging::init(
+        &settings.log_filter,
+        settings.log_format,
+        opsctrl_daemon::diagnose::redact::redact_secrets,
+    );
+    if let (Command::RoutesTest, Some(query)) = (cli.command, &cli.route_query) {
+        return match routes_test::run(&settings, &policy, query, &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(2, &e),
+        };
+    }
     if let (Command::Scan, Some(file)) = (cli.command, cli.file.as_deref()) {
         let name = settings
             .cluster_name
@@ -106,7 +137,8 @@ fn main() -> ExitCode {
                 Err(e) => fail(2, &e),
             }
         }
-        Command::Run => match daemon::run(&settings, &cluster, &cluster_name, rules) {
+        Command::RoutesTest => ExitCode::SUCCESS,
+        Command::Run => match daemon::run(&settings, &cluster, &cluster_name, rules, policy) {
             Ok(daemon::Exit::Stopped) => ExitCode::SUCCESS,
             Ok(daemon::Exit::Failed(e)) => fail(1, &e),
             Err(e) => fail(1, &e),

@@ -7,7 +7,7 @@ for `/metrics` and read by `/readyz` and `/health`.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::util::sync::lock;
 use crate::util::time::{now_ms, unix_now};
@@ -18,6 +18,10 @@ pub struct Counters {
     pub events_processed: AtomicU64,
     /// Watch lines that could not be decoded.
     pub malformed_lines: AtomicU64,
+    /// Watch lines that were not UTF-8 (decoded lossily).
+    pub invalid_utf8_lines: AtomicU64,
+    /// Watches closed because nothing arrived for `WATCH_IDLE_TIMEOUT_SECONDS`.
+    pub watch_idle_timeouts: AtomicU64,
     /// BOOKMARK events received.
     pub bookmarks: AtomicU64,
     /// WATCH requests opened after the first one of a stream (resumes and retries).
@@ -38,12 +42,16 @@ pub struct Counters {
     pub incidents_opened: AtomicU64,
     /// Incidents open now (a gauge).
     pub incidents_open: AtomicU64,
+    /// Open incidents whose notification a silence holds back now (a gauge).
+    pub incidents_silenced: AtomicU64,
     /// Notifications waiting for a delivery worker (a gauge).
     pub alert_queue_depth: AtomicU64,
     /// Notifications dropped from a full queue.
     pub alerts_dropped: AtomicU64,
     /// Notifications still queued when the shutdown drain ran out.
     pub alerts_abandoned: AtomicU64,
+    /// Notifications held back by a silence (annotation or SILENCES_FILE).
+    pub notifications_silenced: AtomicU64,
     /// Event lists fetched for enrichment, and those that failed (403, timeout…).
     pub enrich_events: AtomicU64,
     pub enrich_events_failed: AtomicU64,
@@ -286,6 +294,8 @@ pub struct Metrics {
     streams: Mutex<Vec<StreamState>>,
     /// `RECONNECTION_MAX_FAILURES`: consecutive failures that make a stream unhealthy.
     max_failures: u32,
+    /// `HEALTH_SHOW_CLAIM_URL`.
+    claim_url_shown: AtomicBool,
     pub started: i64,
 }
 
@@ -311,6 +321,7 @@ impl Metrics {
                     .collect(),
             ),
             max_failures,
+            claim_url_shown: AtomicBool::new(false),
             started: unix_now(),
         }
     }
@@ -325,6 +336,15 @@ impl Metrics {
 
     pub fn streams(&self) -> Vec<StreamState> {
         lock(&self.streams).clone()
+    }
+
+    /// Whether /health may show the pending claim URL (`HEALTH_SHOW_CLAIM_URL`).
+    pub fn show_claim_url(&self, on: bool) {
+        self.claim_url_shown.store(on, Ordering::Relaxed);
+    }
+
+    pub fn claim_url_shown(&self) -> bool {
+        self.claim_url_shown.load(Ordering::Relaxed)
     }
 
     /// Updates stream `i` in place.
@@ -390,6 +410,18 @@ impl Metrics {
             get(&c.malformed_lines),
         );
         metric(
+            "opsctrl_watch_invalid_utf8_lines_total",
+            "counter",
+            "Watch stream lines that were not UTF-8, decoded with U+FFFD in place of the bad bytes.",
+            get(&c.invalid_utf8_lines),
+        );
+        metric(
+            "opsctrl_watch_idle_timeouts_total",
+            "counter",
+            "Watches closed because no event or bookmark arrived for WATCH_IDLE_TIMEOUT_SECONDS.",
+            get(&c.watch_idle_timeouts),
+        );
+        metric(
             "opsctrl_watch_bookmarks_total",
             "counter",
             "BOOKMARK events received.",
@@ -444,6 +476,12 @@ impl Metrics {
             get(&c.incidents_open),
         );
         metric(
+            "opsctrl_incidents_silenced",
+            "gauge",
+            "Open incidents whose notification a silence holds back now.",
+            get(&c.incidents_silenced),
+        );
+        metric(
             "opsctrl_pods_tracked",
             "gauge",
             "Pods currently in the daemon's store.",
@@ -478,6 +516,11 @@ impl Metrics {
                 "opsctrl_alerts_abandoned_total",
                 "Notifications still queued when the shutdown drain ran out.",
                 &c.alerts_abandoned,
+            ),
+            (
+                "opsctrl_notifications_silenced_total",
+                "Notifications held back by a silence (the opsctrl.dev/silence-until annotation or SILENCES_FILE).",
+                &c.notifications_silenced,
             ),
             (
                 "opsctrl_enrich_events_total",

@@ -375,6 +375,19 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
             *w = (*w).min(*cap).max(head[k].len());
         }
     }
+    // Too wide even without MESSAGE (long names): the widest of NAMESPACE,
+    // WORKLOAD and CAUSE gives way, a column at a time.
+    let gaps = 7 * GAP.len();
+    while width[..8].iter().sum::<usize>() + gaps > TABLE_WIDTH {
+        let Some(k) = [0, 1, 7]
+            .into_iter()
+            .filter(|&k| width[k] > head[k].len())
+            .max_by_key(|&k| width[k])
+        else {
+            break;
+        };
+        width[k] -= 1;
+    }
     let fixed: usize = width[..8].iter().map(|w| w + GAP.len()).sum();
     width[8] = TABLE_WIDTH.saturating_sub(fixed);
     // Too narrow to say anything: the message stays in the details below.

@@ -200,10 +200,16 @@ fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>>
                     _ => break,
                 }
             }
-            Err(e) => {
+            // Refused (RBAC): said once. Unreachable: the pod LIST that
+            // follows fails with the same error, which is what to report.
+            Err(e) if e.code().is_some() => {
                 log::warn!(
                     "namespaces cannot be listed ({e}): scanning without the namespace opsctrl.dev/ignore annotation"
                 );
+                break;
+            }
+            Err(e) => {
+                log::debug!("namespaces: {e}");
                 break;
             }
         }
@@ -212,7 +218,6 @@ fn ignored_namespaces(settings: &Settings, client: &Client) -> HashSet<Box<str>>
 }
 
 fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, String> {
-    let ignored = ignored_namespaces(settings, client);
     let mut pods = Vec::new();
     for spec in plan_streams(settings) {
         let mut token: Option<String> = None;
@@ -231,17 +236,17 @@ fn list_cluster(settings: &Settings, client: &Client) -> Result<Vec<PodRecord>, 
             let page = client
                 .list_pods(&spec.path, &q)
                 .map_err(|e| format!("listing pods ({}): {e}", spec.name))?;
-            pods.extend(
-                page.items
-                    .into_iter()
-                    .filter(|p| !ignored.contains(&p.namespace)),
-            );
+            pods.extend(page.items);
             match page.metadata.continue_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,
             }
         }
     }
+    // After the pods: when the cluster cannot be reached (or credentials
+    // hang), the pod LIST's error is the one to report, once.
+    let ignored = ignored_namespaces(settings, client);
+    pods.retain(|p| !ignored.contains(&p.namespace));
     Ok(pods)
 }
 
@@ -398,8 +403,14 @@ fn list_nodes(settings: &Settings, client: &Client) -> Vec<NodeRecord> {
         }
         let page: NodeList = match client.list_nodes("/api/v1/nodes", &q) {
             Ok(p) => p,
-            Err(e) => {
+            // Said only when the server refused (the pods were just listed,
+            // so anything else is a passing fault).
+            Err(e) if e.code().is_some() => {
                 log::warn!("nodes cannot be listed ({e}): scanning without node incidents");
+                return Vec::new();
+            }
+            Err(e) => {
+                log::debug!("nodes: {e}");
                 return Vec::new();
             }
         };

@@ -46,7 +46,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::metrics::Metrics;
+use crate::diagnose::redact::redact_secrets;
+use crate::metrics::{BackendStatus, Metrics};
 use crate::util::sync::lock;
 use crate::util::time::{format_rfc3339, unix_now};
 
@@ -101,11 +102,14 @@ pub fn route(method: &str, target: &str, metrics: &Metrics) -> Reply {
         },
         "/readyz" => match metrics.readiness() {
             Ok(()) => reply(200, "text/plain; charset=utf-8", "ready\n"),
-            Err(why) => reply(
-                503,
-                "text/plain; charset=utf-8",
-                format!("not ready:\n{}\n", why.join("\n")),
-            ),
+            Err(why) => {
+                let why: Vec<String> = why.iter().map(|w| shown(w)).collect();
+                reply(
+                    503,
+                    "text/plain; charset=utf-8",
+                    format!("not ready:\n{}\n", why.join("\n")),
+                )
+            }
         },
         "/health" => health(metrics),
         _ => reply(
@@ -113,6 +117,30 @@ pub fn route(method: &str, target: &str, metrics: &Metrics) -> Reply {
             "text/plain; version=0.0.4; charset=utf-8",
             metrics.render_prometheus(),
         ),
+    }
+}
+
+/// Most characters of an error shown on /health and /readyz.
+const MAX_SHOWN_ERROR: usize = 200;
+
+/// Error text for the unauthenticated endpoints: an API server's or a
+/// backend's message is whatever they put there (a password included), so
+/// it is redacted and cut short.
+fn shown(text: &str) -> String {
+    let r = redact_secrets(text);
+    let mut t: String = r.chars().take(MAX_SHOWN_ERROR).collect();
+    if t.len() < r.len() {
+        t.push('…');
+    }
+    t
+}
+
+/// The backend registration for /health: the pending claim URL (it carries
+/// the cluster's id) only with `HEALTH_SHOW_CLAIM_URL`.
+fn backend_status(backend: &BackendStatus, claim_url_shown: bool) -> String {
+    match backend {
+        BackendStatus::Pending { .. } if !claim_url_shown => "pending".to_string(),
+        other => shown(&other.to_string()),
     }
 }
 
@@ -160,17 +188,19 @@ fn health(metrics: &Metrics) -> Reply {
         "cacheStats": { "entries": c.llm_cache_entries.load(Relaxed), "hitRate": hit_rate },
         "podsTracked": c.pods_tracked.load(Relaxed),
         "incidentsOpen": c.incidents_open.load(Relaxed),
+        // Open incidents a silence keeps from the sinks now (still counted above).
+        "incidentsSilenced": c.incidents_silenced.load(Relaxed),
         // The OpsCtrl backend's registration (`off` when not configured); a
         // pending claim is not unhealthy, so its URL is shown here instead.
         "backend": {
-            "status": backend.to_string(),
-            "claimUrl": backend.claim_url(),
+            "status": backend_status(&backend, metrics.claim_url_shown()),
+            "claimUrl": backend.claim_url().filter(|_| metrics.claim_url_shown()),
         },
         "streams": streams.iter().map(|s| json!({
             "name": s.name,
             "phase": s.phase.as_str(),
             "consecutiveFailures": s.consecutive_failures,
-            "lastError": s.last_error,
+            "lastError": s.last_error.as_deref().map(shown),
         })).collect::<Vec<_>>(),
     });
     reply(
@@ -522,9 +552,34 @@ mod tests {
         });
         let r = route("GET", "/health", &m);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(v["backend"]["claimUrl"], url);
         assert_eq!(r.status, 200, "a pending claim is not unhealthy");
+        // The claim URL carries the cluster's id: only shown when asked for.
+        assert_eq!(v["backend"], json!({"status": "pending", "claimUrl": null}));
+        assert!(!r.body.contains("clu_1"), "{}", r.body);
+        m.show_claim_url(true);
+        let v: serde_json::Value = serde_json::from_str(&route("GET", "/health", &m).body).unwrap();
+        assert_eq!(v["backend"]["claimUrl"], url);
         assert_eq!(v["backend"]["status"], format!("pending: claim at {url}"));
+    }
+
+    #[test]
+    fn health_and_readiness_show_errors_redacted_and_short() {
+        let m = metrics();
+        let long = "x".repeat(500);
+        m.update_stream(0, |s| {
+            s.phase = crate::metrics::Phase::Retrying;
+            s.consecutive_failures = 1;
+            s.last_error = Some(format!(
+                "API server answered 500: db password=hunter2-LEAK token: abc123LEAK {long}"
+            ));
+        });
+        for path in ["/health", "/readyz"] {
+            let body = route("GET", path, &m).body;
+            assert!(!body.contains("hunter2-LEAK"), "{path}: {body}");
+            assert!(!body.contains("abc123LEAK"), "{path}: {body}");
+            assert!(body.contains("API server answered 500"), "{path}: {body}");
+            assert!(!body.contains(&long), "{path} is cut short: {body}");
+        }
     }
 
     fn get(port: u16, path: &str) -> String {

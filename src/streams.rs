@@ -18,6 +18,7 @@ pub fn plan_streams(settings: &Settings) -> Vec<StreamSpec> {
         label_selector: settings.label_selector.clone(),
         page_size: settings.page_size,
         watch_timeout_s: settings.watch_timeout_s,
+        watch_idle: settings.watch_idle,
     };
     match &settings.scope {
         Scope::Cluster { exclude } => {
@@ -56,6 +57,7 @@ pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
         label_selector: None,
         page_size: settings.page_size,
         watch_timeout_s: settings.watch_timeout_s,
+        watch_idle: settings.watch_idle,
     })
 }
 
@@ -71,6 +73,9 @@ pub fn node_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
         label_selector: None,
         page_size: settings.page_size,
         watch_timeout_s: settings.watch_timeout_s,
+        // Every node heartbeats every 10 s: a node watch silent for long is
+        // as dead as a pod watch.
+        watch_idle: settings.watch_idle,
     })
 }
 

@@ -177,7 +177,8 @@ fn registers_waits_for_the_claim_then_reports_with_tokens() {
     let m = metrics();
     let b = start(&fake, &dir, &m);
 
-    // Pending: the claim URL is in the status, /health and the log.
+    // Pending: the claim URL is in the status and the log, and in /health
+    // when HEALTH_SHOW_CLAIM_URL asks for it.
     assert!(
         wait_until(WAIT, || b.status().starts_with("pending")),
         "{}",
@@ -185,6 +186,11 @@ fn registers_waits_for_the_claim_then_reports_with_tokens() {
     );
     assert_eq!(b.status(), format!("pending: claim at {}", claim_url()));
     assert_eq!(m.backend_status().to_string(), b.status());
+    let health = opsctrl_daemon::serve::route("GET", "/health", &m);
+    let health: Value = serde_json::from_str(&health.body).unwrap();
+    assert_eq!(health["backend"]["claimUrl"], Value::Null);
+    assert_eq!(health["backend"]["status"], "pending");
+    m.show_claim_url(true);
     let health = opsctrl_daemon::serve::route("GET", "/health", &m);
     let health: Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(health["backend"]["claimUrl"], claim_url());
@@ -651,5 +657,44 @@ fn a_huge_log_is_capped_in_the_payload() {
             .as_str()
             .unwrap()
             .starts_with("[main:app] 49999 ")
+    );
+}
+
+#[test]
+fn a_state_dir_that_cannot_be_written_is_logged_truthfully() {
+    let fake = FakeBackend::start();
+    fake.set_claim_on_register(true);
+    let tmp = TempDir::new("backend-unwritable");
+    // A directory below a regular file cannot be created (ENOTDIR), which
+    // fails every write the way ENOSPC or a read-only volume does, even as root.
+    let blocker = tmp.join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let dir = blocker.join("state");
+    let m = metrics();
+    let b = start(&fake, &dir, &m);
+    wait_registered(&b);
+    assert_eq!(b.analyze(&item(vec![])).map(|a| a.is_some()), Ok(true));
+    let Some(_) = capture() else {
+        return; // another logger took the log: nothing to read
+    };
+    let logs = logs();
+    let ours: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains(&*dir.to_string_lossy()))
+        .collect();
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("tokens received but not stored")),
+        "{ours:#?}"
+    );
+    assert!(
+        !ours
+            .iter()
+            .any(|l| l.contains("and stored") || l.contains("stored successfully")),
+        "{ours:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains("stored successfully")),
+        "no success is claimed after a failed write"
     );
 }

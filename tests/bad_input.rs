@@ -149,9 +149,12 @@ fn bad_value(env: &str) -> &'static str {
         | "LEADER_ELECTION_NAME" => "Not_A_Namespace",
         "WATCH_LABEL_SELECTOR" => "app=\"web\"",
         "CLUSTER_NAME" | "LLM_MODEL" | "SLACK_CHANNEL" | "LLM_API_KEY" => "has spaces",
-        "RULES_FILE" | "LLM_API_KEY_FILE" | "SLACK_BOT_TOKEN_FILE" | "WEBHOOK_AUTH_HEADER_FILE" => {
-            "/nonexistent/opsctrl/file"
-        }
+        "RULES_FILE"
+        | "LLM_API_KEY_FILE"
+        | "SLACK_BOT_TOKEN_FILE"
+        | "WEBHOOK_AUTH_HEADER_FILE"
+        | "ROUTES_FILE"
+        | "SILENCES_FILE" => "/nonexistent/opsctrl/file",
         "WEBHOOK_AUTH_HEADER" => "Bearer a\u{1}b",
         "SLACK_BOT_TOKEN" => "not-a-slack-token",
         "SLACK_CHANNEL_ROUTES" => "no-equals-sign",
@@ -538,73 +541,91 @@ fn a_kubeconfig_variable_that_is_not_utf8_is_an_error_not_a_fallback() {
 fn files_that_never_end_are_refused_not_read_until_memory_runs_out() {
     // Regression: the kubeconfig, the files it names and the *_FILE secrets
     // were read whole, so /dev/zero (or a huge log file given by mistake) made
-    // the daemon read until it was killed for memory.
+    // the daemon read until it was killed for memory; and a FIFO there made
+    // start-up hang silently, waiting for a writer.
     let home = TempDir::new("dev-zero");
-    let r = scan_with(&home, Path::new("/dev/zero"), &[], QUICK);
-    r.assert_bad_input("--kubeconfig /dev/zero");
-    assert!(
-        r.stderr.contains("/dev/zero") && r.stderr.contains("larger than"),
-        "{}",
-        r.stderr
-    );
-
+    let fifo = home.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let huge = home.join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let fifo_s = fifo.to_string_lossy().to_string();
+    let huge_s = huge.to_string_lossy().to_string();
+    let specials = [
+        ("/dev/zero", "is a character device, not a regular file"),
+        (
+            fifo_s.as_str(),
+            "is a FIFO (named pipe), not a regular file",
+        ),
+        (huge_s.as_str(), "larger than"),
+    ];
     let valid = std::fs::read_to_string(fixture("kubeconfig/valid.yaml")).unwrap();
     let ca_line = valid
         .lines()
         .find(|l| l.contains("certificate-authority-data"))
         .unwrap();
-    for (what, kubeconfig) in [
-        (
-            "certificate-authority",
-            valid.replace(ca_line, "    certificate-authority: /dev/zero"),
-        ),
-        (
-            "tokenFile",
-            valid.replace(
-                "    client-certificate-data:",
-                "    tokenFile: /dev/zero\n    client-certificate-data:",
+    for (path, why) in specials {
+        let r = scan_with(&home, Path::new(path), &[], QUICK);
+        r.assert_bad_input(&format!("--kubeconfig {path}"));
+        assert!(
+            r.stderr.contains(path) && r.stderr.contains(why),
+            "{path}: {}",
+            r.stderr
+        );
+        for (what, kubeconfig) in [
+            (
+                "certificate-authority",
+                valid.replace(ca_line, &format!("    certificate-authority: {path}")),
             ),
-        ),
-    ] {
-        let kc = home.join("kubeconfig.yaml");
-        std::fs::write(&kc, kubeconfig).unwrap();
-        let r = scan_with(&home, &kc, &[], QUICK);
-        r.assert_bad_input(what);
-        assert!(
-            r.stderr.contains(what) && r.stderr.contains("larger than"),
-            "{what}: {}",
-            r.stderr
-        );
-    }
+            (
+                "tokenFile",
+                valid.replace(
+                    "    client-certificate-data:",
+                    &format!("    tokenFile: {path}\n    client-certificate-data:"),
+                ),
+            ),
+        ] {
+            let kc = home.join("kubeconfig.yaml");
+            std::fs::write(&kc, kubeconfig).unwrap();
+            let r = scan_with(&home, &kc, &[], QUICK);
+            r.assert_bad_input(what);
+            assert!(
+                r.stderr.contains(what) && r.stderr.contains(why),
+                "{what} {path}: {}",
+                r.stderr
+            );
+        }
 
-    for (env, with) in [
-        (
-            "LLM_API_KEY_FILE",
-            &[
-                ("LLM_BASE_URL", "http://ollama:11434/v1"),
-                ("LLM_MODEL", "llama3"),
-            ][..],
-        ),
-        ("SLACK_BOT_TOKEN_FILE", &[("SLACK_CHANNEL", "#alerts")][..]),
-        (
-            "WEBHOOK_AUTH_HEADER_FILE",
-            &[("WEBHOOK_URL", "https://example.com/hook")][..],
-        ),
-    ] {
-        let mut cmd = command(home.path());
-        cmd.arg("run")
-            .env(env, "/dev/zero")
-            .envs(with.iter().copied());
-        let r = run(cmd, QUICK);
-        r.assert_bad_input(env);
-        assert_eq!(r.lines().len(), 1, "{}", r.stderr);
-        assert!(
-            r.stderr.starts_with(&format!(
-                "opsctrl-daemon: {env}=\"/dev/zero\": cannot read it: larger than"
-            )),
-            "{}",
-            r.stderr
-        );
+        for (env, with) in [
+            (
+                "LLM_API_KEY_FILE",
+                &[
+                    ("LLM_BASE_URL", "http://ollama:11434/v1"),
+                    ("LLM_MODEL", "llama3"),
+                ][..],
+            ),
+            ("SLACK_BOT_TOKEN_FILE", &[("SLACK_CHANNEL", "#alerts")][..]),
+            (
+                "WEBHOOK_AUTH_HEADER_FILE",
+                &[("WEBHOOK_URL", "https://example.com/hook")][..],
+            ),
+        ] {
+            let mut cmd = command(home.path());
+            cmd.arg("run").env(env, path).envs(with.iter().copied());
+            let r = run(cmd, QUICK);
+            r.assert_bad_input(env);
+            assert_eq!(r.lines().len(), 1, "{}", r.stderr);
+            assert!(
+                r.stderr.starts_with(&format!(
+                    "opsctrl-daemon: {env}=\"{path}\": cannot read it: "
+                )) && r.stderr.contains(why),
+                "{}",
+                r.stderr
+            );
+        }
     }
 }
 

@@ -16,6 +16,10 @@ Targets and what must hold for every generated input:
   values never appear in a problem;
 - user rules (`diagnose::user_rules::parse`): arbitrary JSON and rule-shaped
   documents never panic; accepted rules then run over pods without panicking;
+- routes and silences (`routing`): arbitrary text as a file, arbitrary JSON
+  and route- or silence-shaped documents never panic; a plan names only
+  configured sinks; a silence in force has the time inside its window; globs
+  match as the textbook recursive definition says;
 - detection and diagnosis: generated kubelet-shaped pods (any phase, state,
   exit code, restart count, timestamp, quantity, probe) go through the
   decoder, `classify`, `diagnose` (built-in rules, with arbitrary events and
@@ -58,6 +62,8 @@ use opsctrl_daemon::model::Cause;
 use opsctrl_daemon::model::FailureType;
 use opsctrl_daemon::model::PodRecord;
 use opsctrl_daemon::model::Rollout;
+use opsctrl_daemon::model::Severity;
+use opsctrl_daemon::routing;
 use opsctrl_daemon::settings::{self, SETTINGS, Source};
 use opsctrl_daemon::util::time::{format_rfc3339, parse_rfc3339};
 use opsctrl_daemon::{output, scan};
@@ -1238,6 +1244,201 @@ fn user_rules_never_panic_and_accepted_rules_run() {
             let _ = user_rules::parse(&text);
             if let Ok(rules) = user_rules::parse(&doc.to_string()) {
                 exercise(&pods[i], &rules, BASE + 600, &Thresholds::default(), &lines);
+            }
+            Ok(())
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes and silences
+// ---------------------------------------------------------------------------------------------
+
+/// The classic definition of a glob match, recursively (exponential, so only for short inputs).
+fn glob_reference(p: &[char], t: &[char]) -> bool {
+    match p.split_first() {
+        None => t.is_empty(),
+        Some(('*', rest)) => (0..=t.len()).any(|i| glob_reference(rest, &t[i..])),
+        Some((c, rest)) => {
+            t.first().is_some_and(|x| *c == '?' || c == x) && glob_reference(rest, &t[1..])
+        }
+    }
+}
+
+#[test]
+fn globs_match_as_the_textbook_definition_says() {
+    check(2000, ("[ab*?]{0,8}", "[ab]{0,10}"), |(p, t)| {
+        let (pc, tc): (Vec<char>, Vec<char>) = (p.chars().collect(), t.chars().collect());
+        prop_assert_eq!(
+            routing::glob::matches(&p, &t),
+            glob_reference(&pc, &tc),
+            "{:?} ~ {:?}",
+            p,
+            t
+        );
+        Ok(())
+    });
+}
+
+fn one_or_list(s: BoxedStrategy<String>) -> BoxedStrategy<Value> {
+    prop_oneof![
+        s.clone().prop_map(Value::from),
+        prop::collection::vec(s, 0..3).prop_map(Value::from)
+    ]
+    .boxed()
+}
+
+fn matcher_doc() -> BoxedStrategy<Value> {
+    let glob = prop_oneof![
+        prop::sample::select(&["shop", "sh*", "*", "?", "", "pay-*", "*-prod", "web"][..])
+            .prop_map(String::from),
+        word()
+    ]
+    .boxed();
+    let sev = prop_oneof![
+        prop::sample::select(Severity::ALL.map(|s| s.as_str()).to_vec()).prop_map(String::from),
+        word()
+    ]
+    .boxed();
+    let kind = prop_oneof![
+        prop::sample::select(FailureType::ALL.map(|k| k.as_str()).to_vec()).prop_map(String::from),
+        word()
+    ]
+    .boxed();
+    let cause = prop_oneof![
+        prop::sample::select(Cause::ALL.map(|c| c.as_str()).to_vec()).prop_map(String::from),
+        word()
+    ]
+    .boxed();
+    (
+        opt(one_or_list(glob.clone())),
+        opt(one_or_list(sev.clone())),
+        opt(sev.prop_map(Value::from)),
+        opt(one_or_list(kind)),
+        opt(one_or_list(cause)),
+        opt(one_or_list(glob.clone())),
+        opt(prop::collection::btree_map("[a-z]{1,4}", glob, 0..3)),
+        opt(("[a-z_]{1,10}", json_value())),
+    )
+        .prop_map(|(ns, sev, min, ty, cause, name, labels, odd)| {
+            let mut m = serde_json::Map::new();
+            for (k, v) in [
+                ("namespace", ns),
+                ("severity", sev),
+                ("min_severity", min),
+                ("type", ty),
+                ("cause", cause),
+                ("name", name),
+                ("labels", labels.map(|l| json!(l))),
+            ] {
+                if let Some(v) = v {
+                    m.insert(k.into(), v);
+                }
+            }
+            if let Some((k, v)) = odd {
+                m.insert(k, v);
+            }
+            Value::Object(m)
+        })
+        .boxed()
+}
+
+fn subject_parts() -> impl Strategy<Value = (String, usize, usize, String, Vec<(String, String)>)> {
+    (
+        prop_oneof![
+            prop::sample::select(&["shop", "pay-eu", "web", ""][..]).prop_map(String::from),
+            word()
+        ],
+        0..Severity::ALL.len(),
+        0..FailureType::ALL.len(),
+        prop_oneof![Just("web".to_string()), word()],
+        prop::collection::vec(("[a-z]{1,4}", word()), 0..3),
+    )
+}
+
+#[test]
+fn routes_and_silences_never_panic_and_plans_name_configured_sinks_only() {
+    use opsctrl_daemon::routing::{Facts, OverrideKind, Routes, Silences, SinkInfo};
+    const SINKS: &[SinkInfo] = &[
+        SinkInfo {
+            name: "slack",
+            accepts: &[OverrideKind::WebhookFile],
+        },
+        SinkInfo {
+            name: "slack-bot",
+            accepts: &[OverrideKind::Channel],
+        },
+        SinkInfo {
+            name: "webhook",
+            accepts: &[],
+        },
+    ];
+    let sink = prop_oneof![
+        prop::sample::select(&["slack", "slack-bot", "webhook", "teams", ""][..])
+            .prop_map(Value::from),
+        (
+            prop::sample::select(&["slack", "slack-bot", "webhook"][..]),
+            opt(word()),
+            opt(word())
+        )
+            .prop_map(|(s, ch, wf)| json!({"sink": s, "channel": ch, "webhook_file": wf})),
+        json_value(),
+    ];
+    let route = (opt(word()), matcher_doc(), prop::collection::vec(sink.clone(), 0..3), opt(any::<bool>()))
+        .prop_map(|(name, m, sinks, cont)| json!({"name": name, "match": m, "sinks": sinks, "continue": cont}));
+    let routes = prop_oneof![
+        3 => (prop::collection::vec(route, 0..4), opt(prop::collection::vec(sink, 0..3)))
+            .prop_map(|(r, d)| json!({"routes": r, "default": d})),
+        1 => json_value(),
+    ];
+    let silence = (
+        matcher_doc(),
+        opt(timestamp()),
+        opt(timestamp()),
+        opt(word()),
+    )
+        .prop_map(|(m, s, e, c)| json!({"match": m, "starts_at": s, "ends_at": e, "comment": c}));
+    let silences = prop_oneof![
+        3 => prop::collection::vec(silence, 0..4).prop_map(Value::from),
+        1 => json_value(),
+    ];
+    check(
+        300,
+        (
+            routes,
+            silences,
+            subject_parts(),
+            any::<String>(),
+            (BASE - 86_400)..(BASE + 86_400),
+        ),
+        |(routes, silences, (ns, sev, kind, name, labels), text, now)| {
+            let _ = routing::file::parse(&text);
+            let labels: Vec<(Box<str>, Box<str>)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect();
+            let s = Facts {
+                namespace: &ns,
+                severity: Severity::ALL[sev],
+                kind: FailureType::ALL[kind],
+                cause: None,
+                workload_kind: "Deployment",
+                workload_name: &name,
+                labels: &labels,
+            };
+            let read = |_: &Path| Ok("https://hooks.slack.test/T/B/x".to_string());
+            if let Ok(r) = Routes::parse(&routes, SINKS, &read) {
+                let plan = r.plan(&s);
+                for t in plan.targets.iter().flatten() {
+                    prop_assert!(SINKS.iter().any(|x| x.name == t.sink), "{:?}", t);
+                }
+                prop_assert_eq!(plan.by_default, plan.matched.is_empty());
+            }
+            if let Ok(sl) = Silences::parse(&silences) {
+                let now_ms = now * 1000;
+                if let Some(x) = sl.active(&s, now_ms) {
+                    prop_assert!(x.starts_ms.is_none_or(|t| t <= now_ms) && now_ms < x.ends_ms);
+                }
             }
             Ok(())
         },

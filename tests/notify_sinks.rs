@@ -855,3 +855,34 @@ fn urls_and_tokens_never_appear_in_failures() {
     }
     assert!(why(&failures[0].0).contains("<redacted>"));
 }
+
+#[test]
+fn redirects_are_never_followed_and_fail_naming_the_status() {
+    let rx = FakeReceiver::start();
+    // Every outgoing client (sinks, the LLM, the backend) is a `net::http::agent`.
+    let sink = SlackWebhook::new(Secret::new(rx.url("/hook")), agent());
+    for code in [301, 302, 303, 307, 308] {
+        rx.script([Reply::Redirect {
+            code,
+            location: rx.url("/elsewhere"),
+        }]);
+        let it = item(1, "shop", "web", FailureType::CrashLoopBackOff, State::Open);
+        let f = sink.deliver(&single(it)).unwrap_err();
+        assert!(matches!(f, Failure::Permanent(_)), "{code}: {f:?}");
+        assert!(
+            why(&f).contains(&format!("HTTP {code}")),
+            "{code}: {}",
+            why(&f)
+        );
+    }
+    let paths: Vec<String> = rx.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, vec!["/hook"; 5], "no redirect was followed");
+    // A plain GET (as the LLM and backend clients make) is not followed either.
+    rx.script([Reply::Redirect {
+        code: 302,
+        location: rx.url("/elsewhere"),
+    }]);
+    let resp = agent().get(rx.url("/answer")).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    assert!(rx.received().iter().all(|r| r.path != "/elsewhere"));
+}

@@ -28,6 +28,12 @@ const SECRETS: &[&str] = &[
     "10.20.30.40",
     "TERMSECRET-42",
     "AKIAIOSFODNN7EXAMPLE",
+    "MyS3cretPw1",
+    "rootpw-LOGSECRET9",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "cli-LOGSECRET7",
+    "s3cr3tLOG77",
+    "Pass2024LOG",
 ];
 
 fn leaks(what: &str, text: &str) -> Vec<String> {
@@ -67,6 +73,11 @@ fn secrets_in_pod_output_reach_no_llm_backend_alert_or_record() {
         "connecting with password=hunter2-LOGSECRET\n\
          dsn postgres://app:pgpass-LOGSECRET@db.shop.svc:5432/pay\n\
          Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsb2dzZWNyZXQifQ.c2lnbmF0dXJl\n\
+         init: mysql -uroot -pMyS3cretPw1 -h db.shop.svc\n\
+         env MYSQL_ROOT_PASSWORD rootpw-LOGSECRET9\n\
+         aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n\
+         migrate --password cli-LOGSECRET7 --db pay\n\
+         signing with secret s3cr3tLOG77; login pass Pass2024LOG\n\
          panic: connection refused by payments upstream\n",
     );
     api.add_event(json!({
@@ -177,4 +188,181 @@ fn secrets_in_pod_output_reach_no_llm_backend_alert_or_record() {
         "backend lost the log line: {backend_bodies}"
     );
     d.terminate();
+}
+
+/// Planted credentials of every kind the daemon holds. None has a shape the
+/// redactor knows, so none may be written anywhere at all (not even
+/// redacted): they can only leak through wire-level logging of the raw
+/// traffic, or a log line of ours that prints them.
+const SA_TOKEN: &str = "satoken-PLANTED-6b1d2e7f0a";
+const LLM_KEY: &str = "llmkey-PLANTED-51c0ffee77";
+const HOOK_AUTH: &str = "hookauth-PLANTED-9e3a11d4";
+const POD_SECRET: &str = "podenv-PLANTED-0ddba11";
+const POD_SECRET_2: &str = "dbpass-PLANTED-feedf00d";
+
+#[test]
+fn trace_logging_writes_no_credential_anywhere() {
+    use crate::util::fake_api::Options;
+    use crate::util::fake_slack::WEBHOOK_PATH;
+
+    let api = FakeApi::start_with(Options {
+        token: Some(SA_TOKEN.into()),
+        ..Options::default()
+    });
+    api.add_namespace("kube-system");
+    let llm = FakeLlm::start();
+    llm.require_key(Some(LLM_KEY));
+    let backend = FakeBackend::start();
+    backend.set_claim_on_register(true);
+    let hook = FakeReceiver::start();
+    let slack = FakeSlack::start();
+    let home = TempDir::new("secrecy-trace");
+
+    let name = "trace-5f6d7c8b9-aaaaa";
+    let mut p = pod("shop", name).crash_loop(5, 1, "Error").build();
+    p["spec"]["containers"][0]["env"] = json!([
+        {"name": "API_TOKEN", "value": POD_SECRET},
+        {"name": "DATABASE_PASSWORD", "value": POD_SECRET_2}
+    ]);
+    api.set_pod_log(
+        "shop",
+        name,
+        "app",
+        true,
+        "panic: connection refused by payments upstream\n",
+    );
+
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let state = home.join("state");
+    let (llm_url, backend_url, hook_url, slack_url, state_dir) = (
+        llm.base_url(),
+        backend.url(),
+        hook.url("/hook"),
+        slack.webhook_url(),
+        state.to_string_lossy().to_string(),
+    );
+    let hook_auth = format!("Bearer {HOOK_AUTH}");
+    let mut d = Daemon::start(
+        home.path(),
+        &kc,
+        &[
+            ("LOG_LEVEL", "trace"),
+            ("CLUSTER_NAME", "edge-1"),
+            ("OUTPUT", "json"),
+            ("NOTIFY_BATCH_MS", "0"),
+            ("INCLUDE_LOGS", "true"),
+            ("EMIT_K8S_EVENTS", "true"),
+            ("LLM_BASE_URL", &llm_url),
+            ("LLM_MODEL", "test-model"),
+            ("LLM_API_KEY", LLM_KEY),
+            ("OPSCTRL_BACKEND_URL", &backend_url),
+            ("USER_EMAIL", "ops@example.org"),
+            ("OPSCTRL_STATE_DIR", &state_dir),
+            ("WEBHOOK_URL", &hook_url),
+            ("WEBHOOK_AUTH_HEADER", &hook_auth),
+            ("SLACK_WEBHOOK_URL", &slack_url),
+        ],
+    );
+    d.wait_ready();
+    d.wait("the backend registered", T, |d| {
+        d.get("/health")
+            .is_some_and(|(_, body)| body.contains("\"registered\""))
+    });
+    api.upsert_pod(p);
+    assert!(
+        wait_until(T, || {
+            !hook.received().is_empty()
+                && !slack.messages().is_empty()
+                && backend.count("POST", "/daemon/analyze-stack") > 0
+                && !llm.requests().is_empty()
+        }),
+        "every sink got the incident\n{}",
+        d.logs()
+    );
+    // The credentials were really in use (else the test proves nothing).
+    assert_eq!(
+        hook.received()[0].header("authorization"),
+        Some(hook_auth.as_str())
+    );
+    assert!(
+        llm.requests()[0]
+            .header("authorization")
+            .is_some_and(|h| h.contains(LLM_KEY))
+    );
+    // Let the Kubernetes Event and the last writes land, then stop.
+    std::thread::sleep(Duration::from_secs(2));
+    let stdout = d.stdout().join("\n");
+    let (_, _, logs) = d.terminate();
+    if let Some(p) = std::env::var_os("TRACE_LOG_DUMP") {
+        std::fs::write(p, &logs).unwrap();
+    }
+    assert!(
+        logs.contains(" TRACE ") || logs.contains("\"level\":\"trace\""),
+        "trace level was on: {logs}"
+    );
+
+    let mut planted: Vec<String> = [SA_TOKEN, LLM_KEY, HOOK_AUTH, POD_SECRET, POD_SECRET_2]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    planted.push(WEBHOOK_PATH.to_string());
+    planted.extend(backend.issued_tokens());
+    let mut outputs = vec![("stderr", logs), ("stdout", stdout)];
+    let bodies = |v: Vec<String>| v.join("\n");
+    outputs.push((
+        "the webhook bodies",
+        bodies(
+            hook.received()
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .collect(),
+        ),
+    ));
+    outputs.push((
+        "the Slack messages",
+        bodies(
+            slack
+                .messages()
+                .iter()
+                .map(|m| format!("{} {}", m.text, m.blocks))
+                .collect(),
+        ),
+    ));
+    outputs.push((
+        "the LLM requests",
+        bodies(llm.requests().iter().map(|r| r.body.clone()).collect()),
+    ));
+    outputs.push((
+        "the backend requests",
+        // (the refresh token must travel to /auth/cluster/refresh, nowhere else)
+        bodies(
+            backend
+                .requests()
+                .iter()
+                .filter(|r| !r.path.starts_with("/auth/"))
+                .map(|r| r.body.clone())
+                .collect(),
+        ),
+    ));
+    outputs.push((
+        "the Kubernetes Events",
+        bodies(api.events().iter().map(|e| e.to_string()).collect()),
+    ));
+    let mut found = Vec::new();
+    for (what, text) in &outputs {
+        for s in &planted {
+            if text.contains(s.as_str()) {
+                found.push(format!("{what} carries {s:?}"));
+            }
+        }
+    }
+    for (what, text) in &outputs {
+        for l in text
+            .lines()
+            .filter(|l| planted.iter().any(|s| l.contains(s.as_str())))
+        {
+            eprintln!("{what}: {l}");
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
 }

@@ -20,6 +20,7 @@ mod llm;
 mod nodes;
 mod notify_sinks;
 mod realk8s;
+mod routing;
 mod secrecy;
 mod util;
 mod watch_engine;

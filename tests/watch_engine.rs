@@ -425,3 +425,179 @@ fn the_health_endpoint_rejects_what_it_does_not_serve() {
         assert!(body.contains(&format!("# TYPE {m} ")), "{m}");
     }
 }
+
+#[test]
+fn a_silent_watch_is_closed_and_resumed_from_its_resource_version() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 2);
+    let home = TempDir::new("silent");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[("WATCH_IDLE_TIMEOUT_SECONDS", "2")]);
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 2.0);
+    let before = pod_watches(&api).len();
+
+    // The next pod watch answers and then sends nothing, not even bookmarks.
+    api.inject(Fault::SilentWatch);
+    api.inject(Fault::EndWatches);
+    d.wait("the silent watch opened", T, |_| {
+        pod_watches(&api).len() > before
+    });
+    let silent_at = std::time::Instant::now();
+    let silent_rv = pod_watches(&api)[before]
+        .param("resourceVersion")
+        .unwrap()
+        .to_string();
+    api.upsert_pod(pod("shop", "during-silence").running().build());
+    // A dead watch lasts WATCH_TIMEOUT_SECONDS (300 s and more) without the idle timeout.
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 3.0);
+    let took = silent_at.elapsed();
+    assert!(took < Duration::from_secs(10), "resumed after {took:?}");
+    assert!(d.metric("opsctrl_watch_idle_timeouts_total").unwrap() >= 1.0);
+    let resumed = &pod_watches(&api)[before + 1];
+    assert_eq!(
+        resumed.param("resourceVersion"),
+        Some(silent_rv.as_str()),
+        "resumed from the silent watch's resourceVersion"
+    );
+    assert_eq!(list_operations(&api), 1, "no relist");
+    assert!(
+        d.logs().contains("no event or bookmark for 2 s"),
+        "{}",
+        d.logs()
+    );
+    d.wait_ready();
+}
+
+#[test]
+fn a_flapping_watch_counts_failures_until_health_says_unhealthy() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let home = TempDir::new("flapping");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[("RECONNECTION_MAX_FAILURES", "4")]);
+    d.wait_ready();
+    let health = |d: &Daemon| -> Option<(u16, serde_json::Value)> {
+        let (code, body) = d.get("/health")?;
+        Some((code, serde_json::from_str(&body).ok()?))
+    };
+    assert_eq!(health(&d).unwrap().0, 200);
+
+    // Every pod watch opens (200) and breaks before sending anything.
+    api.inject_persistent(Fault::FlappingWatch);
+    api.inject(Fault::EndWatches);
+    d.wait("/health unhealthy", T, |d| {
+        health(d).is_some_and(|(code, h)| {
+            code == 503
+                && h["isHealthy"] == false
+                && h["connectionState"]["consecutiveFailures"].as_u64() >= Some(4)
+        })
+    });
+    assert!(
+        d.logs()
+            .contains("watch unhealthy stream=all namespaces failures=4"),
+        "{}",
+        d.logs()
+    );
+
+    // A watch that delivers again makes it healthy again.
+    api.clear_faults();
+    d.wait("/health healthy again", T, |d| {
+        health(d).is_some_and(|(code, h)| {
+            code == 200 && h["connectionState"]["consecutiveFailures"] == 0
+        })
+    });
+}
+
+#[test]
+fn a_repeating_continue_token_is_an_error_with_backoff() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 5);
+    api.inject_persistent(Fault::RepeatContinue);
+    let home = TempDir::new("repeat-continue");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let d = Daemon::start(
+        home.path(),
+        &kc,
+        &[
+            ("LIST_PAGE_SIZE", "2"),
+            ("RECONNECTION_INITIAL_BACKOFF_MS", "500"),
+            ("RECONNECTION_MAX_BACKOFF_MS", "2000"),
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let pages = pod_lists(&api).len();
+    // Without the check: thousands of pages in 4 s. With it: two pages per
+    // attempt, attempts 0.5 s, 1 s, 2 s apart.
+    assert!(pages <= 12, "{pages} LIST pages in 4 s");
+    assert!(pages >= 4, "the list is retried: {pages}");
+    assert!(
+        d.logs().contains("LIST continue token repeated"),
+        "{}",
+        d.logs()
+    );
+    assert_eq!(d.get("/readyz").map(|r| r.0), Some(503));
+
+    api.clear_faults();
+    let mut d = d;
+    d.wait_ready();
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 5.0);
+}
+
+#[test]
+fn a_watch_line_that_is_not_utf8_is_decoded_lossily_not_retried_forever() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let home = TempDir::new("utf8");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[]);
+    d.wait_ready();
+    let before = pod_watches(&api).len();
+    // Every time this pod's event is sent (a reopened watch replays it), its
+    // message carries bytes that are not UTF-8.
+    api.inject_persistent(Fault::InvalidUtf8("BADBYTES".into()));
+    api.upsert_pod(
+        pod("shop", "bad-bytes")
+            .create_container_config_error("secret BADBYTES not found")
+            .build(),
+    );
+    d.wait_metric("opsctrl_pods_tracked", T, |v| v == 2.0);
+    d.wait_metric("opsctrl_watch_invalid_utf8_lines_total", T, |v| v >= 1.0);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(d.metric("opsctrl_watch_malformed_lines_total"), Some(0.0));
+    let reopened = pod_watches(&api).len() - before;
+    assert!(reopened <= 1, "the watch was reopened {reopened} times");
+}
+
+#[test]
+fn api_error_text_on_health_readyz_and_the_log_is_redacted_and_short() {
+    let api = FakeApi::start();
+    load(&api, &["shop"], 1);
+    let filler = "y".repeat(400);
+    api.inject_persistent(Fault::ListError(
+        500,
+        format!("etcd said: password=hunter2-HEALTH, token: s3cr3tTOKEN99 {filler}"),
+    ));
+    let home = TempDir::new("health-redact");
+    let kc = api.write_kubeconfig(home.path(), Auth::Token);
+    let mut d = Daemon::start(home.path(), &kc, &[("RECONNECTION_MAX_FAILURES", "1")]);
+    d.wait("/health names the 500", T, |d| {
+        d.get("/health")
+            .is_some_and(|(s, b)| s == 503 && b.contains("API server answered 500"))
+    });
+    let (_, health) = d.get("/health").unwrap();
+    let (_, ready) = d.get("/readyz").unwrap();
+    for (what, text) in [
+        ("/health", &health),
+        ("/readyz", &ready),
+        ("the log", &d.logs()),
+    ] {
+        assert!(!text.contains("hunter2-HEALTH"), "{what}: {text}");
+        assert!(!text.contains("s3cr3tTOKEN99"), "{what}: {text}");
+    }
+    for (what, text) in [("/health", &health), ("/readyz", &ready)] {
+        assert!(!text.contains(&filler), "{what} is cut short: {text}");
+    }
+    api.clear_faults();
+    d.wait_ready();
+}

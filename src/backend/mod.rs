@@ -402,7 +402,7 @@ impl Backend {
         match self.renew_locked(&cluster) {
             Ok(()) => Ok(()),
             Err(e) => {
-                log::warn!("backend: could not renew the tokens: {e}");
+                log::warn!("backend: could not renew the tokens ({e})");
                 // The background thread owns retrying; let it start now.
                 self.wake.poke();
                 match e {
@@ -422,7 +422,14 @@ impl Backend {
             .map(|t| t.refresh.clone());
         if let Some(refresh) = refresh {
             match self.exchange(cluster, &refresh) {
-                Ok(()) => return Ok(()),
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => {
+                    log::warn!(
+                        "backend: tokens refreshed but not stored ({}: {e}); they last until restart",
+                        self.store.path(state::TOKENS).display()
+                    );
+                    return Ok(());
+                }
                 Err(e) if e.rejected() => {
                     // The original deleted tokens.json here and stopped
                     // reporting until a restart; fetch new ones instead.
@@ -455,24 +462,31 @@ impl Backend {
         let Some(refresh) = listed else {
             return Err(TokenError::NoTokens);
         };
-        self.exchange(cluster, &refresh).map_err(TokenError::Api)?;
-        log::info!("backend: authentication tokens stored successfully");
+        // Say what really happened: after a failed write (ENOSPC, a
+        // read-only volume) the tokens live in memory only.
+        match self.exchange(cluster, &refresh).map_err(TokenError::Api)? {
+            Ok(()) => log::info!("backend: authentication tokens received and stored"),
+            Err(e) => log::warn!(
+                "backend: authentication tokens received but not stored ({}: {e}); they last until restart",
+                self.store.path(state::TOKENS).display()
+            ),
+        }
         Ok(())
     }
 
     /// #4 with `refresh` and the backend id; keeps and saves the new pair.
-    fn exchange(&self, cluster: &ClusterFile, refresh: &Secret) -> Result<(), ApiError> {
+    /// The inner result is the save's: the tokens are in use either way.
+    fn exchange(
+        &self,
+        cluster: &ClusterFile,
+        refresh: &Secret,
+    ) -> Result<std::io::Result<()>, ApiError> {
         let x = self
             .api
             .refresh(refresh, &cluster.cluster_foreign_id)
             .map_err(|e| self.call_failed(e))?;
         let t = Tokens::issued(x, refresh, cluster, now_ms());
-        if let Err(e) = self.store.save(state::TOKENS, &t.to_file()) {
-            log::warn!(
-                "backend: cannot save {}: {e}; the tokens last until restart",
-                self.store.path(state::TOKENS).display()
-            );
-        }
+        let saved = self.store.save(state::TOKENS, &t.to_file());
         log::debug!(
             "backend: tokens refreshed expires_in_s={} cluster_id={}",
             t.expires_in,
@@ -483,7 +497,7 @@ impl Backend {
             s.generation += 1;
             s.token_problem = None;
         });
-        Ok(())
+        Ok(saved)
     }
 
     /// Forgets tokens the backend no longer accepts (memory and file).

@@ -12,10 +12,13 @@ effects, so everything here is tested with plain values and a fake clock.
 
 - `detector`: classification and the incident engine over the store.
 - `nodes`: the node table, node incidents and what they list as affected.
+- `silence`: holds back silenced notifications, and lets them out when the
+  silence ends.
 */
 
 pub mod detector;
 pub mod nodes;
+pub mod silence;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,10 +28,12 @@ use crate::diagnose::redact::redact;
 use crate::kube::store::{Change, Event, Store, StreamId};
 use crate::model::{
     Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, NodeRecord, Notification, Rediagnosis,
-    State, Subject, Transition,
+    SilenceUntil, State, Subject, Transition,
 };
+use crate::routing::Silences;
 use crate::settings::Detect;
 use detector::Detector;
+use silence::Silencer;
 
 /// How long detection waits for the namespace list once the pods are
 /// listed; past it, detection starts without the namespaces' annotation
@@ -63,6 +68,8 @@ pub struct Effects {
     pub jobs: Vec<Job>,
     /// Watch events applied to the store (a page counts its pods).
     pub events_applied: u64,
+    /// Notifications held back by a silence.
+    pub silenced: u64,
 }
 
 impl Effects {
@@ -70,6 +77,7 @@ impl Effects {
         self.records.extend(other.records);
         self.jobs.extend(other.jobs);
         self.events_applied += other.events_applied;
+        self.silenced += other.silenced;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,7 +101,12 @@ pub struct Config {
     /// `NAMESPACE_WAIT_MS`), so a pod on a node that is down at start-up is
     /// attributed to it rather than announced on its own.
     pub nodes_watched: bool,
+    /// `SILENCES_FILE` (empty when unset).
+    pub silences: Silences,
 }
+
+/// The namespaces listed so far: the ignored ones, and the silenced ones.
+type NsListing = (HashSet<Box<str>>, HashMap<Box<str>, SilenceUntil>);
 
 /// The classification thread's state: the pod store, the detector, and
 /// where detection stands at start-up.
@@ -103,8 +116,9 @@ pub struct Classifier {
     stream_names: Vec<String>,
     /// Per pod stream: its first LIST is done.
     listed: Vec<bool>,
-    /// The namespace list being received (ignored names).
-    ns_listing: Option<HashSet<Box<str>>>,
+    /// The namespace list being received (ignored names, annotated silences).
+    ns_listing: Option<NsListing>,
+    silencer: Silencer,
     /// Detection runs (namespaces and nodes known, or given up waiting).
     detecting: bool,
     /// The namespace list is in (or not watched).
@@ -129,6 +143,7 @@ impl Classifier {
             stream_names: cfg.stream_names,
             listed: vec![false; streams],
             ns_listing: None,
+            silencer: Silencer::new(cfg.silences),
             detecting: !cfg.namespaces_watched && !cfg.nodes_watched,
             namespaces_known: !cfg.namespaces_watched,
             nodes_known: !cfg.nodes_watched,
@@ -165,9 +180,17 @@ impl Classifier {
             Input::Namespaces { event } => self.on_namespaces(event, now_ms),
             Input::Nodes { event } => self.on_nodes(event, now_ms),
             Input::Tick => {
-                let (t, n) = self.detector.tick(&self.store, now_ms);
+                let (t, mut n) = self.detector.tick(&self.store, now_ms);
                 let mut fx = self.records(t);
-                fx.jobs = self.jobs(n);
+                let engine = self.detector.engine();
+                let det = &self.detector;
+                n.extend(self.silencer.release(
+                    &|id| engine.incident(id).cloned(),
+                    &self.store,
+                    &|id| det.diagnosis_of(id).map(|d| d.cause),
+                    now_ms,
+                ));
+                self.notify(&mut fx, n, now_ms);
                 fx
             }
             Input::Rediagnosed(r) => match self.detector.rediagnosed(*r, now_ms) {
@@ -205,7 +228,7 @@ impl Classifier {
     pub fn finish(&mut self, now_ms: i64) -> Effects {
         let (t, n) = self.detector.flush(now_ms);
         let mut fx = self.records(t);
-        fx.jobs = self.jobs(n);
+        self.notify(&mut fx, n, now_ms);
         fx
     }
 
@@ -259,16 +282,24 @@ impl Classifier {
     fn on_namespaces(&mut self, event: Event<NamespaceRecord>, now_ms: i64) -> Effects {
         match event {
             Event::Init => {
-                self.ns_listing = Some(HashSet::new());
+                self.ns_listing = Some(Default::default());
                 Effects::default()
             }
             Event::Page(page) => {
-                let set = self.ns_listing.get_or_insert_with(HashSet::new);
-                set.extend(page.into_iter().filter(|n| n.ignore).map(|n| n.name));
+                let (ignored, silenced) = self.ns_listing.get_or_insert_with(Default::default);
+                for n in page {
+                    if let Some(s) = n.silence_until {
+                        silenced.insert(n.name.clone(), s);
+                    }
+                    if n.ignore {
+                        ignored.insert(n.name);
+                    }
+                }
                 Effects::default()
             }
             Event::InitDone => {
-                let names = self.ns_listing.take().unwrap_or_default();
+                let (names, silenced) = self.ns_listing.take().unwrap_or_default();
+                self.silencer.set_namespaces(silenced);
                 log::info!("namespaces listed ignored={}", names.len());
                 let t = self
                     .detector
@@ -281,13 +312,19 @@ impl Classifier {
                 fx
             }
             Event::Apply(n) => {
-                let NamespaceRecord { name, ignore } = *n;
+                let NamespaceRecord {
+                    name,
+                    ignore,
+                    silence_until,
+                } = *n;
+                self.silencer.set_namespace(&name, silence_until);
                 let t = self
                     .detector
                     .set_namespace_ignored(&self.store, &name, ignore, now_ms);
                 self.records(t)
             }
             Event::Delete(n) => {
+                self.silencer.set_namespace(&n.name, None);
                 let t = self
                     .detector
                     .set_namespace_ignored(&self.store, &n.name, false, now_ms);
@@ -345,7 +382,7 @@ impl Classifier {
         let mut held = std::mem::take(&mut self.held);
         held.extend(t);
         let mut fx = self.records(held);
-        fx.jobs = self.jobs(n);
+        self.notify(&mut fx, n, now_ms);
         fx
     }
 
@@ -373,8 +410,26 @@ impl Classifier {
         }
     }
 
-    fn jobs(&self, notifications: Vec<Notification>) -> Vec<Job> {
-        notifications.into_iter().map(|n| self.job(n)).collect()
+    /// The notifications that are not silenced become jobs.
+    fn notify(&mut self, fx: &mut Effects, notifications: Vec<Notification>, now_ms: i64) {
+        if notifications.is_empty() {
+            return;
+        }
+        let det = &self.detector;
+        let kept = self.silencer.filter(
+            notifications,
+            &self.store,
+            &|id| det.diagnosis_of(id).map(|d| d.cause),
+            now_ms,
+        );
+        fx.silenced += kept.silenced;
+        fx.jobs
+            .extend(kept.notifications.into_iter().map(|n| self.job(n)));
+    }
+
+    /// Incidents whose notification a silence holds back now.
+    pub fn silenced_incidents(&self) -> usize {
+        self.silencer.held()
     }
 
     /// An incident with its diagnosis, and a copy of its pod for enrichment.

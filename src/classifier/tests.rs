@@ -9,6 +9,10 @@ const SEC: i64 = 1000;
 const MIN: i64 = 60 * SEC;
 
 fn classifier(namespaces_watched: bool) -> Classifier {
+    classifier_with(namespaces_watched, Silences::default())
+}
+
+fn classifier_with(namespaces_watched: bool, silences: Silences) -> Classifier {
     Classifier::new(Config {
         cluster: "edge-1".into(),
         detect: Detect::default(),
@@ -16,6 +20,7 @@ fn classifier(namespaces_watched: bool) -> Classifier {
         stream_names: vec!["all namespaces".into()],
         namespaces_watched,
         nodes_watched: false,
+        silences,
     })
 }
 
@@ -325,6 +330,7 @@ fn an_ignored_namespace_opens_nothing_even_at_start_up() {
     );
     assert!(fx.is_empty(), "{:?}", records(&fx));
     let ns = |name: &str, ignore| NamespaceRecord {
+        silence_until: None,
         name: name.into(),
         ignore,
     };
@@ -540,6 +546,171 @@ fn an_eviction_whose_replacement_already_runs_resolves_too() {
     assert_eq!(cl.open_incidents(), 1);
 }
 
+// ------------------------------------------------------------------ silences
+
+fn silenced_until(mut p: PodRecord, until: SilenceUntil) -> PodRecord {
+    p.silence_until = Some(until);
+    p
+}
+
+#[test]
+fn a_silenced_pod_is_recorded_but_notified_only_when_its_silence_ends() {
+    let mut cl = started();
+    let until = T0 + 2 * MIN;
+    let pod = silenced_until(crashing("shop", "api", "aaaaa"), SilenceUntil::At(until));
+    let fx = apply(&mut cl, pod, T0 + SEC);
+    assert_eq!(records(&fx), ["open api"], "still on the record");
+    let fx = ticks(&mut cl, T0 + 2 * SEC, until - SEC);
+    assert!(fx.jobs.is_empty(), "{:?}", jobs(&fx));
+    assert_eq!((fx.silenced, cl.silenced_incidents()), (1, 1));
+    assert_eq!(cl.open_incidents(), 1, "still open, still counted");
+    let fx = ticks(&mut cl, until, until + 5 * SEC);
+    assert_eq!(
+        jobs(&fx),
+        ["open api"],
+        "as new: the sinks never heard of it"
+    );
+    assert_eq!((fx.silenced, cl.silenced_incidents()), (0, 0));
+}
+
+#[test]
+fn removing_the_annotation_ends_the_silence_and_a_resolution_unheard_of_stays_unheard() {
+    let mut cl = started();
+    let far = SilenceUntil::At(T0 + 60 * MIN);
+    apply(
+        &mut cl,
+        silenced_until(crashing("shop", "api", "aaaaa"), far),
+        T0 + SEC,
+    );
+    assert!(ticks(&mut cl, T0 + 2 * SEC, T0 + 10 * SEC).jobs.is_empty());
+    let fx = apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + 20 * SEC);
+    assert!(fx.jobs.is_empty());
+    let fx = ticks(&mut cl, T0 + 21 * SEC, T0 + 21 * SEC);
+    assert_eq!(
+        jobs(&fx),
+        ["open api"],
+        "annotation gone: notified at the next tick"
+    );
+
+    // Another workload, silenced, recovers while silenced: nobody is told.
+    apply(
+        &mut cl,
+        silenced_until(crashing("shop", "db", "bbbbb"), far),
+        T0 + 30 * SEC,
+    );
+    let fx = ticks(&mut cl, T0 + 31 * SEC, T0 + 40 * SEC);
+    assert_eq!((jobs(&fx).len(), fx.silenced), (0, 1));
+    apply(
+        &mut cl,
+        silenced_until(healthy("shop", "db", "bbbbb"), far),
+        T0 + 50 * SEC,
+    );
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + 51 * SEC, T0 + 50 * SEC + hold + 10 * SEC);
+    assert_eq!(records(&fx), ["resolved db"]);
+    assert!(fx.jobs.is_empty(), "{:?}", jobs(&fx));
+    assert_eq!(cl.silenced_incidents(), 0);
+}
+
+#[test]
+fn a_told_incident_silenced_later_still_has_its_resolution_sent() {
+    let mut cl = started();
+    apply(&mut cl, crashing("shop", "api", "aaaaa"), T0 + SEC);
+    assert_eq!(
+        jobs(&ticks(&mut cl, T0 + 2 * SEC, T0 + 10 * SEC)),
+        ["open api"]
+    );
+    let far = SilenceUntil::At(T0 + 60 * MIN);
+    let fx = apply(
+        &mut cl,
+        silenced_until(healthy("shop", "api", "aaaaa"), far),
+        T0 + 20 * SEC,
+    );
+    assert!(fx.is_empty());
+    let hold = Detect::default().resolve_after_ms;
+    let fx = ticks(&mut cl, T0 + 21 * SEC, T0 + 20 * SEC + hold + 10 * SEC);
+    assert_eq!(jobs(&fx), ["resolved api"], "its thread is closed");
+}
+
+#[test]
+fn an_annotation_that_is_not_a_time_silences_nothing() {
+    let mut cl = started();
+    apply(
+        &mut cl,
+        silenced_until(crashing("shop", "api", "aaaaa"), SilenceUntil::Invalid),
+        T0 + SEC,
+    );
+    let fx = ticks(&mut cl, T0 + 2 * SEC, T0 + 10 * SEC);
+    assert_eq!((jobs(&fx), fx.silenced), (vec!["open api".to_string()], 0));
+}
+
+#[test]
+fn a_silenced_namespace_and_a_maintenance_window_hold_back_their_share_of_a_summary() {
+    let window = Silences::parse(&serde_json::json!([{
+        "match": {"namespace": "pay", "labels": {"app": "*"}},
+        "starts_at": "2030-03-17T17:46:40Z",
+        "ends_at": "2030-03-17T18:00:00Z",
+        "comment": "payments maintenance"
+    }]))
+    .unwrap();
+    let mut cl = classifier_with(true, window);
+    let mut pay = crashing("pay", "api", "ccccc");
+    pay.labels = Box::new([("app".into(), "api".into())]);
+    list(
+        &mut cl,
+        vec![
+            crashing("lab", "api", "aaaaa"),
+            crashing("shop", "api", "bbbbb"),
+            pay,
+        ],
+        T0,
+    );
+    let ns = |name: &str, until| NamespaceRecord {
+        name: name.into(),
+        ignore: false,
+        silence_until: until,
+    };
+    let mut fx = cl.handle(Input::Namespaces { event: Event::Init }, T0 + SEC);
+    fx.extend(cl.handle(
+        Input::Namespaces {
+            event: Event::Page(vec![
+                ns("lab", Some(SilenceUntil::At(T0 + 20 * MIN))),
+                ns("shop", None),
+                ns("pay", None),
+            ]),
+        },
+        T0 + SEC,
+    ));
+    fx.extend(cl.handle(
+        Input::Namespaces {
+            event: Event::InitDone,
+        },
+        T0 + SEC,
+    ));
+    assert_eq!(fx.records.len(), 3, "every incident is on the record");
+    assert_eq!(jobs(&fx), ["startup:1"]);
+    assert_eq!(fx.jobs[0].alert.items()[0].incident.namespace, "shop");
+    assert_eq!(fx.silenced, 2);
+    // The window ends at T0 + 800 s (18:00:00Z): pay is notified then.
+    let end = T0 + 800 * SEC;
+    let fx = ticks(&mut cl, T0 + 2 * SEC, end - SEC);
+    assert!(fx.jobs.is_empty(), "{:?}", jobs(&fx));
+    let fx = ticks(&mut cl, end, end);
+    assert_eq!(jobs(&fx), ["open api"]);
+    assert_eq!(fx.jobs[0].alert.items()[0].incident.namespace, "pay");
+    // The namespace's annotation is removed: lab is notified at the next tick.
+    let fx = cl.handle(
+        Input::Namespaces {
+            event: Event::Apply(Box::new(ns("lab", None))),
+        },
+        end + SEC,
+    );
+    assert!(fx.jobs.is_empty());
+    let fx = ticks(&mut cl, end + 2 * SEC, end + 2 * SEC);
+    assert_eq!(jobs(&fx), ["open api"]);
+    assert_eq!(fx.jobs[0].alert.items()[0].incident.namespace, "lab");
+}
+
 /// Nodes: node incidents, and pod failures attached to their node's incident.
 mod nodes {
     use super::*;
@@ -555,6 +726,7 @@ mod nodes {
             stream_names: vec!["all namespaces".into()],
             namespaces_watched: false,
             nodes_watched: true,
+            silences: Default::default(),
         })
     }
 

@@ -742,7 +742,7 @@ impl Engine {
         self.counted.contains(t)
     }
 
-    /// An open incident.
+    /// The open incident with this id.
     pub fn incident(&self, id: u64) -> Option<&Incident> {
         self.open.get(&id).map(|o| &o.incident)
     }

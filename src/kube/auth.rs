@@ -14,7 +14,6 @@ Tokens live in `Secret` and never reach a log line or an error message.
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -25,8 +24,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
-use crate::kube::config::{AuthConfig, EXEC_API_V1, EXEC_API_V1BETA1, ExecConfig};
+use crate::kube::config::{AuthConfig, EXEC_API_V1, EXEC_API_V1BETA1, ExecConfig, MAX_TOKEN_FILE};
 use crate::secret::Secret;
+use crate::util::file::read_regular_text;
 use crate::util::sync::lock;
 
 /// How often a token file is re-read; bound tokens rotate hourly, kubelet refreshes at 80 %.
@@ -319,8 +319,10 @@ impl StdError for Error {
     }
 }
 
+/// Re-read under the auth lock: a FIFO or device there is refused at once
+/// (`util::file`) rather than blocking every request behind it.
 fn read_token_file(path: &Path) -> Result<Secret, Error> {
-    let text = fs::read_to_string(path).map_err(|source| Error::TokenFile {
+    let text = read_regular_text(path, MAX_TOKEN_FILE).map_err(|source| Error::TokenFile {
         path: path.to_path_buf(),
         source,
     })?;

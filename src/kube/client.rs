@@ -82,7 +82,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Auth(e) => write!(f, "credentials: {e}"),
+            // Not `credentials: …`: the log redactor would take that for a
+            // credential and hide the reason.
+            Error::Auth(e) => write!(f, "getting credentials failed: {e}"),
             Error::Transport(e) => write!(f, "connection: {e}"),
             Error::Status {
                 code,
@@ -133,7 +135,8 @@ impl WatchBody {
         buf.clear();
         let n = (&mut self.reader)
             .take(MAX_WATCH_LINE as u64 + 1)
-            .read_until(b'\n', buf)?;
+            .read_until(b'\n', buf)
+            .map_err(timed_out)?;
         if n == 0 {
             return Ok(false);
         }
@@ -146,6 +149,20 @@ impl WatchBody {
             ));
         }
         Ok(true)
+    }
+}
+
+/// ureq reports a read timeout as an `io::Error` of kind `Other` wrapping
+/// `ureq::Error::Timeout`: give it the kind `TimedOut` callers can test.
+fn timed_out(e: std::io::Error) -> std::io::Error {
+    let timeout = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
+    if timeout && e.kind() != std::io::ErrorKind::TimedOut {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e.to_string())
+    } else {
+        e
     }
 }
 
@@ -173,6 +190,20 @@ impl Client {
         body_timeout: Option<Duration>,
         overall: Option<Duration>,
     ) -> Result<ureq::http::Response<ureq::Body>, Error> {
+        self.send_idle(path, query, body, body_timeout, overall, None)
+    }
+
+    /// `send`, where `idle` (when set) bounds each read of the socket: a
+    /// connection silent that long fails with a timeout.
+    fn send_idle(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<(Write, &[u8])>,
+        body_timeout: Option<Duration>,
+        overall: Option<Duration>,
+        idle: Option<Duration>,
+    ) -> Result<ureq::http::Response<ureq::Body>, Error> {
         let url = format!("{}{}", self.server, path);
         for attempt in 0..2 {
             let header = self.auth.header().map_err(Error::Auth)?;
@@ -189,6 +220,7 @@ impl Client {
                         .timeout_recv_response(body_timeout.map(|t| t.min(MAX_HEADER_WAIT)))
                         .timeout_recv_body(body_timeout)
                         .timeout_global(overall)
+                        .timeout_per_read(idle)
                         .build()
                         .call()
                 }
@@ -210,6 +242,7 @@ impl Client {
                         .timeout_recv_response(body_timeout.map(|t| t.min(MAX_HEADER_WAIT)))
                         .timeout_recv_body(body_timeout)
                         .timeout_global(overall)
+                        .timeout_per_read(idle)
                         .build()
                         .send(b)
                 }
@@ -273,14 +306,17 @@ impl Client {
     }
 
     /// Opens a WATCH; the caller reads lines until the server ends it.
-    /// `max_duration` bounds the whole stream, catching dead connections.
+    /// `max_duration` bounds the whole stream; `idle` each wait for bytes,
+    /// so a connection that went silent (no event, no bookmark) fails with
+    /// `ErrorKind::TimedOut` instead of hanging until `max_duration`.
     pub fn watch(
         &self,
         path: &str,
         query: &[(&str, &str)],
         max_duration: Duration,
+        idle: Duration,
     ) -> Result<WatchBody, Error> {
-        let resp = self.send(path, query, None, Some(max_duration), None)?;
+        let resp = self.send_idle(path, query, None, Some(max_duration), None, Some(idle))?;
         Ok(WatchBody {
             reader: BufReader::with_capacity(16 * 1024, resp.into_body().into_reader()),
         })

@@ -160,7 +160,8 @@ fn system_roots() -> Result<RootCertStore, Error> {
     }
     candidates.extend(SYSTEM_CA_FILES.iter().map(PathBuf::from));
     for path in &candidates {
-        let Ok(pem) = std::fs::read(path) else {
+        // A FIFO or device named by SSL_CERT_FILE is skipped, not read forever.
+        let Ok(pem) = crate::util::file::read_regular(path, 16 << 20) else {
             continue;
         };
         let mut roots = RootCertStore::empty();
@@ -289,6 +290,8 @@ fn agent_with_proxy(
     let config = ureq::Agent::config_builder()
         // The caller needs the status and body of 401/404/410 responses.
         .http_status_as_error(false)
+        // Never follow a redirect with the service-account token to another host.
+        .max_redirects(0)
         // Watches stream for minutes; the caller sets per-request body timeouts.
         .timeout_global(None)
         .timeout_connect(Some(CONNECT_TIMEOUT))

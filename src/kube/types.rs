@@ -6,18 +6,21 @@ Decoding ignores unknown fields and tolerates missing ones: a pod with no
 status, an unknown container state or a 1 MB annotation must decode, never
 fail. A field of the wrong JSON type (a number where a string belongs, a null
 list item) reads as missing too, so only a line that is not JSON, or not a
-watch event, fails to decode. `managedFields`, labels, annotations (but
-ours), env values and most of the spec are skipped by serde without being
-stored. Free-text fields are capped at `MAX_TEXT` so one absurd pod cannot
-bloat the store.
+watch event, fails to decode. `managedFields`, annotations (but ours), env
+values and most of the spec are skipped by serde without being stored; the
+labels are kept only when routes or silences match on them (`keep_labels`),
+at most `MAX_LABELS`.
+Free-text fields are capped at `MAX_TEXT` so one absurd pod cannot bloat
+the store.
 */
 
 pub use crate::model::pod::{
     Condition, ContainerRecord, ContainerState, NamespaceRecord, Owner, Phase, PodRecord, Probe,
-    ProbeKind, Terminated,
+    ProbeKind, SILENCE_ANNOTATION, SilenceUntil, Terminated,
 };
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -49,9 +52,35 @@ pub struct ObjectMeta {
     pub deletion_timestamp: Option<String>,
     #[serde(deserialize_with = "list")]
     pub owner_references: Vec<OwnerReference>,
-    #[serde(deserialize_with = "ignore_annotation")]
-    pub annotations: bool,
+    #[serde(deserialize_with = "our_annotations")]
+    pub annotations: Annotations,
+    #[serde(deserialize_with = "label_map")]
+    pub labels: Labels,
 }
+
+/// The annotations the daemon reads; the rest are skipped unstored.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Annotations {
+    /// `opsctrl.dev/ignore: "true"`.
+    pub ignore: bool,
+    /// `opsctrl.dev/silence-until`.
+    pub silence_until: Option<SilenceUntil>,
+}
+
+/// Whether pods' labels are kept: only when a route or a silence matches on
+/// them (set once at start-up, before any watch); otherwise they are skipped
+/// like any other unused field and cost nothing in the store.
+static KEEP_LABELS: AtomicBool = AtomicBool::new(false);
+
+/// Keep pods' labels from now on (`routing::Policy::uses_labels`).
+pub fn keep_labels(on: bool) {
+    KEEP_LABELS.store(on, Ordering::Relaxed);
+}
+
+/// Labels kept per pod at most, and longest key or value kept (Kubernetes
+/// allows 317 and 63): a pod with thousands of labels must not bloat the store.
+pub const MAX_LABELS: usize = 64;
+const MAX_LABEL_TEXT: usize = 320;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -298,7 +327,8 @@ impl From<Pod> for NamespaceRecord {
     fn from(p: Pod) -> NamespaceRecord {
         NamespaceRecord {
             name: p.metadata.name.into_boxed_str(),
-            ignore: p.metadata.annotations,
+            ignore: p.metadata.annotations.ignore,
+            silence_until: p.metadata.annotations.silence_until,
         }
     }
 }
@@ -654,46 +684,109 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     d.deserialize_any(V)
 }
 
-/// Reads annotations without storing them: only whether ours says "true".
-fn ignore_annotation<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+/// Reads annotations without storing them: only ours.
+fn our_annotations<'de, D: Deserializer<'de>>(d: D) -> Result<Annotations, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = bool;
+        type Value = Annotations;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an annotations map")
         }
-        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-            Ok(false)
+        fn visit_unit<E: de::Error>(self) -> Result<Annotations, E> {
+            Ok(Annotations::default())
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-            let mut ignore = false;
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Annotations, A::Error> {
+            let mut a = Annotations::default();
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                 if key == IGNORE_ANNOTATION {
                     let v: Option<String> = map.next_value_seed(ScalarSeed(PhantomData))?;
-                    ignore = v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                    a.ignore = v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                } else if key == SILENCE_ANNOTATION {
+                    let v: Option<String> = map.next_value_seed(ScalarSeed(PhantomData))?;
+                    a.silence_until = Some(
+                        v.as_deref()
+                            .and_then(|v| parse_rfc3339(v.trim()))
+                            .map_or(SilenceUntil::Invalid, |s| {
+                                SilenceUntil::At(s.saturating_mul(1000))
+                            }),
+                    );
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
-            Ok(ignore)
+            Ok(a)
         }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-            skip_seq(seq).map(|()| false)
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Annotations, A::Error> {
+            skip_seq(seq).map(|()| Annotations::default())
         }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
-            Ok(false)
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Annotations, E> {
+            Ok(Annotations::default())
         }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
-            Ok(false)
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Annotations, E> {
+            Ok(Annotations::default())
         }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
-            Ok(false)
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Annotations, E> {
+            Ok(Annotations::default())
         }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
-            Ok(false)
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Annotations, E> {
+            Ok(Annotations::default())
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
-            Ok(false)
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Annotations, E> {
+            Ok(Annotations::default())
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Labels with string values, at most `MAX_LABELS`, oversized ones skipped;
+/// anything that is not a map reads as none; none unless `keep_labels`.
+type Labels = Vec<(Box<str>, Box<str>)>;
+
+fn label_map<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Labels;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a labels map")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Labels, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
+            let mut out = Vec::new();
+            if !KEEP_LABELS.load(Ordering::Relaxed) {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(out);
+            }
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                let v: Option<String> = map.next_value_seed(ScalarSeed(PhantomData))?;
+                let Some(v) = v else { continue };
+                if out.len() < MAX_LABELS
+                    && key.len() <= MAX_LABEL_TEXT
+                    && v.len() <= MAX_LABEL_TEXT
+                {
+                    out.push((key.into(), v.into_boxed_str()));
+                }
+            }
+            Ok(out)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Labels, A::Error> {
+            skip_seq(seq).map(|()| Vec::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Labels, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Labels, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Labels, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Labels, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Labels, E> {
+            Ok(Vec::new())
         }
     }
     d.deserialize_any(V)
@@ -888,7 +981,9 @@ impl From<Pod> for PodRecord {
             message: text(s.message),
             scheduled,
             ready,
-            ignore: m.annotations,
+            ignore: m.annotations.ignore,
+            silence_until: m.annotations.silence_until,
+            labels: m.labels.into_boxed_slice(),
             containers: containers(s.container_statuses, &mut spec.containers),
             init_containers: containers(s.init_container_statuses, &mut spec.init_containers),
             service_account: spec.service_account_name.map(String::into_boxed_str),
@@ -921,6 +1016,41 @@ mod tests {
         "containerStatuses":[{"name":"app","image":"shop/web:1.2","ready":false,"restartCount":4,
           "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 1m20s restarting failed container"}},
           "lastState":{"terminated":{"exitCode":137,"reason":"OOMKilled","startedAt":"2024-03-01T12:04:00Z","finishedAt":"2024-03-01T12:05:00Z"}}}]}}}"#;
+
+    #[test]
+    fn labels_and_the_silence_annotation_are_kept_capped() {
+        // Other tests only ever turn it on, so this one cannot race them.
+        keep_labels(true);
+        let line = |meta: &str| {
+            format!(
+                r#"{{"type":"ADDED","object":{{"metadata":{{"name":"a","namespace":"n",{meta}}}}}}}"#
+            )
+        };
+        let decode = |meta: &str| {
+            let WatchEvent::Added(pod) = decode_watch_line(line(meta).as_bytes()).unwrap() else {
+                panic!("not ADDED")
+            };
+            PodRecord::from(pod)
+        };
+        let r = decode(
+            r#""labels":{"app":"web","team":"pay","n":1},"annotations":{"opsctrl.dev/silence-until":"2026-12-03T02:00:00Z"}"#,
+        );
+        let labels: Vec<(&str, &str)> = r.labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(labels, [("app", "web"), ("team", "pay")], "strings only");
+        assert_eq!(r.silence_until, Some(SilenceUntil::At(1_796_263_200_000)));
+        let r = decode(r#""labels":[1],"annotations":{"opsctrl.dev/silence-until":"Friday"}"#);
+        assert!(r.labels.is_empty());
+        assert_eq!(r.silence_until, Some(SilenceUntil::Invalid));
+        let many: Vec<String> = (0..100).map(|i| format!(r#""k{i}":"v""#)).collect();
+        let huge = "x".repeat(1000);
+        let r = decode(&format!(
+            r#""labels":{{"big":"{huge}",{}}}"#,
+            many.join(",")
+        ));
+        assert_eq!(r.labels.len(), MAX_LABELS);
+        assert_eq!(&*r.labels[0].0, "k0", "oversized values are skipped");
+        assert_eq!(decode(r#""labels":null"#).silence_until, None);
+    }
 
     #[test]
     fn a_crash_looping_pod_decodes_into_a_compact_record() {

@@ -19,6 +19,7 @@ thread, which owns the pod store.
   sent again rather than lost.
 */
 
+use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -205,6 +206,8 @@ pub struct StreamSpec {
     pub page_size: u32,
     /// `timeoutSeconds` of each WATCH is jittered between this and twice it.
     pub watch_timeout_s: u64,
+    /// A watch that delivers nothing (no event, no bookmark) this long is dead.
+    pub watch_idle: Duration,
 }
 
 /// What a stream watches: how a LIST page decodes, what is kept per object,
@@ -382,6 +385,8 @@ impl<K: Kind> Stream<K> {
         let mut gone = false;
         let mut watches = 0u64;
         let mut failures = 0u32;
+        // The continue tokens of the LIST in progress, to catch a repeat.
+        let mut tokens: HashSet<String> = HashSet::new();
         while !self.shutdown.load(Ordering::Relaxed) {
             let outcome = match &state {
                 State::Empty | State::Listing { .. } => {
@@ -410,14 +415,30 @@ impl<K: Kind> Stream<K> {
                     self.watch(resource_version, timeout, &mut failures)
                 }
             };
+            let (current, outcome) = repeated_token(state, outcome, &mut tokens);
+            state = current;
             gone |= outcome == Outcome::Gone;
             let failed = match &outcome {
                 Outcome::Failed { error, .. } => Some(error.clone()),
+                // A watch the server ends at once with nothing delivered is
+                // a failure too, or a flapping server would look healthy.
+                Outcome::Closed {
+                    productive: false, ..
+                } => Some("watch ended at once without an event or bookmark".to_string()),
                 _ => None,
             };
             let step = step(state, outcome, &mut backoff);
-            if step.list_done && !self.send(Event::InitDone) {
-                return;
+            if step.list_done {
+                if !self.send(Event::InitDone) {
+                    return;
+                }
+                // A whole LIST is proof the API works; a watch that then
+                // breaks at once starts counting again from here.
+                failures = 0;
+                self.metrics.update_stream(self.spec.id as usize, |s| {
+                    s.consecutive_failures = 0;
+                    s.last_success = Some(unix_now());
+                });
             }
             if let Some(error) = failed {
                 Counters::inc(&self.counters().api_errors);
@@ -548,23 +569,22 @@ impl<K: Kind> Stream<K> {
         let started = Instant::now();
         // The server ends the watch after `timeout`; a stream alive much
         // longer than that is a dead connection nobody told us about.
-        let mut body =
-            match self
-                .client
-                .watch(&self.spec.path, &query, Duration::from_secs(timeout + 30))
-            {
-                Ok(b) => b,
-                Err(e) => return Self::failed(&e, Some(rv), false),
-            };
-        *failures = 0;
+        let idle = self.spec.watch_idle;
+        let mut body = match self.client.watch(
+            &self.spec.path,
+            &query,
+            Duration::from_secs(timeout + 30),
+            idle,
+        ) {
+            Ok(b) => b,
+            Err(e) => return Self::failed(&e, Some(rv), false),
+        };
         self.metrics.update_stream(self.spec.id as usize, |s| {
             if s.phase != Phase::Streaming {
                 log::info!("watch streaming stream={} rv={rv}", s.name);
             }
             s.phase = Phase::Streaming;
-            s.consecutive_failures = 0;
             s.backoff_ms = 0;
-            s.last_success = Some(unix_now());
         });
         let mut events = 0u64;
         let mut line = Vec::with_capacity(16 * 1024);
@@ -581,6 +601,18 @@ impl<K: Kind> Stream<K> {
                         productive,
                     };
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    Counters::inc(&self.counters().watch_idle_timeouts);
+                    return Outcome::Failed {
+                        error: format!(
+                            "no event or bookmark for {} s: watch presumed dead, resuming from rv {rv}",
+                            idle.as_secs()
+                        ),
+                        retry_after: None,
+                        resource_version: Some(rv),
+                        productive,
+                    };
+                }
                 Err(e) => {
                     return Outcome::Failed {
                         error: format!("watch stream broken: {e}"),
@@ -593,6 +625,21 @@ impl<K: Kind> Stream<K> {
             }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
+            }
+            if events == 0 {
+                // Only a watch that delivers something proves the stream
+                // works: one that opens and then breaks keeps counting.
+                *failures = 0;
+                self.metrics.update_stream(self.spec.id as usize, |s| {
+                    s.consecutive_failures = 0;
+                    s.last_success = Some(unix_now());
+                });
+            }
+            // A line that is not UTF-8 would fail to decode every time the
+            // watch is reopened at it: decode it lossily (U+FFFD) instead.
+            if std::str::from_utf8(&line).is_err() {
+                Counters::inc(&self.counters().invalid_utf8_lines);
+                line = String::from_utf8_lossy(&line).into_owned().into_bytes();
             }
             let event = match K::decode(&line) {
                 Ok(ev) => ev,
@@ -656,6 +703,39 @@ impl<K: Kind> Stream<K> {
                 };
             }
         }
+    }
+}
+
+/// A LIST page whose continue token was already seen in this LIST would
+/// make the list loop forever: it becomes a failure (with backoff), and the
+/// list starts over (the state becomes `Empty`). `tokens` holds the tokens
+/// of the LIST in progress.
+pub fn repeated_token(
+    state: State,
+    outcome: Outcome,
+    tokens: &mut HashSet<String>,
+) -> (State, Outcome) {
+    if matches!(state, State::Empty) {
+        tokens.clear();
+    }
+    match outcome {
+        Outcome::Page {
+            continue_token: Some(t),
+            ..
+        } if !t.is_empty() && !tokens.insert(t.clone()) => {
+            let pages = tokens.len() + 1;
+            tokens.clear();
+            let failed = Outcome::Failed {
+                error: format!(
+                    "LIST continue token repeated after {pages} page(s); starting the list over"
+                ),
+                retry_after: None,
+                resource_version: None,
+                productive: false,
+            };
+            (State::Empty, failed)
+        }
+        other => (state, other),
     }
 }
 
@@ -845,5 +925,28 @@ mod tests {
         assert!(s.wait.is_some());
         let s = step(State::Empty, failed(None, false), &mut backoff());
         assert_eq!(s.next, State::Empty);
+    }
+
+    #[test]
+    fn a_continue_token_seen_before_in_the_list_fails_and_starts_over() {
+        let page = |t: &str| Outcome::Page {
+            resource_version: "5".into(),
+            continue_token: Some(t.into()),
+        };
+        let listing = |t: &str| State::Listing {
+            continue_token: t.into(),
+        };
+        let mut seen = HashSet::new();
+        let (s, o) = repeated_token(State::Empty, page("a"), &mut seen);
+        assert_eq!((s, o), (State::Empty, page("a")));
+        let (s, o) = repeated_token(listing("a"), page("b"), &mut seen);
+        assert_eq!((s, o), (listing("a"), page("b")));
+        // b → a: a cycle of two pages.
+        let (s, o) = repeated_token(listing("b"), page("a"), &mut seen);
+        assert_eq!(s, State::Empty);
+        assert!(matches!(o, Outcome::Failed { ref error, .. } if error.contains("repeated")));
+        // A new list forgets the old tokens.
+        let (_, o) = repeated_token(State::Empty, page("a"), &mut seen);
+        assert_eq!(o, page("a"));
     }
 }

@@ -101,6 +101,11 @@ pub enum Failure {
 impl Failure {
     /// The usual reading of an HTTP status: 429 and 5xx are retried.
     pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> Failure {
+        if (300..400).contains(&status) {
+            return Failure::Permanent(format!(
+                "HTTP {status}: a redirect, which is not followed (set the final URL)"
+            ));
+        }
         let why = format!(
             "HTTP {status}: {}",
             body.trim().chars().take(300).collect::<String>()

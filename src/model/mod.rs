@@ -26,5 +26,5 @@ pub use incident::{Affected, Incident, Notification, State, Transition};
 pub use node::{Allocatable, NodeRecord, Pressure, Taint};
 pub use pod::{
     Condition, ContainerRecord, ContainerState, NamespaceRecord, Owner, Phase, PodRecord, Probe,
-    ProbeKind, Terminated,
+    ProbeKind, SilenceUntil, Terminated,
 };

@@ -134,6 +134,11 @@ pub struct PodRecord {
     pub scheduled: Option<Condition>,
     pub ready: Option<Condition>,
     pub ignore: bool,
+    /// `opsctrl.dev/silence-until`, when annotated.
+    pub silence_until: Option<SilenceUntil>,
+    /// `metadata.labels`, for routes and silences that match on them
+    /// (capped: see `kube::types`).
+    pub labels: Box<[(Box<str>, Box<str>)]>,
     pub containers: Box<[ContainerRecord]>,
     pub init_containers: Box<[ContainerRecord]>,
     /// `spec.serviceAccountName`, if set.
@@ -160,6 +165,8 @@ impl PodRecord {
             scheduled: None,
             ready: None,
             ignore: false,
+            silence_until: None,
+            labels: Box::new([]),
             containers: Box::new([]),
             init_containers: Box::new([]),
             service_account: None,
@@ -173,10 +180,31 @@ impl PodRecord {
     }
 }
 
-/// What the daemon keeps per namespace: whether it is to be ignored.
+/// What the daemon keeps per namespace: whether it is to be ignored or silenced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceRecord {
     pub name: Box<str>,
     /// Annotated `opsctrl.dev/ignore: "true"`.
     pub ignore: bool,
+    /// `opsctrl.dev/silence-until`, when annotated.
+    pub silence_until: Option<SilenceUntil>,
+}
+
+/// The annotation, on a pod or a namespace, that silences notifications until a time.
+pub const SILENCE_ANNOTATION: &str = "opsctrl.dev/silence-until";
+
+/// The value of an `opsctrl.dev/silence-until` annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SilenceUntil {
+    /// Unix milliseconds.
+    At(i64),
+    /// Not an RFC 3339 time: not a silence (and said so when it matters).
+    Invalid,
+}
+
+impl SilenceUntil {
+    /// Whether it silences at `now_ms`.
+    pub fn active(self, now_ms: i64) -> bool {
+        matches!(self, SilenceUntil::At(t) if now_ms < t)
+    }
 }

@@ -20,6 +20,11 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
+        // A redirect is never followed: a 302 would turn a POST into a GET
+        // (the alert lost), a loop would repeat it, and a redirect to
+        // another host would hand it (and an LLM answer) to someone else.
+        // The 3xx comes back as an answer, an error naming its status.
+        .max_redirects(0)
         .user_agent(concat!("opsctrl-daemon/", env!("CARGO_PKG_VERSION")))
         .build();
     ureq::Agent::new_with_config(config)

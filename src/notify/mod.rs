@@ -34,6 +34,7 @@ pub mod k8s_event;
 
 pub use crate::model::alert::{Alert, Failure, Item, Job, redact_text, url_secrets};
 pub use crate::net::http::{Method, Reply};
+pub use crate::routing::Override;
 
 /// One JSON POST to a receiver, as a sink attempt: transport errors and
 /// 408/429/5xx are `Retry`, other non-2xx `Permanent`; every reason names
@@ -84,7 +85,15 @@ pub fn call(
 /// never posts twice. Alerts of one incident arrive in order, never two at
 /// once.
 pub trait Sink: Send + Sync {
-    /// Short, stable name for logs, metrics and routes: one of `sinks::NAMES`.
+    /// Short, stable name for logs, metrics and routes (`ROUTES_FILE`): one
+    /// of `sinks::NAMES`.
     fn name(&self) -> &'static str;
     fn deliver(&self, alert: &Alert) -> Result<(), Failure>;
+    /// Delivers where a route said within this sink (a channel, another
+    /// webhook). The pool calls it only with an override of a kind the
+    /// sink's `routing::SinkInfo` accepts (checked at start-up).
+    fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+        let _ = to;
+        self.deliver(alert)
+    }
 }

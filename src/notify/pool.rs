@@ -10,6 +10,9 @@ Two stages, so that no receiver can hold up another:
   sink's own lane. Past the deadline the job goes out as it was, with the
   rules' diagnosis, and the late preparation is left to finish on its own
   (at most `workers` of them at a time; beyond that, jobs are not prepared).
+- With `ROUTES_FILE`, each job goes only to the lanes of the sinks its
+  incidents are routed to (a grouped alert is split per sink and channel);
+  an incident's updates and resolution follow it where it went before.
 - Each sink has its own lane: a bounded queue, ordered per incident, and one
   worker that delivers with retries, jittered exponential backoff
   (`Retry-After` wins, but never past `max_backoff`) and at most
@@ -23,17 +26,18 @@ mid-retry, is logged one line each per sink and counted, so nothing
 vanishes without a trace.
 */
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::queue::{Keyed, Queue};
-use super::{Alert, Failure, Job, Sink};
+use super::{Alert, Failure, Job, Override, Sink};
 use crate::metrics::{Metrics, SinkOutcome};
 use crate::model::Severity;
 use crate::output;
+use crate::routing::{Facts, Routes, Target};
 use crate::settings::Alerts;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
@@ -88,6 +92,8 @@ pub struct Config {
     pub severities: Vec<Severity>,
     /// Longest wait for `Prepare`; past it the job goes out unprepared.
     pub prepare_deadline: Duration,
+    /// `ROUTES_FILE`; `None`: every sink gets every job.
+    pub routes: Option<Arc<Routes>>,
 }
 
 impl Config {
@@ -112,13 +118,36 @@ impl Config {
             max_backoff: a.max_backoff,
             severities: a.severities.clone(),
             prepare_deadline: Duration::from_secs(60),
+            routes: None,
         }
     }
 }
 
+/// A job for one sink, and where within it a route sends it.
+struct Routed {
+    job: Arc<Job>,
+    to: Option<Override>,
+}
+
+impl Keyed for Routed {
+    fn keys(&self) -> Vec<u64> {
+        self.job.keys()
+    }
+    fn severity(&self) -> Severity {
+        self.job.severity()
+    }
+}
+
+/// Where an incident's alerts went: these targets, or (`None`) every sink.
+type Dest = Option<Vec<Target>>;
+
+/// Incidents whose destinations are remembered at most (past this, the
+/// oldest are forgotten and their later alerts go where the routes say now).
+const MAX_ROUTED: usize = 10_000;
+
 /// One sink's own queue and what its worker is delivering.
 struct Lane {
-    queue: Queue<Arc<Job>>,
+    queue: Queue<Routed>,
     working: Option<String>,
 }
 
@@ -137,6 +166,9 @@ struct State {
     cut: bool,
     /// Incidents the sinks were told about and not yet told resolved.
     announced: HashSet<u64>,
+    /// With routes: where each incident's alerts went, so that its updates
+    /// and resolution follow it there even when its severity or type changed.
+    routed: BTreeMap<u64, Dest>,
 }
 
 impl State {
@@ -215,6 +247,7 @@ impl Pool {
                 working: HashMap::new(),
                 cut: false,
                 announced: HashSet::new(),
+                routed: BTreeMap::new(),
             }),
             cv: Condvar::new(),
             cfg,
@@ -320,7 +353,7 @@ impl Pool {
         for (lane, sink) in st.lanes.iter_mut().zip(&s.sinks) {
             let name = sink.name();
             let mut left: Vec<String> = lane.working.take().into_iter().collect();
-            left.extend(lane.queue.take_all().iter().map(|j| summary(j)));
+            left.extend(lane.queue.take_all().iter().map(|j| summary(&j.job)));
             lost.extend(left.into_iter().map(|l| format!("{name}: {l}")));
         }
         s.set_depth(&st);
@@ -436,22 +469,22 @@ fn prepare_worker(s: &Shared, id: usize) {
             log::info!("notification (standby, not sent): {}", summary(&job));
             None
         };
+        // Matching is done outside the lock; only remembering is inside.
+        let plans = ready
+            .as_ref()
+            .and_then(|job| s.cfg.routes.as_ref().map(|r| plans(r, job)));
         let mut st = s.lock();
         if let Some(job) = ready {
             let st = &mut *st;
-            for (lane, sink) in st.lanes.iter_mut().zip(&s.sinks) {
-                if let Some(dropped) = lane.queue.push(job.clone()) {
-                    s.metrics.sinks.record(sink.name(), SinkOutcome::Failed);
-                    s.metrics
-                        .counters
-                        .alerts_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                    log::warn!(
-                        "{}: its queue is full ({} queued, ALERT_QUEUE_SIZE): dropped the oldest of the lowest severity: {}",
-                        sink.name(),
-                        lane.queue.len(),
-                        summary(&dropped)
-                    );
+            let dests = match plans {
+                Some(p) => follow(&mut st.routed, &job.alert, p),
+                None => vec![None; job.alert.items().len()],
+            };
+            let names: Vec<&str> = s.sinks.iter().map(|x| x.name()).collect();
+            let mut out = fan_out(&job, &dests, &names);
+            for ((lane, sink), routed) in st.lanes.iter_mut().zip(&s.sinks).zip(out.drain(..)) {
+                for r in routed {
+                    push(s, lane, sink.as_ref(), r);
                 }
             }
         }
@@ -461,6 +494,153 @@ fn prepare_worker(s: &Shared, id: usize) {
         drop(st);
         s.cv.notify_all();
     }
+}
+
+/// Queues `r` on a sink's lane; a full lane drops its oldest lowest-severity job.
+fn push(s: &Shared, lane: &mut Lane, sink: &dyn Sink, r: Routed) {
+    if let Some(dropped) = lane.queue.push(r) {
+        s.metrics.sinks.record(sink.name(), SinkOutcome::Failed);
+        s.metrics
+            .counters
+            .alerts_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "{}: its queue is full ({} queued, ALERT_QUEUE_SIZE): dropped the oldest of the lowest severity: {}",
+            sink.name(),
+            lane.queue.len(),
+            summary(&dropped.job)
+        );
+    }
+}
+
+/// What the routes say for each item of `job`.
+fn plans(routes: &Routes, job: &Job) -> Vec<Dest> {
+    job.alert
+        .items()
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let inc = &item.incident;
+            let labels = job
+                .pods
+                .get(i)
+                .and_then(|p| p.as_deref())
+                .map_or(&[][..], |p| &p.pod.labels);
+            let subject = Facts {
+                namespace: &inc.namespace,
+                severity: inc.severity(),
+                kind: inc.kind(),
+                cause: item.diagnosis.as_ref().map(|d| d.cause),
+                workload_kind: &inc.workload.kind,
+                workload_name: &inc.workload.name,
+                labels,
+            };
+            routes.plan(&subject).targets
+        })
+        .collect()
+}
+
+/// Everything in `a` and `b`, once (`None` is every sink).
+fn union(a: Dest, b: &Dest) -> Dest {
+    let (mut a, b) = (a?, b.as_ref()?);
+    for t in b {
+        if !a.contains(t) {
+            a.push(t.clone());
+        }
+    }
+    Some(a)
+}
+
+/// An incident's later alerts go where the routes say now and wherever its
+/// earlier ones went; its resolution only where they went (when known), so
+/// every thread that was opened is closed and no sink hears of an end
+/// without a beginning. Remembers, and forgets once resolved.
+fn follow(routed: &mut BTreeMap<u64, Dest>, alert: &Alert, plans: Vec<Dest>) -> Vec<Dest> {
+    let resolution = alert.is_resolution();
+    let mut out = Vec::with_capacity(plans.len());
+    for (item, plan) in alert.items().iter().zip(plans) {
+        let id = item.incident.id;
+        let dest = match routed.remove(&id) {
+            Some(before) if resolution => before,
+            Some(before) => union(plan, &before),
+            None => plan,
+        };
+        if !resolution {
+            routed.insert(id, dest.clone());
+            while routed.len() > MAX_ROUTED {
+                routed.pop_first();
+            }
+        }
+        out.push(dest);
+    }
+    out
+}
+
+/// Per sink (in `names`' order), what it gets of `job`: the whole job when
+/// every item goes to it as it is, else one job per override with the items
+/// routed there (a storm split by channel). The log sink gets everything.
+fn fan_out(job: &Arc<Job>, dests: &[Dest], names: &[&str]) -> Vec<Vec<Routed>> {
+    let items = job.alert.items();
+    names
+        .iter()
+        .map(|name| {
+            if *name == "log" || dests.iter().all(Option::is_none) {
+                return vec![Routed {
+                    job: job.clone(),
+                    to: None,
+                }];
+            }
+            // (override, item indexes), in order of first appearance.
+            let mut groups: Vec<(Option<&Override>, Vec<usize>)> = Vec::new();
+            for (i, dest) in dests.iter().enumerate().take(items.len()) {
+                let overs: Vec<Option<&Override>> = match dest {
+                    None => vec![None],
+                    Some(t) => t
+                        .iter()
+                        .filter(|t| t.sink == *name)
+                        .map(|t| t.over.as_ref())
+                        .collect(),
+                };
+                for o in overs {
+                    match groups.iter_mut().find(|(g, _)| *g == o) {
+                        Some((_, idx)) => idx.push(i),
+                        None => groups.push((o, vec![i])),
+                    }
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(over, idx)| Routed {
+                    job: if idx.len() == items.len() {
+                        job.clone()
+                    } else {
+                        Arc::new(subset(job, &idx))
+                    },
+                    to: over.cloned(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The same kind of alert with only the items at `idx`.
+fn subset(job: &Job, idx: &[usize]) -> Job {
+    let all = job.alert.items();
+    let items: Vec<_> = idx.iter().filter_map(|&i| all.get(i).cloned()).collect();
+    let pods = idx
+        .iter()
+        .map(|&i| job.pods.get(i).cloned().flatten())
+        .collect();
+    let alert = match &job.alert {
+        // One item: a subset of it is all of it.
+        Alert::Incident { .. } => job.alert.clone(),
+        Alert::StartupSummary { .. } => Alert::StartupSummary { items },
+        Alert::Storm { shared, .. } => Alert::Storm {
+            shared: shared.clone(),
+            items,
+        },
+    };
+    Job { alert, pods }
 }
 
 fn lane_worker(s: &Shared, lane: usize) {
@@ -473,7 +653,7 @@ fn lane_worker(s: &Shared, lane: usize) {
                     return;
                 }
                 if let Some(job) = st.lanes[lane].queue.pop_ready() {
-                    st.lanes[lane].working = Some(summary(&job));
+                    st.lanes[lane].working = Some(summary(&job.job));
                     s.set_depth(&st);
                     break job;
                 }
@@ -485,7 +665,7 @@ fn lane_worker(s: &Shared, lane: usize) {
             }
         };
         let keys = job.keys();
-        let delivered = deliver_one(s, sink, &job.alert, &summary(&job));
+        let delivered = deliver_one(s, sink, &job.job.alert, job.to.as_ref(), &summary(&job.job));
         let mut st = s.lock();
         st.lanes[lane].queue.done(&keys);
         // Given up mid-retry because the drain ran out: drain() reports it.
@@ -499,12 +679,22 @@ fn lane_worker(s: &Shared, lane: usize) {
 }
 
 /// Delivers to one sink with retries; false when cut short by the deadline.
-fn deliver_one(s: &Shared, sink: &dyn Sink, alert: &Alert, summary: &str) -> bool {
+fn deliver_one(
+    s: &Shared,
+    sink: &dyn Sink,
+    alert: &Alert,
+    to: Option<&Override>,
+    summary: &str,
+) -> bool {
     let name = sink.name();
     let mut backoff = s.cfg.backoff();
     let max = s.cfg.max_attempts.max(1);
     for attempt in 1..=max {
-        match sink.deliver(alert) {
+        let result = match to {
+            Some(to) => sink.deliver_to(alert, to),
+            None => sink.deliver(alert),
+        };
+        match result {
             Ok(()) => {
                 s.metrics.sinks.record(name, SinkOutcome::Sent);
                 log::debug!("{name}: sent: {summary}");
@@ -630,6 +820,7 @@ mod tests {
             max_backoff: Duration::from_millis(20),
             severities: Severity::ALL.to_vec(),
             prepare_deadline: Duration::from_secs(5),
+            routes: None,
         }
     }
 
@@ -756,6 +947,109 @@ mod tests {
             &critical_only,
             &resolution(5, FailureType::OOMKilled)
         ));
+    }
+
+    /// Records what it is given: (incident ids, the channel a route named).
+    struct Named {
+        name: &'static str,
+        got: Mutex<Vec<(Vec<u64>, Option<String>)>>,
+    }
+    impl Sink for Arc<Named> {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
+            let ids = alert.items().iter().map(|i| i.incident.id).collect();
+            self.got.lock().unwrap().push((ids, None));
+            Ok(())
+        }
+        fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+            let ids = alert.items().iter().map(|i| i.incident.id).collect();
+            let Override::Channel(c) = to else {
+                panic!("{to:?}")
+            };
+            self.got.lock().unwrap().push((ids, Some(c.clone())));
+            Ok(())
+        }
+    }
+
+    fn in_namespace(mut job: Job, ns: &str) -> Job {
+        for i in job.alert.items_mut() {
+            i.incident.namespace = ns.into();
+        }
+        job
+    }
+
+    #[test]
+    fn routes_pick_the_sinks_split_a_storm_and_a_resolution_follows_its_incident() {
+        use crate::routing::{OverrideKind, SinkInfo};
+        let infos = [
+            SinkInfo {
+                name: "chat",
+                accepts: &[OverrideKind::Channel],
+            },
+            SinkInfo {
+                name: "hook",
+                accepts: &[],
+            },
+        ];
+        let routes = Routes::parse(
+            &serde_json::json!({
+                "routes": [
+                    {"match": {"namespace": "shop"}, "sinks": [{"sink": "chat", "channel": "#shop"}]},
+                    {"match": {"min_severity": "critical"}, "sinks": ["hook"]}
+                ],
+                "default": []
+            }),
+            &infos,
+            &|_| Err("no files".into()),
+        )
+        .unwrap();
+        let chat = Arc::new(Named {
+            name: "chat",
+            got: Mutex::new(vec![]),
+        });
+        let hook = Arc::new(Named {
+            name: "hook",
+            got: Mutex::new(vec![]),
+        });
+        let mut c = cfg(1);
+        c.routes = Some(Arc::new(routes));
+        let p = Pool::start(
+            c,
+            vec![Box::new(chat.clone()), Box::new(hook.clone())],
+            Box::new(AsIs),
+            Arc::new(|| true),
+            Arc::new(Metrics::new(&[], 5)),
+        )
+        .unwrap();
+        let item = |id, kind, ns: &str| {
+            let mut i = Item::new(incident(id, kind), None);
+            i.incident.namespace = ns.into();
+            i
+        };
+        p.submit(Job {
+            alert: Alert::Storm {
+                shared: String::new(),
+                items: vec![
+                    item(1, FailureType::CrashLoopBackOff, "shop"),
+                    item(2, FailureType::CrashLoopBackOff, "web"),
+                    item(3, FailureType::NotReady, "web"),
+                ],
+            },
+            pods: vec![None, None, None],
+        });
+        // Opens critical (to hook), resolves as NotReady (medium): still to hook.
+        p.submit(in_namespace(job(4, FailureType::CrashLoopBackOff), "web"));
+        p.submit(Job {
+            alert: resolution(4, FailureType::NotReady),
+            pods: vec![None],
+        });
+        assert_eq!(p.drain(Duration::from_secs(5)), 0);
+        assert_eq!(*chat.got.lock().unwrap(), [(vec![1], Some("#shop".into()))]);
+        let mut got = hook.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, [(vec![2], None), (vec![4], None), (vec![4], None)]);
     }
 
     /// Always asks to come back in 999999 s.

@@ -19,6 +19,7 @@ use crate::notify::slack_webhook::SlackWebhook;
 use crate::notify::teams::Teams;
 use crate::notify::telegram::Telegram;
 use crate::notify::webhook::Webhook;
+use crate::routing::{OverrideKind, SinkInfo};
 use crate::settings::Settings;
 
 /// Deadline of one delivery attempt (connect included); a hung receiver
@@ -103,6 +104,40 @@ pub fn configured_with(
     out
 }
 
+/// The sinks `configured` builds, by name, with what a route may tell each
+/// besides "send it": what `ROUTES_FILE` is checked against (no client
+/// needed, so `routes test` can say it without a cluster). A sink that
+/// accepts an override implements `Sink::deliver_to`.
+pub fn routable(settings: &Settings) -> Vec<SinkInfo> {
+    let a = &settings.alerts;
+    let none: &'static [OverrideKind] = &[];
+    let all = [
+        (
+            "slack",
+            a.slack_webhook.is_some(),
+            &[OverrideKind::WebhookFile][..],
+        ),
+        (
+            "slack-bot",
+            a.slack_bot.is_some(),
+            &[OverrideKind::Channel][..],
+        ),
+        ("webhook", a.webhook.is_some(), none),
+        ("teams", a.teams.is_some(), none),
+        ("discord", a.discord.is_some(), none),
+        ("telegram", a.telegram.is_some(), none),
+        ("ntfy", a.ntfy.is_some(), none),
+        ("pagerduty", a.pagerduty.is_some(), none),
+        ("opsgenie", a.opsgenie.is_some(), none),
+        ("alertmanager", a.alertmanager.is_some(), none),
+        ("k8s-events", a.emit_k8s_events, none),
+    ];
+    all.into_iter()
+        .filter(|(_, on, _)| *on)
+        .map(|(name, _, accepts)| SinkInfo { name, accepts })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +191,17 @@ mod tests {
             NAMES[..NAMES.len() - 2],
             "all but k8s-events (no client) and log"
         );
+        // Routes name exactly the sinks that are built.
+        let routable: Vec<&str> = routable(&settings).iter().map(|x| x.name).collect();
+        assert_eq!(routable, names);
+        let mut with_events = settings.clone();
+        with_events.alerts.emit_k8s_events = true;
+        let routable: Vec<&str> = routable_names(&with_events);
+        assert_eq!(routable, NAMES[..NAMES.len() - 1], "all but log");
+        assert!(routable_names(&Settings::default()).is_empty());
+    }
+
+    fn routable_names(s: &Settings) -> Vec<&'static str> {
+        routable(s).iter().map(|x| x.name).collect()
     }
 }

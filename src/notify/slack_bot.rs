@@ -3,7 +3,8 @@ The Slack bot sink (`SLACK_BOT_TOKEN`): one message per incident, its
 story in a thread.
 
 - An incident's first alert is posted with `chat.postMessage` to the channel
-  routed for its namespace; the answer's `(channel, ts)` is remembered per
+  a `ROUTES_FILE` route names, else the one SLACK_CHANNEL_ROUTES gives its
+  namespace; the answer's `(channel, ts)` is remembered per
   incident id.
 - Its later alerts (updates, reminders, the resolution) are replies in that
   thread, and the parent is refreshed with `chat.update` to show the current
@@ -31,7 +32,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
-use super::{Alert, Failure, Item, Sink, redact_text, slack};
+use super::{Alert, Failure, Item, Override, Sink, redact_text, slack};
 use crate::model::State;
 use crate::net::http::{self, Reply};
 use crate::settings;
@@ -67,7 +68,9 @@ struct Thread {
 pub struct SlackBot {
     cfg: settings::SlackBot,
     agent: ureq::Agent,
-    threads: Mutex<BTreeMap<u64, Thread>>,
+    /// By incident id and the channel a route named ("" for none): one
+    /// incident routed to two channels has a thread in each.
+    threads: Mutex<BTreeMap<(u64, String), Thread>>,
 }
 
 impl SlackBot {
@@ -85,11 +88,11 @@ impl SlackBot {
         self.threads().len()
     }
 
-    fn threads(&self) -> MutexGuard<'_, BTreeMap<u64, Thread>> {
+    fn threads(&self) -> MutexGuard<'_, BTreeMap<(u64, String), Thread>> {
         lock(&self.threads)
     }
 
-    fn remember(&self, id: u64, thread: Thread) {
+    fn remember(&self, id: (u64, String), thread: Thread) {
         let mut threads = self.threads();
         threads.insert(id, thread);
         while threads.len() > MAX_THREADS {
@@ -97,12 +100,20 @@ impl SlackBot {
         }
     }
 
-    fn deliver_incident(&self, item: &Item, alert: &Alert) -> Result<(), Failure> {
+    fn deliver_incident(
+        &self,
+        item: &Item,
+        alert: &Alert,
+        to: Option<&str>,
+    ) -> Result<(), Failure> {
         let i = &item.incident;
-        let known = self.threads().get(&i.id).cloned();
+        let key = (i.id, to.unwrap_or_default().to_string());
+        let known = self.threads().get(&key).cloned();
         let Some(thread) = known else {
             // First alert of this incident (or its thread was forgotten): a new message.
-            let channel = self.cfg.channel_for(&i.namespace).to_string();
+            let channel = to
+                .unwrap_or_else(|| self.cfg.channel_for(&i.namespace))
+                .to_string();
             let posted = self.post(&channel, None, slack::render(alert))?;
             if i.state != State::Resolved {
                 if let Some((channel, ts)) = posted {
@@ -112,7 +123,7 @@ impl SlackBot {
                         grouped: false,
                         replied: None,
                     };
-                    self.remember(i.id, thread);
+                    self.remember(key, thread);
                 }
             }
             return Ok(());
@@ -122,7 +133,7 @@ impl SlackBot {
         let print = fingerprint(&reply);
         if thread.replied != Some(print) {
             self.post(&thread.channel, Some(&thread.ts), reply)?;
-            if let Some(t) = self.threads().get_mut(&i.id) {
+            if let Some(t) = self.threads().get_mut(&key) {
                 t.replied = Some(print);
             }
         }
@@ -139,17 +150,23 @@ impl SlackBot {
         }
         let mut threads = self.threads();
         if i.state == State::Resolved {
-            threads.remove(&i.id);
-        } else if let Some(t) = threads.get_mut(&i.id) {
+            threads.remove(&key);
+        } else if let Some(t) = threads.get_mut(&key) {
             t.replied = None;
         }
         Ok(())
     }
 
-    fn deliver_group(&self, items: &[Item], alert: &Alert) -> Result<(), Failure> {
+    fn deliver_group(
+        &self,
+        items: &[Item],
+        alert: &Alert,
+        to: Option<&str>,
+    ) -> Result<(), Failure> {
         let first_ns = items.first().map(|i| i.incident.namespace.as_str());
-        let channel = match first_ns {
-            Some(ns) if items.iter().all(|i| i.incident.namespace == ns) => {
+        let channel = match (to, first_ns) {
+            (Some(to), _) => to,
+            (None, Some(ns)) if items.iter().all(|i| i.incident.namespace == ns) => {
                 self.cfg.channel_for(ns)
             }
             _ => self.cfg.channel.as_str(),
@@ -163,7 +180,8 @@ impl SlackBot {
                     grouped: true,
                     replied: None,
                 };
-                self.remember(item.incident.id, thread);
+                let key = (item.incident.id, to.unwrap_or_default().to_string());
+                self.remember(key, thread);
             }
         }
         Ok(())
@@ -281,10 +299,24 @@ impl Sink for SlackBot {
     }
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
+        self.deliver_in(alert, None)
+    }
+
+    /// A route's `channel` instead of SLACK_CHANNEL_ROUTES / SLACK_CHANNEL.
+    fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+        match to {
+            Override::Channel(c) => self.deliver_in(alert, Some(c)),
+            Override::Webhook { .. } => self.deliver_in(alert, None),
+        }
+    }
+}
+
+impl SlackBot {
+    fn deliver_in(&self, alert: &Alert, to: Option<&str>) -> Result<(), Failure> {
         match alert {
-            Alert::Incident { item, .. } => self.deliver_incident(item, alert),
+            Alert::Incident { item, .. } => self.deliver_incident(item, alert, to),
             Alert::StartupSummary { items } | Alert::Storm { items, .. } => {
-                self.deliver_group(items, alert)
+                self.deliver_group(items, alert, to)
             }
         }
     }

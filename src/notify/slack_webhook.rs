@@ -1,6 +1,7 @@
 /*!
 The Slack incoming-webhook sink (`SLACK_WEBHOOK_URL`): every alert is one
-Block Kit message POSTed to the webhook, which picks the channel itself.
+Block Kit message POSTed to the webhook, which picks the channel itself
+(a route's `webhook_file` names another webhook, so another channel).
 
 Slack answers `200 ok`, or a 4xx with a plain-text error (`invalid_blocks`,
 `no_text`, `channel_not_found`…) that ends up in the `Failure` reason, or
@@ -8,7 +9,7 @@ Slack answers `200 ok`, or a 4xx with a plain-text error (`invalid_blocks`,
 log line or a failure.
 */
 
-use super::{Alert, Failure, Sink, post_attempt, slack, url_secrets};
+use super::{Alert, Failure, Override, Sink, post_attempt, slack, url_secrets};
 use crate::secret::Secret;
 
 pub struct SlackWebhook {
@@ -23,15 +24,29 @@ impl SlackWebhook {
     }
 }
 
+impl SlackWebhook {
+    fn post(&self, alert: &Alert, url: &Secret) -> Result<(), Failure> {
+        let body = slack::render(alert);
+        let url = url.expose();
+        let secrets = url_secrets(url);
+        post_attempt(&self.agent, url, &[], &body, "Slack webhook", &secrets)
+    }
+}
+
 impl Sink for SlackWebhook {
     fn name(&self) -> &'static str {
         "slack"
     }
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
-        let body = slack::render(alert);
-        let url = self.url.expose();
-        let secrets = url_secrets(url);
-        post_attempt(&self.agent, url, &[], &body, "Slack webhook", &secrets)
+        self.post(alert, &self.url)
+    }
+
+    /// A route's `webhook_file`: another incoming webhook (another channel).
+    fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+        match to {
+            Override::Webhook { url, .. } => self.post(alert, url),
+            Override::Channel(_) => self.deliver(alert),
+        }
     }
 }

@@ -23,6 +23,7 @@ pub static SETTINGS: &[Spec] = &[
     WATCH_LABEL_SELECTOR.spec(),
     LIST_PAGE_SIZE.spec(),
     WATCH_TIMEOUT_SECONDS.spec(),
+    WATCH_IDLE_TIMEOUT_SECONDS.spec(),
     RECONNECTION_ENABLED.spec(),
     RECONNECTION_INITIAL_BACKOFF_MS.spec(),
     RECONNECTION_MAX_BACKOFF_MS.spec(),
@@ -30,6 +31,7 @@ pub static SETTINGS: &[Spec] = &[
     RECONNECTION_MAX_FAILURES.spec(),
     ENABLE_HEALTH_CHECK.spec(),
     HEALTH_CHECK_PORT.spec(),
+    HEALTH_SHOW_CLAIM_URL.spec(),
     WATCHDOG_MS.spec(),
     CLUSTER_NAME.spec(),
     OUTPUT.spec(),
@@ -100,6 +102,8 @@ pub static SETTINGS: &[Spec] = &[
     ALERTMANAGER_REPOST_SECONDS.spec(),
     ALERT_LINK_URL.spec(),
     EMIT_K8S_EVENTS.spec(),
+    ROUTES_FILE.spec(),
+    SILENCES_FILE.spec(),
     SHUTDOWN_DRAIN_MS.spec(),
     LEADER_ELECTION.spec(),
     LEADER_ELECTION_NAMESPACE.spec(),
@@ -165,6 +169,19 @@ pub static WATCH_TIMEOUT_SECONDS: Setting<Int> = Setting {
     doc: "Each WATCH asks the API server to end it after N to 2N seconds (jittered), and then resumes from where it was without relisting. Lower it when a proxy or load balancer between the daemon and the API server cuts long requests sooner.",
 };
 
+pub static WATCH_IDLE_TIMEOUT_SECONDS: Setting<Int> = Setting {
+    env: "WATCH_IDLE_TIMEOUT_SECONDS",
+    flag: "--watch-idle-timeout-seconds",
+    value: "N",
+    kind: Int {
+        default: 150,
+        min: 1,
+        max: 180,
+        note: "",
+    },
+    doc: "A WATCH from which nothing arrives for N seconds (no event, no bookmark; the API server sends a bookmark about once a minute) is presumed dead: it is closed, counted as a failure, and resumed from its resourceVersion.",
+};
+
 pub static RECONNECTION_ENABLED: Setting<Bool> = Setting {
     env: "RECONNECTION_ENABLED",
     flag: "--reconnection-enabled",
@@ -222,6 +239,14 @@ pub static RECONNECTION_MAX_FAILURES: Setting<Int> = Setting {
         note: "",
     },
     doc: "Consecutive failures after which a watch is reported unhealthy (/health answers 503 with isHealthy false, and an error is logged). Retrying never stops.",
+};
+
+pub static HEALTH_SHOW_CLAIM_URL: Setting<Bool> = Setting {
+    env: "HEALTH_SHOW_CLAIM_URL",
+    flag: "--health-show-claim-url",
+    value: "BOOL",
+    kind: Bool { default: false },
+    doc: "Show the OpsCtrl claim URL (it carries the cluster's id) in /health while the claim is pending. Off, /health says only `pending` and the URL is in the log.",
 };
 
 pub static ENABLE_HEALTH_CHECK: Setting<Bool> = Setting {
@@ -437,7 +462,7 @@ pub static LOG_LEVEL: Setting<Choice<LevelFilter>> = Setting {
             ("trace", LevelFilter::Trace),
         ],
     },
-    doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both).",
+    doc: "Log verbosity. RUST_LOG, when set, overrides it with env_logger's filter syntax (a flag beats both). The HTTP and TLS libraries' wire logging stays off unless RUST_LOG names them (unsafe: it logs credentials).",
 };
 
 pub static LOG_FORMAT: Setting<Choice<LogFormat>> = Setting {
@@ -1052,6 +1077,28 @@ pub static EMIT_K8S_EVENTS: Setting<Bool> = Setting {
     value: "BOOL",
     kind: Bool { default: false },
     doc: "Write an Event (reason OpsctrlDiagnosis) on the failing pod with the cause and fix, so kubectl describe pod shows it. Needs create on events.",
+};
+
+pub static ROUTES_FILE: Setting<Text> = Setting {
+    env: "ROUTES_FILE",
+    flag: "--routes-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable JSON or YAML file of routes (see Routing)",
+    },
+    doc: "Which sinks (and which Slack channel or webhook) receive which incidents, by namespace, severity, type, cause, workload and pod labels. Unset: every sink receives every incident.",
+};
+
+pub static SILENCES_FILE: Setting<Text> = Setting {
+    env: "SILENCES_FILE",
+    flag: "--silences-file",
+    value: "PATH",
+    kind: Text {
+        default: "",
+        allowed: "a readable JSON or YAML file of silences (see Silences)",
+    },
+    doc: "Maintenance windows: incidents matching a silence between its starts_at and ends_at are detected and printed but not notified until it ends.",
 };
 
 pub static SHUTDOWN_DRAIN_MS: Setting<Int> = Setting {

@@ -47,18 +47,10 @@ impl Source for Unset {
 /// and a path to a device (`/dev/zero`) must fail, not be read forever.
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
+/// A FIFO or device there is refused (`util::file`): start-up fails with
+/// exit 2 naming the setting instead of hanging.
 fn read_secret_file(path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_SECRET_FILE + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SECRET_FILE {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_SECRET_FILE} bytes"
-        )));
-    }
-    Ok(text)
+    crate::util::file::read_regular_text(std::path::Path::new(path), MAX_SECRET_FILE)
 }
 
 pub struct Reader<'a> {

@@ -52,8 +52,10 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         .flatten();
     let page_size = r.int(&LIST_PAGE_SIZE) as u32;
     let watch_timeout_s = r.int(&WATCH_TIMEOUT_SECONDS);
+    let watch_idle = Duration::from_secs(r.int(&WATCH_IDLE_TIMEOUT_SECONDS));
     let reconnect = reconnect(r);
     let health_on = r.boolean(&ENABLE_HEALTH_CHECK);
+    let health_claim_url = r.boolean(&HEALTH_SHOW_CLAIM_URL);
     let port = r.int_where(&HEALTH_CHECK_PORT, |p| {
         p == 0 || HEALTH_CHECK_PORT.kind.accepts(p)
     }) as u16;
@@ -84,8 +86,10 @@ pub(super) fn settings(r: &mut Reader) -> Settings {
         label_selector,
         page_size,
         watch_timeout_s,
+        watch_idle,
         reconnect,
         health_port: health_on.then_some(port),
+        health_claim_url,
         watchdog,
         log_filter,
         log_format,
@@ -197,25 +201,30 @@ pub(super) fn detect(r: &mut Reader) -> Detect {
     }
 }
 
+/// A setting naming a file that must exist (its content is checked by
+/// whoever reads it, at start-up).
+fn file(r: &mut Reader, s: &Setting<Text>) -> Option<PathBuf> {
+    r.optional(s)
+        .and_then(|(name, path)| match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Some(PathBuf::from(path)),
+            Ok(_) => {
+                r.bad(name, path, "is not a file".into());
+                None
+            }
+            Err(e) => {
+                r.bad(name, path, format!("cannot read it: {e}"));
+                None
+            }
+        })
+}
+
 pub(super) fn diagnosis(r: &mut Reader) -> DiagnosisSettings {
     let enabled = r.boolean(&DIAGNOSIS_ENABLED);
     let timeout = r.int(&DIAGNOSIS_TIMEOUT_MS);
     let ttl = r.int(&DIAGNOSIS_CACHE_TTL_MS);
     let max = r.int(&DIAGNOSIS_CACHE_MAX_ENTRIES) as usize;
     let include_logs = r.boolean(&INCLUDE_LOGS);
-    let rules_file =
-        r.optional(&RULES_FILE)
-            .and_then(|(name, path)| match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => Some(PathBuf::from(path)),
-                Ok(_) => {
-                    r.bad(name, path, "is not a file".into());
-                    None
-                }
-                Err(e) => {
-                    r.bad(name, path, format!("cannot read it: {e}"));
-                    None
-                }
-            });
+    let rules_file = file(r, &RULES_FILE);
     let base_url = r.url(&LLM_BASE_URL, false);
     let model = r.checked(&LLM_MODEL, token_like);
     let api_key = r.secret(&LLM_API_KEY, &LLM_API_KEY_FILE, token_like);
@@ -392,6 +401,8 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         alertmanager: d.alertmanager,
         link_url: d.link_url,
         emit_k8s_events: r.boolean(&EMIT_K8S_EVENTS),
+        routes_file: file(r, &ROUTES_FILE),
+        silences_file: file(r, &SILENCES_FILE),
         shutdown_drain: Duration::from_millis(r.int(&SHUTDOWN_DRAIN_MS)),
     }
 }

@@ -38,9 +38,13 @@ pub struct Settings {
     pub page_size: u32,
     /// The shortest `timeoutSeconds` of a WATCH (the longest is twice it).
     pub watch_timeout_s: u64,
+    /// `WATCH_IDLE_TIMEOUT_SECONDS`: a watch silent this long is dead.
+    pub watch_idle: Duration,
     pub reconnect: Reconnect,
     /// `None` when the health endpoint is disabled.
     pub health_port: Option<u16>,
+    /// `HEALTH_SHOW_CLAIM_URL`: /health shows the pending claim URL.
+    pub health_claim_url: bool,
     /// `WATCHDOG_MS`: no progress this long makes /healthz fail (zero: off).
     pub watchdog: Duration,
     /// A level name, or an env_logger filter when it came from `RUST_LOG`.
@@ -115,6 +119,10 @@ pub struct Alerts {
     /// `ALERT_LINK_URL`: a link template per incident.
     pub link_url: Option<String>,
     pub emit_k8s_events: bool,
+    /// `ROUTES_FILE`: read and checked at start-up (`routing::Routes::load`).
+    pub routes_file: Option<PathBuf>,
+    /// `SILENCES_FILE`: read and checked at start-up (`routing::Silences::load`).
+    pub silences_file: Option<PathBuf>,
     pub shutdown_drain: Duration,
 }
 

@@ -1,12 +1,13 @@
 /*!
 Leaf utilities, each written once and used everywhere: RFC 3339 time
-(`time`), retry delays (`backoff`), seeded jitter (`random`), visible cuts (`text`), a bounded
+(`time`), regular-file reads with a size bound (`file`), retry delays (`backoff`), seeded jitter (`random`), visible cuts (`text`), a bounded
 least-recently-used map with a time to live (`lru`) and mutex access that
 ignores poisoning (`sync`). They import nothing
 from the rest of the crate.
 */
 
 pub mod backoff;
+pub mod file;
 pub mod lru;
 pub mod random;
 pub mod sync;

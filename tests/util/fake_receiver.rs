@@ -23,6 +23,11 @@ pub enum Reply {
         body: String,
     },
     Hang(Duration),
+    /// A redirect (301, 302, 307, 308) to `location`.
+    Redirect {
+        code: u16,
+        location: String,
+    },
 }
 
 impl Reply {
@@ -91,6 +96,11 @@ impl FakeReceiver {
             let reply = lock(&s.script).pop_front().unwrap_or_else(Reply::ok);
             let (action, status) = match reply {
                 Reply::Hang(d) => (Action::Hang(d), 0),
+                Reply::Redirect { code, location } => {
+                    let mut r = Response::text(code, "moved");
+                    r.headers.push(("Location".into(), location));
+                    (Action::Respond(r), code)
+                }
                 Reply::Status {
                     code,
                     retry_after,

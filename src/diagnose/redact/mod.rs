@@ -20,6 +20,11 @@ reader (human or model) still knows *what kind* of thing was there. It covers:
   credential, auth (not "author"), session or cookie; `Authorization:` and
   `Cookie:` values up to the end of the line (keeping the scheme word); long
   hex/base64 blobs after `key`, `sig`, `signature`, `hmac`, `salt`, `nonce`;
+- the same with only blanks between key and value, as command lines and
+  environment dumps write them (`spaced`): `--password x`,
+  `MYSQL_ROOT_PASSWORD x`, MySQL's glued `-px`, and `secret`/`pass`/`token`
+  followed by a credential-looking word;
+- AWS secret access keys by shape (40 base64 characters, mixed case);
 - email addresses, IPv4 addresses (four dotted octets 0–255, not part of a
   longer dotted version) and IPv6 addresses (validated by the standard parser);
 - ANSI escape sequences and other control characters are removed first, so
@@ -57,6 +62,7 @@ mod emails;
 mod ip;
 mod pairs;
 mod private_keys;
+mod spaced;
 mod text;
 mod tokens;
 mod urls;
@@ -66,6 +72,7 @@ use emails::emails;
 use ip::{ipv4, ipv6};
 use pairs::key_values;
 use private_keys::private_keys;
+use spaced::{aws_secret_keys, spaced_values};
 use tokens::tokens;
 use urls::urls;
 
@@ -100,12 +107,42 @@ pub fn redact(text: &str) -> String {
     s
 }
 
+/// `text` with credentials removed, but emails and IP addresses kept: for
+/// the daemon's own log lines, which stay in the cluster and whose
+/// addresses (`addr=[::]:8080`, the API server's) are operational facts.
+pub fn redact_secrets(text: &str) -> String {
+    let mut s = secrets_round(text);
+    if s == text {
+        return s;
+    }
+    for _ in 1..MAX_ROUNDS {
+        let next = secrets_round(&s);
+        if next == s {
+            break;
+        }
+        s = next;
+    }
+    s
+}
+
+fn secrets_round(text: &str) -> String {
+    let s = strip_controls(text);
+    let s = private_keys(&s);
+    let s = urls(&s);
+    let s = tokens(&s);
+    let s = key_values(&s);
+    let s = spaced_values(&s);
+    aws_secret_keys(&s)
+}
+
 fn round(text: &str) -> String {
     let s = strip_controls(text);
     let s = private_keys(&s);
     let s = urls(&s);
     let s = tokens(&s);
     let s = key_values(&s);
+    let s = spaced_values(&s);
+    let s = aws_secret_keys(&s);
     let s = emails(&s);
     let s = ipv6(&s);
     ipv4(&s)

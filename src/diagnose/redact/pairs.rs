@@ -4,7 +4,7 @@ use super::text::{Out, contains_ci, is_blank, is_key, skip_blanks, starts_with_c
 use super::{MARK, REDACTED};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Strength {
+pub(super) enum Strength {
     /// Passwords: always removed, even inside prose.
     Strong,
     /// Tokens, secrets, sessions, credentials: removed unless plainly prose.
@@ -14,8 +14,8 @@ enum Strength {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct KeyKind {
-    strength: Strength,
+pub(super) struct KeyKind {
+    pub(super) strength: Strength,
     /// `Authorization`, `Cookie`: the value runs to the end of the line.
     header: bool,
 }
@@ -118,7 +118,7 @@ fn segments(key: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-fn classify_key(key: &[u8]) -> Option<KeyKind> {
+pub(super) fn classify_key(key: &[u8]) -> Option<KeyKind> {
     let segs = segments(key);
     let is_seg = |words: &[&[u8]]| {
         segs.iter()
@@ -169,7 +169,7 @@ fn is_scheme(word: &[u8]) -> bool {
 /// Booleans and nulls, values already masked (`****`), placeholders
 /// (`<value>`, the rules' own fix commands use it) and references to a
 /// value kept elsewhere (`${DB_PASSWORD}`, `$(cat /run/secrets/x)`, `{{ .Values.pw }}`).
-fn harmless(v: &[u8]) -> bool {
+pub(super) fn harmless(v: &[u8]) -> bool {
     HARMLESS.iter().any(|h| v.eq_ignore_ascii_case(h))
         || v.iter().all(|&c| c == b'*')
         || (v.len() > 2 && v.starts_with(b"<") && v.ends_with(b">"))
@@ -178,7 +178,7 @@ fn harmless(v: &[u8]) -> bool {
         || v.starts_with(b"{{")
 }
 
-fn blob_like(v: &[u8]) -> bool {
+pub(super) fn blob_like(v: &[u8]) -> bool {
     v.len() >= 16
         && v.iter().all(|&c| {
             c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')

@@ -441,3 +441,67 @@ fn adversarial_inputs_stay_linear() {
         );
     }
 }
+
+#[test]
+fn values_after_a_key_with_only_blanks_between() {
+    assert_eq!(
+        redact("mysqladmin --password hunter2 status"),
+        "mysqladmin --password [REDACTED] status"
+    );
+    assert_eq!(
+        redact("app --api-key abcd1234efgh --verbose"),
+        "app --api-key [REDACTED] --verbose"
+    );
+    assert_eq!(
+        redact("mysql -uroot -pS3cr3t!x -h db"),
+        "mysql -uroot -p[REDACTED] -h db"
+    );
+    assert_eq!(
+        redact("MYSQL_ROOT_PASSWORD hunter2"),
+        "MYSQL_ROOT_PASSWORD [REDACTED]"
+    );
+    assert_eq!(
+        redact("env: MYSQL_ROOT_PASSWORD   supersecret\nPATH /usr/bin"),
+        "env: MYSQL_ROOT_PASSWORD   [REDACTED]\nPATH /usr/bin"
+    );
+    assert_eq!(
+        redact("using secret s3cr3tV4lue for signing"),
+        "using secret [REDACTED] for signing"
+    );
+    assert_eq!(
+        redact("login with pass Hunter2024 failed"),
+        "login with pass [REDACTED] failed"
+    );
+    // Prose, names and flags without values stay.
+    same("DB_PASSWORD is not set");
+    same("secret \"db-creds\" not found");
+    same("Error: secret db-creds not found");
+    same("pass 1 of 3 done");
+    same("password authentication failed for user app");
+    same("run with --password-file /run/secrets/pw");
+    same("mysql -p");
+    same("docker run -p8080:80 nginx");
+    same("TOKEN_EXPIRED 401");
+    same("retrying --token ${TOKEN}");
+}
+
+#[test]
+fn aws_secret_access_keys_by_shape_and_by_key() {
+    let key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    assert_eq!(
+        redact(&format!("aws_secret_access_key = {key}")),
+        "aws_secret_access_key = [REDACTED]"
+    );
+    assert_eq!(
+        redact(&format!("aws_secret_access_key {key}")),
+        "aws_secret_access_key [REDACTED]"
+    );
+    assert_eq!(
+        redact(&format!("credentials loaded: {key} (default profile)")),
+        "credentials loaded: [REDACTED:aws-secret-key] (default profile)"
+    );
+    // A git SHA (one case), a path and a longer word are not keys.
+    same("commit 3f786850e387550fdab836ed7e6dc881de23001b merged");
+    same("at /usr/lib/python3/dist-packages/Something/Module/File.py");
+    same("id ABCDEFGHIJabcdefghij0123456789ABCDEFGHIJKL");
+}

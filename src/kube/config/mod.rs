@@ -41,6 +41,7 @@ pub use kubeconfig::{
     KubeCluster, KubeContext, KubeExec, KubeUser, Kubeconfig, Named, parse_kubeconfig,
 };
 pub use merge::merge;
+pub use read::MAX_TOKEN_FILE;
 pub use resolve::resolve;
 
 use incluster::in_cluster;

@@ -1,7 +1,8 @@
 //! Bounded file reads for kubeconfigs and the files they name.
 
-use std::fs;
 use std::io;
+
+use crate::util::file::read_regular;
 use std::path::{Path, PathBuf};
 
 /// Most bytes read from a kubeconfig or any file it names. Real ones are a
@@ -9,19 +10,14 @@ use std::path::{Path, PathBuf};
 /// with an error, not be read until memory runs out.
 const MAX_FILE: u64 = 16 << 20;
 
+/// Most bytes of a token file: bound service-account tokens are ~1 KiB, and
+/// the file is re-read every minute, so a huge one is refused, not read.
+pub const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
+/// A FIFO or device there is refused (`util::file`), so start-up fails
+/// with an error instead of hanging.
 pub(super) fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    fs::File::open(path)?
-        .take(MAX_FILE + 1)
-        .read_to_end(&mut buf)?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(io::Error::other(format!(
-            "larger than {} MiB",
-            MAX_FILE >> 20
-        )));
-    }
-    Ok(buf)
+    read_regular(path, MAX_FILE)
 }
 
 pub(super) fn read_text(path: &Path) -> io::Result<String> {

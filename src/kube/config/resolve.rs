@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use super::certs::{Problem, check_key_pair, parse_ca_certs, parse_cert_chain};
 use super::exec::{EXEC_API_V1, EXEC_API_V1BETA1, ExecConfig};
 use super::kubeconfig::{KubeCluster, KubeExec, KubeUser, Kubeconfig, Named};
-use super::read::{read_bounded, read_text};
+use super::read::read_bounded;
 use super::{
     AuthConfig, ClientIdentity, ClusterConfig, Error, ExecClusterInfo, Origin, TlsOptions,
 };
@@ -359,7 +359,7 @@ fn resolve_client_cert(user: &KubeUser, at: &Where) -> Result<Option<ClientIdent
 
 /// The token itself is read by the authenticator; here we only make sure it will work.
 pub(super) fn check_token_file(path: &Path) -> Result<(), Problem> {
-    match read_text(path) {
+    match crate::util::file::read_regular_text(path, super::read::MAX_TOKEN_FILE) {
         Ok(text) if text.trim().is_empty() => Err((format!("{} is empty", path.display()), None)),
         Ok(_) => Ok(()),
         Err(e) => Err((

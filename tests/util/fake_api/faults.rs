@@ -14,6 +14,9 @@ use super::{FakeApi, Inner, lock};
 pub enum Fault {
     /// Next pod LIST answers this status with a Status body (429 gets `Retry-After: 1`).
     ListStatus(u16),
+    /// Next pod LIST answers this status with this Status message (an API server or a proxy
+    /// in front of it echoing whatever it was given).
+    ListError(u16, String),
     /// Next pod WATCH answers this HTTP status, with `Retry-After` when given (namespace
     /// watches never consume it).
     WatchStatus(u16, Option<u64>),
@@ -25,6 +28,16 @@ pub enum Fault {
     WatchErrorGone,
     /// Open watches end normally now, as if `timeoutSeconds` had passed.
     EndWatches,
+    /// The next pod WATCH (every one, when persistent) answers 200 and then sends nothing at
+    /// all, no event and no bookmark, like a connection a middlebox silently dropped.
+    SilentWatch,
+    /// Pod WATCHes answer 200 and then drop the connection before sending anything.
+    FlappingWatch,
+    /// Pod LIST pages that continue a LIST answer the continue token they were given.
+    RepeatContinue,
+    /// Watch event lines containing this text get it replaced by bytes that are not UTF-8
+    /// (`0xff 0xfe`), every time they are sent (replays included).
+    InvalidUtf8(String),
 }
 
 /// How requests caught by `FakeApi::block` fail.
@@ -57,9 +70,10 @@ impl FakeApi {
     /// One-shot fault (see `Fault`).
     pub fn inject(&self, fault: Fault) {
         match fault {
-            Fault::ListStatus(_) | Fault::WatchStatus(..) => {
-                lock(&self.inner.faults).queue.push_back(fault)
-            }
+            Fault::ListStatus(_)
+            | Fault::ListError(..)
+            | Fault::WatchStatus(..)
+            | Fault::SilentWatch => lock(&self.inner.faults).queue.push_back(fault),
             other => self.broadcast(&other),
         }
     }
@@ -124,6 +138,24 @@ impl Inner {
             .map(|b| b.how.clone())
     }
 
+    /// A queued or persistent `ListError`: its status and message.
+    pub(super) fn take_list_error(&self) -> Option<(u16, String)> {
+        let mut f = lock(&self.faults);
+        if let Some(i) = f
+            .queue
+            .iter()
+            .position(|x| matches!(x, Fault::ListError(..)))
+        {
+            if let Some(Fault::ListError(c, m)) = f.queue.remove(i) {
+                return Some((c, m));
+            }
+        }
+        f.persistent.iter().find_map(|x| match x {
+            Fault::ListError(c, m) => Some((*c, m.clone())),
+            _ => None,
+        })
+    }
+
     pub(super) fn take_list_fault(&self) -> Option<u16> {
         let mut f = lock(&self.faults);
         if let Some(i) = f
@@ -137,6 +169,31 @@ impl Inner {
         }
         f.persistent.iter().find_map(|x| match x {
             Fault::ListStatus(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    /// Takes a queued `SilentWatch` (or sees a persistent one) / sees a persistent
+    /// `FlappingWatch`: how the next pod watch misbehaves right after its head.
+    pub(super) fn take_watch_mode(&self) -> Option<Fault> {
+        let mut f = lock(&self.faults);
+        if let Some(i) = f.queue.iter().position(|x| *x == Fault::SilentWatch) {
+            return f.queue.remove(i);
+        }
+        f.persistent
+            .iter()
+            .find(|x| matches!(x, Fault::SilentWatch | Fault::FlappingWatch))
+            .cloned()
+    }
+
+    pub(super) fn has_persistent(&self, fault: &Fault) -> bool {
+        lock(&self.faults).persistent.contains(fault)
+    }
+
+    /// The text `InvalidUtf8` corrupts, if set.
+    pub(super) fn utf8_marker(&self) -> Option<String> {
+        lock(&self.faults).persistent.iter().find_map(|x| match x {
+            Fault::InvalidUtf8(m) => Some(m.clone()),
             _ => None,
         })
     }

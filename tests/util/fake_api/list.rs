@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::Value;
 
 use super::super::http::Request;
+use super::faults::Fault;
 use super::routes::wants_table;
 use super::selectors::Filter;
 use super::status::{ApiError, invalid_list_options, not_found, too_large_rv};
@@ -144,7 +145,9 @@ pub(super) fn list_pods(
     let page = st.list_pods_at(at, start.as_ref(), &filter, limit);
     drop(st);
 
-    let cont_token = if page.more {
+    let cont_token = if continuing && inner.has_persistent(&Fault::RepeatContinue) {
+        Some(cont.to_string())
+    } else if page.more {
         page.last.as_ref().map(|k| encode_continue(at, k))
     } else {
         None

@@ -283,6 +283,9 @@ pub(super) fn handle(
         Route::AuthzV1 => Ok((200, "application/json", inner.discovery.authz_v1.clone())),
         Route::Ssar => ssar(inner, req).map(|b| (201, "application/json", b)),
         // (Pod watches were served above.)
+        Route::Pods { .. } if let Some((code, msg)) = inner.take_list_error() => {
+            Err(ApiError::new(code, msg))
+        }
         Route::Pods { ns, .. } => match inner.take_list_fault() {
             Some(code) => Err(if code == 403 {
                 forbidden(user, "list", &Target::new("", "pods", "", ns.unwrap_or(""), ""))

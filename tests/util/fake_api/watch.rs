@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::super::http::{Chunks, Conn, Request};
-use super::faults::WatchAction;
+use super::faults::{Fault, WatchAction};
 use super::ids::new_uid;
 use super::list::store_at_least;
 use super::rbac::{Target, forbidden};
@@ -215,6 +215,24 @@ pub(super) fn serve_watch(
 
     inner.log(req, 200, true, false, Some(user));
     write_watch_head(conn)?;
+    match (kind == Kind::Pod)
+        .then(|| inner.take_watch_mode())
+        .flatten()
+    {
+        Some(Fault::FlappingWatch) => {
+            conn.cut();
+            return Ok(false);
+        }
+        Some(Fault::SilentWatch) => {
+            // Hold the connection open, sending nothing, until the client gives up.
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline && !conn.stale() && !conn.client_gone() {
+                std::thread::sleep(LIVENESS_PERIOD);
+            }
+            return Ok(false);
+        }
+        _ => {}
+    }
     let mut ch = Chunks::new();
     for o in &initial {
         ch.line(&event_line("ADDED", kind, o));
@@ -273,9 +291,18 @@ pub(super) fn serve_watch(
             ch.flush_to(conn)?;
             return Ok(true);
         }
+        let marker = if pending.is_empty() {
+            None
+        } else {
+            inner.utf8_marker()
+        };
         for c in &pending {
             if let Some((typ, obj)) = through_filter(c, &filter, kind) {
-                ch.line(&event_line(typ.as_str(), kind, &obj));
+                let line = event_line(typ.as_str(), kind, &obj);
+                match &marker {
+                    Some(m) => ch.line(&corrupt_utf8(line, m.as_bytes())),
+                    None => ch.line(&line),
+                }
                 if ch.buf.len() >= FLUSH_BYTES {
                     ch.flush_to(conn)?;
                 }
@@ -342,6 +369,25 @@ pub(super) fn serve_watch(
             next_probe = now + LIVENESS_PERIOD;
         }
     }
+}
+
+/// `line` with each `marker` replaced by two bytes that are not UTF-8.
+fn corrupt_utf8(line: Vec<u8>, marker: &[u8]) -> Vec<u8> {
+    if marker.is_empty() {
+        return line;
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i..].starts_with(marker) {
+            out.extend_from_slice(&[0xff, 0xfe]);
+            i += marker.len();
+        } else {
+            out.push(line[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn write_watch_head(conn: &mut Conn) -> io::Result<()> {

@@ -93,6 +93,11 @@ impl<S: Service> Fake<S> {
             let scripted = lock(&s.script).pop_front();
             let (action, status, refused) = match scripted {
                 Some(Reply::Hang(d)) => (Action::Hang(d), 0, None),
+                Some(Reply::Redirect { code, location }) => {
+                    let mut r = Response::text(code, "moved");
+                    r.headers.push(("Location".into(), location));
+                    (Action::Respond(r), code, None)
+                }
                 Some(Reply::Status {
                     code,
                     retry_after,
