@@ -57,7 +57,7 @@ template() {
 
 echo "== helm $("$HELM" version --template '{{.Version}}'): lint and render"
 template default
-template logs --set logs.enabled=true
+template no-logs --set logs.enabled=false
 template k8s-events --set k8sEvents.enabled=true
 template ha --set replicaCount=2
 template leader-one --set leaderElection.enabled=true --set leaderElection.leaseName=opsctrl-lease
@@ -72,13 +72,13 @@ template scheduling --set nodeSelector.'kubernetes\.io/arch'=arm64 \
 template digest --set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000
 template backend --set clusterRegistration.clusterName=edge-1 --set clusterRegistration.userEmail=you@example.com \
   --set clusterRegistration.backendUrl=https://api.opsctrl.dev --set monitoring.minRestartThreshold=5
-template all --set logs.enabled=true --set k8sEvents.enabled=true --set replicaCount=3 \
+template all --set k8sEvents.enabled=true --set replicaCount=3 \
   --set secrets.slackBotToken=xoxb-1-2 --set alerts.slackChannel='#alerts' --set config.ALERT_RENOTIFY_MINUTES=60
 printf 'routes:\n  - match: {namespace: shop}\n    sinks: [webhook]\n' >"$WORK/routes.yaml"
 printf -- '- ends_at: "2030-01-01T00:00:00Z"\n  comment: "a: quoted, # not a comment"\n' >"$WORK/silences.yaml"
 template policy --set-file alerts.routes="$WORK/routes.yaml" --set-file alerts.silences="$WORK/silences.yaml"
 template namespaced-all --set rbac.namespaced=true --set monitoring.watchNamespaces='shop\,payments' \
-  --set logs.enabled=true --set k8sEvents.enabled=true --set replicaCount=2
+  --set k8sEvents.enabled=true --set replicaCount=2
 
 echo "== the options do what they say"
 manifest_python - "$OUT" <<'PY'
@@ -99,8 +99,9 @@ cm = lambda name: one(name, "ConfigMap", "opsctrl-daemon")["data"]
 dep = lambda name: one(name, "Deployment")
 pod = lambda name: dep(name)["spec"]["template"]["spec"]
 checks = [
-    ("logs: INCLUDE_LOGS and get on pods/log", cm("logs")["INCLUDE_LOGS"] == "true" and grants("logs", "pods/log", "get")),
-    ("default: no pods/log, no event create", not grants("default", "pods/log", "get") and not grants("default", "events", "create")),
+    ("default: INCLUDE_LOGS and get on pods/log, no event create", cm("default")["INCLUDE_LOGS"] == "true"
+     and grants("default", "pods/log", "get") and not grants("default", "events", "create")),
+    ("no-logs: no INCLUDE_LOGS, no pods/log", cm("no-logs")["INCLUDE_LOGS"] == "false" and not grants("no-logs", "pods/log", "get")),
     ("k8s-events: EMIT_K8S_EVENTS and create on events", cm("k8s-events")["EMIT_K8S_EVENTS"] == "true" and grants("k8s-events", "events", "create")),
     ("ha: 2 replicas, LEADER_ELECTION, rolling, PDB, anti-affinity",
      dep("ha")["spec"]["replicas"] == 2 and cm("ha")["LEADER_ELECTION"] == "true"

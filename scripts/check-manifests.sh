@@ -72,10 +72,11 @@ kubectl kustomize manifests >"$OUT/default.yaml"
 kubectl kustomize manifests/overlays/namespaced >"$OUT/namespaced.yaml"
 kubectl kustomize manifests/overlays/ha >"$OUT/ha.yaml"
 # And the components, alone and together, on both variants.
-render logs . logs
+render no-logs . no-logs
+render namespaced-no-logs overlays/namespaced no-logs
 render k8s-events . k8s-events
-render all . logs k8s-events ha
-render namespaced-all overlays/namespaced logs k8s-events ha
+render all . k8s-events ha
+render namespaced-all overlays/namespaced k8s-events ha
 
 manifest_validate "$OUT"
 manifest_rules "$OUT"

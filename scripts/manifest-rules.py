@@ -53,6 +53,19 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.yaml"))):
                 if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
                         and sc.get("capabilities", {}).get("drop") == ["ALL"]):
                     bad(d, f"container {c['name']} is not hardened")
+    # Logs are on by default (the crashed run's last lines name the cause):
+    # every render grants get on pods/log and sets INCLUDE_LOGS=true, except
+    # the no-logs ones, which do neither.
+    pod_rules = [r for d in docs if d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] == "opsctrl-daemon"
+                 for r in d["rules"]]
+    grants_logs = any("pods/log" in r["resources"] and "get" in r["verbs"] for r in pod_rules)
+    include = [d.get("data", {}).get("INCLUDE_LOGS") for d in docs if d["kind"] == "ConfigMap"
+               and d["metadata"]["name"] == "opsctrl-daemon"]
+    want_logs = "no-logs" not in name
+    if pod_rules and grants_logs != want_logs:
+        problems.append(f"{label}: get on pods/log should be {'granted' if want_logs else 'absent'}")
+    if include and include != ["true" if want_logs else "false"]:
+        problems.append(f"{label}: INCLUDE_LOGS is {include}, expected {'true' if want_logs else 'false'}")
     kinds = [d["kind"] for d in docs]
     if name.startswith("namespaced") and ("ClusterRole" in kinds or "ClusterRoleBinding" in kinds):
         problems.append(f"{label}: the namespaced variant must not create cluster-wide roles")

@@ -7,7 +7,9 @@ the RBAC change that fixes it, addressed to the right subject (found with a
 `SelfSubjectReview` where the server supports it).
 
 The reads (pods, events; namespaces and nodes cluster-wide) are always needed; the rest only when a
-setting asks for it: `get pods/log` with `INCLUDE_LOGS`, `create events` with
+setting asks for it: `get pods/log` with `INCLUDE_LOGS` (on by default; the
+daemon goes on without logs when it is missing, but `check` says no so that
+the grant gets fixed), `create events` with
 `EMIT_K8S_EVENTS`, and `get`/`create`/`update` on Leases in the Lease's
 namespace with `LEADER_ELECTION`.
 */
@@ -194,13 +196,17 @@ pub fn fix(need: &Need, subject: &str) -> String {
             "opsctrl-daemon-logs",
             "get",
             "pods/log",
-            Some("manifests/components/logs"),
+            Some(
+                "the default manifests and the Helm chart grant it: re-apply manifests/ \
+                 without components/no-logs, or the chart with logs.enabled=true; \
+                 or set INCLUDE_LOGS=false to diagnose without logs",
+            ),
         ),
         ("events", _, "create") => (
             "opsctrl-daemon-events",
             "create",
             "events",
-            Some("manifests/components/k8s-events"),
+            Some("with the manifests: enable manifests/components/k8s-events"),
         ),
         ("leases", _, _) => (
             "opsctrl-daemon-leader-election",
@@ -230,7 +236,7 @@ pub fn fix(need: &Need, subject: &str) -> String {
         ),
     };
     match manifests {
-        Some(component) => format!("{grant} (with the manifests: enable {component})"),
+        Some(manifests) => format!("{grant} ({manifests})"),
         None => grant,
     }
 }
@@ -314,11 +320,14 @@ mod tests {
     use super::*;
     use crate::settings::Settings;
 
+    /// The reads alone: INCLUDE_LOGS (on by default) off.
     fn settings(scope: Scope) -> Settings {
-        Settings {
+        let mut s = Settings {
             scope,
             ..Settings::default()
-        }
+        };
+        s.diagnosis.include_logs = false;
+        s
     }
 
     #[test]
@@ -403,7 +412,10 @@ mod tests {
             ),
             "{logs}"
         );
-        assert!(logs.contains("manifests/components/logs"), "{logs}");
+        assert!(
+            logs.contains("without components/no-logs") && logs.contains("INCLUDE_LOGS=false"),
+            "{logs}"
+        );
         let events = fix(&n[4], subject);
         assert!(
             events.contains("--verb=create --resource=events"),

@@ -149,13 +149,18 @@ fn check_says_yes_when_every_permission_is_granted() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The reads, and get on pods/log for INCLUDE_LOGS (on by default).
     assert_eq!(
         text.lines().filter(|l| l.starts_with("yes")).count(),
-        8,
+        9,
         "{text}"
     );
     assert!(
         text.contains("yes  watch nodes in all namespaces"),
+        "{text}"
+    );
+    assert!(
+        text.contains("yes  get pods/log in all namespaces"),
         "{text}"
     );
     assert!(

@@ -1,5 +1,5 @@
 //! Enrichment end to end: the real daemon reads a failing pod's events
-//! (and, opt-in, its previous logs) on a delivery worker, and the
+//! (and, by default, its previous logs) on a delivery worker, and the
 //! notification carries the better diagnosis.
 
 use std::time::Duration;
@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::util::daemon::Daemon;
-use crate::util::fake_api::{Auth, FakeApi, rfc3339_now};
+use crate::util::fake_api::{Auth, FakeApi, SsarRule, rfc3339_now};
+use crate::util::fake_slack::FakeSlack;
 use crate::util::{TempDir, pod};
 
 const T: Duration = Duration::from_secs(30);
@@ -73,13 +74,13 @@ fn events_turn_a_generic_crash_into_a_liveness_probe_diagnosis() {
         "Unhealthy",
         "not ours",
     ));
-    let mut d = start(&api, &home, &[]);
+    let mut d = start(&api, &home, &[("INCLUDE_LOGS", "false")]);
     api.upsert_pod(p);
     d.wait("a notification", T, |d| notification(d).is_some());
     let line = notification(&d).unwrap_or_default();
     assert!(line.contains("cause=liveness_probe_failed"), "{}", d.logs());
 
-    // One events LIST for the pod, by uid; no logs without INCLUDE_LOGS.
+    // One events LIST for the pod, by uid; no logs with INCLUDE_LOGS=false.
     let reqs = api.requests();
     let events: Vec<_> = reqs
         .iter()
@@ -106,7 +107,8 @@ fn with_include_logs_the_previous_run_is_read_bounded_and_used() {
         true,
         "starting\npanic: dial tcp: lookup postgres.shop.svc on 10.96.0.10:53: no such host\n",
     );
-    let mut d = start(&api, &home, &[("INCLUDE_LOGS", "true")]);
+    // INCLUDE_LOGS is on by default.
+    let mut d = start(&api, &home, &[]);
     api.upsert_pod(pod("shop", name).crash_loop(4, 2, "Error").build());
     d.wait("a notification", T, |d| notification(d).is_some());
     let line = notification(&d).unwrap_or_default();
@@ -143,6 +145,108 @@ fn diagnosis_disabled_makes_no_enrichment_calls() {
             .iter()
             .any(|r| r.path.ends_with("/events") || r.path.ends_with("/log")),
         "{reqs:?}"
+    );
+    d.terminate();
+}
+
+/// Slack's text of every message, blocks included, as one string.
+fn slack_text(slack: &FakeSlack) -> String {
+    slack
+        .messages()
+        .iter()
+        .map(|m| format!("{} {}", m.text, m.blocks))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn by_default_the_log_tail_names_the_cause_in_the_notification_and_slack() {
+    let api = FakeApi::start();
+    let slack = FakeSlack::start();
+    let home = TempDir::new("enrich-log-cause");
+    let name = "api-5f6d7c8b9-ddddd";
+    api.set_pod_log(
+        "shop",
+        name,
+        "app",
+        true,
+        "starting api 2.8.0\npanic: dial tcp postgres.shop.svc:5432: connect: connection refused\n\ngoroutine 1 [running]:\n",
+    );
+    let url = slack.webhook_url();
+    let mut d = start(&api, &home, &[("SLACK_WEBHOOK_URL", url.as_str())]);
+    api.upsert_pod(pod("shop", name).crash_loop(4, 2, "Error").build());
+    d.wait("a Slack message", T, |_| !slack.messages().is_empty());
+    let line = notification(&d).unwrap_or_default();
+    assert!(line.contains("cause=connection_refused"), "{line}");
+    let text = slack_text(&slack);
+    assert!(
+        text.contains("connection_refused") || text.contains("Connection refused"),
+        "{text}"
+    );
+    // The matching log line is quoted, and the fix names the address.
+    assert!(
+        text.contains("log: panic: dial tcp postgres.shop.svc:5432: connect: connection refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kubectl get endpointslices -n shop -l kubernetes.io/service-name=postgres"),
+        "{text}"
+    );
+    // Read in five seconds: where in the header, no kubelet noise, how long.
+    let m = &slack.messages()[0];
+    assert_eq!(m.header(), "🔴 CrashLoopBackOff · shop/Deployment/api");
+    assert!(
+        !text.contains("pod=api-") && !text.contains("container=app"),
+        "{text}"
+    );
+    assert!(text.contains("*Failing for*"), "{text}");
+    d.terminate();
+}
+
+#[test]
+fn without_pods_log_one_warning_and_the_diagnosis_of_the_pod_alone() {
+    let api = FakeApi::start();
+    let home = TempDir::new("enrich-log-403");
+    // Everything but pods/log.
+    api.set_rbac(vec![SsarRule::new("*", "*", "*")]);
+    // Two workloads: two incidents, two log reads refused.
+    let names = ["api-5f6d7c8b9-eeeee", "web-6c7d8e9f0-fffff"];
+    for name in names {
+        api.set_pod_log(
+            "shop",
+            name,
+            "app",
+            true,
+            "panic: environment variable DATABASE_URL is not set\n",
+        );
+    }
+    let mut d = start(&api, &home, &[]);
+    for name in names {
+        api.upsert_pod(pod("shop", name).crash_loop(4, 2, "Error").build());
+    }
+    d.wait("two notifications", T, |d| {
+        d.logs()
+            .lines()
+            .filter(|l| l.contains("notification:"))
+            .count()
+            >= 2
+    });
+    let logs = d.logs();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("pods/log")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(
+        warnings[0].contains("opsctrl-daemon check"),
+        "{}",
+        warnings[0]
+    );
+    // Today's diagnosis, from the pod alone; no note about the logs in it.
+    for l in logs.lines().filter(|l| l.contains("notification:")) {
+        assert!(l.contains("cause=app_error_exit"), "{l}");
+    }
+    let reqs = api.requests();
+    assert!(
+        reqs.iter().any(|r| r.path.ends_with("/log")),
+        "logs were asked for"
     );
     d.terminate();
 }

@@ -921,12 +921,20 @@ fn check_asks_for_leases_logs_and_event_create_only_when_enabled() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let (code, text) = run(&[]);
+    // INCLUDE_LOGS is on by default: off, nothing but the reads is asked for.
+    let (code, text) = run(&[("INCLUDE_LOGS", "false")]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
         !text.contains("leases") && !text.contains("pods/log"),
         "{text}"
     );
+    let (code, text) = run(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("no   get pods/log in namespace shop"),
+        "{text}"
+    );
+    assert!(text.contains("INCLUDE_LOGS=false"), "{text}");
 
     let (code, text) = run(&[
         ("LEADER_ELECTION", "true"),

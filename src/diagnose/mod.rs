@@ -13,6 +13,9 @@ but never called, and whose fixes named nothing.
 - `rules`: the rule table, the matcher and `diagnose`.
 - `fit`: where an unschedulable pod would fit (nodes' allocatable, taints, cordons).
 - `node`: node incidents' diagnoses, and pod failures attributed to their node.
+- `log_rules`: causes named by the crashed run's log tail (refused
+  connections, DNS, missing env vars and files, runtime OOM, ports, migrations,
+  permissions, panics), consulted by `rules` after the table.
 - `user_rules`: `RULES_FILE`, the user's own rules, checked and loaded.
 - `vars`: the template variables the table's texts use, and name parsing.
 - `quantity`: Kubernetes quantities, parsed and scaled for fixes.
@@ -25,6 +28,7 @@ but never called, and whose fixes named nothing.
 pub mod context;
 pub mod fit;
 pub mod llm;
+pub mod log_rules;
 pub mod node;
 pub mod quantity;
 pub mod redact;

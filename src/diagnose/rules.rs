@@ -1248,6 +1248,22 @@ fn diagnose_with(mut rules: impl Iterator<Item = &'static Rule>, ctx: &Context) 
     let texts = texts(ctx, c);
     // The last rule matches everything; the fallback below is for a table edited badly.
     let found = rules.find_map(|r| check(r, ctx, c, &texts).map(|m| (r, m)));
+    // The crashed run's own log line beats what only hints at the cause (see `log_rules`).
+    if let Some((rule, _)) = &found {
+        let position = RULES.iter().position(|r| std::ptr::eq(r, *rule));
+        let quoted = RULES
+            .iter()
+            .position(|r| r.id == "disk-full")
+            .unwrap_or(RULES.len());
+        if super::log_rules::replaces(rule.id, position, quoted) {
+            if let Some(mut d) = super::log_rules::diagnose(ctx, c) {
+                // As rollout-aware as the table's own fixes.
+                let mutates = d.fix.commands.iter().any(|c| edits_template(c));
+                in_rollout(ctx, mutates, &mut d.fix.text, &mut d.fix.commands);
+                return d;
+            }
+        }
+    }
     let (rule, (mut evidence, matched)) =
         found.unwrap_or((&RULES[RULES.len() - 1], (Vec::new(), None)));
     let mut scan: Vec<&str> = matched.into_iter().collect();
@@ -1976,8 +1992,8 @@ mod tests {
                     "a refused connection in the logs names the dependency",
                     crashloop(1, "Error", ""),
                     "connection_refused",
-                    "connection-refused",
-                    &["kubectl get endpoints -n shop"],
+                    "log-connection-refused",
+                    &["kubectl get svc,pods -n shop -o wide"],
                 )
             },
             Case {
@@ -2492,7 +2508,10 @@ mod tests {
     fn every_cause_is_produced_by_a_rule_and_every_rule_is_well_formed() {
         for cause in Cause::ALL.into_iter().filter(|c| !c.is_node()) {
             assert!(
-                RULES.iter().any(|r| r.cause == cause),
+                RULES.iter().any(|r| r.cause == cause)
+                    || super::super::log_rules::LOG_RULES
+                        .iter()
+                        .any(|r| r.cause == cause),
                 "no rule for {cause}"
             );
         }

@@ -54,10 +54,11 @@ fn line(e: &Value) -> String {
     } else {
         String::new()
     };
-    let msg: String = s("message")
+    let flat = s("message")
         .split_whitespace()
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    let msg: String = crate::util::text::strip_kubelet_noise(&flat)
         .chars()
         .take(MAX_MESSAGE)
         .collect();

@@ -1,5 +1,5 @@
 /*!
-The failing container's log tail (opt-in: `INCLUDE_LOGS=true`, needs `get`
+The failing container's log tail (`INCLUDE_LOGS`, on by default; needs `get`
 on `pods/log`).
 
 `previous=true` for a container that has restarted (the crashed run, not

@@ -6,7 +6,9 @@ For each incident, once, and again only when it changes materially (type,
 reason, exit code or container):
 - the pod's events (`events.rs`), the failing container's facts
   (`facts.rs`: from the record, plus environment *names* from the pod
-  object), and with `INCLUDE_LOGS` its log tail (`logs.rs`);
+  object), and with `INCLUDE_LOGS` (on by default) its log tail
+  (`logs.rs`); a 403 on pods/log is one warning, and the diagnosis goes on
+  without logs (asked again after `LOGS_FORBIDDEN_PAUSE`);
 - the rules' diagnosis again, now with events and logs;
 - the optional LLM's second opinion and the OpsCtrl backend's analysis.
 
@@ -21,7 +23,7 @@ pub mod events;
 pub mod facts;
 pub mod logs;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +52,9 @@ const MAX_POD: u64 = 2 * 1024 * 1024;
 const MAX_ENRICHED_PER_ALERT: usize = 10;
 /// Incidents whose enrichment is remembered (open ones; a resolution forgets).
 const MAX_CACHED: usize = 4096;
+/// After a 403 on pods/log, how long logs are not asked for: the grant is
+/// missing for every pod alike, and a fixed RBAC is picked up after this.
+const LOGS_FORBIDDEN_PAUSE: Duration = Duration::from_secs(600);
 
 /// Turns text that may hold secrets into text that does not.
 pub type Redact = fn(&str) -> String;
@@ -109,6 +114,10 @@ pub struct Enricher {
     rediagnosed: Option<Rediagnosed>,
     /// By incident id; the least recently used goes first when full.
     cache: Mutex<Lru<u64, Cached>>,
+    /// Logs are forbidden (403 on pods/log): not asked for until then.
+    logs_paused_until: Mutex<Option<Instant>>,
+    /// The one warning about a missing pods/log grant was logged.
+    logs_warned: AtomicBool,
 }
 
 impl Enricher {
@@ -130,6 +139,26 @@ impl Enricher {
             rediagnosed: None,
             // Open incidents outlive any sensible TTL: only the size bounds it.
             cache: Mutex::new(Lru::new(MAX_CACHED, Duration::MAX)),
+            logs_paused_until: Mutex::new(None),
+            logs_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether logs may be asked for now (not paused by a 403).
+    fn logs_allowed(&self, now: Instant) -> bool {
+        lock(&self.logs_paused_until).is_none_or(|until| now >= until)
+    }
+
+    /// A 403 on pods/log: one warning for the daemon's life, and a pause.
+    /// The diagnosis goes on as without INCLUDE_LOGS.
+    fn logs_forbidden(&self, now: Instant) {
+        *lock(&self.logs_paused_until) = Some(now + LOGS_FORBIDDEN_PAUSE);
+        if !self.logs_warned.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "INCLUDE_LOGS: reading container logs is forbidden (RBAC: get on pods/log); \
+                 diagnosing without logs. `opsctrl-daemon check` shows how to grant it, or set \
+                 INCLUDE_LOGS=false"
+            );
         }
     }
 
@@ -230,7 +259,8 @@ impl Enricher {
         }
 
         let mut logs = Vec::new();
-        if let (true, false, Some(container)) = (self.include_logs, gone, &f.container) {
+        let allowed = self.include_logs && self.logs_allowed(Instant::now());
+        if let (true, false, Some(container)) = (allowed, gone, &f.container) {
             let restarted = facts::container(pod, container, f.init_container)
                 .is_some_and(|c| c.restart_count > 0 || c.last_terminated.is_some());
             let redact = self.redact;
@@ -246,6 +276,10 @@ impl Enricher {
                 Ok(v) => {
                     self.count(&c.enrich_logs, &c.enrich_logs_failed, true);
                     logs = v;
+                }
+                Err(e) if e.code() == Some(403) => {
+                    self.count(&c.enrich_logs, &c.enrich_logs_failed, false);
+                    self.logs_forbidden(Instant::now());
                 }
                 Err(e) => {
                     self.count(&c.enrich_logs, &c.enrich_logs_failed, false);

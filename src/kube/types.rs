@@ -846,7 +846,8 @@ fn state(s: ContainerStateWire) -> ContainerState {
     } else if let Some(w) = s.waiting {
         ContainerState::Waiting {
             reason: text(w.reason),
-            message: text(w.message),
+            // Kubelet's `container=… pod=…_ns(uid)` tail is noise wherever it is shown.
+            message: text(w.message).map(|m| crate::util::text::strip_kubelet_noise(&m).into()),
         }
     } else if let Some(r) = s.running {
         ContainerState::Running {

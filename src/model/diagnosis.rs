@@ -51,11 +51,16 @@ pub enum Cause {
     NodePidPressure,
     NodeCordoned,
     SystemOom,
+    MissingEnvVar,
+    MissingConfigFile,
+    AppPanic,
+    MigrationFailed,
+    RuntimeOutOfMemory,
     Unknown,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 39] = [
+    pub const ALL: [Cause; 44] = [
         Cause::OomKilled,
         Cause::AppErrorExit,
         Cause::CommandNotFound,
@@ -94,6 +99,11 @@ impl Cause {
         Cause::NodePidPressure,
         Cause::NodeCordoned,
         Cause::SystemOom,
+        Cause::MissingEnvVar,
+        Cause::MissingConfigFile,
+        Cause::AppPanic,
+        Cause::MigrationFailed,
+        Cause::RuntimeOutOfMemory,
         Cause::Unknown,
     ];
 
@@ -150,6 +160,11 @@ impl Cause {
             Cause::NodePidPressure => "node_pid_pressure",
             Cause::NodeCordoned => "node_cordoned",
             Cause::SystemOom => "system_oom",
+            Cause::MissingEnvVar => "missing_env_var",
+            Cause::MissingConfigFile => "missing_config_file",
+            Cause::AppPanic => "app_panic",
+            Cause::MigrationFailed => "migration_failed",
+            Cause::RuntimeOutOfMemory => "runtime_out_of_memory",
             Cause::Unknown => "unknown",
         }
     }

@@ -18,7 +18,9 @@ use crate::model::{Incident, Severity, State};
 use crate::output;
 use crate::util::time::format_rfc3339;
 
-pub use super::slack::TRUNCATED;
+/// What a cut leaves behind in the other destinations' messages (Slack's own
+/// cuts end at a word with a bare `…`).
+pub const TRUNCATED: &str = "…[truncated]";
 
 /// One titled part of a message.
 #[derive(Clone, Debug, PartialEq)]

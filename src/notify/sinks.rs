@@ -61,10 +61,14 @@ pub fn configured_with(
     let link = || a.link_url.clone();
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(url) = &a.slack_webhook {
-        out.push(Box::new(SlackWebhook::new(url.clone(), agent())));
+        out.push(Box::new(
+            SlackWebhook::new(url.clone(), agent()).with_dashboard(a.dashboard.clone()),
+        ));
     }
     if let Some(bot) = &a.slack_bot {
-        out.push(Box::new(SlackBot::new(bot.clone(), agent())));
+        out.push(Box::new(
+            SlackBot::new(bot.clone(), agent()).with_dashboard(a.dashboard.clone()),
+        ));
     }
     if let Some(w) = &a.webhook {
         out.push(Box::new(Webhook::new(w.clone(), agent())));

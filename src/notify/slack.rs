@@ -3,9 +3,18 @@ Slack Block Kit rendering of an [`Alert`]: pure (values in, JSON out), shared
 by the incoming-webhook and bot sinks. The body is `{"text", "blocks"}`;
 `text` is the fallback Slack shows in notifications.
 
+Made to be read in five seconds: the header says what fails where
+(`🔴 CrashLoopBackOff · shop/Deployment/api`, the severity's colour on every
+state but a resolution's ✅), the first fields say for how long ("12 min,
+since 14:03 UTC"; the exact timestamp is in the context line) and link to
+the workload in a dashboard (`DASHBOARD_URL_TEMPLATE`), and no fact is shown
+twice (the namespace and workload are in the header, the container, restarts
+and node in the fields, so the container facts leave them out). Times are
+relative to a `now` passed in (`Style`), so rendering stays pure.
+
 Slack refuses a whole message when one block breaks a limit
-(`invalid_blocks`), so every text is cut to Slack's documented limits with a
-visible `…[truncated]` marker, and the whole body is kept under [`BODY_MAX`]
+(`invalid_blocks`), so every text is cut to Slack's documented limits, at a
+word boundary, with a visible `…`, and the whole body is kept under [`BODY_MAX`]
 by rendering again with smaller budgets (logs and events shrink first, then
 evidence and prose, then names and lists): an alert is never dropped for its
 size.
@@ -29,7 +38,27 @@ use crate::model::Diagnosis;
 use crate::model::Severity;
 use crate::model::{Incident, State};
 use crate::output;
+use crate::util::text::word_end;
 use crate::util::time::format_rfc3339;
+use crate::util::url_template::UrlTemplate;
+
+/// What a rendering needs besides the alert: the time relative times are
+/// counted to, and the dashboard link template.
+#[derive(Clone, Copy, Debug)]
+pub struct Style<'a> {
+    pub now_ms: i64,
+    pub dashboard: Option<&'a UrlTemplate>,
+}
+
+impl Style<'_> {
+    /// Now, with no dashboard link.
+    pub fn now() -> Style<'static> {
+        Style {
+            now_ms: crate::util::time::now_ms(),
+            dashboard: None,
+        }
+    }
+}
 
 /// Unix milliseconds as whole-second RFC 3339.
 fn format_rfc3339_ms(ms: i64) -> String {
@@ -55,7 +84,7 @@ pub const BODY_MAX: usize = 35_000;
 /// The fallback `text`, characters (Slack advises ≤ 4000).
 pub const TEXT_MAX: usize = 3000;
 /// What a cut leaves behind, so readers know there was more.
-pub const TRUNCATED: &str = "…[truncated]";
+pub const TRUNCATED: &str = "…";
 
 /// One log or event line, characters (a few long lines must not hide the rest).
 const LINE_MAX: usize = 300;
@@ -157,25 +186,36 @@ const LEVELS: [Budget; 6] = [
     },
 ];
 
-/// The message for an alert: `{"text", "blocks"}`, inside every Slack limit.
+/// The message for an alert: `{"text", "blocks"}`, inside every Slack limit,
+/// with times relative to now and no dashboard link.
 pub fn render(alert: &Alert) -> Value {
+    render_with(alert, &Style::now())
+}
+
+/// `render`, at `style.now_ms` and with `style.dashboard`'s link.
+pub fn render_with(alert: &Alert, style: &Style) -> Value {
     match alert {
         Alert::Incident { item, reminder } => {
             if item.incident.state == State::Resolved {
-                fitted(|b| resolved_message(&item.incident, b))
+                fitted(|b| resolved_message(&item.incident, style, b))
             } else {
-                fitted(|b| incident_message(item, *reminder, b))
+                fitted(|b| incident_message(item, *reminder, style, b))
             }
         }
-        Alert::StartupSummary { items } => fitted(|b| group_message(items, None, b)),
-        Alert::Storm { shared, items } => fitted(|b| group_message(items, Some(shared), b)),
+        Alert::StartupSummary { items } => fitted(|b| group_message(items, None, style, b)),
+        Alert::Storm { shared, items } => fitted(|b| group_message(items, Some(shared), style, b)),
     }
 }
 
 /// A thread parent showing an incident's current state (the bot refreshes
 /// its first message with this): full details, with a ✅ header once resolved.
 pub fn render_parent(item: &Item) -> Value {
-    fitted(|b| incident_message(item, false, b))
+    render_parent_with(item, &Style::now())
+}
+
+/// `render_parent` at `style`.
+pub fn render_parent_with(item: &Item, style: &Style) -> Value {
+    fitted(|b| incident_message(item, false, style, b))
 }
 
 /// The first budget level whose rendering fits in `BODY_MAX` bytes.
@@ -202,23 +242,28 @@ fn body_len(v: &Value) -> usize {
 // Messages
 // ---------------------------------------------------------------------------
 
-fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
+/// `shop/Deployment/web`: where it fails, as the header names it.
+fn place(i: &Incident) -> String {
+    output::subject(i)
+}
+
+fn incident_message(item: &Item, reminder: bool, style: &Style, b: &Budget) -> Value {
     let i = &item.incident;
     let f = &i.finding;
+    // The severity's colour on every state; only a resolution is green.
     let (emoji, status) = match i.state {
         State::Resolved => ("✅", Some("Resolved")),
-        State::Updated if !reminder => ("🔁", Some("Updated")),
+        State::Updated if !reminder => (severity_emoji(i.severity()), Some("Updated")),
         _ => (
             severity_emoji(i.severity()),
             reminder.then_some("Still failing"),
         ),
     };
     let mut blocks = vec![header(&format!(
-        "{emoji} {}{} · {}/{}",
+        "{emoji} {}{} · {}",
         status.map(|s| format!("{s}: ")).unwrap_or_default(),
         f.kind,
-        i.workload.kind,
-        i.workload.name
+        place(i)
     ))];
 
     let mut context = vec![
@@ -232,7 +277,7 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
                 i.state.as_str()
             }
         ),
-        format!("*First seen:* {}", format_rfc3339_ms(i.first_seen_ms)),
+        format!("first seen {}", format_rfc3339_ms(i.first_seen_ms)),
     ];
     if i.state == State::Resolved {
         context.push(format!("*Lasted:* {}", lasted(i)));
@@ -240,7 +285,7 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
     context.push(format!("incident #{}", i.id));
     blocks.push(context_block(context));
 
-    blocks.push(fields_block(fields(i, b)));
+    blocks.push(fields_block(fields(i, style, b)));
     if let Some(list) = affected_block(i, b) {
         blocks.push(list);
     }
@@ -258,15 +303,16 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
         diagnosis_blocks(d, b, &mut blocks);
     }
 
-    if !item.facts.is_empty() && i.state != State::Resolved {
+    let facts = new_facts(&item.facts);
+    if !facts.is_empty() && i.state != State::Resolved {
         // Image, resources, probes, env names: what a fix is checked against.
         blocks.push(if b.event_lines > 0 {
             section(format!(
                 "*Container facts*\n{}",
-                code_block(&item.facts, b.event_lines + 4, b.event_chars)
+                code_block(&facts, b.event_lines + 4, b.event_chars)
             ))
         } else {
-            omitted("Container facts", item.facts.len())
+            omitted("Container facts", facts.len())
         });
     }
     if !item.events.is_empty() {
@@ -297,6 +343,76 @@ fn incident_message(item: &Item, reminder: bool, b: &Budget) -> Value {
     }
 
     message(fallback_single(item, reminder, b), blocks)
+}
+
+/// Fact labels the fields already show (`container: web`, `restarts: 4`, `node: …`).
+const IN_FIELDS: &[&str] = &[
+    "container",
+    "restarts",
+    "node",
+    "namespace",
+    "pod",
+    "workload",
+];
+
+/// The container facts not shown elsewhere in the message.
+fn new_facts(facts: &[String]) -> Vec<String> {
+    facts
+        .iter()
+        .filter(|l| {
+            let label = l.split_once(':').map_or("", |(k, _)| k.trim());
+            !IN_FIELDS.contains(&label)
+        })
+        .cloned()
+        .collect()
+}
+
+/// How long it has been failing, in words, and since when (UTC): `12 min,
+/// since 14:03 UTC`; the date is added when it is not `now`'s day.
+pub fn failing_for(first_seen_ms: i64, now_ms: i64) -> String {
+    let secs = (now_ms - first_seen_ms).max(0) / 1000;
+    let span = duration_words(secs);
+    let first = format_rfc3339_ms(first_seen_ms);
+    let now = format_rfc3339_ms(now_ms);
+    let (day, time) = (
+        first.get(..10).unwrap_or(""),
+        first.get(11..16).unwrap_or(""),
+    );
+    if now.get(..10) == Some(day) {
+        format!("{span}, since {time} UTC")
+    } else {
+        format!("{span}, since {day} {time} UTC")
+    }
+}
+
+/// `40 s`, `12 min`, `2 h 5 min`, `3 days 4 h`.
+pub fn duration_words(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (1, 0, _) => "1 day".to_string(),
+        (1, h, _) => format!("1 day {h} h"),
+        (d, 0, _) => format!("{d} days"),
+        (d, h, _) => format!("{d} days {h} h"),
+    }
+}
+
+/// A Slack link (`<url|label>`) to the workload in the dashboard.
+fn dashboard_link(i: &Incident, style: &Style, b: &Budget) -> Option<String> {
+    let t = style.dashboard?;
+    let url = t.fill(cluster(i), &i.namespace, &i.workload.kind, &i.workload.name);
+    // `|` and `>` end a Slack link: the values are percent-encoded, so only
+    // the template's own text could hold them.
+    let url = url
+        .replace('|', "%7C")
+        .replace('>', "%3E")
+        .replace('<', "%3C");
+    let label =
+        esc_clip(&format!("{}/{}", i.workload.kind, i.workload.name), b.name).replace('|', "¦");
+    Some(format!("<{url}|{label}>"))
 }
 
 fn diagnosis_blocks(d: &Diagnosis, b: &Budget, blocks: &mut Vec<Value>) {
@@ -404,10 +520,22 @@ fn affected_block(i: &Incident, b: &Budget) -> Option<Value> {
     )))
 }
 
-fn fields(i: &Incident, b: &Budget) -> Vec<String> {
+fn fields(i: &Incident, style: &Style, b: &Budget) -> Vec<String> {
     let f = &i.finding;
+    // The namespace and workload are in the header; how long it has been
+    // failing comes first here.
+    let mut out = Vec::new();
+    if i.state != State::Resolved {
+        out.push(field(
+            "Failing for",
+            &failing_for(i.first_seen_ms, style.now_ms),
+        ));
+    }
+    if let Some(link) = dashboard_link(i, style, b) {
+        out.push(field("Dashboard", &link));
+    }
     if i.is_node() {
-        let mut out = vec![field("Node", &inline_code(&i.workload.name, b.name))];
+        out.push(field("Node", &inline_code(&i.workload.name, b.name)));
         if !f.reason.is_empty() {
             out.push(field("Reason", &inline_code(&f.reason, b.name)));
         }
@@ -416,13 +544,6 @@ fn fields(i: &Incident, b: &Budget) -> Vec<String> {
         }
         return out;
     }
-    let mut out = vec![
-        field("Namespace", &inline_code(&i.namespace, b.name)),
-        field(
-            "Workload",
-            &inline_code(&format!("{}/{}", i.workload.kind, i.workload.name), b.name),
-        ),
-    ];
     let mut pods: Vec<String> = i
         .pods
         .iter()
@@ -443,7 +564,7 @@ fn fields(i: &Incident, b: &Budget) -> Vec<String> {
             &format!("{}{init}", inline_code(c, b.name)),
         ));
     }
-    if !f.reason.is_empty() {
+    if !f.reason.is_empty() && f.reason != f.kind.as_str() {
         out.push(field("Reason", &inline_code(&f.reason, b.name)));
     }
     match (f.exit_code, f.signal) {
@@ -464,28 +585,32 @@ fn fields(i: &Incident, b: &Budget) -> Vec<String> {
     out
 }
 
-fn resolved_message(i: &Incident, b: &Budget) -> Value {
+fn resolved_message(i: &Incident, style: &Style, b: &Budget) -> Value {
     let f = &i.finding;
+    let clock = |ms: i64| {
+        let t = format_rfc3339_ms(ms);
+        t.get(11..16).unwrap_or("").to_string()
+    };
+    let mut line = format!(
+        "Recovered from {} after {} ({} → {} UTC).",
+        inline_code(f.kind.as_str(), 40),
+        lasted(i),
+        clock(i.first_seen_ms),
+        clock(i.last_seen_ms),
+    );
+    if let Some(link) = dashboard_link(i, style, b) {
+        let _ = write!(line, " {link}");
+    }
     let blocks = vec![
-        header(&format!(
-            "✅ Resolved: {} · {}/{}",
-            f.kind, i.workload.kind, i.workload.name
-        )),
-        section(format!(
-            "{}{} recovered from {} after {} ({} → {}).",
-            inline_code(&format!("{}/{}", i.workload.kind, i.workload.name), b.name),
-            if i.is_node() {
-                String::new()
-            } else {
-                format!(" in {}", inline_code(&i.namespace, b.name))
-            },
-            inline_code(f.kind.as_str(), 40),
-            lasted(i),
-            format_rfc3339_ms(i.first_seen_ms),
-            format_rfc3339_ms(i.last_seen_ms),
-        )),
+        header(&format!("✅ Resolved: {} · {}", f.kind, place(i))),
+        section(line),
         context_block(vec![
             format!("*Cluster:* {}", esc_clip(cluster(i), b.name)),
+            format!(
+                "{} → {}",
+                format_rfc3339_ms(i.first_seen_ms),
+                format_rfc3339_ms(i.last_seen_ms)
+            ),
             format!("incident #{}", i.id),
         ]),
     ];
@@ -494,7 +619,7 @@ fn resolved_message(i: &Incident, b: &Budget) -> Value {
 }
 
 /// A start-up summary (`shared` = None) or a storm: one line per incident.
-fn group_message(items: &[Item], shared: Option<&String>, b: &Budget) -> Value {
+fn group_message(items: &[Item], shared: Option<&String>, style: &Style, b: &Budget) -> Value {
     let n = items.len();
     let plural = if n == 1 { "" } else { "s" };
     let head = match shared {
@@ -526,7 +651,11 @@ fn group_message(items: &[Item], shared: Option<&String>, b: &Budget) -> Value {
     }
     blocks.push(context_block(context));
 
-    let mut lines: Vec<String> = items.iter().take(b.list).map(|i| list_line(i, b)).collect();
+    let mut lines: Vec<String> = items
+        .iter()
+        .take(b.list)
+        .map(|i| list_line(i, style, b))
+        .collect();
     if n > b.list {
         lines.push(format!("…and {} more", n - b.list));
     }
@@ -555,20 +684,26 @@ fn group_message(items: &[Item], shared: Option<&String>, b: &Budget) -> Value {
     message(esc_clip(&text, b.text), blocks)
 }
 
-/// `🔴 *CrashLoopBackOff* `shop` Deployment/web (2 pods) — `app_error_exit`: summary`
-fn list_line(item: &Item, b: &Budget) -> String {
+/// `🔴 *CrashLoopBackOff* `shop` Deployment/web (2 pods, 12 min) — `app_error_exit`: summary`
+fn list_line(item: &Item, style: &Style, b: &Budget) -> String {
     let i = &item.incident;
+    let workload = esc_clip(
+        &format!("{}/{}", i.workload.kind, i.workload.name),
+        b.name.min(120),
+    );
+    let workload = match style.dashboard {
+        Some(_) => dashboard_link(i, style, b).unwrap_or(workload),
+        None => workload,
+    };
     let mut line = format!(
-        "{} *{}* {} {} ({} pod{})",
+        "{} *{}* {} {} ({} pod{}, {})",
         severity_emoji(i.severity()),
         i.finding.kind,
         inline_code(&i.namespace, b.name.min(80)),
-        esc_clip(
-            &format!("{}/{}", i.workload.kind, i.workload.name),
-            b.name.min(120)
-        ),
+        workload,
         i.pods.len(),
         if i.pods.len() == 1 { "" } else { "s" },
+        duration_words((style.now_ms - i.first_seen_ms).max(0) / 1000),
     );
     if let Some(d) = &item.diagnosis {
         let _ = write!(
@@ -585,7 +720,7 @@ fn fallback_single(item: &Item, reminder: bool, b: &Budget) -> String {
     let i = &item.incident;
     let mut text = format!("[{}] {}", cluster(i), output::single_text(i, reminder));
     if let Some(d) = &item.diagnosis {
-        let summary: String = d.summary.chars().take(b.text).collect();
+        let summary = crate::util::text::cut_words(&d.summary, b.text);
         let _ = write!(text, " — {}: {}", d.cause, one_line(&summary));
     }
     esc_clip(&text, b.text)
@@ -714,7 +849,10 @@ fn fit(s: &str, max: usize, escape: bool) -> String {
     for c in s.chars().map(clean) {
         used += width(c);
         if used > max {
-            out.truncate(cut_at);
+            // Back to the last word boundary, so no word is cut in half.
+            let at = word_end(&out[..cut_at], cut_at);
+            out.truncate(at);
+            out.truncate(out.trim_end().len());
             if max >= TRUNCATED.chars().count() {
                 out.push_str(TRUNCATED);
             }
@@ -821,6 +959,9 @@ fn clip_mrkdwn(text: String, max: usize) -> String {
             kept.truncate(amp);
         }
     }
+    let at = word_end(&kept, kept.len());
+    kept.truncate(at);
+    kept.truncate(kept.trim_end().len());
     kept.push_str(TRUNCATED);
     if kept.matches("```").count() % 2 == 1 {
         kept.push_str(closing);
@@ -1042,11 +1183,12 @@ mod tests {
             item(FailureType::CrashLoopBackOff, State::Open),
             false,
         ));
-        assert_eq!(crit, "🔴 CrashLoopBackOff · Deployment/web");
+        assert_eq!(crit, "🔴 CrashLoopBackOff · shop/Deployment/web");
         assert!(h(&single(item(FailureType::NotReady, State::Open), false)).starts_with("🟠 "));
+        // An update keeps the severity's colour.
         assert!(
             h(&single(item(FailureType::NotReady, State::Updated), false))
-                .starts_with("🔁 Updated: ")
+                .starts_with("🟠 Updated: NotReady · shop/Deployment/web")
         );
         assert!(
             h(&single(item(FailureType::NotReady, State::Resolved), false))
@@ -1237,7 +1379,8 @@ mod tests {
         assert_within_limits(&v);
         // The fallback text names them all; the blocks list the first 30.
         let all = texts(&v["blocks"]).join("\n");
-        assert!(all.contains("Deployment/app-0 (2 pods) — `oom_killed`"));
+        assert!(all.contains("Deployment/app-0 (2 pods, "), "{all}");
+        assert!(all.contains(") — `oom_killed`"), "{all}");
         assert!(all.contains("…and 70 more"));
         assert!(!all.contains("Deployment/app-30 "));
     }
@@ -1249,7 +1392,7 @@ mod tests {
         assert_eq!(cut.chars().count(), 15);
         assert!(cut.ends_with(TRUNCATED));
         let amp = fit(&"&".repeat(100), 20, true);
-        assert_eq!(amp, format!("&amp;{TRUNCATED}"));
+        assert_eq!(amp, format!("&amp;&amp;&amp;{TRUNCATED}"));
         assert_eq!(fit("short", 10, true), "short");
         let clipped = clip_mrkdwn(format!("```\n{}", "a&amp;".repeat(1000)), 100);
         assert!(clipped.chars().count() <= 100);
@@ -1258,5 +1401,128 @@ mod tests {
         assert_eq!(defuse_fences("``````").matches("```").count(), 0);
         assert_eq!(inline_code("a`b", 10), "`aʹb`");
         assert_eq!(signal_name(9), "9, SIGKILL");
+    }
+
+    /// 14:03:00 UTC on the fixtures' day, and twelve minutes later.
+    const FIRST: i64 = 1_764_104_580_000;
+    const NOW: i64 = FIRST + 12 * 60_000;
+
+    fn at(item: Item, now_ms: i64, dashboard: Option<&UrlTemplate>) -> Value {
+        let mut item = item;
+        item.incident.first_seen_ms = FIRST;
+        render_with(&single(item, false), &Style { now_ms, dashboard })
+    }
+
+    #[test]
+    fn times_are_relative_with_the_exact_one_in_the_context() {
+        assert_eq!(format_rfc3339_ms(FIRST), "2025-11-25T21:03:00Z");
+        assert_eq!(failing_for(FIRST, NOW), "12 min, since 21:03 UTC");
+        assert_eq!(failing_for(FIRST, FIRST + 40_000), "40 s, since 21:03 UTC");
+        assert_eq!(
+            failing_for(FIRST, FIRST + 26 * 3_600_000),
+            "1 day 2 h, since 2025-11-25 21:03 UTC"
+        );
+        assert_eq!(duration_words(2 * 3600 + 5 * 60), "2 h 5 min");
+        assert_eq!(duration_words(3 * 86_400), "3 days");
+        let v = at(item(FailureType::CrashLoopBackOff, State::Open), NOW, None);
+        let fields = texts(&v["blocks"][2]).join("\n");
+        assert!(
+            fields.starts_with("*Failing for*\n12 min, since 21:03 UTC"),
+            "{fields}"
+        );
+        let context = texts(&v["blocks"][1]).join(" | ");
+        assert!(
+            context.contains("first seen 2025-11-25T21:03:00Z"),
+            "{context}"
+        );
+        assert_within_limits(&v);
+    }
+
+    #[test]
+    fn no_fact_is_shown_twice() {
+        let mut it = item(FailureType::CrashLoopBackOff, State::Open);
+        it.incident.finding.reason = "CrashLoopBackOff".into();
+        it.facts = vec![
+            "container: app".into(),
+            "image: ghcr.io/acme/web:1".into(),
+            "restarts: 5".into(),
+            "node: worker-1".into(),
+            "service account: default".into(),
+        ];
+        let v = at(it, NOW, None);
+        let all = texts(&v["blocks"]).join("\n");
+        // Namespace and workload are in the header only.
+        assert!(
+            !all.contains("*Namespace*") && !all.contains("*Workload*"),
+            "{all}"
+        );
+        // The reason equals the type in the header.
+        assert!(!all.contains("*Reason*"), "{all}");
+        let facts = all.split("*Container facts*").nth(1).expect("facts shown");
+        assert!(facts.contains("image: ghcr.io/acme/web:1"), "{facts}");
+        for shown in ["container: app", "restarts: 5", "node: worker-1"] {
+            assert!(!facts.contains(shown), "{shown} twice: {facts}");
+        }
+        assert_eq!(all.matches("worker-1").count(), 1, "{all}");
+    }
+
+    #[test]
+    fn the_dashboard_link_is_shown_when_configured() {
+        let t =
+            UrlTemplate::parse("https://headlamp.example/c/{cluster}/{kind}/{namespace}/{name}")
+                .unwrap();
+        let mut it = item(FailureType::CrashLoopBackOff, State::Open);
+        it.incident.cluster = "edge 1".into();
+        let v = at(it.clone(), NOW, Some(&t));
+        let all = texts(&v["blocks"]).join("\n");
+        assert!(
+            all.contains("*Dashboard*\n<https://headlamp.example/c/edge%201/Deployment/shop/web|Deployment/web>"),
+            "{all}"
+        );
+        let v = at(it.clone(), NOW, None);
+        assert!(!texts(&v["blocks"]).join("\n").contains("Dashboard"));
+        // In a resolution and a summary too.
+        it.incident.state = State::Resolved;
+        let v = at(it, NOW, Some(&t));
+        assert!(
+            texts(&v["blocks"])
+                .join("\n")
+                .contains("<https://headlamp.example/")
+        );
+    }
+
+    #[test]
+    fn cuts_end_at_a_word_with_an_ellipsis_in_the_summary_too() {
+        let mut it = item(FailureType::OOMKilled, State::Open);
+        if let Some(d) = it.diagnosis.as_mut() {
+            d.summary = "Container web of deployment/web (namespace shop) was killed because it used more than its 256Mi memory limit and the kernel stopped it.".into();
+        }
+        let v = render_with(
+            &Alert::StartupSummary { items: vec![it] },
+            &Style {
+                now_ms: NOW,
+                dashboard: None,
+            },
+        );
+        let line = texts(&v["blocks"]).join("\n");
+        let summary = line.split("`oom_killed`: ").nth(1).expect("a summary");
+        assert!(summary.ends_with('…'), "{summary}");
+        assert!(!summary.contains("[truncated]"), "{summary}");
+        // The word before the ellipsis is whole.
+        let last = summary
+            .trim_end_matches('…')
+            .rsplit(' ')
+            .next()
+            .unwrap_or("");
+        assert!(
+            "Container web of deployment/web (namespace shop) was killed because it used more than its 256Mi memory limit and the kernel stopped it."
+                .split(' ')
+                .any(|w| w == last),
+            "{summary}"
+        );
+        assert_eq!(
+            fit("more than its 256Mi memory", 17, false),
+            "more than its…"
+        );
     }
 }

@@ -37,6 +37,8 @@ use crate::model::State;
 use crate::net::http::{self, Reply};
 use crate::settings;
 use crate::util::sync::lock;
+use crate::util::time::now_ms;
+use crate::util::url_template::UrlTemplate;
 
 /// Threads remembered at most; past this the oldest incidents (lowest ids)
 /// are forgotten, and their later alerts start a new message.
@@ -71,6 +73,8 @@ pub struct SlackBot {
     /// By incident id and the channel a route named ("" for none): one
     /// incident routed to two channels has a thread in each.
     threads: Mutex<BTreeMap<(u64, String), Thread>>,
+    /// `DASHBOARD_URL_TEMPLATE`.
+    dashboard: Option<UrlTemplate>,
 }
 
 impl SlackBot {
@@ -80,6 +84,21 @@ impl SlackBot {
             cfg,
             agent,
             threads: Mutex::new(BTreeMap::new()),
+            dashboard: None,
+        }
+    }
+
+    /// Links each workload to `DASHBOARD_URL_TEMPLATE`.
+    pub fn with_dashboard(mut self, dashboard: Option<UrlTemplate>) -> SlackBot {
+        self.dashboard = dashboard;
+        self
+    }
+
+    /// The rendering style: now, with the dashboard link.
+    fn style(&self, now_ms: i64) -> slack::Style<'_> {
+        slack::Style {
+            now_ms,
+            dashboard: self.dashboard.as_ref(),
         }
     }
 
@@ -114,7 +133,11 @@ impl SlackBot {
             let channel = to
                 .unwrap_or_else(|| self.cfg.channel_for(&i.namespace))
                 .to_string();
-            let posted = self.post(&channel, None, slack::render(alert))?;
+            let posted = self.post(
+                &channel,
+                None,
+                slack::render_with(alert, &self.style(now_ms())),
+            )?;
             if i.state != State::Resolved {
                 if let Some((channel, ts)) = posted {
                     let thread = Thread {
@@ -129,8 +152,10 @@ impl SlackBot {
             return Ok(());
         };
 
-        let reply = slack::render(alert);
-        let print = fingerprint(&reply);
+        let reply = slack::render_with(alert, &self.style(now_ms()));
+        // Of a rendering at a fixed time: a retry later says "failing for"
+        // a minute more, and is still the same reply.
+        let print = fingerprint(&slack::render_with(alert, &self.style(0)));
         if thread.replied != Some(print) {
             self.post(&thread.channel, Some(&thread.ts), reply)?;
             if let Some(t) = self.threads().get_mut(&key) {
@@ -138,7 +163,8 @@ impl SlackBot {
             }
         }
         if !thread.grouped {
-            match self.update(&thread.channel, &thread.ts, slack::render_parent(item)) {
+            let parent = slack::render_parent_with(item, &self.style(now_ms()));
+            match self.update(&thread.channel, &thread.ts, parent) {
                 Ok(()) => {}
                 // The news is in the thread already; a parent that cannot be
                 // edited (deleted, too old) is not worth failing the alert.
@@ -172,7 +198,8 @@ impl SlackBot {
             _ => self.cfg.channel.as_str(),
         }
         .to_string();
-        if let Some((channel, ts)) = self.post(&channel, None, slack::render(alert))? {
+        let body = slack::render_with(alert, &self.style(now_ms()));
+        if let Some((channel, ts)) = self.post(&channel, None, body)? {
             for item in items.iter().filter(|i| i.incident.state != State::Resolved) {
                 let thread = Thread {
                     channel: channel.clone(),

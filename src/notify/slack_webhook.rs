@@ -11,22 +11,40 @@ log line or a failure.
 
 use super::{Alert, Failure, Override, Sink, post_attempt, slack, url_secrets};
 use crate::secret::Secret;
+use crate::util::time::now_ms;
+use crate::util::url_template::UrlTemplate;
 
 pub struct SlackWebhook {
     url: Secret,
     agent: ureq::Agent,
+    /// `DASHBOARD_URL_TEMPLATE`.
+    dashboard: Option<UrlTemplate>,
 }
 
 impl SlackWebhook {
     /// `url` is `settings::Alerts::slack_webhook`; `agent` from `net::http::agent`.
     pub fn new(url: Secret, agent: ureq::Agent) -> SlackWebhook {
-        SlackWebhook { url, agent }
+        SlackWebhook {
+            url,
+            agent,
+            dashboard: None,
+        }
+    }
+
+    /// Links each workload to `DASHBOARD_URL_TEMPLATE`.
+    pub fn with_dashboard(mut self, dashboard: Option<UrlTemplate>) -> SlackWebhook {
+        self.dashboard = dashboard;
+        self
     }
 }
 
 impl SlackWebhook {
     fn post(&self, alert: &Alert, url: &Secret) -> Result<(), Failure> {
-        let body = slack::render(alert);
+        let style = slack::Style {
+            now_ms: now_ms(),
+            dashboard: self.dashboard.as_ref(),
+        };
+        let body = slack::render_with(alert, &style);
         let url = url.expose();
         let secrets = url_secrets(url);
         post_attempt(&self.agent, url, &[], &body, "Slack webhook", &secrets)

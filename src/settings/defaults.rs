@@ -75,7 +75,7 @@ mod tests {
         let d = DiagnosisSettings::default();
         assert_eq!(
             (d.enabled, d.timeout, d.include_logs),
-            (true, Duration::from_secs(30), false)
+            (true, Duration::from_secs(30), true)
         );
     }
 }

@@ -74,6 +74,7 @@ pub static SETTINGS: &[Spec] = &[
     SLACK_API_URL.spec(),
     SLACK_CHANNEL.spec(),
     SLACK_CHANNEL_ROUTES.spec(),
+    DASHBOARD_URL_TEMPLATE.spec(),
     WEBHOOK_URL.spec(),
     WEBHOOK_AUTH_HEADER.spec(),
     WEBHOOK_AUTH_HEADER_FILE.spec(),
@@ -527,8 +528,8 @@ pub static INCLUDE_LOGS: Setting<Bool> = Setting {
     env: "INCLUDE_LOGS",
     flag: "--include-logs",
     value: "BOOL",
-    kind: Bool { default: false },
-    doc: "Read the failing container's previous logs (last 50 lines, 16 KiB, redacted) for the diagnosis and the alert. Needs get on pods/log.",
+    kind: Bool { default: true },
+    doc: "Read the failing container's previous logs (last 50 lines, 16 KiB, redacted) for the diagnosis and the alert. Needs get on pods/log (the default manifests grant it); without it, one warning and the diagnosis goes on without logs.",
 };
 
 pub static RULES_FILE: Setting<Text> = Setting {
@@ -770,6 +771,17 @@ pub static SLACK_CHANNEL_ROUTES: Setting<Text> = Setting {
         allowed: "comma-separated namespace=channel pairs; only with a bot token",
     },
     doc: "Per-namespace channels for the bot, e.g. payments=#pay-alerts,staging=#staging.",
+};
+
+pub static DASHBOARD_URL_TEMPLATE: Setting<Text> = Setting {
+    env: "DASHBOARD_URL_TEMPLATE",
+    flag: "--dashboard-url-template",
+    value: "URL",
+    kind: Text {
+        default: "",
+        allowed: "an http or https URL with {cluster}, {namespace}, {kind} or {name} placeholders",
+    },
+    doc: "A link to the failing workload in your dashboard, shown in Slack, e.g. https://headlamp.example/c/main/{kind}/{namespace}/{name}. Values are URL-encoded.",
 };
 
 pub static WEBHOOK_URL: Setting<Text> = Setting {

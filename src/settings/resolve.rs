@@ -25,6 +25,7 @@ use super::validate::{
 };
 use crate::model::Severity;
 use crate::secret::Secret;
+use crate::util::url_template::UrlTemplate;
 
 /// Reads and validates every setting, collecting all problems.
 pub fn resolve(source: &dyn Source) -> Result<Settings, Vec<Problem>> {
@@ -404,6 +405,24 @@ pub(super) fn alerts(r: &mut Reader) -> Alerts {
         routes_file: file(r, &ROUTES_FILE),
         silences_file: file(r, &SILENCES_FILE),
         shutdown_drain: Duration::from_millis(r.int(&SHUTDOWN_DRAIN_MS)),
+        dashboard: dashboard(r),
+    }
+}
+
+/// `DASHBOARD_URL_TEMPLATE`, checked: every problem reported.
+fn dashboard(r: &mut Reader) -> Option<UrlTemplate> {
+    let (name, v) = r.optional(&DASHBOARD_URL_TEMPLATE)?;
+    match UrlTemplate::parse(&v) {
+        Ok(t) => Some(t),
+        Err(problems) => {
+            let why = format!(
+                "{}; allowed: {}",
+                problems.join(", "),
+                DASHBOARD_URL_TEMPLATE.kind.allowed
+            );
+            r.bad(name, v, why);
+            None
+        }
     }
 }
 
@@ -761,6 +780,27 @@ mod tests {
     }
 
     #[test]
+    fn a_dashboard_template_is_checked_and_every_problem_named() {
+        let s = resolve(&env(&[(
+            "DASHBOARD_URL_TEMPLATE",
+            "https://headlamp.example/c/main/{kind}/{namespace}/{name}",
+        )]))
+        .unwrap();
+        let t = s.alerts.dashboard.expect("a template");
+        assert_eq!(
+            t.fill("c", "shop", "Deployment", "web"),
+            "https://headlamp.example/c/main/Deployment/shop/web"
+        );
+        assert_eq!(resolve(&env(&[])).unwrap().alerts.dashboard, None);
+        let p = resolve(&env(&[("DASHBOARD_URL_TEMPLATE", "ftp://x/{pod}")])).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].why.contains("http or https") && p[0].why.contains("{pod}"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn an_invalid_value_is_not_also_reported_as_having_no_effect() {
         // Regression: each of these gave two lines for one mistake.
         for (name, bad) in [
@@ -1010,7 +1050,7 @@ mod kind_tests {
     fn a_boolean_setting() {
         let s = &INCLUDE_LOGS;
         let logs = |s: &Settings| s.diagnosis.include_logs;
-        check_kind(s, logs, false, ("True", true), ("false", false), "1");
+        check_kind(s, logs, true, ("False", false), ("true", true), "1");
         let s = &ENABLE_HEALTH_CHECK;
         let on = |s: &Settings| s.health_port.is_some();
         check_kind(s, on, true, ("false", false), ("TRUE", true), "yes");

@@ -124,6 +124,8 @@ pub struct Alerts {
     /// `SILENCES_FILE`: read and checked at start-up (`routing::Silences::load`).
     pub silences_file: Option<PathBuf>,
     pub shutdown_drain: Duration,
+    /// `DASHBOARD_URL_TEMPLATE`: the workload's link in Slack.
+    pub dashboard: Option<crate::util::url_template::UrlTemplate>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

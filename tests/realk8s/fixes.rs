@@ -615,3 +615,109 @@ fn shell_words_split_like_sh() {
     );
     assert_eq!(fill("<node>", "n1"), "n1");
 }
+
+/// One log line per log rule (`src/diagnose/log_rules.rs`): what a crashed run prints.
+const LOG_LINES: &[&str] = &[
+    "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space",
+    "listen tcp :8080: bind: address already in use",
+    "panic: environment variable DATABASE_URL is not set",
+    "panic: open /etc/app/config.yaml: no such file or directory",
+    "dial tcp: lookup postgres.shop.svc on 10.96.0.10:53: no such host",
+    "panic: dial tcp postgres:5432: connect: connection refused",
+    "error: migration 20240514_add_orders failed: relation \"orders\" already exists",
+    "open /data/cache.db: permission denied",
+    "panic: runtime error: invalid memory address or nil pointer dereference",
+];
+
+/// Every command of every log rule, for a Deployment's crash-looping pod, a CronJob's
+/// failed Job pod and a bare pod, run against the real server as the table's are: the
+/// commands fit the kind (no `set env` on a Job, no `rollout` without a rollout).
+#[test]
+fn every_log_rule_command_works_on_the_real_server_for_each_kind() {
+    use opsctrl_daemon::detect::classify::{NothingKnown, Thresholds, classify};
+    use opsctrl_daemon::detect::workload::workload_of;
+    use opsctrl_daemon::diagnose::{Context, log_rules};
+    use opsctrl_daemon::kube::types::Pod;
+    use opsctrl_daemon::model::PodRecord;
+
+    let Some(c) = real_api::shared() else { return };
+    let s = Stage::new(c, "logfix");
+    let node = s.node();
+    let crash = State::CrashLoop {
+        restarts: 3,
+        exit: 1,
+        reason: "Error",
+    };
+    let web = [ctr("web", "registry.example.com/shop/web:1.4.2")];
+    let (_, rs) = s.deployment("web", 1, &web);
+    let mut deployed = s.pod(Some(&rs), &format!("{}-7xk2p", rs.name), &web);
+    s.bind(&mut deployed, &node);
+    s.status(&deployed, stage::pod_status(&deployed, &s.ns, &[crash]));
+    let report = [ctr("report", "ghcr.io/example/report:1.0")];
+    let (_, job) = s.cronjob("report", &report);
+    let mut jobbed = s.pod(Some(&job), &format!("{}-9fj2k", job.name), &report);
+    s.bind(&mut jobbed, &node);
+    let done = State::Terminated {
+        exit: 1,
+        reason: "Error",
+    };
+    s.status(&jobbed, stage::pod_status(&jobbed, &s.ns, &[done]));
+    let tool = [ctr("tool", "ghcr.io/example/tool:1")];
+    let mut bare = s.pod(None, "tool", &tool);
+    s.bind(&mut bare, &node);
+    let crash = State::CrashLoop {
+        restarts: 2,
+        exit: 1,
+        reason: "Error",
+    };
+    s.status(&bare, stage::pod_status(&bare, &s.ns, &[crash]));
+
+    let mut problems = Vec::new();
+    let mut ran = 0;
+    for staged in [&deployed, &jobbed, &bare] {
+        let obj = c.get(&format!("/api/v1/namespaces/{}/pods/{}", s.ns, staged.name));
+        let pod = PodRecord::from(serde_json::from_value::<Pod>(obj).expect("a pod"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let Some(finding) = classify(&pod, &NothingKnown, now, &Thresholds::default())
+            .into_iter()
+            .next()
+        else {
+            problems.push(format!("{}: no finding", staged.name));
+            continue;
+        };
+        let workload = workload_of(&pod);
+        for line in LOG_LINES {
+            let logs = vec![line.to_string()];
+            let ctx = Context {
+                finding: &finding,
+                pod: &pod,
+                workload: &workload,
+                events: &[],
+                logs: &logs,
+                rollout: &opsctrl_daemon::model::Rollout::default(),
+            };
+            let Some(d) = log_rules::diagnose(&ctx, pod.containers.first()) else {
+                problems.push(format!("{}: no log cause for {line:?}", staged.name));
+                continue;
+            };
+            for cmd in &d.fix.commands {
+                ran += 1;
+                if let Err(e) = run_command(c, cmd, &node) {
+                    problems.push(format!(
+                        "{} {} ({}): {e}",
+                        workload.kind, staged.name, d.cause
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {ran} log-rule commands are wrong:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(ran >= 60, "only {ran} commands");
+}

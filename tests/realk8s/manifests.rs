@@ -52,11 +52,11 @@ fn every_install_applies_on_the_real_server_and_its_pod_passes_restricted_pod_se
     ];
     let tmp = TempDir::new("realk8s-manifests");
     let combos: [(&str, &str, &[&str]); 8] = [
-        ("logs", ".", &["logs"]),
+        ("no-logs", ".", &["no-logs"]),
         ("k8s-events", ".", &["k8s-events"]),
         ("ha", ".", &["ha"]),
-        ("all", ".", &["logs", "k8s-events", "ha"]),
-        ("namespaced+logs", "overlays/namespaced", &["logs"]),
+        ("all", ".", &["k8s-events", "ha"]),
+        ("namespaced+no-logs", "overlays/namespaced", &["no-logs"]),
         (
             "namespaced+k8s-events",
             "overlays/namespaced",
@@ -66,7 +66,7 @@ fn every_install_applies_on_the_real_server_and_its_pod_passes_restricted_pod_se
         (
             "namespaced+all",
             "overlays/namespaced",
-            &["logs", "k8s-events", "ha"],
+            &["k8s-events", "ha"],
         ),
     ];
     for (name, base, components) in combos {

@@ -63,7 +63,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* The rules on watched pods; logs and k8sEvents add one each. */}}
+{{/* The rules on watched pods; logs (on by default) and k8sEvents add one each. */}}
 {{- define "opsctrl.podRules" -}}
 - apiGroups: [""]
   resources: {{ if .namespaced }}["pods", "events"]{{ else }}["pods", "events", "namespaces", "nodes"]{{ end }}
