@@ -121,7 +121,7 @@ fn teams_gets_one_adaptive_card_per_alert_within_its_size() {
     assert_eq!(got.len(), n + 1);
     let first = got[0].json().to_string();
     assert!(
-        first.contains("CrashLoopBackOff · Deployment/web"),
+        first.contains("CrashLoopBackOff · shop/Deployment/web"),
         "{first}"
     );
     assert!(got[3].json().to_string().contains("Resolved"));
@@ -242,7 +242,7 @@ fn telegram_sends_the_first_message_and_replies_to_it() {
     assert!(
         all[0]
             .1
-            .starts_with("<b>🔴 CrashLoopBackOff · Deployment/web</b>"),
+            .starts_with("<b>🔴 CrashLoopBackOff · shop/Deployment/web</b>"),
         "{}",
         all[0].1
     );

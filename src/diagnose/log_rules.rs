@@ -96,11 +96,17 @@ pub fn diagnose(ctx: &Context, container: Option<&ContainerRecord>) -> Option<Di
         evidence.push(format!("exit code {code}, reason {}", cap(reason, 80)));
     }
     evidence.push(format!("log: {}", quote(&line)));
-    evidence.extend(
-        names
-            .iter()
-            .map(|(k, v)| format!("{} {v}", k.replace('_', " "))),
-    );
+    // What the line names, once: not the template helpers (`on_port` is
+    // " on port 5432"), nor a value an earlier one already shows (the port
+    // of an address).
+    let mut shown: Vec<&str> = Vec::new();
+    for (k, v) in names.iter() {
+        if k.starts_with("on_") || shown.iter().any(|s| s.contains(v.as_str())) {
+            continue;
+        }
+        shown.push(v);
+        evidence.push(format!("{} {v}", k.replace('_', " ")));
+    }
     let mut fix = text(rule.fix);
     if !editable(kind) && rule.commands.iter().any(|c| c.starts_with("kubectl set ")) {
         fix.push_str(&text(match kind {

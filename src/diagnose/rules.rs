@@ -937,7 +937,7 @@ pub static RULES: &[Rule] = &[
         exit: Exit::NonZero,
         confidence: 0.6,
         summary: "Container {{container}} of {{ref}} (namespace {{ns}}) exits with code {{exit_code}}: the application fails on its own.",
-        fix: "The last lines of the previous run say why; a recent change (image, config) is the usual suspect.",
+        fix: "The last lines of its log (the command below) say why; a recent change (image, config) is the usual suspect.",
         commands: &[
             PREVIOUS_LOGS,
             DESCRIBE,

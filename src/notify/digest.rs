@@ -12,7 +12,7 @@ characters become spaces.
 
 use std::fmt::Write as _;
 
-use super::slack::{backend_text, cluster, lasted, severity_emoji, signal_name};
+use super::slack::{self, backend_text, cluster, lasted, severity_emoji, signal_name};
 use super::{Alert, Item};
 use crate::model::{Incident, Severity, State};
 use crate::output;
@@ -66,7 +66,7 @@ impl Section {
 /// An alert in plain, unescaped text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Digest {
-    /// `🔴 CrashLoopBackOff · Deployment/web`, `✅ Resolved: …`.
+    /// `🔴 CrashLoopBackOff · shop/Deployment/web`, `✅ Resolved: …`.
     pub title: String,
     /// One line for notification previews and summaries.
     pub headline: String,
@@ -90,17 +90,18 @@ fn rfc3339_ms(ms: i64) -> String {
     format_rfc3339(ms.div_euclid(1000))
 }
 
-/// `CrashLoopBackOff · Deployment/web` with its status in front.
+/// `CrashLoopBackOff · shop/Deployment/web` with its status in front: the
+/// severity's colour on every state but a resolution, as in Slack.
 pub fn title(i: &Incident, reminder: bool) -> String {
     let (emoji, status) = match i.state {
         State::Resolved => ("✅", "Resolved: "),
-        State::Updated if !reminder => ("🔁", "Updated: "),
+        State::Updated if !reminder => (severity_emoji(i.severity()), "Updated: "),
         _ if reminder => (severity_emoji(i.severity()), "Still failing: "),
         _ => (severity_emoji(i.severity()), ""),
     };
     format!(
-        "{emoji} {status}{} · {}/{}",
-        i.finding.kind, i.workload.kind, i.workload.name
+        "{emoji} {status}{} · {}/{}/{}",
+        i.finding.kind, i.namespace, i.workload.kind, i.workload.name
     )
 }
 
@@ -153,7 +154,9 @@ fn single(item: &Item, reminder: bool) -> Digest {
         let init = if f.init_container { " (init)" } else { "" };
         facts.push(("Container", format!("{c}{init}")));
     }
-    if !f.reason.is_empty() {
+    // The reason when it says more than the type (`RunContainerError` for
+    // ContainerStartError), not `CrashLoopBackOff` twice.
+    if !f.reason.is_empty() && f.reason != f.kind.as_str() {
         facts.push(("Reason", f.reason.clone()));
     }
     match (f.exit_code, f.signal) {
@@ -237,7 +240,13 @@ fn single(item: &Item, reminder: bool) -> Digest {
         }
     }
     if !resolved {
-        push("Container facts", &item.facts, true, false);
+        // Not what the facts above already say (container, restarts, node).
+        push(
+            "Container facts",
+            &slack::new_facts(&item.facts),
+            true,
+            false,
+        );
     }
     push("Recent events", &item.events, true, false);
     push("Previous logs", &item.logs, true, true);

@@ -346,7 +346,7 @@ fn incident_message(item: &Item, reminder: bool, style: &Style, b: &Budget) -> V
 }
 
 /// Fact labels the fields already show (`container: web`, `restarts: 4`, `node: …`).
-const IN_FIELDS: &[&str] = &[
+pub const IN_FIELDS: &[&str] = &[
     "container",
     "restarts",
     "node",
@@ -356,7 +356,7 @@ const IN_FIELDS: &[&str] = &[
 ];
 
 /// The container facts not shown elsewhere in the message.
-fn new_facts(facts: &[String]) -> Vec<String> {
+pub fn new_facts(facts: &[String]) -> Vec<String> {
     facts
         .iter()
         .filter(|l| {
