@@ -2,6 +2,8 @@
 # Benchmarks, on demand (not a test): prints one markdown table.
 #
 #   scripts/bench.sh [PODS...]        default: 1000 5000
+#   NODES=500 scripts/bench.sh 5000   the pods spread over 500 nodes whose status
+#                                     is re-written every 10 s (kubelet's heartbeat)
 #
 # For each pod count it starts the fake API server (tests/bin/fake_apiserver.rs)
 # with that many pods, starts the release daemon against it, and measures:
@@ -19,6 +21,7 @@ PODS=("$@")
 CHURN_PER_SEC=${CHURN_PER_SEC:-2000}
 CHURN_SECONDS=${CHURN_SECONDS:-10}
 CHURN_DELAY=${CHURN_DELAY:-10}
+NODES=${NODES:-0}
 
 cargo build --release --quiet --bin opsctrl-daemon --example fake_apiserver
 BIN=${DAEMON_BIN:-target/release/opsctrl-daemon}
@@ -38,11 +41,12 @@ metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1==m {print $
 now() { date +%s.%N; }
 
 rows=()
+idle_notes=()
 for n in "${PODS[@]}"; do
   dir="$WORK/$n"; mkdir -p "$dir"
   # The fake starts churning CHURN_DELAY seconds after it is ready, by which
   # time the daemon has listed everything and is watching.
-  "$FAKE" --pods "$n" --churn-per-sec "$CHURN_PER_SEC" --churn-delay-secs "$CHURN_DELAY" \
+  "$FAKE" --pods "$n" --nodes "$NODES" --churn-per-sec "$CHURN_PER_SEC" --churn-delay-secs "$CHURN_DELAY" \
     --seconds $((CHURN_DELAY + CHURN_SECONDS + 60)) --kubeconfig-out "$dir/kubeconfig" >"$dir/fake.out" 2>"$dir/fake.err" &
   fake=$!; PIDS+=("$fake")
   for _ in $(seq 600); do grep -q '^READY' "$dir/fake.out" 2>/dev/null && break; sleep 0.1; done
@@ -62,8 +66,12 @@ for n in "${PODS[@]}"; do
   tracked=$(metric "$port" opsctrl_pods_tracked)
 
   # Idle: listed, watching, nothing changing yet (the churn starts later).
+  ci0=$(cpu_ticks "$d"); ie0=$(metric "$port" opsctrl_watch_events_processed_total)
   sleep 3
+  ci1=$(cpu_ticks "$d"); ie1=$(metric "$port" opsctrl_watch_events_processed_total)
   idle=$(status_kb "$d" VmRSS)
+  # Idle CPU: with nodes, their heartbeats are all that arrives (ticks are 10 ms).
+  idle_notes+=("$n pods, $NODES nodes, idle: $(python3 -c "print('%.1f' % (($ci1-$ci0)*10/3.0))") ms CPU/s, $(python3 -c "print(round((${ie1%.*}-${ie0%.*})/3.0))") watch events/s")
 
   # Wait for the churn to begin, then measure over CHURN_SECONDS.
   for _ in $(seq 600); do grep -q '^CHURN' "$dir/fake.out" && break; sleep 0.1; done
@@ -78,7 +86,8 @@ for n in "${PODS[@]}"; do
   events=$((${ev1%.*} - ${ev0%.*}))
   cpu_per_10k=$(python3 -c "e=$events; print('n/a' if e<=0 else '%.3f' % (($c1-$c0)/100.0*10000/e))")
   mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
-  rows+=("| $n | $tracked | $ready_ms | $(mib "$idle") | $((hwm / 1024)).$(((hwm % 1024) * 10 / 1024)) | $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) | $events | $cpu_per_10k | $lists_at_start | $((${lists_total%.*} - ${lists_at_start%.*})) ($relists after 410) |")
+  label=$n; [ "$NODES" -eq 0 ] || label="$n + $NODES nodes"
+  rows+=("| $label | $tracked | $ready_ms | $(mib "$idle") | $((hwm / 1024)).$(((hwm % 1024) * 10 / 1024)) | $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) | $events | $cpu_per_10k | $lists_at_start | $((${lists_total%.*} - ${lists_at_start%.*})) ($relists after 410) |")
   kill "$d" "$fake" 2>/dev/null || true
   wait "$d" "$fake" 2>/dev/null || true
 done
@@ -89,5 +98,7 @@ echo
 echo "| pods | tracked | start → ready (ms) | idle RSS (MiB) | peak RSS (MiB) | RSS after churn (MiB) | churn events | CPU s / 10k events | LIST pages at start | LIST pages after start |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+printf '%s\n' "${idle_notes[@]}"
 echo
 cargo bench --quiet --bench watch_apply 2>/dev/null

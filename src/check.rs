@@ -6,7 +6,7 @@ server with a `SelfSubjectAccessReview` and print yes/no; for each no, print
 the RBAC change that fixes it, addressed to the right subject (found with a
 `SelfSubjectReview` where the server supports it).
 
-The reads (pods, events, namespaces) are always needed; the rest only when a
+The reads (pods, events; namespaces and nodes cluster-wide) are always needed; the rest only when a
 setting asks for it: `get pods/log` with `INCLUDE_LOGS` (on by default; the
 daemon goes on without logs when it is missing, but `check` says no so that
 the grant gets fixed), `create events` with
@@ -82,6 +82,16 @@ pub fn needs(settings: &Settings) -> Vec<Need> {
                 None,
                 "read opsctrl.dev/ignore on namespaces",
             ));
+        }
+        for (verb, why) in [
+            ("get", "read a node's facts for a diagnosis"),
+            ("list", "list nodes at start-up (node incidents)"),
+            (
+                "watch",
+                "stream node conditions (NotReady, pressure, cordon)",
+            ),
+        ] {
+            out.push(Need::core(verb, "nodes", None, why));
         }
     }
     for ns in scopes {
@@ -208,7 +218,7 @@ pub fn fix(need: &Need, subject: &str) -> String {
             "opsctrl-daemon-read",
             "get,list,watch",
             if need.namespace.is_none() {
-                "pods,events,namespaces"
+                "pods,events,namespaces,nodes"
             } else {
                 "pods,events"
             },
@@ -292,6 +302,11 @@ pub fn run(settings: &Settings, client: &Client) -> Result<bool, String> {
             println!("     fix: {}", fix(&need, &subject));
         }
     }
+    if !matches!(settings.scope, Scope::Cluster { .. }) {
+        println!(
+            "note: node detection is off: with WATCH_NAMESPACES the daemon does not read nodes (they are cluster-scoped, and a namespaced Role cannot grant them), so there are no NodeNotReady/NodePressure/NodeUnschedulable incidents and pod failures are not attributed to their node; a cluster-wide install (manifests/ or the Helm chart's default) has them"
+        );
+    }
     if all {
         println!("all permissions granted");
     } else {
@@ -318,8 +333,11 @@ mod tests {
     #[test]
     fn needs_follow_the_watch_scope() {
         let n = needs(&settings(Scope::Cluster { exclude: vec![] }));
-        assert_eq!(n.len(), 5);
+        assert_eq!(n.len(), 8);
         assert!(n.iter().all(|n| n.namespace.is_none()));
+        for verb in ["get", "list", "watch"] {
+            assert!(n.iter().any(|n| n.resource == "nodes" && n.verb == verb));
+        }
         assert!(
             n.iter()
                 .any(|n| n.resource == "namespaces" && n.verb == "watch")

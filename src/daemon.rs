@@ -30,7 +30,7 @@ use crate::diagnose::redact::redact;
 use crate::enrich::{Enricher, Opinion};
 use crate::kube::client::Client;
 use crate::kube::config::ClusterConfig;
-use crate::kube::watch::{Msg, Namespaces, Pods, Shared, Stream};
+use crate::kube::watch::{Msg, Namespaces, Nodes, Pods, Shared, Stream};
 use crate::leader::{self, Elector, Leadership};
 use crate::metrics::Metrics;
 use crate::model::{Failure, Item, Rediagnosis};
@@ -43,7 +43,7 @@ use crate::routing::Policy;
 use crate::serve;
 use crate::settings::{Alerts, Output, Settings};
 use crate::shutdown;
-use crate::streams::{namespace_stream, plan_streams};
+use crate::streams::{namespace_stream, node_stream, plan_streams};
 use crate::util::time::now_ms;
 
 /// Events buffered between the readers and the classification thread; a
@@ -97,13 +97,11 @@ impl Apply<'_> {
             for (t, d) in &fx.records {
                 let i = &t.incident;
                 log::info!(
-                    "incident {} id={} {} {}/{}/{} pods={} cause={}",
+                    "incident {} id={} {} {} pods={} cause={}",
                     i.state.as_str(),
                     i.id,
                     i.finding.kind,
-                    i.namespace,
-                    i.workload.kind,
-                    i.workload.name,
+                    output::subject(i),
                     i.pods.len(),
                     d.as_ref().map_or("-", |d| d.cause.as_str())
                 );
@@ -181,9 +179,11 @@ pub fn run(
     crate::kube::types::keep_labels(policy.uses_labels());
     let streams = plan_streams(settings);
     let ns_stream = namespace_stream(settings, streams.len());
+    let nodes_stream = node_stream(settings, streams.len() + usize::from(ns_stream.is_some()));
     let names: Vec<(String, Option<String>)> = streams
         .iter()
         .chain(ns_stream.iter())
+        .chain(nodes_stream.iter())
         .map(|s| {
             let ns = s
                 .path
@@ -297,6 +297,11 @@ pub fn run(
             .join(", "),
         settings.label_selector.as_deref().unwrap_or("-"),
     );
+    if nodes_stream.is_none() {
+        log::info!(
+            "node detection off: a namespaced install (WATCH_NAMESPACES) has no access to nodes, which are cluster-scoped; `opsctrl-daemon check` explains"
+        );
+    }
 
     let shared = Shared {
         client: client.clone(),
@@ -312,6 +317,10 @@ pub fn run(
         .and_then(|()| match ns_stream.clone() {
             Some(spec) => Stream::<Namespaces>::new(spec, shared.clone()).spawn(),
             None => Ok(()),
+        })
+        .and_then(|()| match nodes_stream.clone() {
+            Some(spec) => Stream::<Nodes>::new(spec, shared.clone()).spawn(),
+            None => Ok(()),
         });
     started.map_err(|e| format!("cannot start watch thread: {e}"))?;
     drop(shared);
@@ -323,6 +332,7 @@ pub fn run(
         rules,
         stream_names: streams.iter().map(|s| s.name.clone()).collect(),
         namespaces_watched: ns_stream.is_some(),
+        nodes_watched: nodes_stream.is_some(),
         silences: policy.silences,
     });
     let mut apply = Apply {
@@ -359,6 +369,7 @@ pub fn run(
         let input = match rx.recv_timeout(wait) {
             Ok(Msg::Store { stream, event }) => Some(Input::Store { stream, event }),
             Ok(Msg::Namespaces { event }) => Some(Input::Namespaces { event }),
+            Ok(Msg::Nodes { event }) => Some(Input::Nodes { event }),
             Ok(Msg::Fatal(e)) => {
                 finish(&mut cl, &mut apply);
                 return Ok(Exit::Failed(e));

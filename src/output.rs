@@ -23,9 +23,11 @@ const GAP: &str = "  ";
 /// The stable JSON of an incident in a given state, with its diagnosis.
 pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
     let f = &i.finding;
-    json!({
+    let mut v = json!({
+        "id": i.id,
         "cluster": i.cluster,
-        "namespace": i.namespace,
+        // Nodes are cluster-scoped: a node incident has no namespace.
+        "namespace": (!i.is_node()).then_some(i.namespace.as_str()),
         "workload": {"kind": i.workload.kind, "name": i.workload.name, "revision": i.revision},
         "pods": i.pods,
         "pod": f.pod,
@@ -45,7 +47,55 @@ pub fn incident_json(i: &Incident, diagnosis: Option<&Diagnosis>) -> Value {
         "last_seen": format_rfc3339(i.last_seen_ms.div_euclid(1000)),
         "state": i.state.as_str(),
         "diagnosis": diagnosis.map_or_else(|| json!({}), |d| json!(d)),
-    })
+    });
+    if i.is_node() {
+        v["affected"] = json!(
+            i.affected
+                .iter()
+                .map(|a| json!({
+                    "namespace": a.namespace,
+                    "workload": {"kind": a.workload.kind, "name": a.workload.name},
+                    "pods": a.pods,
+                    "incident": a.incident,
+                }))
+                .collect::<Vec<_>>()
+        );
+        v["affected_summary"] = json!(i.affected_summary());
+    }
+    v
+}
+
+/// `shop/Deployment/web`, or `Node/pi-3` for a node.
+pub fn subject(i: &Incident) -> String {
+    if i.is_node() {
+        format!("{}/{}", i.workload.kind, i.workload.name)
+    } else {
+        format!("{}/{}/{}", i.namespace, i.workload.kind, i.workload.name)
+    }
+}
+
+/// "14 pods of 9 workloads affected: shop/Deployment/web (2), …" for a
+/// node incident, `None` for a pod incident or a node with nothing affected.
+pub fn affected_text(i: &Incident, max: usize) -> Option<String> {
+    let summary = i.affected_summary()?;
+    let mut list: Vec<String> = i
+        .affected
+        .iter()
+        .take(max)
+        .map(|a| {
+            format!(
+                "{}/{}/{} ({})",
+                a.namespace,
+                a.workload.kind,
+                a.workload.name,
+                a.pods.len()
+            )
+        })
+        .collect();
+    if i.affected.len() > max {
+        list.push(format!("and {} more", i.affected.len() - max));
+    }
+    Some(format!("{summary}: {}", list.join(", ")))
 }
 
 /// Text from the cluster on one line with no control characters. A
@@ -123,16 +173,17 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
     let i = &t.incident;
     let f = &i.finding;
     let mut line = format!(
-        "{} {:<8} {:<8} {} {}/{}/{}",
+        "{} {:<8} {:<8} {} {}",
         format_rfc3339(t.at_ms.div_euclid(1000)),
         i.state.as_str().to_uppercase(),
         f.kind.severity().as_str(),
         f.kind.as_str(),
-        i.namespace,
-        i.workload.kind,
-        i.workload.name,
+        subject(i),
     );
-    let _ = write!(line, " pods={}", i.pods.join(","));
+    let _ = write!(line, " id={}", i.id);
+    if !i.is_node() {
+        let _ = write!(line, " pods={}", i.pods.join(","));
+    }
     if let Some(c) = &f.container {
         let _ = write!(
             line,
@@ -152,8 +203,11 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
     if let Some(n) = f.restart_count {
         let _ = write!(line, " restarts={n}");
     }
-    if let Some(node) = &f.node {
+    if let Some(node) = f.node.as_ref().filter(|_| !i.is_node()) {
         let _ = write!(line, " node={node}");
+    }
+    if let Some(a) = affected_text(i, 10) {
+        let _ = write!(line, " [{a}]");
     }
     if !f.message.is_empty() && i.state.as_str() != "resolved" {
         let msg: String = f.message.chars().take(300).collect();
@@ -167,13 +221,21 @@ pub fn transition_text(t: &Transition, diagnosis: Option<&Diagnosis>) -> String 
 }
 
 fn short(i: &Incident) -> String {
+    if i.is_node() {
+        return format!(
+            "{} {} {} ({})",
+            i.finding.kind.severity(),
+            i.finding.kind,
+            subject(i),
+            i.affected_summary()
+                .unwrap_or_else(|| "no pods affected".into())
+        );
+    }
     format!(
-        "{} {} {}/{}/{} ({} pod{})",
+        "{} {} {} ({} pod{})",
         i.finding.kind.severity(),
         i.finding.kind,
-        i.namespace,
-        i.workload.kind,
-        i.workload.name,
+        subject(i),
         i.pods.len(),
         if i.pods.len() == 1 { "" } else { "s" }
     )
@@ -284,12 +346,19 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
             } else {
                 format!("{reason}: {message}")
             };
+            // A node has no namespace; its PODS are the pods it affects.
+            let (ns, pods) = if i.is_node() {
+                let n: usize = i.affected.iter().map(|a| a.pods.len()).sum();
+                ("-".to_string(), n)
+            } else {
+                (i.namespace.clone(), i.pods.len())
+            };
             [
-                i.namespace.clone(),
+                ns,
                 format!("{}/{}", i.workload.kind, i.workload.name),
                 f.kind.as_str().to_string(),
                 f.kind.severity().as_str().to_string(),
-                i.pods.len().to_string(),
+                pods.to_string(),
                 f.restart_count
                     .map_or_else(|| "-".into(), |n| n.to_string()),
                 format_age(now_ms - i.first_seen_ms),
@@ -323,6 +392,15 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
     width[8] = TABLE_WIDTH.saturating_sub(fixed);
     // Too narrow to say anything: the message stays in the details below.
     let columns = if width[8] < MIN_MESSAGE { 8 } else { 9 };
+    // Every column at its cap is wider than the terminal: the names give way.
+    if columns == 8 {
+        let total = |w: &[usize; 9]| w[..8].iter().sum::<usize>() + 7 * GAP.len();
+        for k in [1, 0, 7, 2] {
+            let over = total(&width).saturating_sub(TABLE_WIDTH);
+            let floor = head[k].len().max(8);
+            width[k] -= over.min(width[k].saturating_sub(floor));
+        }
+    }
     let mut out = String::new();
     let mut line = |cells: [&str; 9]| {
         let mut l = String::new();
@@ -346,10 +424,8 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
         let f = &i.finding;
         let _ = write!(
             out,
-            "\n{}/{}/{} {}{}{}:\n    message: {}\n{}\n",
-            i.namespace,
-            i.workload.kind,
-            i.workload.name,
+            "\n{} {}{}{}:\n    message: {}\n{}\n",
+            subject(i),
             f.kind.as_str(),
             i.revision
                 .as_deref()
@@ -369,6 +445,35 @@ pub fn scan_table(incidents: &[(Incident, Diagnosis)], now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Cause, FailureType, Finding, Fix, State};
+
+    #[test]
+    fn a_table_whose_every_column_is_at_its_cap_still_fits_the_terminal() {
+        let mut f = Finding::test(FailureType::CreateContainerConfigError, "p");
+        f.restart_count = Some(12_345_678);
+        let mut i = Incident::test(f, State::Open);
+        i.namespace = "n".repeat(40);
+        i.workload.name = "w".repeat(80);
+        let d = Diagnosis {
+            cause: Cause::MissingConfigKey,
+            summary: String::new(),
+            confidence: 0.5,
+            evidence: Vec::new(),
+            fix: Fix {
+                text: String::new(),
+                commands: Vec::new(),
+            },
+            rule: "r",
+            ai: None,
+            backend: None,
+            node_incident: None,
+        };
+        let now = i.first_seen_ms + 21 * 86_400_000;
+        let text = scan_table(&[(i, d)], now);
+        for line in text.lines().take_while(|l| !l.is_empty()) {
+            assert!(line.chars().count() <= TABLE_WIDTH, "{line:?}");
+        }
+    }
 
     #[test]
     fn summarises_the_backend_analysis() {

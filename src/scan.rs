@@ -4,6 +4,13 @@ of `kubectl get pods -A -o json` output), classify each with the objects'
 own timestamps and no history, group into would-be incidents per workload,
 print them, and exit 1 if anything is failing.
 
+Nodes too, cluster-wide (listed live, or the `Node` objects of a dump such as
+`kubectl get nodes,pods,events -A -o json`): NotReady and pressure are node
+incidents, and the pod failures they cause are attributed to them, as the
+daemon does. A cordon is not reported: how long a node has been cordoned is
+not in the object, and a scan has no history.
+
+
 From a cluster, each incident is then enriched exactly as the daemon's
 delivery workers do (events, logs with INCLUDE_LOGS, redaction), so both
 say the same; a file brings its own events when it is a `List` that
@@ -17,16 +24,22 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::classifier::detector::{engine_config, is_healthy, thresholds};
+use crate::classifier::nodes::{node_key, node_workload, pods_on};
 use crate::detect::classify::{NothingKnown, classify};
 use crate::detect::incident::Engine;
+use crate::detect::node::{NodeSeen, NodeThresholds, classify_node, node_cause};
 use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
+use crate::diagnose::fit::scheduling_facts;
+use crate::diagnose::node::{attribute, diagnose_node};
 use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
 use crate::enrich::Enricher;
 use crate::kube::client::Client;
+use crate::kube::node_types::{Node, NodeList};
 use crate::kube::types::Pod;
 use crate::metrics::Metrics;
 use crate::model::Diagnosis;
+use crate::model::{FailureType, NodeRecord};
 use crate::model::{Incident, Item, Rollout, State, Subject};
 use crate::model::{NamespaceRecord, PodRecord};
 use crate::output;
@@ -62,27 +75,62 @@ fn event_line(item: &Value) -> Option<((String, String), String)> {
     Some((key, line))
 }
 
+/// What a dump holds: pods, their events, and nodes.
+#[derive(Default)]
+pub struct Dump {
+    pub pods: Vec<PodRecord>,
+    pub events: Events,
+    pub nodes: Vec<NodeRecord>,
+}
+
 /// Pods (and the pods' events) in a `kubectl get … -o json` document: a
 /// `List` (pods, events, namespaces, anything else skipped), a `PodList`,
 /// or one `Pod`. The pods of a namespace in the dump annotated
 /// `opsctrl.dev/ignore: "true"` are left out, as the daemon leaves them.
 pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
+    dump_from_json(text).map(|d| (d.pods, d.events))
+}
+
+/// Pods, events and nodes in a `kubectl get … -o json` document: a `List`
+/// (namespaces read for their ignore annotation, anything else skipped), a
+/// `PodList`, a `NodeList`, one `Pod` or one `Node`.
+pub fn dump_from_json(text: &str) -> Result<Dump, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let doc_kind = doc.get("kind").and_then(Value::as_str).map(String::from);
     let items: Vec<Value> = match doc.get("kind").and_then(Value::as_str) {
-        Some("Pod") => vec![doc],
-        Some(k) if k == "List" || k == "PodList" => match doc.get("items") {
+        Some("Pod") | Some("Node") => vec![doc],
+        Some(k) if k == "List" || k == "PodList" || k == "NodeList" => match doc.get("items") {
             Some(Value::Array(items)) => items.clone(),
             Some(Value::Null) | None => Vec::new(),
             Some(_) => return Err(format!("{k}: `items` is not an array")),
         },
-        Some(k) => return Err(format!("kind {k:?} is not a Pod, PodList or List")),
+        Some(k) => {
+            return Err(format!(
+                "kind {k:?} is not a Pod, PodList, Node, NodeList or List"
+            ));
+        }
         None => return Err("no `kind`: expected the output of `kubectl get pods -o json`".into()),
     };
     let mut out = Vec::new();
     let mut events = Events::new();
+    let mut nodes = Vec::new();
     let mut ignored: HashSet<Box<str>> = HashSet::new();
+    let default_kind = if doc_kind_is_nodes(&doc_kind) {
+        "Node"
+    } else {
+        "Pod"
+    };
     for (i, item) in items.into_iter().enumerate() {
-        match item.get("kind").and_then(Value::as_str).unwrap_or("Pod") {
+        match item
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or(default_kind)
+        {
+            "Node" => {
+                let node: Node =
+                    serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
+                nodes.push(NodeRecord::from(node));
+            }
             "Pod" => {
                 let pod: Pod =
                     serde_json::from_value(item).map_err(|e| format!("item {i}: {e}"))?;
@@ -104,7 +152,15 @@ pub fn pods_from_json(text: &str) -> Result<(Vec<PodRecord>, Events), String> {
         }
     }
     out.retain(|p| !ignored.contains(&p.namespace));
-    Ok((out, events))
+    Ok(Dump {
+        pods: out,
+        events,
+        nodes,
+    })
+}
+
+fn doc_kind_is_nodes(kind: &Option<String>) -> bool {
+    kind.as_deref() == Some("NodeList")
 }
 
 fn in_scope(settings: &Settings, pod: &PodRecord) -> bool {
@@ -204,34 +260,83 @@ pub fn incidents(
     now: i64,
     rules: &RuleSet,
 ) -> Vec<(Incident, Diagnosis)> {
-    diagnosed(settings, cluster, pods, events, now, rules)
+    incidents_with_nodes(settings, cluster, pods, &[], events, now, rules)
+}
+
+/// `incidents`, with the nodes' own incidents and the pod failures their
+/// nodes cause attributed to them (as the daemon does).
+pub fn incidents_with_nodes(
+    settings: &Settings,
+    cluster: &str,
+    pods: &[PodRecord],
+    nodes: &[NodeRecord],
+    events: &Events,
+    now: i64,
+    rules: &RuleSet,
+) -> Vec<(Incident, Diagnosis)> {
+    diagnosed(settings, cluster, pods, nodes, events, now, rules)
         .into_iter()
         .map(|(i, d, _)| (i, d))
         .collect()
 }
 
-/// `incidents`, with where each incident's revision stands.
+/// `incidents_with_nodes`, with where each incident's revision stands.
 fn diagnosed(
     settings: &Settings,
     cluster: &str,
     pods: &[PodRecord],
+    nodes: &[NodeRecord],
     events: &Events,
     now: i64,
     rules: &RuleSet,
 ) -> Vec<(Incident, Diagnosis, Rollout)> {
     let th = thresholds(&settings.detect);
     let mut engine = Engine::new(engine_config(cluster.to_string(), &settings.detect));
+    let nth = NodeThresholds {
+        not_ready_grace_secs: settings.detect.node_not_ready_grace_ms / 1000,
+        unschedulable_grace_secs: settings.detect.node_unschedulable_grace_ms / 1000,
+    };
+    for n in nodes {
+        let findings: Vec<_> = classify_node(n, &NodeSeen::default(), now, &nth)
+            .into_iter()
+            .filter(|f| f.kind != FailureType::NodeUnschedulable)
+            .collect();
+        engine.observe_revision(
+            &node_key(&n.name),
+            &node_workload(&n.name),
+            None,
+            n.healthy(),
+            findings,
+            now * 1000,
+        );
+    }
+    let by_name: HashMap<&str, &NodeRecord> = nodes.iter().map(|n| (&*n.name, n)).collect();
     for pod in pods.iter().filter(|p| in_scope(settings, p)) {
         let findings = classify(pod, &NothingKnown, now, &th);
-        engine.observe_revision(
+        let node = pod.node.as_deref().and_then(|n| by_name.get(n).copied());
+        let cause = node.and_then(|n| node_cause(pod, &findings, n).map(|why| (&*n.name, why)));
+        engine.observe_caused(
             &pod.key(),
             &workload_of(pod),
             revision_of(pod),
             is_healthy(pod),
             findings,
+            cause.as_ref().map(|(n, w)| (*n, w.as_str())),
             now * 1000,
         );
     }
+    let down: Vec<Box<str>> = nodes
+        .iter()
+        .filter(|n| n.not_ready() && engine.node_incident(&n.name).is_some())
+        .map(|n| n.name.clone())
+        .collect();
+    if !down.is_empty() {
+        let scoped = pods.iter().filter(|p| in_scope(settings, p));
+        for (node, affected) in pods_on(scoped, &down) {
+            engine.set_node_pods(&node, affected);
+        }
+    }
+    engine.refresh_node_incidents(now * 1000);
     // A scan sees each incident once, as it stands: it is open, however
     // many of its pods the engine met one after another.
     let mut found: Vec<Incident> = engine
@@ -246,13 +351,17 @@ fn diagnosed(
     let mut diagnosed: Vec<(Incident, Diagnosis, Rollout)> = found
         .iter()
         .filter_map(|i| {
+            if i.is_node() {
+                let d = diagnose_node(i, by_name.get(i.workload.name.as_str()).copied());
+                return Some((i.clone(), d, Rollout::Steady));
+            }
             let pod = pod_of(pods, i)?;
             let none = Vec::new();
             let ev = events
                 .get(&(i.namespace.clone(), i.finding.pod.clone()))
                 .unwrap_or(&none);
             let rollout = rollout_of_incident(i, pod, pods, &found);
-            let d = rules.diagnose(&Context {
+            let mut d = rules.diagnose(&Context {
                 finding: &i.finding,
                 pod,
                 workload: &i.workload,
@@ -260,11 +369,58 @@ fn diagnosed(
                 logs: &[],
                 rollout: &rollout,
             });
+            if let Some((node, why)) = engine.attributed(i.id) {
+                let id = engine.node_incident(node).map(|n| n.id);
+                d = attribute(d, node, why, id);
+            }
+            if matches!(
+                i.kind(),
+                FailureType::Unschedulable | FailureType::PendingTooLong
+            ) {
+                let all: Vec<&NodeRecord> = nodes.iter().collect();
+                d.evidence.extend(scheduling_facts(pod, &all, pods.iter()));
+            }
             Some((i.clone(), d, rollout))
         })
         .collect();
     in_reading_order(&mut diagnosed);
     diagnosed
+}
+
+/// The nodes, cluster-wide; a namespaced scan, or one not allowed to list
+/// nodes, goes on without them (said once).
+fn list_nodes(settings: &Settings, client: &Client) -> Vec<NodeRecord> {
+    if !matches!(settings.scope, Scope::Cluster { .. }) {
+        return Vec::new();
+    }
+    let mut nodes = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let limit = settings.page_size.to_string();
+        let mut q: Vec<(&str, &str)> = vec![("limit", &limit)];
+        if let Some(t) = &token {
+            q.push(("continue", t));
+        }
+        let page: NodeList = match client.list_nodes("/api/v1/nodes", &q) {
+            Ok(p) => p,
+            // Said only when the server refused (the pods were just listed,
+            // so anything else is a passing fault).
+            Err(e) if e.code().is_some() => {
+                log::warn!("nodes cannot be listed ({e}): scanning without node incidents");
+                return Vec::new();
+            }
+            Err(e) => {
+                log::debug!("nodes: {e}");
+                return Vec::new();
+            }
+        };
+        nodes.extend(page.items.into_iter().map(NodeRecord::from));
+        match page.metadata.continue_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    nodes
 }
 
 fn pod_of<'a>(pods: &'a [PodRecord], i: &Incident) -> Option<&'a PodRecord> {
@@ -335,7 +491,12 @@ fn enrich_all(
         redact,
         Arc::new(Metrics::new(&[], settings.reconnect.max_failures)),
     );
-    for (i, d, rollout) in found.iter_mut() {
+    // Node incidents and failures attributed to a node are diagnosed from
+    // the node (the daemon does not enrich them either).
+    for (i, d, rollout) in found
+        .iter_mut()
+        .filter(|(i, d, _)| !i.is_node() && d.node_incident.is_none())
+    {
         let Some(pod) = pod_of(pods, i) else {
             continue;
         };
@@ -383,16 +544,24 @@ pub fn run(
     source: Source,
     rules: &Arc<RuleSet>,
 ) -> Result<bool, String> {
-    let (pods, events) = match source {
-        Source::Cluster(client) => (list_cluster(settings, client)?, Events::new()),
+    let Dump {
+        pods,
+        events,
+        nodes,
+    } = match source {
+        Source::Cluster(client) => Dump {
+            pods: list_cluster(settings, client)?,
+            events: Events::new(),
+            nodes: list_nodes(settings, client),
+        },
         Source::File(path) => {
             let name = if path == "-" { "stdin" } else { path };
             let text = read_dump(path).map_err(|e| format!("{name}: {e}"))?;
-            pods_from_json(&text).map_err(|e| format!("{name}: {e}"))?
+            dump_from_json(&text).map_err(|e| format!("{name}: {e}"))?
         }
     };
     let now = unix_now();
-    let mut found = diagnosed(settings, cluster, &pods, &events, now, rules);
+    let mut found = diagnosed(settings, cluster, &pods, &nodes, &events, now, rules);
     if let Source::Cluster(client) = source {
         enrich_all(settings, client, rules, &pods, &mut found);
     }
@@ -414,4 +583,85 @@ pub fn run(
         }
     }
     Ok(!found.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, node: &str, ready: bool) -> Value {
+        let rs = name.rsplit_once('-').map_or(name, |(a, _)| a);
+        json!({"kind": "Pod", "metadata": {"name": name, "namespace": "shop", "uid": name,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": rs, "controller": true}]},
+          "spec": {"nodeName": node, "containers": [{"name": "app", "image": "nginx:1.27"}]},
+          "status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
+                            "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "containerStatuses": [{"name": "app", "image": "nginx:1.27", "ready": ready,
+                                   "restartCount": 0, "state": {"running": {}}}]}})
+    }
+
+    fn node(name: &str, ready: &str) -> Value {
+        json!({"kind": "Node", "metadata": {"name": name},
+          "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "NodeStatusUnknown",
+                                     "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                     "images": [{"names": ["nginx:1.27"], "sizeBytes": 1}]}})
+    }
+
+    #[test]
+    fn a_dump_with_nodes_gives_node_incidents_with_the_pods_they_cause_attributed() {
+        let doc = json!({"kind": "List", "items": [
+            node("pi-1", "Unknown"), node("pi-2", "True"),
+            pod("web-5f6d8b9c4-aaaaa", "pi-1", false), pod("api-7c9d8b6f5-bbbbb", "pi-1", false),
+            pod("db-6b8c9d7f4-ccccc", "pi-2", false),
+        ]});
+        let dump = dump_from_json(&doc.to_string()).unwrap();
+        assert_eq!((dump.pods.len(), dump.nodes.len()), (3, 2));
+        let now = 1_900_000_000;
+        let found = incidents_with_nodes(
+            &Settings::default(),
+            "c",
+            &dump.pods,
+            &dump.nodes,
+            &dump.events,
+            now,
+            &RuleSet::builtin(),
+        );
+        let (node, nd) = found.iter().find(|(i, _)| i.is_node()).unwrap();
+        assert_eq!(node.workload.name, "pi-1");
+        assert_eq!(nd.cause, "node_not_ready");
+        assert_eq!(
+            node.affected_summary().as_deref(),
+            Some("2 pods of 2 workloads affected")
+        );
+        for (i, d) in found.iter().filter(|(i, _)| !i.is_node()) {
+            if i.workload.name == "db" {
+                assert_eq!(d.node_incident, None, "a healthy node's pod is its own");
+            } else {
+                assert_eq!(d.cause, "node_not_ready");
+                assert_eq!(d.node_incident, Some(node.id));
+            }
+        }
+        assert_eq!(found.len(), 4);
+        // Without the nodes, as before: three pod incidents.
+        let found = incidents(
+            &Settings::default(),
+            "c",
+            &dump.pods,
+            &dump.events,
+            now,
+            &RuleSet::builtin(),
+        );
+        assert_eq!(found.len(), 3);
+        assert!(found.iter().all(|(_, d)| d.node_incident.is_none()));
+    }
+
+    #[test]
+    fn a_node_list_alone_reads_as_nodes() {
+        let doc = json!({"kind": "NodeList", "items": [{"metadata": {"name": "pi-1"}}]});
+        let dump = dump_from_json(&doc.to_string()).unwrap();
+        assert_eq!((dump.pods.len(), dump.nodes.len()), (0, 1));
+    }
 }

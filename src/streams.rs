@@ -1,7 +1,7 @@
 /*!
 Which LIST+WATCH streams the settings ask for: one for the whole cluster
 (with the excluded namespaces as a field selector) or one per watched
-namespace, plus the namespace stream when cluster-wide. `run` and `scan`
+namespace, plus the namespace and node streams when cluster-wide. `run` and `scan`
 both plan from here.
 */
 
@@ -61,6 +61,24 @@ pub fn namespace_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
     })
 }
 
+/// Cluster-wide, nodes are watched too, for node incidents and to tell
+/// which pod failures are their node's doing. A namespaced install has no
+/// node access (nodes are cluster-scoped): no stream, no node detection.
+pub fn node_stream(settings: &Settings, id: usize) -> Option<StreamSpec> {
+    matches!(settings.scope, Scope::Cluster { .. }).then(|| StreamSpec {
+        id: id as u16,
+        name: "nodes".into(),
+        path: "/api/v1/nodes".into(),
+        field_selector: None,
+        label_selector: None,
+        page_size: settings.page_size,
+        watch_timeout_s: settings.watch_timeout_s,
+        // Every node heartbeats every 10 s: a node watch silent for long is
+        // as dead as a pod watch.
+        watch_idle: settings.watch_idle,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +106,14 @@ mod tests {
         assert_eq!(s[0].label_selector.as_deref(), Some("app=web"));
         let s = plan_streams(&settings(Scope::Cluster { exclude: vec![] }));
         assert_eq!(s[0].field_selector, None);
+    }
+
+    #[test]
+    fn nodes_are_watched_cluster_wide_only_and_without_the_pod_selector() {
+        let s = node_stream(&settings(Scope::Cluster { exclude: vec![] }), 3).unwrap();
+        assert_eq!((s.id, s.path.as_str()), (3, "/api/v1/nodes"));
+        assert_eq!((s.field_selector, s.label_selector), (None, None));
+        assert!(node_stream(&settings(Scope::Namespaces(vec!["a".into()])), 1).is_none());
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn alert(cluster: &str, namespace: &str, pod: &str, now_ms: i64) -> Alert {
         detected_ms: now_ms,
         last_seen_ms: now_ms,
         state: State::Open,
+        affected: Vec::new(),
     };
     Alert::Incident {
         item: Box::new(Item::new(incident, None)),

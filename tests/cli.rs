@@ -152,7 +152,11 @@ fn check_says_yes_when_every_permission_is_granted() {
     // The reads, and get on pods/log for INCLUDE_LOGS (on by default).
     assert_eq!(
         text.lines().filter(|l| l.starts_with("yes")).count(),
-        6,
+        9,
+        "{text}"
+    );
+    assert!(
+        text.contains("yes  watch nodes in all namespaces"),
         "{text}"
     );
     assert!(

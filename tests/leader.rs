@@ -695,6 +695,7 @@ fn item(id: u64, ns: &str, pod_name: &str, state: State) -> Item {
             rule: "exit-nonzero",
             ai: None,
             backend: None,
+            node_incident: None,
         }),
         events: vec![],
         logs: vec![],

@@ -65,6 +65,7 @@ fn item_with(events: &[&str], logs: &[&str]) -> Item {
             first_seen_ms: now * 1000,
             detected_ms: now * 1000,
             last_seen_ms: now * 1000,
+            affected: Vec::new(),
             state: State::Open,
         },
         diagnosis: Some(diagnosis),

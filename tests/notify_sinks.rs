@@ -59,6 +59,7 @@ fn diagnosis() -> Diagnosis {
         rule: "exit-error",
         ai: None,
         backend: None,
+        node_incident: None,
     }
 }
 

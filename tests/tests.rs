@@ -17,6 +17,7 @@ mod hostile;
 mod install;
 mod leader;
 mod llm;
+mod nodes;
 mod notify_sinks;
 mod realk8s;
 mod routing;

@@ -185,6 +185,7 @@ fn container_state(kind: FailureType, reason: &str) -> String {
         NotReady | HighRestartCount => "Running".into(),
         // Pod-level types carry no container; kept total for safety.
         Unschedulable | PendingTooLong | Evicted => "Unknown".into(),
+        NodeNotReady | NodePressure | NodeUnschedulable => "Unknown".into(),
     }
 }
 
@@ -200,7 +201,7 @@ fn phase(kind: FailureType, init_container: bool) -> &'static str {
         | Unschedulable
         | PendingTooLong => "Pending",
         CrashLoopBackOff | OOMKilled | NotReady | HighRestartCount => "Running",
-        ContainerStartError => "Unknown",
+        ContainerStartError | NodeNotReady | NodePressure | NodeUnschedulable => "Unknown",
     }
 }
 

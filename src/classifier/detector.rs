@@ -13,16 +13,20 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
+use super::nodes::Nodes;
 use crate::detect::classify::{Known, Thresholds, classify};
 use crate::detect::incident::Engine;
+use crate::detect::node::node_cause;
 pub use crate::detect::tuning::{engine_config, thresholds};
 use crate::detect::workload::{revision_of, rollout_of_incident, workload_of};
+use crate::diagnose::fit::scheduling_facts;
+use crate::diagnose::node::{attribute, diagnose_node};
 use crate::diagnose::redact::redact;
 use crate::diagnose::rules::{Context, RuleSet};
-use crate::kube::store::{Change, Store};
+use crate::kube::store::{Change, Event, Store};
 use crate::model::{
-    ContainerRecord, ContainerState, Diagnosis, FailureType, Finding, Incident, Notification,
-    Phase, PodRecord, Rediagnosis, Rollout, State, Termination, Transition,
+    ContainerRecord, ContainerState, Diagnosis, FailureType, Finding, Incident, NodeRecord,
+    Notification, Phase, PodRecord, Rediagnosis, Rollout, State, Termination, Transition,
 };
 use crate::settings::Detect;
 
@@ -43,6 +47,7 @@ pub struct Detector {
     enriched: HashMap<u64, (Finding, Diagnosis)>,
     rules: Arc<RuleSet>,
     started: bool,
+    nodes: Nodes,
 }
 
 struct View<'a> {
@@ -104,7 +109,38 @@ impl Detector {
             enriched: HashMap::new(),
             rules,
             started: false,
+            nodes: Nodes::new(d),
         }
+    }
+
+    /// The node table and its detection.
+    pub fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
+    /// A node stream event. With `detect`, node incidents open and close,
+    /// and the pods of a node whose health changed are looked at again
+    /// (their failure may now be the node's doing, or no longer).
+    pub fn on_nodes(
+        &mut self,
+        store: &Store,
+        event: Event<NodeRecord>,
+        detect: bool,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let (mut out, flipped) = self.nodes.apply(&mut self.engine, event, detect, now_ms);
+        if detect && !flipped.is_empty() {
+            for pod in store.iter() {
+                if pod
+                    .node
+                    .as_deref()
+                    .is_some_and(|n| flipped.contains(&Box::from(n)))
+                {
+                    out.extend(self.observe(&pod.key(), pod, Some(pod), now_ms));
+                }
+            }
+        }
+        out
     }
 
     pub fn engine(&self) -> &Engine {
@@ -134,7 +170,8 @@ impl Detector {
     /// Classifies every pod in the store, as if just seen (detection starts
     /// once the namespaces are known).
     pub fn observe_all(&mut self, store: &Store, now_ms: i64) -> Vec<Transition> {
-        let mut out = Vec::new();
+        // Nodes first: a pod's failure may be its node's doing.
+        let mut out = self.nodes.observe_all(&mut self.engine, now_ms);
         for pod in store.iter() {
             out.extend(self.observe(&pod.key(), pod, None, now_ms));
         }
@@ -268,12 +305,15 @@ impl Detector {
         if findings.is_empty() && !self.engine.tracks(key) {
             return replaced;
         }
-        replaced.extend(self.engine.observe_revision(
+        let node = pod.node.as_deref().and_then(|n| self.nodes.get(n));
+        let cause = node.and_then(|n| node_cause(pod, &findings, n).map(|why| (&*n.name, why)));
+        replaced.extend(self.engine.observe_caused(
             key,
             &workload_of(pod),
             revision_of(pod),
             is_healthy(pod),
             findings,
+            cause.as_ref().map(|(n, w)| (*n, w.as_str())),
             now_ms,
         ));
         replaced
@@ -292,6 +332,7 @@ impl Detector {
                 }
             }
         }
+        transitions.extend(self.nodes.tick(&mut self.engine, store, now_ms));
         let (t, n) = self.engine.tick(now_ms);
         transitions.extend(t);
         (transitions, n)
@@ -316,10 +357,15 @@ impl Detector {
             }
             None => {}
         }
+        if i.is_node() {
+            let d = diagnose_node(i, self.nodes.get(&i.workload.name));
+            self.diagnoses.insert(i.id, d.clone());
+            return Some(d);
+        }
         let key = format!("{}/{}", i.namespace, i.finding.pod);
         let pod = store.get(&key)?;
         let rollout = self.rollout(store, i, pod);
-        let d = self.rules.diagnose(&Context {
+        let mut d = self.rules.diagnose(&Context {
             finding: &i.finding,
             pod,
             workload: &i.workload,
@@ -327,6 +373,18 @@ impl Detector {
             logs: &[],
             rollout: &rollout,
         });
+        if let Some((node, why)) = self.engine.attributed(i.id) {
+            let id = self.engine.node_incident(node).map(|n| n.id);
+            d = attribute(d, node, why, id);
+        }
+        if matches!(
+            i.kind(),
+            FailureType::Unschedulable | FailureType::PendingTooLong
+        ) {
+            let nodes: Vec<&NodeRecord> = self.nodes.iter().collect();
+            d.evidence
+                .extend(scheduling_facts(pod, &nodes, store.iter()));
+        }
         self.diagnoses.insert(i.id, d.clone());
         Some(d)
     }
@@ -375,11 +433,19 @@ impl Detector {
     }
 
     /// Every stream has listed once: what is open was broken before we started.
-    pub fn startup_done(&mut self, now_ms: i64) -> Vec<Notification> {
+    /// Node incidents list what they affect before the summary goes out
+    /// (their lists are otherwise refreshed by the tick).
+    pub fn startup_done(
+        &mut self,
+        store: &Store,
+        now_ms: i64,
+    ) -> (Vec<Transition>, Vec<Notification>) {
         if std::mem::replace(&mut self.started, true) {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
-        self.engine.startup_done(now_ms)
+        self.nodes.list_pods_of_down_nodes(&mut self.engine, store);
+        let t = self.engine.refresh_node_incidents(now_ms);
+        (t, self.engine.startup_done(now_ms))
     }
 }
 

@@ -11,11 +11,13 @@ reads a clock; `daemon::run` wires the threads and channels and applies the
 effects, so everything here is tested with plain values and a fake clock.
 
 - `detector`: classification and the incident engine over the store.
+- `nodes`: the node table, node incidents and what they list as affected.
 - `silence`: holds back silenced notifications, and lets them out when the
   silence ends.
 */
 
 pub mod detector;
+pub mod nodes;
 pub mod silence;
 
 use std::collections::{HashMap, HashSet};
@@ -25,7 +27,7 @@ use crate::diagnose::RuleSet;
 use crate::diagnose::redact::redact;
 use crate::kube::store::{Change, Event, Store, StreamId};
 use crate::model::{
-    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, Notification, Rediagnosis,
+    Alert, Diagnosis, Incident, Item, Job, NamespaceRecord, NodeRecord, Notification, Rediagnosis,
     SilenceUntil, State, Subject, Transition,
 };
 use crate::routing::Silences;
@@ -45,6 +47,8 @@ pub enum Input {
     Store { stream: StreamId, event: Event },
     /// From the namespace stream.
     Namespaces { event: Event<NamespaceRecord> },
+    /// From the node stream.
+    Nodes { event: Event<NodeRecord> },
     /// Once a second, busy or not: thresholds, graces and hold-downs must
     /// not wait for an event to arrive.
     Tick,
@@ -93,6 +97,10 @@ pub struct Config {
     /// `NAMESPACE_WAIT_MS`), so a pod in an ignored namespace never opens
     /// an incident at start-up.
     pub namespaces_watched: bool,
+    /// A node stream exists: detection waits for its first list too (or
+    /// `NAMESPACE_WAIT_MS`), so a pod on a node that is down at start-up is
+    /// attributed to it rather than announced on its own.
+    pub nodes_watched: bool,
     /// `SILENCES_FILE` (empty when unset).
     pub silences: Silences,
 }
@@ -111,8 +119,12 @@ pub struct Classifier {
     /// The namespace list being received (ignored names, annotated silences).
     ns_listing: Option<NsListing>,
     silencer: Silencer,
-    /// Detection runs (namespaces known, or given up waiting for them).
+    /// Detection runs (namespaces and nodes known, or given up waiting).
     detecting: bool,
+    /// The namespace list is in (or not watched).
+    namespaces_known: bool,
+    /// The node list is in (or not watched).
+    nodes_known: bool,
     /// The start-up summary went out.
     announced: bool,
     /// When every pod stream had listed.
@@ -132,7 +144,9 @@ impl Classifier {
             listed: vec![false; streams],
             ns_listing: None,
             silencer: Silencer::new(cfg.silences),
-            detecting: !cfg.namespaces_watched,
+            detecting: !cfg.namespaces_watched && !cfg.nodes_watched,
+            namespaces_known: !cfg.namespaces_watched,
+            nodes_known: !cfg.nodes_watched,
             announced: false,
             pods_listed_at: None,
             held: Vec::new(),
@@ -164,6 +178,7 @@ impl Classifier {
         let mut fx = match input {
             Input::Store { stream, event } => self.on_pods(stream, event, now_ms),
             Input::Namespaces { event } => self.on_namespaces(event, now_ms),
+            Input::Nodes { event } => self.on_nodes(event, now_ms),
             Input::Tick => {
                 let (t, mut n) = self.detector.tick(&self.store, now_ms);
                 let mut fx = self.records(t);
@@ -191,10 +206,18 @@ impl Classifier {
                 .pods_listed_at
                 .is_some_and(|t| now_ms - t >= NAMESPACE_WAIT_MS)
         {
-            log::warn!(
-                "namespaces cannot be listed yet ({}s after the pods): detecting without the namespace opsctrl.dev/ignore annotation until they can",
-                NAMESPACE_WAIT_MS / 1000
-            );
+            if !self.namespaces_known {
+                log::warn!(
+                    "namespaces cannot be listed yet ({}s after the pods): detecting without the namespace opsctrl.dev/ignore annotation until they can",
+                    NAMESPACE_WAIT_MS / 1000
+                );
+            }
+            if !self.nodes_known {
+                log::warn!(
+                    "nodes cannot be listed yet ({}s after the pods): detecting without node facts until they can (run `opsctrl-daemon check`)",
+                    NAMESPACE_WAIT_MS / 1000
+                );
+            }
             fx.extend(self.start_detection(now_ms));
         }
         fx
@@ -282,7 +305,10 @@ impl Classifier {
                     .detector
                     .set_ignored_namespaces(&self.store, names, now_ms);
                 let mut fx = self.records(t);
-                fx.extend(self.start_detection(now_ms));
+                self.namespaces_known = true;
+                if self.nodes_known {
+                    fx.extend(self.start_detection(now_ms));
+                }
                 fx
             }
             Event::Apply(n) => {
@@ -307,6 +333,33 @@ impl Classifier {
         }
     }
 
+    fn on_nodes(&mut self, event: Event<NodeRecord>, now_ms: i64) -> Effects {
+        let done = matches!(event, Event::InitDone);
+        let applied = match &event {
+            Event::Page(p) => p.len() as u64,
+            Event::Apply(_) | Event::Delete(_) => 1,
+            Event::Init | Event::InitDone => 0,
+        };
+        let t = self
+            .detector
+            .on_nodes(&self.store, event, self.detecting, now_ms);
+        let mut fx = self.records(t);
+        fx.events_applied = applied;
+        if done && !self.nodes_known {
+            self.nodes_known = true;
+            log::info!("nodes listed nodes={}", self.detector.nodes().len());
+            if self.namespaces_known {
+                fx.extend(self.start_detection(now_ms));
+            }
+        }
+        fx
+    }
+
+    /// Nodes in the node table.
+    pub fn nodes_tracked(&self) -> usize {
+        self.detector.nodes().len()
+    }
+
     /// Detection begins over everything in the store (once).
     fn start_detection(&mut self, now_ms: i64) -> Effects {
         if std::mem::replace(&mut self.detecting, true) {
@@ -325,9 +378,10 @@ impl Classifier {
             return Effects::default();
         }
         self.announced = true;
-        let held = std::mem::take(&mut self.held);
+        let (t, n) = self.detector.startup_done(&self.store, now_ms);
+        let mut held = std::mem::take(&mut self.held);
+        held.extend(t);
         let mut fx = self.records(held);
-        let n = self.detector.startup_done(now_ms);
         self.notify(&mut fx, n, now_ms);
         fx
     }

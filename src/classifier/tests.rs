@@ -19,6 +19,7 @@ fn classifier_with(namespaces_watched: bool, silences: Silences) -> Classifier {
         rules: Arc::new(RuleSet::builtin()),
         stream_names: vec!["all namespaces".into()],
         namespaces_watched,
+        nodes_watched: false,
         silences,
     })
 }
@@ -708,4 +709,345 @@ fn a_silenced_namespace_and_a_maintenance_window_hold_back_their_share_of_a_summ
     let fx = ticks(&mut cl, end + 2 * SEC, end + 2 * SEC);
     assert_eq!(jobs(&fx), ["open api"]);
     assert_eq!(fx.jobs[0].alert.items()[0].incident.namespace, "lab");
+}
+
+/// Nodes: node incidents, and pod failures attached to their node's incident.
+mod nodes {
+    use super::*;
+    use crate::model::{Condition, FailureType};
+
+    const NODE: &str = "ip-10-0-12-34.eu-west-1.compute.internal";
+
+    fn with_nodes() -> Classifier {
+        Classifier::new(Config {
+            cluster: "edge-1".into(),
+            detect: Detect::default(),
+            rules: Arc::new(RuleSet::builtin()),
+            stream_names: vec!["all namespaces".into()],
+            namespaces_watched: false,
+            nodes_watched: true,
+            silences: Default::default(),
+        })
+    }
+
+    fn cond(status: Option<bool>, reason: &str, message: &str, since_ms: i64) -> Option<Condition> {
+        Some(Condition {
+            status,
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            since: Some(since_ms / 1000),
+        })
+    }
+
+    fn node_ready() -> NodeRecord {
+        NodeRecord::bare(NODE)
+    }
+
+    fn node_unknown(since_ms: i64) -> NodeRecord {
+        let mut n = node_ready();
+        n.ready = cond(
+            None,
+            "NodeStatusUnknown",
+            "Kubelet stopped posting node status.",
+            since_ms,
+        );
+        n
+    }
+
+    fn nodes(cl: &mut Classifier, event: Event<NodeRecord>, now: i64) -> Effects {
+        cl.handle(Input::Nodes { event }, now)
+    }
+
+    fn list_nodes(cl: &mut Classifier, list: Vec<NodeRecord>, now: i64) -> Effects {
+        let mut fx = nodes(cl, Event::Init, now);
+        fx.extend(nodes(cl, Event::Page(list), now));
+        fx.extend(nodes(cl, Event::InitDone, now));
+        fx
+    }
+
+    /// Ten Deployments with one healthy pod each on `NODE`.
+    fn ten() -> Vec<PodRecord> {
+        (0..10)
+            .map(|i| healthy("shop", &format!("app{i}"), "aaaaa"))
+            .collect()
+    }
+
+    /// The node controller marks the pods of an unreachable node not Ready.
+    fn unready(mut p: PodRecord, since_ms: i64) -> PodRecord {
+        p.ready = cond(Some(false), "NodeNotReady", "", since_ms);
+        p
+    }
+
+    fn started_with(pods: Vec<PodRecord>) -> Classifier {
+        let mut cl = with_nodes();
+        let mut fx = list(&mut cl, pods, T0);
+        assert!(fx.is_empty(), "detection waits for the nodes");
+        fx.extend(list_nodes(&mut cl, vec![node_ready()], T0));
+        assert!(
+            fx.records.is_empty() && fx.jobs.is_empty(),
+            "{:?}",
+            records(&fx)
+        );
+        cl
+    }
+
+    #[test]
+    fn a_heartbeat_that_changes_nothing_kept_is_no_work() {
+        let mut cl = started_with(ten());
+        let fx = nodes(&mut cl, Event::Apply(Box::new(node_ready())), T0 + SEC);
+        assert!(fx.is_empty());
+        assert_eq!(cl.nodes_tracked(), 1);
+    }
+
+    #[test]
+    fn a_node_down_with_ten_workloads_is_one_notification_and_one_resolution() {
+        let mut cl = started_with(ten());
+        let t1 = T0 + MIN;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1);
+        fx.extend(ticks(&mut cl, t1, t1 + 40 * SEC));
+        assert!(fx.jobs.is_empty(), "within the grace: {:?}", jobs(&fx));
+        // 40 s later the node controller marks every pod not Ready.
+        for p in ten() {
+            fx.extend(apply(&mut cl, unready(p, t1 + 40 * SEC), t1 + 40 * SEC));
+        }
+        // Past both graces (node 60 s, pods 300 s): the pods' incidents open too.
+        fx.extend(ticks(&mut cl, t1 + 41 * SEC, t1 + 400 * SEC));
+        assert_eq!(jobs(&fx), [format!("open {NODE}")]);
+        let Alert::Incident { item, .. } = &fx.jobs[0].alert else {
+            panic!("a single incident");
+        };
+        assert_eq!(item.incident.workload.kind, "Node");
+        assert_eq!(item.incident.kind(), FailureType::NodeNotReady);
+        assert_eq!(item.incident.affected.len(), 10);
+        assert_eq!(
+            item.incident.affected_summary().as_deref(),
+            Some("10 pods of 10 workloads affected")
+        );
+        let node_id = item.incident.id;
+        // The pods' own records exist, naming the node's cause and incident.
+        let pod_opens: Vec<_> = fx
+            .records
+            .iter()
+            .filter(|(t, _)| t.incident.state == State::Open && !t.incident.is_node())
+            .collect();
+        assert_eq!(pod_opens.len(), 10, "{:?}", records(&fx));
+        for (_, d) in &pod_opens {
+            let d = d.as_ref().unwrap();
+            assert_eq!(d.cause, "node_not_ready");
+            assert_eq!(d.node_incident, Some(node_id));
+        }
+        // Back: Ready again, pods Ready again.
+        let t2 = t1 + 500 * SEC;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_ready())), t2);
+        for p in ten() {
+            fx.extend(apply(&mut cl, p, t2));
+        }
+        fx.extend(ticks(&mut cl, t2, t2 + 200 * SEC));
+        assert_eq!(jobs(&fx), [format!("resolved {NODE}")]);
+        let resolved = fx
+            .records
+            .iter()
+            .filter(|(t, _)| t.incident.state == State::Resolved)
+            .count();
+        assert_eq!(resolved, 11, "the node and its ten workloads");
+        assert_eq!(cl.open_incidents(), 0);
+    }
+
+    #[test]
+    fn a_pod_still_failing_after_its_node_recovers_is_announced_on_its_own() {
+        let mut cl = started_with(vec![healthy("shop", "web", "aaaaa")]);
+        let t1 = T0 + MIN;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1);
+        fx.extend(apply(
+            &mut cl,
+            unready(healthy("shop", "web", "aaaaa"), t1),
+            t1,
+        ));
+        fx.extend(ticks(&mut cl, t1, t1 + 310 * SEC));
+        assert_eq!(jobs(&fx), [format!("open {NODE}")]);
+        // The node comes back; the pod keeps failing (now on its own).
+        let t2 = t1 + 320 * SEC;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_ready())), t2);
+        fx.extend(ticks(&mut cl, t2, t2 + 200 * SEC));
+        assert_eq!(
+            jobs(&fx),
+            [format!("resolved {NODE}"), "open web".to_string()]
+        );
+    }
+
+    #[test]
+    fn pods_seen_failing_before_their_node_are_attributed_by_an_update_and_not_notified() {
+        let mut cl = started_with(vec![healthy("shop", "web", "aaaaa")]);
+        let t1 = T0 + MIN;
+        // The pod stream is ahead of the node stream: the pod's incident opens first.
+        let mut fx = apply(
+            &mut cl,
+            unready(healthy("shop", "web", "aaaaa"), t1 - 10 * MIN),
+            t1,
+        );
+        assert_eq!(records(&fx), ["open web"]);
+        assert_ne!(fx.records[0].1.as_ref().unwrap().cause, "node_not_ready");
+        fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1 + SEC);
+        assert_eq!(records(&fx), ["updated web"]);
+        assert_eq!(fx.records[0].1.as_ref().unwrap().cause, "node_not_ready");
+        let fx = ticks(&mut cl, t1 + SEC, t1 + 90 * SEC);
+        assert_eq!(jobs(&fx), [format!("open {NODE}")]);
+    }
+
+    #[test]
+    fn a_node_back_within_its_grace_opens_nothing_and_holds_nothing() {
+        let mut cl = started_with(vec![healthy("shop", "web", "aaaaa")]);
+        let t1 = T0 + MIN;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_unknown(t1))), t1);
+        fx.extend(ticks(&mut cl, t1, t1 + 30 * SEC));
+        fx.extend(nodes(
+            &mut cl,
+            Event::Apply(Box::new(node_ready())),
+            t1 + 31 * SEC,
+        ));
+        fx.extend(ticks(&mut cl, t1 + 31 * SEC, t1 + 200 * SEC));
+        assert!(fx.records.is_empty() && fx.jobs.is_empty());
+    }
+
+    fn evicted(deploy: &str, now_ms: i64) -> PodRecord {
+        let mut p = pod_of(fixture("evicted-memory"), "shop", deploy, "bbbbb");
+        p.message = Some("The node was low on resource: ephemeral-storage.".into());
+        if let Some(r) = p.ready.as_mut() {
+            r.since = Some(now_ms / 1000);
+        }
+        p
+    }
+
+    #[test]
+    fn disk_pressure_evictions_are_one_node_incident_listing_the_evicted_pods() {
+        let mut cl = started_with(vec![]);
+        let t1 = T0 + MIN;
+        let mut n = node_ready();
+        n.disk_pressure = cond(
+            Some(true),
+            "KubeletHasDiskPressure",
+            "kubelet has disk pressure",
+            t1,
+        );
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(n)), t1);
+        for d in ["api", "worker", "cache"] {
+            fx.extend(apply(&mut cl, evicted(d, t1 + SEC), t1 + SEC));
+        }
+        fx.extend(ticks(&mut cl, t1, t1 + 30 * SEC));
+        assert_eq!(jobs(&fx), [format!("open {NODE}")]);
+        let Alert::Incident { item, .. } = &fx.jobs[0].alert else {
+            panic!("a single incident");
+        };
+        assert_eq!(item.incident.kind(), FailureType::NodePressure);
+        let listed: Vec<&str> = item
+            .incident
+            .affected
+            .iter()
+            .map(|a| a.workload.name.as_str())
+            .collect();
+        assert_eq!(listed, ["api", "cache", "worker"]);
+        assert!(item.incident.affected.iter().all(|a| a.incident.is_some()));
+        let d = item.diagnosis.as_ref().unwrap();
+        assert_eq!(d.cause, "node_disk_pressure");
+        assert!(
+            d.evidence[0].contains("kubelet has disk pressure"),
+            "{:?}",
+            d.evidence
+        );
+        let pods = fx
+            .records
+            .iter()
+            .filter(|(t, _)| t.incident.kind() == FailureType::Evicted)
+            .count();
+        assert_eq!(pods, 3, "each evicted workload keeps its record");
+    }
+
+    #[test]
+    fn an_oom_over_its_limit_on_a_healthy_node_is_its_own_incident() {
+        let mut cl = started_with(vec![]);
+        let mut fx = apply(
+            &mut cl,
+            pod_of(fixture("crashloop-oom-lastState"), "shop", "api", "ccccc"),
+            T0 + SEC,
+        );
+        fx.extend(ticks(&mut cl, T0 + SEC, T0 + 10 * SEC));
+        assert_eq!(jobs(&fx), ["open api"]);
+        let d = fx.records[0].1.as_ref().unwrap();
+        assert_eq!(d.cause, "oom_killed");
+        assert_eq!(d.node_incident, None);
+    }
+
+    #[test]
+    fn a_cordon_past_its_grace_is_informational_and_resolves_on_uncordon() {
+        let mut cl = started_with(vec![]);
+        let t1 = T0 + MIN;
+        let mut n = node_ready();
+        n.unschedulable = true;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(n)), t1);
+        fx.extend(ticks(&mut cl, t1, t1 + 29 * MIN));
+        assert!(fx.jobs.is_empty());
+        fx.extend(ticks(&mut cl, t1 + 29 * MIN + SEC, t1 + 31 * MIN));
+        assert_eq!(jobs(&fx), [format!("open {NODE}")]);
+        assert_eq!(
+            fx.records[0].0.incident.severity(),
+            crate::model::Severity::Informational
+        );
+        let t2 = t1 + 40 * MIN;
+        let mut fx = nodes(&mut cl, Event::Apply(Box::new(node_ready())), t2);
+        fx.extend(ticks(&mut cl, t2, t2 + 3 * MIN));
+        assert_eq!(jobs(&fx), [format!("resolved {NODE}")]);
+    }
+
+    #[test]
+    fn an_unschedulable_diagnosis_names_the_request_no_node_has_room_for() {
+        let mut cl = with_nodes();
+        let mut small = node_ready();
+        small.allocatable.cpu = Some("2".into());
+        small.allocatable.memory = Some("8Gi".into());
+        let fx = list(&mut cl, vec![], T0);
+        assert!(fx.is_empty());
+        list_nodes(&mut cl, vec![small], T0);
+        let p = pod_of(
+            fixture("unschedulable-insufficient-cpu"),
+            "shop",
+            "big",
+            "ddddd",
+        );
+        let mut fx = apply(&mut cl, p, T0 + SEC);
+        fx.extend(ticks(&mut cl, T0 + SEC, T0 + 3 * SEC));
+        let (t, d) = &fx.records[0];
+        assert_eq!(t.incident.kind(), FailureType::Unschedulable);
+        let d = d.as_ref().unwrap();
+        assert_eq!(d.cause, "insufficient_cpu");
+        assert!(
+            d.evidence.iter().any(|e| e
+                == &format!("nodes: the pod requests cpu 4; 0 of 1 schedulable nodes have that free (most: 2 on {NODE})")),
+            "{:?}",
+            d.evidence
+        );
+    }
+
+    #[test]
+    fn a_node_already_down_at_start_up_is_in_the_summary_without_its_pods() {
+        let mut cl = with_nodes();
+        let t1 = T0 - 10 * MIN;
+        let pods: Vec<PodRecord> = ten().into_iter().map(|p| unready(p, t1)).collect();
+        let mut fx = list(&mut cl, pods, T0);
+        fx.extend(list_nodes(&mut cl, vec![node_unknown(t1)], T0));
+        assert_eq!(jobs(&fx), ["startup:1"]);
+        let Alert::StartupSummary { items } = &fx.jobs[0].alert else {
+            panic!("a summary");
+        };
+        assert!(items[0].incident.is_node());
+        assert_eq!(items[0].incident.affected.len(), 10);
+        // One record per incident: the node (listing its pods) and its ten workloads.
+        assert_eq!(fx.records.len(), 11, "{:?}", records(&fx));
+        let node = fx
+            .records
+            .iter()
+            .find(|(t, _)| t.incident.is_node())
+            .unwrap();
+        assert_eq!(node.0.incident.state, State::Open);
+        assert_eq!(node.0.incident.affected.len(), 10);
+    }
 }

@@ -18,8 +18,11 @@ stream that only ever leaves through `tick` and `startup_done`.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::mem;
 
-pub use crate::model::incident::{Incident, Notification, State, Transition};
+pub use crate::model::incident::{Affected, Incident, Notification, State, Transition};
 use crate::model::{FailureType, Family, Finding, Termination, Workload};
+
+/// The workload kind of node incidents.
+pub const NODE_KIND: &str = "Node";
 
 /// A HighRestartCount incident's pods are Running and Ready between crashes,
 /// so health says nothing: it resolves after this long without a termination.
@@ -100,6 +103,8 @@ struct Baseline {
     exit_code: Option<i32>,
     container: Option<String>,
     pods: usize,
+    /// A node incident's affected pods.
+    affected: usize,
     /// The representative pod: when it is gone or recovered and another
     /// pod stands for the incident, the commands must name the new one.
     rep: String,
@@ -113,6 +118,7 @@ impl Baseline {
             exit_code: incident.finding.exit_code,
             container: incident.finding.container.clone(),
             pods: incident.pods.len(),
+            affected: affected_pods(incident),
             rep: incident.finding.pod.clone(),
         }
     }
@@ -126,6 +132,7 @@ impl Baseline {
             || f.exit_code != self.exit_code
             || f.container != self.container
             || incident.pods.len() > self.pods
+            || affected_pods(incident) > self.affected
             || f.pod != self.rep
     }
 
@@ -162,6 +169,10 @@ struct OpenIncident {
     pending: bool,
     /// The pending update is an escalation: it goes out at the next tick.
     urgent: bool,
+    /// The node this incident is attributed to, and why (`NodeNotReady`,
+    /// `DiskPressure`): it is held back from notification and listed in
+    /// the node's incident instead.
+    node: Option<(String, String)>,
     /// An eviction whose workload has a healthy pod that is not one of its
     /// members: the evicted pod objects stay (phase Failed) but the
     /// workload runs again.
@@ -203,6 +214,9 @@ pub struct Engine {
     /// Resolutions of announced incidents, sent at the next tick.
     outbox: Vec<Notification>,
     next_prune_ms: i64,
+    /// Per node, pods on it the node incident lists although they have no
+    /// incident of their own (pods on a NotReady node), from the detector.
+    node_pods: HashMap<String, Vec<Affected>>,
     /// Open eviction incidents: only while there are any do healthy pods
     /// the engine does not track need a look (`healthy_pod`).
     evictions: BTreeSet<u64>,
@@ -222,6 +236,7 @@ impl Engine {
             batch_since: None,
             outbox: Vec::new(),
             next_prune_ms: i64::MIN,
+            node_pods: HashMap::new(),
             evictions: BTreeSet::new(),
         }
     }
@@ -397,6 +412,187 @@ impl Engine {
         out
     }
 
+    /// `observe_revision` for a pod whose failure is its node's doing
+    /// (`cause`: the node and why). Its incident, if not announced yet, is
+    /// attached to the node: held back from notification and listed in
+    /// the node's incident. The attachment lasts until the node's incident
+    /// resolves or the node recovers (`release_node`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe_caused(
+        &mut self,
+        pod_key: &str,
+        workload: &Workload,
+        revision: Option<&str>,
+        healthy: bool,
+        findings: Vec<Finding>,
+        cause: Option<(&str, &str)>,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let mut out = self.observe_revision(pod_key, workload, revision, healthy, findings, now_ms);
+        let Some((node, why)) = cause else {
+            return out;
+        };
+        let ids: Vec<u64> = self
+            .pods
+            .get(pod_key)
+            .map(|p| p.incidents.iter().map(|(_, id)| *id).collect())
+            .unwrap_or_default();
+        for id in ids {
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            if o.announced || o.node.is_some() || o.key.workload.kind == NODE_KIND {
+                continue;
+            }
+            o.node = Some((node.to_string(), why.to_string()));
+            if let Some(i) = self.batch.iter().position(|b| *b == id) {
+                self.batch.remove(i);
+                if self.batch.is_empty() {
+                    self.batch_since = None;
+                }
+            }
+            // The record says so (its diagnosis now names the node): the
+            // node may be seen failing after its pods, on another stream.
+            if !out.iter().any(|t| t.incident.id == id) {
+                o.incident.state = State::Updated;
+                out.push(Transition {
+                    incident: o.incident.clone(),
+                    at_ms: now_ms,
+                });
+            }
+        }
+        out
+    }
+
+    /// The open NotReady/pressure incident of a node.
+    pub fn node_incident(&self, node: &str) -> Option<&Incident> {
+        let key = IncidentKey {
+            namespace: String::new(),
+            workload: Workload {
+                kind: NODE_KIND.into(),
+                name: node.into(),
+            },
+            revision: None,
+            part: (Family::Node, None),
+        };
+        let id = self.by_key.get(&key)?;
+        self.open.get(id).map(|o| &o.incident)
+    }
+
+    /// The node an open incident is attributed to, and why.
+    pub fn attributed(&self, id: u64) -> Option<(&str, &str)> {
+        self.open
+            .get(&id)?
+            .node
+            .as_ref()
+            .map(|(n, w)| (n.as_str(), w.as_str()))
+    }
+
+    /// The pods on a node its incident lists besides the attached
+    /// incidents' (pods on a NotReady node); applied at the next tick.
+    pub fn set_node_pods(&mut self, node: &str, pods: Vec<Affected>) {
+        if pods.is_empty() {
+            self.node_pods.remove(node);
+        } else {
+            self.node_pods.insert(node.to_string(), pods);
+        }
+    }
+
+    /// The node is healthy again (or gone): the incidents attributed to it
+    /// are its own again. With `resolve_quiet` (its incident resolved) the
+    /// ones already healthy resolve with it; the others are announced on
+    /// their own from now on.
+    pub fn release_node(
+        &mut self,
+        node: &str,
+        resolve_quiet: bool,
+        now_ms: i64,
+        out: &mut Vec<Transition>,
+    ) {
+        self.node_pods.remove(node);
+        let held: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.node.as_ref().is_some_and(|(n, _)| n == node))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in held {
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            o.node = None;
+            if resolve_quiet && o.quiet() {
+                self.resolve(id, now_ms, out);
+            } else if !o.announced && self.started {
+                if self.batch.is_empty() {
+                    self.batch_since = Some(now_ms);
+                }
+                self.batch.push(id);
+            }
+        }
+    }
+
+    /// `refresh_affected` on its own (start-up, before the summary).
+    pub fn refresh_node_incidents(&mut self, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.refresh_affected(now_ms, &mut out);
+        out
+    }
+
+    /// Each open node incident lists what it affects: the incidents
+    /// attributed to it, and the pods the detector named.
+    fn refresh_affected(&mut self, now_ms: i64, out: &mut Vec<Transition>) {
+        let nodes: Vec<(u64, String)> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.key.part.0 == Family::Node && o.key.workload.kind == NODE_KIND)
+            .map(|(id, o)| (*id, o.key.workload.name.clone()))
+            .collect();
+        for (node_id, node) in nodes {
+            let mut by: BTreeMap<(String, Workload), Affected> = BTreeMap::new();
+            for a in self.node_pods.get(&node).into_iter().flatten() {
+                let e = by
+                    .entry((a.namespace.clone(), a.workload.clone()))
+                    .or_insert_with(|| Affected {
+                        pods: Vec::new(),
+                        ..a.clone()
+                    });
+                e.pods.extend(a.pods.iter().cloned());
+            }
+            for (id, o) in &self.open {
+                if o.node.as_ref().is_none_or(|(n, _)| *n != node) {
+                    continue;
+                }
+                let e = by
+                    .entry((o.key.namespace.clone(), o.key.workload.clone()))
+                    .or_insert_with(|| Affected {
+                        namespace: o.key.namespace.clone(),
+                        workload: o.key.workload.clone(),
+                        pods: Vec::new(),
+                        incident: None,
+                    });
+                e.incident = e.incident.or(Some(*id));
+                e.pods.extend(o.incident.pods.iter().cloned());
+            }
+            let affected: Vec<Affected> = by
+                .into_values()
+                .map(|mut a| {
+                    a.pods.sort();
+                    a.pods.dedup();
+                    a
+                })
+                .collect();
+            let Some(o) = self.open.get_mut(&node_id) else {
+                continue;
+            };
+            if o.incident.affected == affected {
+                continue;
+            }
+            o.incident.affected = affected;
+            self.refresh(node_id, false, now_ms, out);
+        }
+    }
+
     /// The pod was deleted. Deleting a failing pod is not a recovery (users
     /// and drains do it all the time, and its replacement may fail the same
     /// way): it leaves its incident, and an incident whose last pod is gone
@@ -421,6 +617,7 @@ impl Engine {
     /// flushes, rate-limited updates, reminders.
     pub fn tick(&mut self, now_ms: i64) -> (Vec<Transition>, Vec<Notification>) {
         let mut out = Vec::new();
+        self.refresh_affected(now_ms, &mut out);
         let resolve_after_ms = self.cfg.resolve_after_ms;
         let due: Vec<u64> = self
             .open
@@ -520,6 +717,7 @@ impl Engine {
         let incidents: Vec<Incident> = self
             .open
             .values_mut()
+            .filter(|o| o.node.is_none())
             .map(|o| {
                 let i = first_announcement(o);
                 mark_sent(o, now_ms);
@@ -594,6 +792,7 @@ impl Engine {
             detected_ms: now_ms,
             last_seen_ms: now_ms,
             state: State::Open,
+            affected: Vec::new(),
             finding,
         };
         let part = key.part.clone();
@@ -609,6 +808,7 @@ impl Engine {
             last_notified_ms: now_ms,
             pending: false,
             urgent: false,
+            node: None,
             replaced: false,
             incident,
         };
@@ -764,6 +964,11 @@ impl Engine {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        if o.key.part.0 == Family::Node && o.key.workload.kind == NODE_KIND {
+            // The node recovered: what it caused resolves with it, unless it
+            // is still failing on its own.
+            self.release_node(&o.key.workload.name, true, now_ms, out);
+        }
         self.evictions.remove(&id);
         if self.by_key.get(&o.key) == Some(&id) {
             self.by_key.remove(&o.key);
@@ -791,6 +996,11 @@ impl Engine {
             at_ms: now_ms,
         });
     }
+}
+
+/// How many pods a node incident lists as affected.
+fn affected_pods(incident: &Incident) -> usize {
+    incident.affected.iter().map(|a| a.pods.len()).sum()
 }
 
 /// The snapshot of an incident's first notification: whatever changed

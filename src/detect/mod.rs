@@ -9,5 +9,6 @@ plain values and a fake clock.
 
 pub mod classify;
 pub mod incident;
+pub mod node;
 pub mod tuning;
 pub mod workload;

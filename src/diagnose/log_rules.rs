@@ -134,6 +134,7 @@ pub fn diagnose(ctx: &Context, container: Option<&ContainerRecord>) -> Option<Di
         rule: rule.id,
         ai: None,
         backend: None,
+        node_incident: None,
     })
 }
 

@@ -11,6 +11,8 @@ but never called, and whose fixes named nothing.
 
 - `context`: what the rules look at (`Context`, `ProbeSlot`).
 - `rules`: the rule table, the matcher and `diagnose`.
+- `fit`: where an unschedulable pod would fit (nodes' allocatable, taints, cordons).
+- `node`: node incidents' diagnoses, and pod failures attributed to their node.
 - `log_rules`: causes named by the crashed run's log tail (refused
   connections, DNS, missing env vars and files, runtime OOM, ports, migrations,
   permissions, panics), consulted by `rules` after the table.
@@ -24,8 +26,10 @@ but never called, and whose fixes named nothing.
 */
 
 pub mod context;
+pub mod fit;
 pub mod llm;
 pub mod log_rules;
+pub mod node;
 pub mod quantity;
 pub mod redact;
 pub mod rules;

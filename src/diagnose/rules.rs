@@ -523,6 +523,26 @@ pub static RULES: &[Rule] = &[
         ..BASE
     },
     // ------------------------------------------------------------------- OOM
+    // The node's SystemOOM event (enrichment reads the node's events for an
+    // OOM kill): the kernel killed for the whole node, not for this
+    // container's own limit, so raising the limit would not help.
+    Rule {
+        id: "system-oom",
+        cause: Cause::SystemOom,
+        kinds: &[F::OOMKilled],
+        patterns: &[&["systemoom"]],
+        sources: EVT,
+        confidence: 0.9,
+        facts: &["memory limit {{mem_limit}}, request {{mem_request}}"],
+        summary: "Container {{container}} of {{ref}} (namespace {{ns}}) was killed because node {{node}} ran out of memory (a system OOM, the node's SystemOOM event), not because it used more than its own limit.",
+        fix: "The node is overcommitted: the memory its pods use is more than it has. Give the pods on {{node}} memory requests close to what they really use, so the scheduler stops packing them onto one node, and reserve memory for the system (kubelet --system-reserved; k3s: --kubelet-arg=system-reserved=memory=256Mi). Raising this container's limit would not help.",
+        commands: &[
+            "kubectl describe node {{node}}",
+            "kubectl get pods -A -o wide --field-selector spec.nodeName={{node}}",
+            "kubectl top pods -A --sort-by=memory",
+        ],
+        ..BASE
+    },
     Rule {
         id: "oomkilled-container",
         cause: Cause::OomKilled,
@@ -1290,6 +1310,7 @@ fn diagnose_with(mut rules: impl Iterator<Item = &'static Rule>, ctx: &Context) 
         rule: rule.id,
         ai: None,
         backend: None,
+        node_incident: None,
     }
 }
 
@@ -2372,6 +2393,40 @@ mod tests {
     }
 
     #[test]
+    fn a_system_oom_on_the_node_is_told_apart_from_a_container_over_its_limit() {
+        let oom = fixture!("crashloop-oom-lastState");
+        let (_, own) = run(&oom, "10:00:00", &[], &[]);
+        assert_eq!(own.cause, "oom_killed");
+        let (_, sys) = run(
+            &oom,
+            "10:00:00",
+            &[
+                "Warning SystemOOM (node worker-1): System OOM encountered, victim process: web, pid: 4242",
+            ],
+            &[],
+        );
+        assert_eq!(sys.cause, "system_oom");
+        assert_eq!(sys.rule, "system-oom");
+        assert!(sys.summary.contains("ran out of memory"), "{}", sys.summary);
+        assert!(
+            sys.fix
+                .commands
+                .iter()
+                .any(|c| c.starts_with("kubectl describe node ")),
+            "{:?}",
+            sys.fix.commands
+        );
+        assert!(
+            !sys.fix
+                .commands
+                .iter()
+                .any(|c| c.contains("--limits=memory")),
+            "raising the limit is not the fix: {:?}",
+            sys.fix.commands
+        );
+    }
+
+    #[test]
     fn a_diagnosis_serialises_to_json() {
         let (_, d) = run(&fixture!("crashloop-oom-lastState"), "10:00:00", &[], &[]);
         let v: serde_json::Value = serde_json::to_value(&d).unwrap();
@@ -2451,7 +2506,7 @@ mod tests {
 
     #[test]
     fn every_cause_is_produced_by_a_rule_and_every_rule_is_well_formed() {
-        for cause in Cause::ALL {
+        for cause in Cause::ALL.into_iter().filter(|c| !c.is_node()) {
             assert!(
                 RULES.iter().any(|r| r.cause == cause)
                     || super::super::log_rules::LOG_RULES

@@ -104,10 +104,78 @@ pub fn fetch(
     Ok(lines(items))
 }
 
+/// How far from a termination a node's SystemOOM event may be to explain it.
+const SYSTEM_OOM_WINDOW_SECS: i64 = 300;
+
+/// The node's `SystemOOM` events (kubelet records one when the kernel kills
+/// for the whole node rather than for a container's own cgroup limit) near
+/// `around` (Unix seconds, the termination), as lines naming the node.
+pub fn fetch_system_oom(
+    client: &Client,
+    node: &str,
+    around: Option<i64>,
+    timeout: Duration,
+) -> Result<Vec<String>, Error> {
+    let selector = format!("involvedObject.kind=Node,involvedObject.name={node},reason=SystemOOM");
+    let body = client.get_bounded(
+        "/api/v1/events",
+        &[("fieldSelector", &selector)],
+        timeout,
+        MAX_BODY,
+    )?;
+    let list: Value = serde_json::from_slice(&body).map_err(|e| Error::Decode {
+        what: "event list",
+        detail: e.to_string(),
+    })?;
+    let items = list
+        .get("items")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    Ok(system_oom_lines(items, node, around))
+}
+
+/// The SystemOOM events of `items` near `around`, newest first.
+pub fn system_oom_lines(items: &[Value], node: &str, around: Option<i64>) -> Vec<String> {
+    let near: Vec<Value> = items
+        .iter()
+        .filter(|e| e.get("reason").and_then(Value::as_str) == Some("SystemOOM"))
+        .filter(|e| match (around, when(e)) {
+            (Some(t), Some(w)) => (w - t).abs() <= SYSTEM_OOM_WINDOW_SECS,
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    lines(&near)
+        .into_iter()
+        .map(|l| l.replacen("SystemOOM", &format!("SystemOOM (node {node})"), 1))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_system_ooms_near_the_termination_are_kept_and_name_the_node() {
+        let items = vec![
+            json!({"type": "Warning", "reason": "SystemOOM", "message": "System OOM encountered, victim process: app, pid: 4242",
+                   "lastTimestamp": "2024-05-14T10:00:30Z"}),
+            json!({"type": "Warning", "reason": "SystemOOM", "message": "an old one",
+                   "lastTimestamp": "2024-05-14T08:00:00Z"}),
+            json!({"type": "Normal", "reason": "NodeReady", "message": "ready",
+                   "lastTimestamp": "2024-05-14T10:00:00Z"}),
+        ];
+        let at = parse_rfc3339("2024-05-14T10:00:00Z");
+        let l = system_oom_lines(&items, "pi-3", at);
+        assert_eq!(
+            l,
+            [
+                "Warning SystemOOM (node pi-3): System OOM encountered, victim process: app, pid: 4242"
+            ]
+        );
+    }
 
     #[test]
     fn warnings_first_then_newest_by_the_best_timestamp_available() {

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::diagnose::fit::FIT_PREFIX;
 use crate::diagnose::{Context, RuleSet};
 use crate::kube::client::{Client, Error};
 use crate::metrics::Metrics;
@@ -221,6 +222,21 @@ impl Enricher {
             }
         };
 
+        // An OOM kill: was it the node running out of memory rather than the
+        // container over its own limit? The node's SystemOOM event tells.
+        let mut events = events;
+        if let (FailureType::OOMKilled, Some(node)) = (f.kind, pod.node.as_deref()) {
+            let finished = f.termination.as_ref().map(|t| t.finished);
+            match events::fetch_system_oom(client, node, finished, CALL_TIMEOUT) {
+                Ok(v) => events
+                    .splice(0..0, v.iter().map(|l| (self.redact)(l)))
+                    .for_each(drop),
+                // Namespaced installs cannot read node events: the pod's own
+                // events still tell a limit OOM.
+                Err(e) => log::debug!("enrichment: events of node {node}: {e}"),
+            }
+        }
+
         let mut env = Vec::new();
         let mut gone = false;
         if let Some(container) = &f.container {
@@ -336,6 +352,11 @@ impl Enricher {
                     rollout,
                 });
                 d.evidence.extend(notes);
+                // What the classifier knew of the nodes (this worker does not).
+                if let Some(old) = &item.diagnosis {
+                    let fit = old.evidence.iter().filter(|e| e.starts_with(FIT_PREFIX));
+                    d.evidence.extend(fit.cloned());
+                }
                 log::debug!(
                     "enriched incident {id}: {} event(s), {} log line(s), {} fact(s); cause {}",
                     events.len(),

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::auth::{self, Authenticator};
 use super::config::ClusterConfig;
+use super::node_types::NodeList;
 use super::tls;
 use super::types::{ObjectList, PodList, Status};
 
@@ -286,6 +287,11 @@ impl Client {
     /// One page of a pod LIST.
     pub fn list_pods(&self, path: &str, query: &[(&str, &str)]) -> Result<PodList, Error> {
         self.get_json(path, query, "pod list")
+    }
+
+    /// One page of a node LIST.
+    pub fn list_nodes(&self, path: &str, query: &[(&str, &str)]) -> Result<NodeList, Error> {
+        self.get_json(path, query, "node list")
     }
 
     /// One page of a LIST of other objects (namespaces).

@@ -7,6 +7,8 @@ list+watch engine (`watch`, `backoff`, `store`, `types`).
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod node_store;
+pub mod node_types;
 pub mod store;
 pub mod tls;
 pub mod types;

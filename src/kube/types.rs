@@ -373,10 +373,10 @@ struct WatchLine {
 
 /// A decoded watch event.
 #[derive(Debug)]
-pub enum WatchEvent {
-    Added(Pod),
-    Modified(Pod),
-    Deleted(Pod),
+pub enum WatchEvent<O = Pod> {
+    Added(O),
+    Modified(O),
+    Deleted(O),
     Bookmark { resource_version: String },
     Error(Status),
 }
@@ -432,12 +432,12 @@ pub fn decode_watch_line(line: &[u8]) -> Result<WatchEvent, DecodeError> {
 type ScalarError = de::value::Error;
 
 /// Skips the rest of a map or list the field cannot use.
-fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+pub(super) fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
     Ok(())
 }
 
-fn skip_seq<'de, A: de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+pub(super) fn skip_seq<'de, A: de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(())
 }
@@ -491,11 +491,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Scalar<T> {
     }
 }
 
-fn scalar<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+pub(super) fn scalar<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(d.deserialize_any(Scalar(PhantomData))?.unwrap_or_default())
 }
 
-fn opt_scalar<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn opt_scalar<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     d.deserialize_any(Scalar(PhantomData))
 }
 
@@ -539,11 +543,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
     }
 }
 
-fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+pub(super) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(d.deserialize_any(Object(PhantomData))?.unwrap_or_default())
 }
 
-fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     d.deserialize_any(Object(PhantomData))
 }
 
@@ -558,7 +566,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
 
 /// A list of objects; items that are not objects are dropped, and a field that
 /// is not a list at all reads as empty.
-fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+pub(super) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     struct V<T>(PhantomData<T>);
     impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
         type Value = Vec<T>;
@@ -783,7 +793,7 @@ fn label_map<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
 }
 
 /// `Scalar` as a seed, for map values read by hand.
-struct ScalarSeed<T>(PhantomData<T>);
+pub(super) struct ScalarSeed<T>(PhantomData<T>);
 
 impl<'de, T: Deserialize<'de>> de::DeserializeSeed<'de> for ScalarSeed<T> {
     type Value = Option<T>;
@@ -793,7 +803,7 @@ impl<'de, T: Deserialize<'de>> de::DeserializeSeed<'de> for ScalarSeed<T> {
 }
 
 /// Cuts `s` to `MAX_TEXT` bytes on a char boundary, with a visible marker.
-fn text(s: Option<String>) -> Option<Box<str>> {
+pub(super) fn text(s: Option<String>) -> Option<Box<str>> {
     let mut s = s?;
     if s.len() > MAX_TEXT {
         let mut cut = MAX_TEXT;
@@ -806,7 +816,7 @@ fn text(s: Option<String>) -> Option<Box<str>> {
     Some(s.into_boxed_str())
 }
 
-fn condition(c: PodCondition) -> Condition {
+pub(super) fn condition(c: PodCondition) -> Condition {
     Condition {
         status: match c.status.as_str() {
             "True" => Some(true),

@@ -27,9 +27,13 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Error};
+use super::node_types::{Node, decode_node_watch_line};
 use super::store::{Event, StreamId};
-use super::types::{ListMeta, NamespaceRecord, Pod, PodRecord, WatchEvent, decode_watch_line};
+use super::types::{
+    DecodeError, ListMeta, NamespaceRecord, Pod, PodRecord, WatchEvent, decode_watch_line,
+};
 use crate::metrics::{Counters, Metrics, Phase};
+use crate::model::NodeRecord;
 use crate::settings::Reconnect;
 use crate::util::backoff::Backoff;
 use crate::util::random::Rng;
@@ -179,6 +183,10 @@ pub enum Msg {
     Namespaces {
         event: Event<NamespaceRecord>,
     },
+    /// From the node stream.
+    Nodes {
+        event: Event<NodeRecord>,
+    },
     /// A stream failed and reconnection is disabled: stop with exit 1.
     Fatal(String),
     /// SIGTERM or SIGINT.
@@ -205,14 +213,18 @@ pub struct StreamSpec {
 /// What a stream watches: how a LIST page decodes, what is kept per object,
 /// and how its events travel. The protocol is the same for every kind.
 pub trait Kind: Send + 'static {
+    /// The wire form of one watched object (only the fields kept).
+    type Object;
     type Record: Send + 'static;
     fn list(
         client: &Client,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(ListMeta, Vec<Self::Record>), Error>;
+    fn decode(line: &[u8]) -> Result<WatchEvent<Self::Object>, DecodeError>;
+    fn resource_version(object: &Self::Object) -> &str;
     /// The compact record of a decoded watch object.
-    fn record(object: Pod) -> Self::Record;
+    fn record(object: Self::Object) -> Self::Record;
     fn msg(stream: StreamId, event: Event<Self::Record>) -> Msg;
 }
 
@@ -220,6 +232,7 @@ pub trait Kind: Send + 'static {
 pub struct Pods;
 
 impl Kind for Pods {
+    type Object = Pod;
     type Record = PodRecord;
     fn list(
         client: &Client,
@@ -227,6 +240,12 @@ impl Kind for Pods {
         query: &[(&str, &str)],
     ) -> Result<(ListMeta, Vec<PodRecord>), Error> {
         client.list_pods(path, query).map(|l| (l.metadata, l.items))
+    }
+    fn decode(line: &[u8]) -> Result<WatchEvent<Pod>, DecodeError> {
+        decode_watch_line(line)
+    }
+    fn resource_version(object: &Pod) -> &str {
+        &object.metadata.resource_version
     }
     fn record(object: Pod) -> PodRecord {
         PodRecord::from(object)
@@ -240,6 +259,7 @@ impl Kind for Pods {
 pub struct Namespaces;
 
 impl Kind for Namespaces {
+    type Object = Pod;
     type Record = NamespaceRecord;
     fn list(
         client: &Client,
@@ -251,11 +271,47 @@ impl Kind for Namespaces {
             (l.metadata, items)
         })
     }
+    fn decode(line: &[u8]) -> Result<WatchEvent<Pod>, DecodeError> {
+        decode_watch_line(line)
+    }
+    fn resource_version(object: &Pod) -> &str {
+        &object.metadata.resource_version
+    }
     fn record(object: Pod) -> NamespaceRecord {
         NamespaceRecord::from(object)
     }
     fn msg(_: StreamId, event: Event<NamespaceRecord>) -> Msg {
         Msg::Namespaces { event }
+    }
+}
+
+/// Nodes: conditions, cordon, taints, allocatable; never their images.
+pub struct Nodes;
+
+impl Kind for Nodes {
+    type Object = Node;
+    type Record = NodeRecord;
+    fn list(
+        client: &Client,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(ListMeta, Vec<NodeRecord>), Error> {
+        client.list_nodes(path, query).map(|l| {
+            let items = l.items.into_iter().map(NodeRecord::from).collect();
+            (l.metadata, items)
+        })
+    }
+    fn decode(line: &[u8]) -> Result<WatchEvent<Node>, DecodeError> {
+        decode_node_watch_line(line)
+    }
+    fn resource_version(object: &Node) -> &str {
+        &object.metadata.resource_version
+    }
+    fn record(object: Node) -> NodeRecord {
+        NodeRecord::from(object)
+    }
+    fn msg(_: StreamId, event: Event<NodeRecord>) -> Msg {
+        Msg::Nodes { event }
     }
 }
 
@@ -585,7 +641,7 @@ impl<K: Kind> Stream<K> {
                 Counters::inc(&self.counters().invalid_utf8_lines);
                 line = String::from_utf8_lossy(&line).into_owned().into_bytes();
             }
-            let event = match decode_watch_line(&line) {
+            let event = match K::decode(&line) {
                 Ok(ev) => ev,
                 Err(e) => {
                     Counters::inc(&self.counters().malformed_lines);
@@ -605,11 +661,11 @@ impl<K: Kind> Stream<K> {
             events += 1;
             let sent = match event {
                 WatchEvent::Added(p) | WatchEvent::Modified(p) => {
-                    rv = advance(rv, &p.metadata.resource_version);
+                    rv = advance(rv, K::resource_version(&p));
                     self.send(Event::Apply(Box::new(K::record(p))))
                 }
                 WatchEvent::Deleted(p) => {
-                    rv = advance(rv, &p.metadata.resource_version);
+                    rv = advance(rv, K::resource_version(&p));
                     self.send(Event::Delete(Box::new(K::record(p))))
                 }
                 WatchEvent::Bookmark { resource_version } => {

@@ -45,6 +45,12 @@ pub enum Cause {
     PortInUse,
     TlsCertificateError,
     DiskFull,
+    NodeNotReady,
+    NodeMemoryPressure,
+    NodeDiskPressure,
+    NodePidPressure,
+    NodeCordoned,
+    SystemOom,
     MissingEnvVar,
     MissingConfigFile,
     AppPanic,
@@ -54,7 +60,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 38] = [
+    pub const ALL: [Cause; 44] = [
         Cause::OomKilled,
         Cause::AppErrorExit,
         Cause::CommandNotFound,
@@ -87,6 +93,12 @@ impl Cause {
         Cause::PortInUse,
         Cause::TlsCertificateError,
         Cause::DiskFull,
+        Cause::NodeNotReady,
+        Cause::NodeMemoryPressure,
+        Cause::NodeDiskPressure,
+        Cause::NodePidPressure,
+        Cause::NodeCordoned,
+        Cause::SystemOom,
         Cause::MissingEnvVar,
         Cause::MissingConfigFile,
         Cause::AppPanic,
@@ -94,6 +106,19 @@ impl Cause {
         Cause::RuntimeOutOfMemory,
         Cause::Unknown,
     ];
+
+    /// A node's cause: given by the node diagnoses (`diagnose::node`), not
+    /// by the pod rule table.
+    pub fn is_node(self) -> bool {
+        matches!(
+            self,
+            Cause::NodeNotReady
+                | Cause::NodeMemoryPressure
+                | Cause::NodeDiskPressure
+                | Cause::NodePidPressure
+                | Cause::NodeCordoned
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -129,6 +154,12 @@ impl Cause {
             Cause::PortInUse => "port_in_use",
             Cause::TlsCertificateError => "tls_certificate_error",
             Cause::DiskFull => "disk_full",
+            Cause::NodeNotReady => "node_not_ready",
+            Cause::NodeMemoryPressure => "node_memory_pressure",
+            Cause::NodeDiskPressure => "node_disk_pressure",
+            Cause::NodePidPressure => "node_pid_pressure",
+            Cause::NodeCordoned => "node_cordoned",
+            Cause::SystemOom => "system_oom",
             Cause::MissingEnvVar => "missing_env_var",
             Cause::MissingConfigFile => "missing_config_file",
             Cause::AppPanic => "app_panic",
@@ -207,6 +238,9 @@ pub struct Diagnosis {
     /// The OpsCtrl backend's analysis, when the backend is on and answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<serde_json::Value>,
+    /// The node incident this failure is attributed to (its node is the cause).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_incident: Option<u64>,
 }
 
 impl Diagnosis {

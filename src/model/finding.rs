@@ -57,10 +57,16 @@ pub enum FailureType {
     Failed,
     NotReady,
     HighRestartCount,
+    /// A node's Ready condition False or Unknown past its grace.
+    NodeNotReady,
+    /// A node reports memory, disk or PID pressure.
+    NodePressure,
+    /// A node cordoned past its grace (informational).
+    NodeUnschedulable,
 }
 
 impl FailureType {
-    pub const ALL: [FailureType; 12] = [
+    pub const ALL: [FailureType; 15] = [
         FailureType::OOMKilled,
         FailureType::CrashLoopBackOff,
         FailureType::ImagePullBackOff,
@@ -73,6 +79,9 @@ impl FailureType {
         FailureType::Failed,
         FailureType::NotReady,
         FailureType::HighRestartCount,
+        FailureType::NodeNotReady,
+        FailureType::NodePressure,
+        FailureType::NodeUnschedulable,
     ];
 
     /// The `type` field of the stable JSON.
@@ -90,6 +99,9 @@ impl FailureType {
             FailureType::Failed => "Failed",
             FailureType::NotReady => "NotReady",
             FailureType::HighRestartCount => "HighRestartCount",
+            FailureType::NodeNotReady => "NodeNotReady",
+            FailureType::NodePressure => "NodePressure",
+            FailureType::NodeUnschedulable => "NodeUnschedulable",
         }
     }
 
@@ -106,26 +118,38 @@ impl FailureType {
             FailureType::Evicted | FailureType::Failed => "pod-phase-failed",
             FailureType::NotReady => "container-terminated-error",
             FailureType::HighRestartCount => "high-restart-count",
+            FailureType::NodeNotReady => "node-not-ready",
+            FailureType::NodePressure => "node-pressure",
+            FailureType::NodeUnschedulable => "node-unschedulable",
         }
     }
 
     pub fn severity(self) -> Severity {
         match self {
-            FailureType::OOMKilled | FailureType::CrashLoopBackOff => Severity::Critical,
+            FailureType::OOMKilled | FailureType::CrashLoopBackOff | FailureType::NodeNotReady => {
+                Severity::Critical
+            }
             FailureType::ImagePullBackOff
             | FailureType::InvalidImageName
             | FailureType::CreateContainerConfigError
             | FailureType::ContainerStartError
             | FailureType::Unschedulable
-            | FailureType::Failed => Severity::High,
+            | FailureType::Failed
+            | FailureType::NodePressure => Severity::High,
             FailureType::PendingTooLong
             | FailureType::Evicted
             | FailureType::NotReady
             | FailureType::HighRestartCount => Severity::Medium,
+            FailureType::NodeUnschedulable => Severity::Informational,
         }
     }
 
     /// Container-level types beat pod-level ones.
+    /// About a node rather than a pod.
+    pub fn is_node_level(self) -> bool {
+        matches!(self.family(), Family::Node | Family::Cordon)
+    }
+
     pub fn is_container_level(self) -> bool {
         matches!(
             self,
@@ -160,6 +184,11 @@ pub enum Family {
     Eviction,
     /// Running but not Ready.
     Readiness,
+    /// A node is NotReady or under pressure: one problem of the node (a
+    /// node under disk pressure that then goes NotReady stays one incident).
+    Node,
+    /// A node is cordoned: a decision, not a fault, so its own incident.
+    Cordon,
 }
 
 impl FailureType {
@@ -176,6 +205,8 @@ impl FailureType {
             FailureType::Unschedulable | FailureType::PendingTooLong => Family::Scheduling,
             FailureType::Evicted => Family::Eviction,
             FailureType::NotReady => Family::Readiness,
+            FailureType::NodeNotReady | FailureType::NodePressure => Family::Node,
+            FailureType::NodeUnschedulable => Family::Cordon,
         }
     }
 }

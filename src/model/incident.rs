@@ -44,9 +44,40 @@ pub struct Incident {
     pub detected_ms: i64,
     pub last_seen_ms: i64,
     pub state: State,
+    /// A node incident's affected workloads (pods on a NotReady node, pods
+    /// whose failure is attributed to the node); empty for pod incidents.
+    pub affected: Vec<Affected>,
+}
+
+/// One workload a node incident affects.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Affected {
+    pub namespace: String,
+    pub workload: Workload,
+    /// Sorted pod names.
+    pub pods: Vec<String>,
+    /// The workload's own incident attached to the node's, if it has one.
+    pub incident: Option<u64>,
 }
 
 impl Incident {
+    /// A node incident (`workload.kind` is `Node`).
+    pub fn is_node(&self) -> bool {
+        self.workload.kind == "Node"
+    }
+
+    /// "14 pods of 9 workloads affected"; `None` when nothing is.
+    pub fn affected_summary(&self) -> Option<String> {
+        let workloads = self.affected.len();
+        let pods: usize = self.affected.iter().map(|a| a.pods.len()).sum();
+        (workloads > 0).then(|| {
+            format!(
+                "{pods} pod{} of {workloads} workload{} affected",
+                if pods == 1 { "" } else { "s" },
+                if workloads == 1 { "" } else { "s" }
+            )
+        })
+    }
     pub fn kind(&self) -> FailureType {
         self.finding.kind
     }
@@ -76,6 +107,7 @@ impl Incident {
             detected_ms: 1_764_104_400_000,
             last_seen_ms: 1_764_104_460_000,
             state,
+            affected: Vec::new(),
         }
     }
 }

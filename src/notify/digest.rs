@@ -100,8 +100,9 @@ pub fn title(i: &Incident, reminder: bool) -> String {
         _ => (severity_emoji(i.severity()), ""),
     };
     format!(
-        "{emoji} {status}{} · {}/{}/{}",
-        i.finding.kind, i.namespace, i.workload.kind, i.workload.name
+        "{emoji} {status}{} · {}",
+        i.finding.kind,
+        output::subject(i)
     )
 }
 

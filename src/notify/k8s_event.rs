@@ -106,6 +106,11 @@ impl Sink for K8sEvents {
         let reminder = matches!(alert, Alert::Incident { reminder: true, .. });
         for item in alert.items() {
             let inc = &item.incident;
+            // The Event goes on the failing pod; a node incident has none
+            // (and no namespace to write in).
+            if inc.is_node() {
+                continue;
+            }
             let key = (inc.id, inc.state.as_str(), inc.last_seen_ms, reminder);
             if self.remembered(&key) {
                 continue;
@@ -284,6 +289,7 @@ mod tests {
             rule: "exit-nonzero",
             ai: None,
             backend: None,
+            node_incident: None,
         }
     }
 

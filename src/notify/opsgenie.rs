@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 use super::digest::{self, Digest, clip, digest, section_text, stable_key};
 use super::{Alert, Failure, Item, Method, Sink, call};
 use crate::model::{Severity, State};
+use crate::output;
 use crate::settings;
 
 pub const MESSAGE_MAX: usize = 130;
@@ -137,7 +138,7 @@ pub fn request(item: &Item, reminder: bool, link_url: Option<&str>) -> (String, 
                 "description": description(&d, 3000, DESCRIPTION_MAX),
                 "tags": tags,
                 "details": details(&d, link_url.map(|t| digest::link(t, i))),
-                "entity": clip(&format!("{}/{}/{}", i.namespace, i.workload.kind, i.workload.name), ENTITY_MAX),
+                "entity": clip(&output::subject(i), ENTITY_MAX),
                 "source": SOURCE,
                 "priority": priority(i.severity()),
             });

@@ -92,6 +92,8 @@ const LINE_MAX: usize = 300;
 const EVIDENCE_MAX: usize = 200;
 /// Pod names listed in the pods field; the rest are counted.
 const PODS_LISTED: usize = 3;
+/// Workloads a node incident lists by name; the rest are counted.
+const AFFECTED_LISTED: usize = 12;
 /// One incident's line in a start-up summary or storm, characters.
 const LIST_LINE_MAX: usize = 500;
 
@@ -242,7 +244,7 @@ fn body_len(v: &Value) -> usize {
 
 /// `shop/Deployment/web`: where it fails, as the header names it.
 fn place(i: &Incident) -> String {
-    format!("{}/{}/{}", i.namespace, i.workload.kind, i.workload.name)
+    output::subject(i)
 }
 
 fn incident_message(item: &Item, reminder: bool, style: &Style, b: &Budget) -> Value {
@@ -284,6 +286,9 @@ fn incident_message(item: &Item, reminder: bool, style: &Style, b: &Budget) -> V
     blocks.push(context_block(context));
 
     blocks.push(fields_block(fields(i, style, b)));
+    if let Some(list) = affected_block(i, b) {
+        blocks.push(list);
+    }
 
     if !f.message.is_empty() && i.state != State::Resolved {
         // Only the lines that can show; a message can be a whole log tail.
@@ -479,6 +484,42 @@ pub fn backend_text(v: &Value) -> String {
         .map_or_else(|| v.to_string(), str::to_string)
 }
 
+/// A node incident's affected workloads, one line each (the first
+/// `AFFECTED_LISTED`), under "14 pods of 9 workloads affected".
+fn affected_block(i: &Incident, b: &Budget) -> Option<Value> {
+    let summary = i.affected_summary()?;
+    let mut lines: Vec<String> = i
+        .affected
+        .iter()
+        .take(AFFECTED_LISTED)
+        .map(|a| {
+            let mut pods: Vec<String> = a.pods.iter().take(3).map(|p| esc_clip(p, 80)).collect();
+            if a.pods.len() > 3 {
+                pods.push(format!("+{} more", a.pods.len() - 3));
+            }
+            format!(
+                "• {} {}: {}",
+                inline_code(&a.namespace, b.name.min(80)),
+                esc_clip(
+                    &format!("{}/{}", a.workload.kind, a.workload.name),
+                    b.name.min(120)
+                ),
+                pods.join(", ")
+            )
+        })
+        .collect();
+    if i.affected.len() > AFFECTED_LISTED {
+        lines.push(format!(
+            "… and {} more workloads",
+            i.affected.len() - AFFECTED_LISTED
+        ));
+    }
+    Some(section(clip_mrkdwn(
+        format!("*{summary}*\n{}", lines.join("\n")),
+        b.prose,
+    )))
+}
+
 fn fields(i: &Incident, style: &Style, b: &Budget) -> Vec<String> {
     let f = &i.finding;
     // The namespace and workload are in the header; how long it has been
@@ -492,6 +533,16 @@ fn fields(i: &Incident, style: &Style, b: &Budget) -> Vec<String> {
     }
     if let Some(link) = dashboard_link(i, style, b) {
         out.push(field("Dashboard", &link));
+    }
+    if i.is_node() {
+        out.push(field("Node", &inline_code(&i.workload.name, b.name)));
+        if !f.reason.is_empty() {
+            out.push(field("Reason", &inline_code(&f.reason, b.name)));
+        }
+        if let Some(s) = i.affected_summary() {
+            out.push(field("Affected", &s));
+        }
+        return out;
     }
     let mut pods: Vec<String> = i
         .pods
@@ -1014,6 +1065,7 @@ mod tests {
             rule: "oom",
             ai: None,
             backend: None,
+            node_incident: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub static SETTINGS: &[Spec] = &[
     MAX_PENDING_DURATION_MS.spec(),
     IMAGE_PULL_GRACE_MS.spec(),
     NOT_READY_GRACE_MS.spec(),
+    NODE_NOT_READY_GRACE_MS.spec(),
+    NODE_UNSCHEDULABLE_GRACE_MS.spec(),
     RESOLVE_AFTER_MS.spec(),
     ALERT_RATE_LIMIT_WINDOW_MINUTES.spec(),
     ALERT_RENOTIFY_MINUTES.spec(),
@@ -354,6 +356,32 @@ pub static NOT_READY_GRACE_MS: Setting<Int> = Setting {
         note: "",
     },
     doc: "How long a Running pod may be not Ready (since its Ready condition changed) before it is reported as NotReady.",
+};
+
+pub static NODE_NOT_READY_GRACE_MS: Setting<Int> = Setting {
+    env: "NODE_NOT_READY_GRACE_MS",
+    flag: "--node-not-ready-grace-ms",
+    value: "MS",
+    kind: Int {
+        default: 60_000,
+        min: 0,
+        max: 86_400_000,
+        note: "",
+    },
+    doc: "How long a node's Ready condition may be False or Unknown (since it changed) before it is reported as NodeNotReady (cluster-wide installs only).",
+};
+
+pub static NODE_UNSCHEDULABLE_GRACE_MS: Setting<Int> = Setting {
+    env: "NODE_UNSCHEDULABLE_GRACE_MS",
+    flag: "--node-unschedulable-grace-ms",
+    value: "MS",
+    kind: Int {
+        default: 1_800_000,
+        min: 0,
+        max: 604_800_000,
+        note: "",
+    },
+    doc: "How long a node may stay cordoned (spec.unschedulable, since the daemon saw it) before an informational NodeUnschedulable incident (a drain is routine; a forgotten cordon is not).",
 };
 
 pub static RESOLVE_AFTER_MS: Setting<Int> = Setting {

@@ -192,6 +192,8 @@ pub(super) fn detect(r: &mut Reader) -> Detect {
         max_pending_ms: ms(&MAX_PENDING_DURATION_MS),
         image_pull_grace_ms: ms(&IMAGE_PULL_GRACE_MS),
         not_ready_grace_ms: ms(&NOT_READY_GRACE_MS),
+        node_not_ready_grace_ms: ms(&NODE_NOT_READY_GRACE_MS),
+        node_unschedulable_grace_ms: ms(&NODE_UNSCHEDULABLE_GRACE_MS),
         resolve_after_ms: ms(&RESOLVE_AFTER_MS),
         rate_limit_ms: ms(&ALERT_RATE_LIMIT_WINDOW_MINUTES) * 60_000,
         renotify_ms: ms(&ALERT_RENOTIFY_MINUTES) * 60_000,

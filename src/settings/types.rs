@@ -224,6 +224,8 @@ pub struct Detect {
     pub max_pending_ms: i64,
     pub image_pull_grace_ms: i64,
     pub not_ready_grace_ms: i64,
+    pub node_not_ready_grace_ms: i64,
+    pub node_unschedulable_grace_ms: i64,
     pub resolve_after_ms: i64,
     pub rate_limit_ms: i64,
     pub renotify_ms: i64,

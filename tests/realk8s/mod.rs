@@ -8,6 +8,7 @@ mod fixes;
 mod install;
 mod lease;
 mod manifests;
+mod nodes;
 mod rbac;
 mod stage;
 mod watch;

@@ -70,7 +70,7 @@ fn check_passes_with_the_shipped_cluster_role_and_names_a_removed_rule() {
     assert!(
         out.contains(&format!(
             "fix: kubectl create clusterrole opsctrl-daemon-read --verb=get,list,watch \
-             --resource=pods,events,namespaces && kubectl create clusterrolebinding \
+             --resource=pods,events,namespaces,nodes && kubectl create clusterrolebinding \
              opsctrl-daemon-read --clusterrole=opsctrl-daemon-read --serviceaccount={}:opsctrl-daemon",
             cut.ns
         )),

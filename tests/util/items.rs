@@ -41,6 +41,7 @@ pub fn incident(finding: Finding, state: State) -> Incident {
         first_seen_ms: 1_764_104_400_000,
         detected_ms: 1_764_104_400_000,
         last_seen_ms: 1_764_104_460_000,
+        affected: Vec::new(),
         state,
     }
 }

@@ -13,7 +13,7 @@ use super::faults::Fault;
 use super::routes::wants_table;
 use super::selectors::Filter;
 use super::status::{ApiError, invalid_list_options, not_found, too_large_rv};
-use super::store::{Key, NAMESPACE_FIELDS, Obj, POD_FIELDS, Store};
+use super::store::{Key, NAMESPACE_FIELDS, NODE_FIELDS, Obj, POD_FIELDS, Store};
 use super::{Inner, lock, table};
 
 /// How long a watch for a resourceVersion newer than the store waits (the cacher's 3 s).
@@ -252,4 +252,32 @@ pub(super) fn list_namespaces(
     let rv = st.rv;
     drop(st);
     Ok(whole_list("NamespaceList", rv, &items))
+}
+
+/// The node list, or one node (`only`, 404 when missing): like namespaces, the current
+/// state in one piece at the list resourceVersion.
+pub(super) fn list_nodes(
+    inner: &Inner,
+    req: &Request,
+    only: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    let filter = Filter::from_query(req, None, NODE_FIELDS)?;
+    if let Some(l) = req.param("limit").filter(|l| !l.is_empty()) {
+        l.parse::<i64>()
+            .map_err(|_| ApiError::new(400, format!("invalid limit {l:?}")))?;
+    }
+    let st = lock(&inner.store);
+    if let Some(name) = only {
+        let obj = st.nodes.get(name).ok_or_else(|| not_found("nodes", name))?;
+        return Ok(obj.full_json("Node"));
+    }
+    let items: Vec<Arc<Obj>> = st
+        .nodes
+        .values()
+        .filter(|o| filter.matches(o))
+        .cloned()
+        .collect();
+    let rv = st.rv;
+    drop(st);
+    Ok(whole_list("NodeList", rv, &items))
 }

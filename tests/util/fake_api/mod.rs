@@ -32,6 +32,8 @@ resource versions, watch bookmarks, retrieving large results sets in chunks):
   (ADDED) for that watch. `sendInitialEvents=true` ends the initial burst with a BOOKMARK
   annotated `k8s.io/initial-events-end`. Bookmarks carry the real shape (an empty Pod with
   only `metadata.resourceVersion` set), one more is sent right before a timeout closes.
+* Nodes (`upsert_node`, `delete_node`): LIST (current state in one page) and WATCH at
+  `/api/v1/nodes`, GET of one node, with their own history window like namespaces.
 * Namespaces (with labels and `metadata.annotations`, see `set_namespace_annotation`) are
   watchable too, through the same code: same global resourceVersion, own history window
   (like the per-resource watch cache, so they never eat into the pods' one), 410s,
@@ -354,6 +356,21 @@ impl FakeApi {
     /// nothing, like a real no-op update. Returns the namespace's resourceVersion.
     pub fn set_namespace_annotation(&self, name: &str, key: &str, value: Option<&str>) -> u64 {
         let rv = lock(&self.inner.store).set_ns_annotation(name, key, value);
+        self.inner.changed.notify_all();
+        rv
+    }
+
+    /// Create or replace a node (what kubelet's registration and status PATCHes amount to):
+    /// ADDED or MODIFIED on node watches at a new resourceVersion, which it returns.
+    pub fn upsert_node(&self, node: Value) -> u64 {
+        let rv = lock(&self.inner.store).upsert_node(node);
+        self.inner.changed.notify_all();
+        rv
+    }
+
+    /// Delete a node (DELETED on node watches); `None` when it did not exist.
+    pub fn delete_node(&self, name: &str) -> Option<u64> {
+        let rv = lock(&self.inner.store).delete_node(name);
         self.inner.changed.notify_all();
         rv
     }

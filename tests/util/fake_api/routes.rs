@@ -9,7 +9,7 @@ use super::events::list_events;
 use super::faults::{Block, hang};
 use super::ids::new_uid;
 use super::leases::{lease_full, list_leases};
-use super::list::{list_namespaces, list_pods};
+use super::list::{list_namespaces, list_nodes, list_pods};
 use super::logs::pod_log;
 use super::rbac::ssar;
 use super::rbac::{Target, forbidden};
@@ -96,6 +96,8 @@ enum Route<'a> {
     PodLog { ns: &'a str, name: &'a str },
     Namespaces { watch: bool },
     Namespace(&'a str),
+    Nodes { watch: bool },
+    Node(&'a str),
     Events { ns: Option<&'a str>, watch: bool },
     CoordGroup,
     CoordV1,
@@ -110,6 +112,7 @@ impl Route<'_> {
             self,
             Route::Pods { watch: true, .. }
                 | Route::Namespaces { watch: true }
+                | Route::Nodes { watch: true }
                 | Route::Events { watch: true, .. }
         )
     }
@@ -118,6 +121,7 @@ impl Route<'_> {
             self,
             Route::Pods { watch: false, .. }
                 | Route::Namespaces { watch: false }
+                | Route::Nodes { watch: false }
                 | Route::Events { watch: false, .. }
                 | Route::Leases { .. }
         )
@@ -168,6 +172,8 @@ fn route<'a>(segs: &[&'a str], watch_param: bool) -> Route<'a> {
         ["api", "v1", "events"] => Route::Events { ns: None, watch: w },
         ["api", "v1", "namespaces"] => Route::Namespaces { watch: w },
         ["api", "v1", "namespaces", ns] => Route::Namespace(ns),
+        ["api", "v1", "nodes"] => Route::Nodes { watch: w },
+        ["api", "v1", "nodes", name] => Route::Node(name),
         ["api", "v1", "namespaces", ns, "pods"] => Route::Pods {
             ns: Some(ns),
             watch: w,
@@ -263,6 +269,9 @@ pub(super) fn handle(
     if let Route::Namespaces { watch: true } = route {
         return serve_watch(inner, conn, req, Kind::Namespace, None, user);
     }
+    if let Route::Nodes { watch: true } = route {
+        return serve_watch(inner, conn, req, Kind::Node, None, user);
+    }
 
     let result: Result<(u16, &str, Vec<u8>), ApiError> = match route {
         Route::Version => Ok((200, "application/json", inner.discovery.version.clone())),
@@ -316,6 +325,14 @@ pub(super) fn handle(
         Route::Namespace(ns) => inner
             .authorize(user, "get", "namespaces", "", "", ns)
             .and_then(|_| list_namespaces(inner, req, Some(ns)))
+            .map(|b| (200, "application/json", b)),
+        Route::Nodes { watch: false } => inner
+            .authorize(user, "list", "nodes", "", "", "")
+            .and_then(|_| list_nodes(inner, req, None))
+            .map(|b| (200, "application/json", b)),
+        Route::Node(name) => inner
+            .authorize(user, "get", "nodes", "", "", name)
+            .and_then(|_| list_nodes(inner, req, Some(name)))
             .map(|b| (200, "application/json", b)),
         Route::Events {
             ns: Some(ns),
@@ -372,7 +389,9 @@ pub(super) fn handle(
             })
             .map(|v| (200, "application/json", serde_json::to_vec(&v).unwrap_or_default())),
         // (Namespace watches were served above.)
-        Route::Namespaces { watch: true } | Route::Events { watch: true, .. } => {
+        Route::Namespaces { watch: true }
+        | Route::Nodes { watch: true }
+        | Route::Events { watch: true, .. } => {
             Err(ApiError::new(
                 405,
                 "watching events is not supported by the fake apiserver",

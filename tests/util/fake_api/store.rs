@@ -1,4 +1,4 @@
-//! The object store: pods, namespaces, events and leases under one global resourceVersion, with
+//! The object store: pods, namespaces, nodes, events and leases under one global resourceVersion, with
 //! the bounded change history that watches replay and snapshot lists read.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -41,6 +41,7 @@ pub(super) enum Kind {
     Pod,
     Event,
     Namespace,
+    Node,
 }
 
 impl Kind {
@@ -49,6 +50,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Event => "Event",
             Kind::Namespace => "Namespace",
+            Kind::Node => "Node",
         }
     }
     /// The resource (RBAC and URL) name.
@@ -57,6 +59,7 @@ impl Kind {
             Kind::Pod => "pods",
             Kind::Event => "events",
             Kind::Namespace => "namespaces",
+            Kind::Node => "nodes",
         }
     }
 }
@@ -166,11 +169,14 @@ pub(super) const EVENT_FIELDS: &[&str] = &[
 
 pub(super) const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "status.phase"];
 
+pub(super) const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable"];
+
 fn field_values(v: &Value, kind: Kind) -> Vec<(&'static str, String)> {
     let names = match kind {
         Kind::Pod => POD_FIELDS,
         Kind::Event => EVENT_FIELDS,
         Kind::Namespace => NAMESPACE_FIELDS,
+        Kind::Node => NODE_FIELDS,
     };
     names
         .iter()
@@ -252,6 +258,10 @@ pub(super) struct Store {
     /// namespaces never eat into the pods' window. Same limit, own compaction point.
     pub(super) ns_history: VecDeque<Arc<Change>>,
     pub(super) ns_compact_rv: u64,
+    /// Node objects by name (key `("", name)`), with their own history window.
+    pub(super) nodes: BTreeMap<String, Arc<Obj>>,
+    pub(super) node_history: VecDeque<Arc<Change>>,
+    pub(super) node_compact_rv: u64,
     /// Open watches → actions (faults) waiting to be carried out by their thread.
     pub(super) watches: HashMap<u64, Vec<WatchAction>>,
 }
@@ -269,6 +279,9 @@ impl Store {
             namespaces: BTreeMap::new(),
             ns_history: VecDeque::new(),
             ns_compact_rv: START_RV,
+            nodes: BTreeMap::new(),
+            node_history: VecDeque::new(),
+            node_compact_rv: START_RV,
             watches: HashMap::new(),
         };
         for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
@@ -381,6 +394,7 @@ impl Store {
     pub(super) fn compact_rv_of(&self, kind: Kind) -> u64 {
         match kind {
             Kind::Namespace => self.ns_compact_rv,
+            Kind::Node => self.node_compact_rv,
             _ => self.compact_rv,
         }
     }
@@ -389,7 +403,69 @@ impl Store {
     pub(super) fn objects(&self, kind: Kind) -> Vec<Arc<Obj>> {
         match kind {
             Kind::Namespace => self.namespaces.values().cloned().collect(),
+            Kind::Node => self.nodes.values().cloned().collect(),
             _ => self.pods.values().cloned().collect(),
+        }
+    }
+
+    /// Create or replace node `metadata.name`: ADDED or MODIFIED at a new resourceVersion,
+    /// keeping its uid and creationTimestamp. Returns the new resourceVersion.
+    pub(super) fn upsert_node(&mut self, mut v: Value) -> u64 {
+        let name = v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            !name.is_empty(),
+            "fake apiserver: node without metadata.name"
+        );
+        let prev = self.nodes.get(&name).cloned();
+        self.rv += 1;
+        let rv = self.rv;
+        let meta = &mut v["metadata"];
+        meta["resourceVersion"] = json!(rv.to_string());
+        if meta["uid"].as_str().unwrap_or("").is_empty() {
+            meta["uid"] = json!(prev.as_ref().map(|p| p.uid.clone()).unwrap_or_else(new_uid));
+        }
+        if meta["creationTimestamp"].as_str().unwrap_or("").is_empty() {
+            meta["creationTimestamp"] = json!(
+                prev.as_ref()
+                    .map(|p| p.created.clone())
+                    .unwrap_or_else(rfc3339_now)
+            );
+        }
+        let obj = Arc::new(Obj::new(v, Kind::Node));
+        self.nodes.insert(name, obj.clone());
+        let typ = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.record_node(Change { rv, typ, obj, prev });
+        rv
+    }
+
+    pub(super) fn delete_node(&mut self, name: &str) -> Option<u64> {
+        let prev = self.nodes.remove(name)?;
+        self.rv += 1;
+        let rv = self.rv;
+        let obj = Arc::new(prev.with_rv(rv, Kind::Node));
+        self.record_node(Change {
+            rv,
+            typ: EventType::Deleted,
+            obj,
+            prev: Some(prev),
+        });
+        Some(rv)
+    }
+
+    fn record_node(&mut self, c: Change) {
+        self.node_history.push_back(Arc::new(c));
+        while self.node_history.len() > self.history_limit {
+            if let Some(old) = self.node_history.pop_front() {
+                self.node_compact_rv = old.rv;
+            }
         }
     }
 
@@ -460,6 +536,7 @@ impl Store {
     pub(super) fn changes_after(&self, kind: Kind, after: u64) -> Vec<Arc<Change>> {
         let h = match kind {
             Kind::Namespace => &self.ns_history,
+            Kind::Node => &self.node_history,
             _ => &self.history,
         };
         let i = h.partition_point(|c| c.rv <= after);

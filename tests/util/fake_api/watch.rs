@@ -14,7 +14,7 @@ use super::rbac::{Target, forbidden};
 use super::routes::respond_err;
 use super::selectors::Filter;
 use super::status::{ApiError, invalid_list_options, status_json};
-use super::store::{Change, EventType, Kind, NAMESPACE_FIELDS, Obj, POD_FIELDS};
+use super::store::{Change, EventType, Kind, NAMESPACE_FIELDS, NODE_FIELDS, Obj, POD_FIELDS};
 use super::{Inner, lock};
 
 /// How often an idle watch checks whether its client went away.
@@ -32,6 +32,7 @@ fn bookmark_line(kind: Kind, rv: u64, initial_events_end: bool) -> Vec<u8> {
     };
     let (k, spec) = match kind {
         Kind::Namespace => ("Namespace", "{}"),
+        Kind::Node => ("Node", "{}"),
         _ => ("Pod", "{\"containers\":null}"),
     };
     format!(
@@ -109,6 +110,7 @@ pub(super) fn serve_watch(
     }
     let supported = match kind {
         Kind::Namespace => NAMESPACE_FIELDS,
+        Kind::Node => NODE_FIELDS,
         _ => POD_FIELDS,
     };
     let filter = match Filter::from_query(req, ns, supported) {

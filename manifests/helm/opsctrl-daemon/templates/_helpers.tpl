@@ -66,7 +66,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{/* The rules on watched pods; logs (on by default) and k8sEvents add one each. */}}
 {{- define "opsctrl.podRules" -}}
 - apiGroups: [""]
-  resources: {{ if .namespaced }}["pods", "events"]{{ else }}["pods", "events", "namespaces"]{{ end }}
+  resources: {{ if .namespaced }}["pods", "events"]{{ else }}["pods", "events", "namespaces", "nodes"]{{ end }}
   verbs: ["get", "list", "watch"]
 {{- if .Values.logs.enabled }}
 - apiGroups: [""]
