@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use opsctrl_daemon::model::{Alert, Cause, Failure, FailureType, Item, State};
 use opsctrl_daemon::net::http;
-use opsctrl_daemon::notify::Sink;
 use opsctrl_daemon::notify::alertmanager::Alertmanager;
 use opsctrl_daemon::notify::digest::stable_key;
 use opsctrl_daemon::notify::discord::Discord;
@@ -23,6 +22,7 @@ use opsctrl_daemon::notify::opsgenie::Opsgenie;
 use opsctrl_daemon::notify::pagerduty::PagerDuty;
 use opsctrl_daemon::notify::teams::Teams;
 use opsctrl_daemon::notify::telegram::Telegram;
+use opsctrl_daemon::notify::{Override, Sink};
 use opsctrl_daemon::secret::Secret;
 use opsctrl_daemon::settings;
 
@@ -129,6 +129,39 @@ fn teams_gets_one_adaptive_card_per_alert_within_its_size() {
     assert!(got[4].json().to_string().contains("…[truncated]"));
 }
 
+/// A route's `webhook_file`, as `ROUTES_FILE` gives it to a sink.
+fn webhook_file(url: String) -> Override {
+    Override::Webhook {
+        file: "/etc/opsctrl/routes/second".into(),
+        url: Secret::new(url),
+    }
+}
+
+#[test]
+fn teams_posts_where_a_route_s_webhook_file_says_and_keeps_its_signature_secret() {
+    let (main, other) = (Fake::start(fs::teams::Teams), Fake::start(fs::teams::Teams));
+    let sink = Teams::new(Secret::new(fs::teams::url(&main.url(""))), agent());
+    let to = webhook_file(fs::teams::url(&other.url("")));
+    let it = item(1, "shop", "web", FailureType::CrashLoopBackOff, State::Open);
+    for a in lifecycle(&it) {
+        assert_eq!(sink.deliver_to(&a, &to), Ok(()));
+    }
+    assert_eq!(sink.deliver(&at(&it, State::Open)), Ok(()));
+    no_refusals(&other);
+    assert_eq!((other.accepted().len(), main.accepted().len()), (4, 1));
+    // Another workflow's signature is as secret as the configured one's.
+    let sig = "other-workflow-SIG-5678";
+    let to = webhook_file(fs::teams::url(&other.url("")).replace(fs::teams::SIG, sig));
+    other.script([Reply::Status {
+        code: 500,
+        retry_after: None,
+        body: format!("no flow for sig={sig}"),
+    }]);
+    let f = sink.deliver_to(&at(&it, State::Open), &to).unwrap_err();
+    assert!(matches!(f, Failure::Retry { .. }), "{f:?}");
+    assert!(!why(&f).contains(sig), "{f:?}");
+}
+
 #[test]
 fn discord_posts_once_then_edits_that_message_and_posts_reminders_anew() {
     let fake = Fake::start(fs::discord::Discord::default());
@@ -213,6 +246,98 @@ fn discord_reposts_when_its_message_was_deleted() {
     assert!(!why(&f).contains(fs::discord::TOKEN), "{f:?}");
 }
 
+/// (method, message id, title) of each request a fake webhook accepted.
+fn discord_calls(fake: &Fake<fs::discord::Discord>) -> Vec<(String, String, String)> {
+    fake.accepted()
+        .iter()
+        .map(|g| {
+            let id = g.path.rsplit_once("/messages/").map(|(_, m)| m.to_string());
+            let title = g.json()["embeds"][0]["title"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            (g.method.clone(), id.unwrap_or_default(), title)
+        })
+        .collect()
+}
+
+#[test]
+fn discord_keeps_each_incident_s_message_per_webhook_so_each_edit_hits_its_own() {
+    const SECOND: &str = "second-webhook-TOKEN-987654";
+    let main = Fake::start(fs::discord::Discord::default());
+    let other = Fake::start(fs::discord::Discord::with_token(SECOND));
+    let sink = Discord::new(Secret::new(fs::discord::url(&main.url(""))), agent());
+    let to = webhook_file(fs::discord::url_with(&other.url(""), SECOND));
+    // Incident 1 goes to both webhooks, incident 2 to the second only.
+    let one = item(1, "shop", "web", FailureType::CrashLoopBackOff, State::Open);
+    let two = item(2, "pay", "ledger", FailureType::OOMKilled, State::Open);
+    for state in [State::Open, State::Updated, State::Resolved] {
+        assert_eq!(sink.deliver_to(&at(&one, state), &to), Ok(()));
+        assert_eq!(sink.deliver_to(&at(&two, state), &to), Ok(()));
+        assert_eq!(sink.deliver(&at(&one, state)), Ok(()));
+    }
+    no_refusals(&main);
+    no_refusals(&other);
+    let ids = |f: &Fake<fs::discord::Discord>| -> Vec<String> {
+        f.service()
+            .messages
+            .lock()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let (main_ids, other_ids) = (ids(&main), ids(&other));
+    assert_eq!(
+        (main_ids.len(), other_ids.len()),
+        (1, 2),
+        "one message per incident"
+    );
+    let main_calls = discord_calls(&main);
+    assert_eq!(main_calls.len(), 3);
+    assert!(
+        main_calls[1..]
+            .iter()
+            .all(|c| c.0 == "PATCH" && c.1 == main_ids[0])
+    );
+    // In the second webhook each incident's edits go to its own message.
+    let other_calls = discord_calls(&other);
+    let edits: Vec<(&str, &str)> = other_calls
+        .iter()
+        .filter(|c| c.0 == "PATCH")
+        .map(|c| {
+            (
+                c.1.as_str(),
+                if c.2.contains("web") { "web" } else { "ledger" },
+            )
+        })
+        .collect();
+    let (web, ledger) = (other_ids[0].as_str(), other_ids[1].as_str());
+    assert_eq!(
+        edits,
+        [
+            (web, "web"),
+            (ledger, "ledger"),
+            (web, "web"),
+            (ledger, "ledger")
+        ]
+    );
+    assert!(other_calls.last().unwrap().2.contains("Resolved"));
+    // Resolved: forgotten in both, so the next failure is a new message in each.
+    assert_eq!(sink.deliver_to(&at(&one, State::Open), &to), Ok(()));
+    assert_eq!(sink.deliver(&at(&one, State::Open)), Ok(()));
+    assert_eq!((ids(&main).len(), ids(&other).len()), (2, 3));
+    // The second webhook's token is as secret as the configured one's.
+    other.script([Reply::Status {
+        code: 429,
+        retry_after: Some(1),
+        body: format!("slow down {SECOND}"),
+    }]);
+    let f = sink.deliver_to(&at(&one, State::Updated), &to).unwrap_err();
+    assert!(matches!(f, Failure::Retry { .. }), "{f:?}");
+    assert!(!why(&f).contains(SECOND), "{f:?}");
+}
+
 fn telegram_cfg(fake: &Fake<fs::telegram::Telegram>) -> settings::Telegram {
     settings::Telegram {
         token: Secret::new(fs::telegram::TOKEN),
@@ -252,6 +377,40 @@ fn telegram_sends_the_first_message_and_replies_to_it() {
         "{}",
         &all[8].1[..600]
     );
+}
+
+#[test]
+fn telegram_sends_to_a_route_s_chat_and_replies_there_to_the_first_message_there() {
+    const PAY: &str = "-1009876543210";
+    let fake = Fake::start(fs::telegram::Telegram::in_chats(&[PAY]));
+    let sink = Telegram::new(telegram_cfg(&fake), agent());
+    let to = Override::Channel(PAY.into());
+    let it = item(
+        1,
+        "pay",
+        "ledger",
+        FailureType::CrashLoopBackOff,
+        State::Open,
+    );
+    // The chat's message ids are Telegram's per chat: both firsts are 100.
+    for a in lifecycle(&it) {
+        assert_eq!(sink.deliver_to(&a, &to), Ok(()));
+        assert_eq!(sink.deliver(&a), Ok(()));
+    }
+    no_refusals(&fake);
+    for chat in [PAY, fs::telegram::CHAT] {
+        let got = fake.service().in_chat(chat);
+        assert_eq!(got.len(), 4, "{chat}");
+        assert_eq!(got[0].2, None, "{chat}: the first is no reply");
+        assert!(
+            got[1..].iter().all(|m| m.2 == Some(got[0].0)),
+            "{chat}: replies to its own first message: {got:?}"
+        );
+        assert!(got[3].1.contains("Resolved"), "{chat}");
+    }
+    // Resolved: forgotten, so the next failure starts anew in that chat.
+    assert_eq!(sink.deliver_to(&at(&it, State::Open), &to), Ok(()));
+    assert_eq!(fake.service().in_chat(PAY).last().unwrap().2, None);
 }
 
 #[test]

@@ -1363,14 +1363,17 @@ fn routes_and_silences_never_panic_and_plans_name_configured_sinks_only() {
         SinkInfo {
             name: "slack",
             accepts: &[OverrideKind::WebhookFile],
+            channel: None,
         },
         SinkInfo {
             name: "slack-bot",
             accepts: &[OverrideKind::Channel],
+            channel: None,
         },
         SinkInfo {
             name: "webhook",
             accepts: &[],
+            channel: None,
         },
     ];
     let sink = prop_oneof![

@@ -1,5 +1,5 @@
 //! Routing and silences end to end: the real daemon, the fake API server,
-//! fake Slack and webhook receivers; `routes test`; bad files exit 2.
+//! fake Slack, webhook and Discord receivers; `routes test`; bad files exit 2.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::util::daemon::{Daemon, command};
 use crate::util::fake_api::{Auth, FakeApi};
 use crate::util::fake_receiver::FakeReceiver;
+use crate::util::fake_services::{self as fs, Fake};
 use crate::util::fake_slack::{FakeSlack, TOKEN};
 use crate::util::{MARKER, TempDir, is_marker, pod, stage_marker, wait_until};
 
@@ -247,6 +248,104 @@ fn a_route_names_the_bots_channel_and_the_incident_s_thread_stays_there() {
             .all(|m| m.channel == "C0PAY")
     );
     d.terminate();
+}
+
+/// Each message a fake Discord webhook holds: its first title and its last.
+fn discord_messages(fake: &Fake<fs::discord::Discord>) -> Vec<(String, String)> {
+    let title = |v: &Value| v["embeds"][0]["title"].as_str().unwrap_or("").to_string();
+    let messages = fake.service().messages.lock().unwrap().clone();
+    messages
+        .values()
+        .filter_map(|bodies| Some((title(bodies.first()?), title(bodies.last()?))))
+        .collect()
+}
+
+#[test]
+fn a_route_sends_one_namespace_to_a_second_discord_webhook_and_edits_the_message_there() {
+    const SECOND: &str = "pay-webhook-TOKEN-4242";
+    let api = FakeApi::start();
+    let main = Fake::start(fs::discord::Discord::default());
+    let pay = Fake::start(fs::discord::Discord::with_token(SECOND));
+    let home = TempDir::new("route-discord");
+    let hook_file = home.join("pay-discord");
+    std::fs::write(
+        &hook_file,
+        fs::discord::url_with(&pay.url(""), SECOND) + "\n",
+    )
+    .unwrap();
+    let routes = home.join("routes.yaml");
+    std::fs::write(
+        &routes,
+        format!(
+            "routes:\n  - match: {{namespace: pay}}\n    sinks: [{{sink: discord, webhook_file: {}}}]\ndefault: [discord]\n",
+            hook_file.display()
+        ),
+    )
+    .unwrap();
+    let main_url = fs::discord::url(&main.url(""));
+    let d = start(
+        &api,
+        &home,
+        &[
+            ("DISCORD_WEBHOOK_URL", &main_url),
+            ("RESOLVE_AFTER_MS", "1000"),
+            ("ROUTES_FILE", routes.to_str().unwrap()),
+        ],
+    );
+    api.upsert_pod(
+        pod("pay", "ledger-7d4b9c6f8-aaaaa")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    api.upsert_pod(
+        pod("shop", "cart-7d4b9c6f8-bbbbb")
+            .crash_loop(4, 1, "Error")
+            .build(),
+    );
+    assert!(
+        wait_until(T, || !discord_messages(&main).is_empty()
+            && !discord_messages(&pay).is_empty()),
+        "main {:?} / pay {:?}: {}",
+        discord_messages(&main),
+        discord_messages(&pay),
+        d.logs()
+    );
+    api.upsert_pod(pod("pay", "ledger-7d4b9c6f8-aaaaa").running().build());
+    api.upsert_pod(pod("shop", "cart-7d4b9c6f8-bbbbb").running().build());
+    // Each resolution is an edit of the incident's message in its own webhook.
+    let resolved_in = |f: &Fake<fs::discord::Discord>, w: &str| {
+        discord_messages(f)
+            .iter()
+            .any(|(first, last)| first.contains(w) && last.contains("Resolved"))
+    };
+    assert!(
+        wait_until(T, || resolved_in(&pay, "ledger")
+            && resolved_in(&main, "cart")),
+        "main {:?} / pay {:?}: {}",
+        discord_messages(&main),
+        discord_messages(&pay),
+        d.logs()
+    );
+    for (fake, own, other) in [(&main, "cart", "ledger"), (&pay, "ledger", "cart")] {
+        let messages = discord_messages(fake);
+        assert_eq!(messages.len(), 1, "one message, edited: {messages:?}");
+        assert!(messages[0].0.contains(own), "{messages:?}");
+        let calls = fake.received();
+        assert!(
+            calls
+                .iter()
+                .all(|g| !String::from_utf8_lossy(&g.body).contains(other)),
+            "{other} reached the {own} webhook"
+        );
+        assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+        assert_eq!(calls.first().map(|g| g.method.as_str()), Some("POST"));
+        assert!(calls[1..].iter().all(|g| g.method == "PATCH"), "edits only");
+    }
+    let logs = d.logs();
+    d.terminate();
+    for secret in [fs::discord::TOKEN, SECOND] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
 }
 
 #[test]

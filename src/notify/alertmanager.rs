@@ -144,7 +144,7 @@ impl Sink for Alertmanager {
             let i = &item.incident;
             let a = render(item, inner.link_url.as_deref(), now);
             // Under other labels it is another alert: end the old one.
-            if let Some(old) = inner.open.get(i.id).filter(|o| o["labels"] != a["labels"]) {
+            if let Some(old) = inner.open.get(&i.id).filter(|o| o["labels"] != a["labels"]) {
                 batch.push(ended(old, now));
             }
             let firing = i.state != State::Resolved;
@@ -156,7 +156,7 @@ impl Sink for Alertmanager {
             match firing {
                 Some(a) => inner.open.insert(id, a),
                 None => {
-                    inner.open.remove(id);
+                    inner.open.remove(&id);
                 }
             }
         }

@@ -8,6 +8,8 @@ message, so the channel shows each incident once, in its current state.
   edit notifies nobody), which becomes the one later edits go to.
 - Later alerts are `PATCH {webhook}/messages/{id}` with the whole message;
   a 404 (the message was deleted) posts a new one instead.
+- A route's `webhook_file` names another webhook: the message ids are kept
+  per (incident, webhook), so each webhook's message is the one edited.
 - A start-up summary or storm is one message listing its incidents.
 
 Discord refuses a message that breaks a limit (title 256, description 4096,
@@ -21,11 +23,14 @@ nobody, and code blocks cannot be closed early by their content.
 (its token): it never appears in a log line or a failure.
 */
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
 use serde_json::{Value, json};
 
 use super::digest::{self, Digest, clip_escaped, defuse_fences, digest, section_text};
 use super::memory::Memory;
-use super::{Alert, Failure, Method, Sink, call, url_secrets};
+use super::{Alert, Failure, Method, Override, Sink, call, url_secrets};
 use crate::model::{Severity, State};
 use crate::secret::Secret;
 
@@ -45,8 +50,25 @@ const LINE_MAX: usize = 300;
 pub struct Discord {
     url: Secret,
     agent: ureq::Agent,
-    /// Incident id → the id of its message.
-    messages: Memory<String>,
+    /// (incident id, which webhook) → the id of its message there: an
+    /// incident routed to two webhooks has a message in each.
+    messages: Memory<String, (u64, u64)>,
+}
+
+/// Which webhook, as a key: a hash, so the memory holds no credential.
+fn hook_key(url: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    url.hash(&mut h);
+    h.finish()
+}
+
+/// `(path, query)` of a webhook URL; the query (`thread_id`) goes on every
+/// call.
+fn parts(url: &str) -> (&str, &str) {
+    match url.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (url, ""),
+    }
 }
 
 impl Discord {
@@ -59,21 +81,11 @@ impl Discord {
         }
     }
 
-    /// `(path, query)` of the webhook URL; the query (`thread_id`) goes on
-    /// every call.
-    fn parts(&self) -> (&str, &str) {
-        let url = self.url.expose();
-        match url.split_once('?') {
-            Some((p, q)) => (p, q),
-            None => (url, ""),
-        }
-    }
-
-    fn send(&self, method: Method, url: &str, body: &Value) -> Result<Value, Failure> {
-        let full = self.url.expose();
-        let [u, path] = url_secrets(full);
+    /// One call to `url`, a URL of the webhook `hook`.
+    fn send(&self, hook: &str, method: Method, url: &str, body: &Value) -> Result<Value, Failure> {
+        let [u, path] = url_secrets(hook);
         // The token is the last segment of the webhook's path.
-        let token = self.parts().0.rsplit('/').next().unwrap_or_default();
+        let token = parts(hook).0.rsplit('/').next().unwrap_or_default();
         let secrets = [u, path, url, token];
         let what = if method == Method::Patch {
             "Discord edit"
@@ -85,24 +97,59 @@ impl Discord {
     }
 
     /// Posts a new message; its id, when Discord said it.
-    fn post(&self, body: &Value) -> Result<Option<String>, Failure> {
-        let (path, query) = self.parts();
+    fn post(&self, hook: &str, body: &Value) -> Result<Option<String>, Failure> {
+        let (path, query) = parts(hook);
         let url = if query.is_empty() {
             format!("{path}?wait=true")
         } else {
             format!("{path}?{query}&wait=true")
         };
-        let answer = self.send(Method::Post, &url, body)?;
+        let answer = self.send(hook, Method::Post, &url, body)?;
         Ok(answer.get("id").and_then(Value::as_str).map(str::to_string))
     }
 
-    fn edit(&self, message: &str, body: &Value) -> Result<(), Failure> {
-        let (path, query) = self.parts();
+    fn edit(&self, hook: &str, message: &str, body: &Value) -> Result<(), Failure> {
+        let (path, query) = parts(hook);
         let mut url = format!("{path}/messages/{message}");
         if !query.is_empty() {
             url = format!("{url}?{query}");
         }
-        self.send(Method::Patch, &url, body).map(drop)
+        self.send(hook, Method::Patch, &url, body).map(drop)
+    }
+
+    /// One alert to the webhook `hook`, editing the incident's message there.
+    fn deliver_at(&self, alert: &Alert, hook: &Secret) -> Result<(), Failure> {
+        let hook = hook.expose();
+        let body = render(alert);
+        let Alert::Incident { item, reminder } = alert else {
+            return self.post(hook, &body).map(drop);
+        };
+        let i = &item.incident;
+        let key = (i.id, hook_key(hook));
+        let resolved = i.state == State::Resolved;
+        if let Some(id) = self.messages.get(&key).filter(|_| !*reminder) {
+            match self.edit(hook, &id, &body) {
+                Ok(()) => {
+                    if resolved {
+                        self.messages.remove(&key);
+                    }
+                    return Ok(());
+                }
+                // Deleted by someone: say it anew below.
+                Err(Failure::Permanent(why)) if why.contains("HTTP 404") => {
+                    self.messages.remove(&key);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let posted = self.post(hook, &body)?;
+        match posted {
+            Some(id) if !resolved => self.messages.insert(key, id),
+            _ => {
+                self.messages.remove(&key);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -112,35 +159,16 @@ impl Sink for Discord {
     }
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
-        let body = render(alert);
-        let Alert::Incident { item, reminder } = alert else {
-            return self.post(&body).map(drop);
-        };
-        let i = &item.incident;
-        let resolved = i.state == State::Resolved;
-        if let Some(id) = self.messages.get(i.id).filter(|_| !*reminder) {
-            match self.edit(&id, &body) {
-                Ok(()) => {
-                    if resolved {
-                        self.messages.remove(i.id);
-                    }
-                    return Ok(());
-                }
-                // Deleted by someone: say it anew below.
-                Err(Failure::Permanent(why)) if why.contains("HTTP 404") => {
-                    self.messages.remove(i.id);
-                }
-                Err(other) => return Err(other),
-            }
+        self.deliver_at(alert, &self.url)
+    }
+
+    /// A route's `webhook_file`: another webhook (another channel), with
+    /// its own message per incident.
+    fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+        match to {
+            Override::Webhook { url, .. } => self.deliver_at(alert, url),
+            Override::Channel(_) => self.deliver(alert),
         }
-        let posted = self.post(&body)?;
-        match posted {
-            Some(id) if !resolved => self.messages.insert(i.id, id),
-            _ => {
-                self.messages.remove(i.id);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -987,10 +987,12 @@ mod tests {
             SinkInfo {
                 name: "chat",
                 accepts: &[OverrideKind::Channel],
+                channel: None,
             },
             SinkInfo {
                 name: "hook",
                 accepts: &[],
+                channel: None,
             },
         ];
         let routes = Routes::parse(

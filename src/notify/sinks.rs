@@ -19,8 +19,8 @@ use crate::notify::slack_webhook::SlackWebhook;
 use crate::notify::teams::Teams;
 use crate::notify::telegram::Telegram;
 use crate::notify::webhook::Webhook;
-use crate::routing::{OverrideKind, SinkInfo};
-use crate::settings::Settings;
+use crate::routing::{ChannelRule, OverrideKind, SinkInfo};
+use crate::settings::{self, Settings};
 
 /// Deadline of one delivery attempt (connect included); a hung receiver
 /// costs one attempt, not a worker.
@@ -108,6 +108,12 @@ pub fn configured_with(
     out
 }
 
+/// A Telegram chat named by a route is checked as `TELEGRAM_CHAT_ID` is.
+const TELEGRAM_CHAT: ChannelRule = ChannelRule {
+    valid: settings::telegram_chat,
+    allowed: "a Telegram chat id (-1001234567890) or @channelusername",
+};
+
 /// The sinks `configured` builds, by name, with what a route may tell each
 /// besides "send it": what `ROUTES_FILE` is checked against (no client
 /// needed, so `routes test` can say it without a cluster). A sink that
@@ -115,30 +121,33 @@ pub fn configured_with(
 pub fn routable(settings: &Settings) -> Vec<SinkInfo> {
     let a = &settings.alerts;
     let none: &'static [OverrideKind] = &[];
+    let webhook: &'static [OverrideKind] = &[OverrideKind::WebhookFile];
+    let channel: &'static [OverrideKind] = &[OverrideKind::Channel];
     let all = [
+        ("slack", a.slack_webhook.is_some(), webhook, None),
+        ("slack-bot", a.slack_bot.is_some(), channel, None),
+        ("webhook", a.webhook.is_some(), none, None),
+        ("teams", a.teams.is_some(), webhook, None),
+        ("discord", a.discord.is_some(), webhook, None),
         (
-            "slack",
-            a.slack_webhook.is_some(),
-            &[OverrideKind::WebhookFile][..],
+            "telegram",
+            a.telegram.is_some(),
+            channel,
+            Some(TELEGRAM_CHAT),
         ),
-        (
-            "slack-bot",
-            a.slack_bot.is_some(),
-            &[OverrideKind::Channel][..],
-        ),
-        ("webhook", a.webhook.is_some(), none),
-        ("teams", a.teams.is_some(), none),
-        ("discord", a.discord.is_some(), none),
-        ("telegram", a.telegram.is_some(), none),
-        ("ntfy", a.ntfy.is_some(), none),
-        ("pagerduty", a.pagerduty.is_some(), none),
-        ("opsgenie", a.opsgenie.is_some(), none),
-        ("alertmanager", a.alertmanager.is_some(), none),
-        ("k8s-events", a.emit_k8s_events, none),
+        ("ntfy", a.ntfy.is_some(), none, None),
+        ("pagerduty", a.pagerduty.is_some(), none, None),
+        ("opsgenie", a.opsgenie.is_some(), none, None),
+        ("alertmanager", a.alertmanager.is_some(), none, None),
+        ("k8s-events", a.emit_k8s_events, none, None),
     ];
     all.into_iter()
-        .filter(|(_, on, _)| *on)
-        .map(|(name, _, accepts)| SinkInfo { name, accepts })
+        .filter(|(_, on, _, _)| *on)
+        .map(|(name, _, accepts, channel)| SinkInfo {
+            name,
+            accepts,
+            channel,
+        })
         .collect()
 }
 
@@ -196,8 +205,32 @@ mod tests {
             "all but k8s-events (no client) and log"
         );
         // Routes name exactly the sinks that are built.
-        let routable: Vec<&str> = routable(&settings).iter().map(|x| x.name).collect();
+        let infos = routable(&settings);
+        let routable: Vec<&str> = infos.iter().map(|x| x.name).collect();
         assert_eq!(routable, names);
+        // What a route may tell each: the sinks with a destination of their own.
+        let accepting: Vec<(&str, &[OverrideKind])> = infos
+            .iter()
+            .filter(|x| !x.accepts.is_empty())
+            .map(|x| (x.name, x.accepts))
+            .collect();
+        let (w, c) = (OverrideKind::WebhookFile, OverrideKind::Channel);
+        assert_eq!(
+            accepting,
+            [
+                ("slack", &[w][..]),
+                ("slack-bot", &[c][..]),
+                ("teams", &[w][..]),
+                ("discord", &[w][..]),
+                ("telegram", &[c][..]),
+            ]
+        );
+        let chat = infos
+            .iter()
+            .find_map(|x| x.channel)
+            .expect("telegram's rule");
+        assert!((chat.valid)("-1001234567890") && (chat.valid)("@ops_alerts"));
+        assert!(!(chat.valid)("#alerts") && !(chat.valid)("-"));
         let mut with_events = settings.clone();
         with_events.alerts.emit_k8s_events = true;
         let routable: Vec<&str> = routable_names(&with_events);

@@ -13,13 +13,14 @@ TextBlock and FactSet texts have link and `{{DATE()}}` syntax broken.
 
 A workflow answers 202 Accepted (200 on older flows); 429 and 5xx are
 retried. The URL is the credential (its `sig` query parameter): it never
-appears in a log line or a failure.
+appears in a log line or a failure. A route's `webhook_file` names another
+workflow (another channel), kept as secret.
 */
 
 use serde_json::{Value, json};
 
 use super::digest::{self, Digest, clip, digest, json_len, one_line, section_text};
-use super::{Alert, Failure, Sink, post_attempt, url_secrets};
+use super::{Alert, Failure, Override, Sink, post_attempt, url_secrets};
 use crate::model::Severity;
 use crate::secret::Secret;
 
@@ -48,13 +49,9 @@ impl Teams {
     }
 }
 
-impl Sink for Teams {
-    fn name(&self) -> &'static str {
-        "teams"
-    }
-
-    fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
-        let url = self.url.expose();
+impl Teams {
+    fn post(&self, alert: &Alert, url: &Secret) -> Result<(), Failure> {
+        let url = url.expose();
         let [u, path] = url_secrets(url);
         // The signature is the credential; a receiver may echo it alone.
         let sig = url
@@ -63,6 +60,24 @@ impl Sink for Teams {
             .unwrap_or_default();
         let secrets = [u, path, sig];
         post_attempt(&self.agent, url, &[], &render(alert), "Teams", &secrets)
+    }
+}
+
+impl Sink for Teams {
+    fn name(&self) -> &'static str {
+        "teams"
+    }
+
+    fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
+        self.post(alert, &self.url)
+    }
+
+    /// A route's `webhook_file`: another workflow (another channel).
+    fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+        match to {
+            Override::Webhook { url, .. } => self.post(alert, url),
+            Override::Channel(_) => self.deliver(alert),
+        }
     }
 }
 

@@ -8,6 +8,10 @@ Messages use `parse_mode: HTML` with every pod-supplied text escaped (`&`,
 `<`, `>`), and stay within Telegram's 4096 characters: sections are cut
 visibly and whole parts left out (said so), so a tag is never cut open.
 
+A route's `channel` names another chat (checked as `TELEGRAM_CHAT_ID` is);
+the first message is remembered per (incident, chat), so each chat's
+replies go to the first message in that chat.
+
 The Bot API answers `{"ok": true, "result": {"message_id"}}`, or an error
 with `error_code` and `description`; a 429 carries
 `parameters.retry_after`, honoured like `Retry-After`. The token is part of
@@ -20,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::digest::{self, Digest, clip_escaped, digest, section_text};
 use super::memory::Memory;
-use super::{Alert, Failure, Method, Sink, call};
+use super::{Alert, Failure, Method, Override, Sink, call};
 use crate::model::State;
 use crate::settings;
 
@@ -31,8 +35,8 @@ const LINE_MAX: usize = 300;
 pub struct Telegram {
     cfg: settings::Telegram,
     agent: ureq::Agent,
-    /// Incident id → the message id of its first message.
-    first: Memory<i64>,
+    /// (incident id, chat) → the message id of its first message there.
+    first: Memory<i64, (u64, String)>,
 }
 
 impl Telegram {
@@ -45,12 +49,17 @@ impl Telegram {
         }
     }
 
-    /// `sendMessage`; the sent message's id.
-    fn send(&self, text: String, reply_to: Option<i64>) -> Result<Option<i64>, Failure> {
+    /// `sendMessage` to `chat`; the sent message's id.
+    fn send(
+        &self,
+        chat: &str,
+        text: String,
+        reply_to: Option<i64>,
+    ) -> Result<Option<i64>, Failure> {
         let token = self.cfg.token.expose();
         let url = format!("{}/bot{token}/sendMessage", self.cfg.api_url);
         let mut body = json!({
-            "chat_id": self.cfg.chat_id,
+            "chat_id": chat,
             "text": text,
             "parse_mode": "HTML",
             "link_preview_options": {"is_disabled": true},
@@ -101,32 +110,48 @@ fn with_retry_after(f: Failure) -> Failure {
     }
 }
 
+impl Telegram {
+    /// One alert to `chat`, replying to the incident's first message there.
+    fn deliver_in(&self, alert: &Alert, chat: &str) -> Result<(), Failure> {
+        let text = render(alert);
+        let Alert::Incident { item, .. } = alert else {
+            return self.send(chat, text, None).map(drop);
+        };
+        let i = &item.incident;
+        let key = (i.id, chat.to_string());
+        match self.first.get(&key) {
+            Some(first) => {
+                self.send(chat, text, Some(first))?;
+                if i.state == State::Resolved {
+                    self.first.remove(&key);
+                }
+            }
+            None => {
+                let sent = self.send(chat, text, None)?;
+                if let (Some(id), false) = (sent, i.state == State::Resolved) {
+                    self.first.insert(key, id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Sink for Telegram {
     fn name(&self) -> &'static str {
         "telegram"
     }
 
     fn deliver(&self, alert: &Alert) -> Result<(), Failure> {
-        let text = render(alert);
-        let Alert::Incident { item, .. } = alert else {
-            return self.send(text, None).map(drop);
-        };
-        let i = &item.incident;
-        match self.first.get(i.id) {
-            Some(first) => {
-                self.send(text, Some(first))?;
-                if i.state == State::Resolved {
-                    self.first.remove(i.id);
-                }
-            }
-            None => {
-                let sent = self.send(text, None)?;
-                if let (Some(id), false) = (sent, i.state == State::Resolved) {
-                    self.first.insert(i.id, id);
-                }
-            }
+        self.deliver_in(alert, &self.cfg.chat_id)
+    }
+
+    /// A route's `channel`: another chat (its id or @username).
+    fn deliver_to(&self, alert: &Alert, to: &Override) -> Result<(), Failure> {
+        match to {
+            Override::Channel(chat) => self.deliver_in(alert, chat),
+            Override::Webhook { .. } => self.deliver(alert),
         }
-        Ok(())
     }
 }
 

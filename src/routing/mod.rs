@@ -18,7 +18,7 @@ pub mod routes;
 pub mod silences;
 
 pub use matcher::{Facts, Matcher};
-pub use routes::{Override, OverrideKind, Plan, Routes, SinkInfo, Target};
+pub use routes::{ChannelRule, Override, OverrideKind, Plan, Routes, SinkInfo, Target};
 pub use silences::{SILENCE_ANNOTATION, Silence, Silences};
 
 /// The incident `routes test` asks about, as typed (`cli` parses it,

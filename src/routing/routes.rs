@@ -36,7 +36,7 @@ use crate::secret::Secret;
 /// What a route may tell a sink besides "send it".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverrideKind {
-    /// `channel`: a Slack channel name or id (and later Telegram chats).
+    /// `channel`: a Slack channel name or id, a Telegram chat.
     Channel,
     /// `webhook_file`: a file holding another webhook URL for this sink.
     WebhookFile,
@@ -56,6 +56,17 @@ impl OverrideKind {
 pub struct SinkInfo {
     pub name: &'static str,
     pub accepts: &'static [OverrideKind],
+    /// What its `channel` must look like; `None`: any non-empty name.
+    pub channel: Option<ChannelRule>,
+}
+
+/// A sink's own rule for a route's `channel`, checked at start-up as its
+/// setting is.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelRule {
+    pub valid: fn(&str) -> bool,
+    /// What is allowed, for the problem: `a chat id (-1001234567890) or …`.
+    pub allowed: &'static str,
 }
 
 /// Where, within a sink, a route sends it.
@@ -382,7 +393,19 @@ fn targets(
                 continue;
             };
             over = match kind {
-                OverrideKind::Channel => Some(Override::Channel(s.trim().to_string())),
+                OverrideKind::Channel => {
+                    let c = s.trim();
+                    match info.channel.filter(|rule| !(rule.valid)(c)) {
+                        Some(rule) => {
+                            problems.push(format!(
+                                "{at}: channel: {c:?} is not {} ({name})",
+                                rule.allowed
+                            ));
+                            None
+                        }
+                        None => Some(Override::Channel(c.to_string())),
+                    }
+                }
                 OverrideKind::WebhookFile => {
                     let file = PathBuf::from(s);
                     match read(&file).map(|u| u.trim().to_string()) {
@@ -430,16 +453,31 @@ mod tests {
         SinkInfo {
             name: "slack",
             accepts: &[OverrideKind::WebhookFile],
+            channel: None,
         },
         SinkInfo {
             name: "slack-bot",
             accepts: &[OverrideKind::Channel],
+            channel: None,
         },
         SinkInfo {
             name: "webhook",
             accepts: &[],
+            channel: None,
+        },
+        SinkInfo {
+            name: "chat",
+            accepts: &[OverrideKind::Channel],
+            channel: Some(ChannelRule {
+                valid: digits,
+                allowed: "a number",
+            }),
         },
     ];
+
+    fn digits(s: &str) -> bool {
+        s.chars().all(|c| c.is_ascii_digit())
+    }
 
     fn read(p: &Path) -> Result<String, String> {
         match p.to_str() {
@@ -532,6 +570,16 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_the_sink_s_rule_accepts_is_kept_trimmed() {
+        let r = routes(json!({"default": [{"sink": "chat", "channel": " 42 "}]})).unwrap();
+        let l = labels();
+        assert_eq!(
+            r.plan(&subject(&l)).for_sink("chat"),
+            [Some(&Override::Channel("42".into()))]
+        );
+    }
+
+    #[test]
     fn problems_name_the_route_and_field_and_what_is_allowed() {
         let err = routes(json!({
             "routes": [
@@ -540,7 +588,8 @@ mod tests {
                 {"sinks": [{"sink": "slack", "webhook_file": "/hooks/junk"}, {"sink": "slack", "webhook_file": "/nope"}]},
                 {"match": {}},
                 "shop",
-                {"name": "x", "sink": ["slack"], "sinks": [{"channel": "#a"}]}
+                {"name": "x", "sink": ["slack"], "sinks": [{"channel": "#a"}]},
+                {"sinks": [{"sink": "chat", "channel": "#a"}, {"sink": "chat", "channel": " 42 "}]}
             ],
             "defaults": []
         }))
@@ -549,7 +598,7 @@ mod tests {
         for want in [
             "defaults: unknown field (allowed: routes, default)",
             "route 1 (\"shop\"): match.severity: \"hgh\" is not one of: informational",
-            "route 1 (\"shop\"): sinks[0]: sink \"teams\" is not configured (configured: slack, slack-bot, webhook)",
+            "route 1 (\"shop\"): sinks[0]: sink \"teams\" is not configured (configured: slack, slack-bot, webhook, chat)",
             "route 2: sinks[0]: channel: not accepted (webhook takes nothing but its name)",
             "route 2: continue: must be true or false",
             "route 3: sinks[0]: webhook_file: /hooks/junk does not hold an http(s) URL",
@@ -558,6 +607,7 @@ mod tests {
             "route 5: must be a mapping",
             "route 6 (\"x\"): sink: unknown field (allowed: name, match, sinks, continue)",
             "route 6 (\"x\"): sinks[0]: sink: missing",
+            "route 7: sinks[0]: channel: \"#a\" is not a number (chat)",
         ] {
             assert!(all.contains(want), "want {want:?} in\n{all}");
         }
@@ -565,6 +615,7 @@ mod tests {
             !all.contains("xoxb"),
             "a webhook file's content is never quoted"
         );
+        assert!(!all.contains("route 7: sinks[1]"), "42 is a number");
         let none = Routes::parse(&json!([{"sinks": ["slack"]}]), &[], &read).unwrap_err();
         assert!(none[0].contains("none is configured"), "{none:?}");
     }

@@ -1099,7 +1099,7 @@ pub static ROUTES_FILE: Setting<Text> = Setting {
         default: "",
         allowed: "a readable JSON or YAML file of routes (see Routing)",
     },
-    doc: "Which sinks (and which Slack channel or webhook) receive which incidents, by namespace, severity, type, cause, workload and pod labels. Unset: every sink receives every incident.",
+    doc: "Which sinks (and which channel or webhook of a sink) receive which incidents, by namespace, severity, type, cause, workload and pod labels. Unset: every sink receives every incident.",
 };
 
 pub static SILENCES_FILE: Setting<Text> = Setting {

@@ -12,7 +12,7 @@ use super::defs::*;
 use super::kinds::{Setting, Text};
 use super::read::Reader;
 use super::types::{Alertmanager, Ntfy, Opsgenie, OpsgenieRegion, PagerDuty, Telegram};
-use super::validate::{http_url, token_like};
+use super::validate::{http_url, telegram_chat, token_like};
 use crate::secret::Secret;
 
 /// What `destinations` read; `resolve::alerts` puts it into `Alerts`.
@@ -65,14 +65,7 @@ fn telegram(r: &mut Reader) -> Option<Telegram> {
     let token = r.secret(&TELEGRAM_BOT_TOKEN, &TELEGRAM_BOT_TOKEN_FILE, |v| {
         token_like(v) && v.split_once(':').is_some_and(|(id, _)| !id.is_empty())
     });
-    let chat = r.checked(&TELEGRAM_CHAT_ID, |v| {
-        let numeric = v.strip_prefix('-').unwrap_or(v);
-        (!numeric.is_empty() && numeric.chars().all(|c| c.is_ascii_digit()))
-            || v.strip_prefix('@').is_some_and(|n| {
-                (4..=32).contains(&n.len())
-                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            })
-    });
+    let chat = r.checked(&TELEGRAM_CHAT_ID, telegram_chat);
     let api_url = r
         .url(&TELEGRAM_API_URL, false)
         .unwrap_or_else(|| TELEGRAM_API_URL.kind.default.into());

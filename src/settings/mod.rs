@@ -32,3 +32,4 @@ pub use kinds::{Bool, Choice, Int, Kind, Number, Setting, Spec, Text};
 pub use read::{Problem, Source, Unset};
 pub use resolve::resolve;
 pub use types::*;
+pub use validate::telegram_chat;

@@ -62,6 +62,16 @@ pub fn token_like(v: &str) -> bool {
     !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A Telegram chat: a numeric id (negative for groups, `-100…` for
+/// supergroups and channels) or a public `@username`.
+pub fn telegram_chat(v: &str) -> bool {
+    let numeric = v.strip_prefix('-').unwrap_or(v);
+    (!numeric.is_empty() && numeric.chars().all(|c| c.is_ascii_digit()))
+        || v.strip_prefix('@').is_some_and(|n| {
+            (4..=32).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
 pub fn slack_channel(v: &str) -> bool {
     let name = v.strip_prefix('#').unwrap_or(v);
     (1..=80).contains(&name.len())

@@ -18,15 +18,40 @@ use crate::util::http::Request;
 pub const ID: &str = "112233445566778899";
 pub const TOKEN: &str = "discord-TOKEN-SECRET-abcdef";
 
-#[derive(Default)]
+/// Message ids are unique over every fake webhook, as Discord's snowflakes
+/// are: a sink that edits in the wrong webhook gets a 404, never a match.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
 pub struct Discord {
-    next: AtomicU64,
+    /// The webhook's token (`TOKEN`, or another webhook's).
+    token: String,
     /// Message id → its bodies, first the post then every edit.
     pub messages: Mutex<BTreeMap<String, Vec<Value>>>,
 }
 
+impl Default for Discord {
+    fn default() -> Self {
+        Discord::with_token(TOKEN)
+    }
+}
+
+impl Discord {
+    /// A webhook whose token is `token` (a second webhook beside `TOKEN`'s).
+    pub fn with_token(token: &str) -> Discord {
+        Discord {
+            token: token.into(),
+            messages: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
 pub fn url(base: &str) -> String {
-    format!("{base}/api/webhooks/{ID}/{TOKEN}")
+    url_with(base, TOKEN)
+}
+
+/// The URL of the webhook with `token`.
+pub fn url_with(base: &str, token: &str) -> String {
+    format!("{base}/api/webhooks/{ID}/{token}")
 }
 
 fn bad(why: String) -> Refusal {
@@ -38,7 +63,7 @@ fn bad(why: String) -> Refusal {
 
 impl Service for Discord {
     fn answer(&self, req: &Request) -> Result<Answer, Refusal> {
-        let base = format!("/api/webhooks/{ID}/{TOKEN}");
+        let base = format!("/api/webhooks/{ID}/{}", self.token);
         let Some(rest) = req.path.strip_prefix(&base) else {
             return Err((
                 401,
@@ -50,7 +75,7 @@ impl Service for Discord {
         let mut messages = self.messages.lock().unwrap();
         match (req.method.as_str(), rest) {
             ("POST", "") => {
-                let id = format!("90{:016}", self.next.fetch_add(1, Ordering::SeqCst) + 1);
+                let id = format!("90{:016}", NEXT.fetch_add(1, Ordering::SeqCst) + 1);
                 messages.insert(id.clone(), vec![v.clone()]);
                 if req.flag("wait") {
                     Ok((

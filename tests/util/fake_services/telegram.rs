@@ -4,6 +4,8 @@
 //! parsed, and that a reply names a message it sent (unless
 //! `allow_sending_without_reply`). Answers `{"ok": true, "result": {…}}` or
 //! `{"ok": false, "error_code", "description"}` as the Bot API does.
+//! Message ids count per chat, as Telegram's do, and a reply must name a
+//! message of its own chat.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,10 +18,32 @@ use crate::util::http::Request;
 pub const TOKEN: &str = "123456789:AAH-telegram-SECRET-token";
 pub const CHAT: &str = "-1001234567890";
 
-#[derive(Default)]
+/// A sent message: its text and the id it replied to.
+type Sent = (String, Option<i64>);
+
 pub struct Telegram {
-    /// Message id → (text, the id it replied to).
-    pub messages: Mutex<BTreeMap<i64, (String, Option<i64>)>>,
+    /// The chats the bot is in: `CHAT` and any others.
+    chats: Vec<String>,
+    /// (chat, message id) → what was sent.
+    pub messages: Mutex<BTreeMap<(String, i64), Sent>>,
+}
+
+impl Default for Telegram {
+    fn default() -> Self {
+        Telegram::in_chats(&[])
+    }
+}
+
+impl Telegram {
+    /// A bot that is in `CHAT` and in `others` too.
+    pub fn in_chats(others: &[&str]) -> Telegram {
+        let mut chats = vec![CHAT.to_string()];
+        chats.extend(others.iter().map(|c| c.to_string()));
+        Telegram {
+            chats,
+            messages: Mutex::new(BTreeMap::new()),
+        }
+    }
 }
 
 fn error(code: u16, description: &str) -> Refusal {
@@ -38,9 +62,12 @@ impl Service for Telegram {
             return Err(error(404, "Not Found"));
         }
         let v = body_json(req, |w| error(400, &format!("Bad Request: {w}")))?;
-        if v["chat_id"] != CHAT {
+        let Some(chat) = v["chat_id"]
+            .as_str()
+            .filter(|c| self.chats.iter().any(|k| k == c))
+        else {
             return Err(error(400, "Bad Request: chat not found"));
-        }
+        };
         if v["parse_mode"] != "HTML" {
             return Err(error(400, "Bad Request: expected parse_mode HTML"));
         }
@@ -50,15 +77,15 @@ impl Service for Telegram {
         let reply_to = v["reply_parameters"]["message_id"].as_i64();
         if let Some(id) = reply_to {
             let lenient = v["reply_parameters"]["allow_sending_without_reply"] == true;
-            if !messages.contains_key(&id) && !lenient {
+            if !messages.contains_key(&(chat.to_string(), id)) && !lenient {
                 return Err(error(400, "Bad Request: message to be replied not found"));
             }
         }
-        let id = messages.len() as i64 + 100;
-        messages.insert(id, (text.to_string(), reply_to));
+        let id = messages.keys().filter(|(c, _)| c == chat).count() as i64 + 100;
+        messages.insert((chat.to_string(), id), (text.to_string(), reply_to));
         Ok((
             200,
-            json!({"ok": true, "result": {"message_id": id, "chat": {"id": CHAT}, "text": text}}),
+            json!({"ok": true, "result": {"message_id": id, "chat": {"id": chat}, "text": text}}),
         ))
     }
 }
@@ -124,12 +151,19 @@ pub fn check_text(text: &str) -> Result<(), String> {
 }
 
 impl Telegram {
+    /// `CHAT`'s messages, in order: (id, text, the id it replied to).
     pub fn all(&self) -> Vec<(i64, String, Option<i64>)> {
+        self.in_chat(CHAT)
+    }
+
+    /// `chat`'s messages, in order.
+    pub fn in_chat(&self, chat: &str) -> Vec<(i64, String, Option<i64>)> {
         self.messages
             .lock()
             .unwrap()
             .iter()
-            .map(|(k, (t, r))| (*k, t.clone(), *r))
+            .filter(|((c, _), _)| c == chat)
+            .map(|((_, k), (t, r))| (*k, t.clone(), *r))
             .collect()
     }
 }
